@@ -1,0 +1,50 @@
+// The table is the contract: docs/errors.md and test/unit/errors.test.ts keep it in sync.
+// Operators match on `code` (CLI JSON `error`, OCI `detail.code`, audit `code`); never rename one.
+// `oci` is the distribution-spec error code a client sees, `status` the HTTP status.
+export const CODES = {
+  // Trust establishment (src/trust). Every one of these is a refusal.
+  TRUST_DATA_MISSING: { oci: 'DENIED', status: 403, summary: 'the repository has no trust data on the notary server' },
+  TAG_NOT_SIGNED: { oci: 'DENIED', status: 403, summary: 'no valid trust data for the tag in targets/releases or targets' },
+  SIGNATURE_INVALID: { oci: 'DENIED', status: 403, summary: 'a signature, key or key ID does not verify' },
+  THRESHOLD_NOT_MET: { oci: 'DENIED', status: 403, summary: 'fewer distinct valid signatures than the role threshold' },
+  EXPIRED: { oci: 'DENIED', status: 403, summary: 'a role (or the root certificate) is past its expiry' },
+  ROLLBACK: { oci: 'DENIED', status: 403, summary: 'a role version is lower than one seen before' },
+  HASH_MISMATCH: { oci: 'DENIED', status: 403, summary: 'metadata bytes do not match the hash or length signed by their parent' },
+  ROOT_CN_MISMATCH: { oci: 'DENIED', status: 403, summary: 'no root certificate is valid for this GUN (CN, validity, algorithm)' },
+  PINNING_FAILED: { oci: 'DENIED', status: 403, summary: 'the root is not allowed by trust pinning or root rotation rules' },
+  TOO_LARGE: { oci: 'DENIED', status: 403, summary: 'a download exceeded its size limit' },
+  MALFORMED: { oci: 'DENIED', status: 403, summary: 'metadata is not valid JSON or not valid Notary v1 structure' },
+  // Getting the data.
+  NOTARY_UNAVAILABLE: { oci: 'UNAVAILABLE', status: 503, summary: 'the notary server could not be reached or answered with an error' },
+  NOTARY_UNAUTHORIZED: { oci: 'DENIED', status: 403, summary: 'the notary server refused our credentials or the token realm is not allowed' },
+  TIMEOUT: { oci: 'UNAVAILABLE', status: 503, summary: 'a download did not finish within its deadline' },
+  // Usage.
+  USAGE: { oci: 'UNSUPPORTED', status: 400, summary: 'bad command-line usage' },
+  CONFIG_INVALID: { oci: 'UNKNOWN', status: 500, summary: 'the configuration is invalid' },
+  UNSUPPORTED: { oci: 'UNSUPPORTED', status: 405, summary: 'the operation is not supported by this read-only proxy' },
+  NAME_INVALID: { oci: 'NAME_INVALID', status: 400, summary: 'invalid repository name' },
+  NOT_FOUND: { oci: 'NOT_FOUND', status: 404, summary: 'unknown route' },
+  INTERNAL: { oci: 'UNKNOWN', status: 500, summary: 'an unexpected internal error' },
+} as const satisfies Record<string, { oci: string; status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof CODES;
+
+export class TrustgateError extends Error {
+  override readonly name = 'TrustgateError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+export function isTrustgateError(err: unknown): err is TrustgateError {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code in CODES;
+}
+
+/** Shorthand used throughout: `throw fail('EXPIRED', '…')`. */
+export function fail(code: ErrorCode, message: string, cause?: unknown): TrustgateError {
+  return new TrustgateError(code, message, cause === undefined ? undefined : { cause });
+}
