@@ -10,7 +10,9 @@ export const CODES = {
   EXPIRED: { oci: 'DENIED', status: 403, summary: 'a role (or the root certificate) is past its expiry' },
   ROLLBACK: { oci: 'DENIED', status: 403, summary: 'a role version is lower than one seen before' },
   HASH_MISMATCH: { oci: 'DENIED', status: 403, summary: 'metadata bytes do not match the hash or length signed by their parent' },
-  ROOT_CN_MISMATCH: { oci: 'DENIED', status: 403, summary: 'no root certificate is valid for this GUN (CN, validity, algorithm)' },
+  ROOT_CN_MISMATCH: { oci: 'DENIED', status: 403, summary: 'no root certificate has a common name matching the GUN' },
+  ROOT_CERT_INVALID: { oci: 'DENIED', status: 403, summary: 'no root certificate is usable (weak algorithm, small RSA key, not yet valid, bad chain)' },
+  ROOT_ROTATION_FAILED: { oci: 'DENIED', status: 403, summary: 'a new root is not signed by a threshold of the previously trusted root keys' },
   PINNING_FAILED: { oci: 'DENIED', status: 403, summary: 'the root is not allowed by trust pinning or root rotation rules' },
   TOO_LARGE: { oci: 'DENIED', status: 403, summary: 'a download exceeded its size limit' },
   MALFORMED: { oci: 'DENIED', status: 403, summary: 'metadata is not valid JSON or not valid Notary v1 structure' },
@@ -41,7 +43,8 @@ export class TrustgateError extends Error {
 }
 
 export function isTrustgateError(err: unknown): err is TrustgateError {
-  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code in CODES;
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && Object.hasOwn(CODES, code);
 }
 
 /** Shorthand used throughout: `throw fail('EXPIRED', '…')`. */

@@ -1,0 +1,74 @@
+// `trustgate lookup GUN TAG (--metadata-dir DIR | --server URL) …`: one verified tag → digest.
+import { readFile, stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { TrustClient, type MetadataFetcher, type TrustStateStore } from '../trust/client.js';
+import { DirectoryFetcher } from '../trust/fetch/directory-fetcher.js';
+import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
+import { MemoryTrustState } from '../trust/state/memory-state.js';
+import { loadTrustDirState } from '../trust/state/trust-dir-state.js';
+import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
+
+export const LOOKUP_USAGE = `usage: trustgate lookup GUN TAG --metadata-dir DIR [--trusted-root FILE] [--trusted-dir DIR2] [--now ISO8601]
+       trustgate lookup GUN TAG --server URL [--ca FILE] [--trusted-root FILE] [--trusted-dir DIR2] [--now ISO8601]`;
+
+export function parseNow(s: string | undefined): Date | undefined {
+  if (s === undefined) return undefined;
+  if (!/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) || Number.isNaN(Date.parse(s))) {
+    throw new UsageError(`--now must be an ISO 8601 time, got ${JSON.stringify(s)}`);
+  }
+  return new Date(s);
+}
+
+export async function runLookup(argv: string[], io: Io): Promise<number> {
+  let fetcher: MetadataFetcher | undefined;
+  try {
+    const { values, positionals } = (() => {
+      try {
+        return parseArgs({
+          args: argv,
+          allowPositionals: true,
+          options: {
+            'metadata-dir': { type: 'string' },
+            server: { type: 'string' },
+            ca: { type: 'string' },
+            'trusted-root': { type: 'string' },
+            'trusted-dir': { type: 'string' },
+            now: { type: 'string' },
+          },
+        });
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    })();
+    const [gun, tag, ...extra] = positionals;
+    if (!gun || !tag || extra.length > 0) throw new UsageError('lookup needs exactly GUN and TAG');
+    const dir = values['metadata-dir'];
+    const server = values.server;
+    if ((dir === undefined) === (server === undefined)) throw new UsageError('give exactly one of --metadata-dir or --server');
+    if (values.ca !== undefined && server === undefined) throw new UsageError('--ca only applies with --server');
+    const now = parseNow(values.now);
+    if (dir !== undefined && !(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+      throw new UsageError(`--metadata-dir ${dir} is not a directory`);
+    }
+
+    const readArg = async (flag: string, path: string) => {
+      try {
+        return await readFile(path);
+      } catch (err) {
+        throw new UsageError(`${flag} ${path}: ${(err as Error).message}`);
+      }
+    };
+    fetcher = dir !== undefined ? new DirectoryFetcher(dir) : new NotaryHttpFetcher({ url: server!, ca: values.ca ? await readArg('--ca', values.ca) : undefined });
+    const state: TrustStateStore = new MemoryTrustState();
+    if (values['trusted-dir'] !== undefined) await state.save(gun, await loadTrustDirState(values['trusted-dir']));
+    const trustedRoot = values['trusted-root'] !== undefined ? await readArg('--trusted-root', values['trusted-root']) : undefined;
+    const client = new TrustClient({ fetcher, state, trustedRoot, clock: { now: () => now ?? new Date() } });
+    const t = await client.lookup(gun, tag);
+    io.stdout(JSON.stringify({ gun: t.gun, tag: t.tag, digest: t.digest, length: t.length, role: t.role }));
+    return EXIT_OK;
+  } catch (err) {
+    return reportError(io, err, LOOKUP_USAGE);
+  } finally {
+    if (fetcher instanceof NotaryHttpFetcher) await fetcher.close();
+  }
+}

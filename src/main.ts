@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+// Composition root and CLI entry: the only file that reads process.argv / env and exits.
+import { runLookup } from './cli/lookup.js';
+import { EXIT_USAGE, processIo } from './cli/output.js';
+import { runStart } from './cli/start.js';
+
+const USAGE = `usage: trustgate <command> [options]
+
+commands:
+  start [--config FILE]          run the proxy (default config/default.yaml, or TRUSTGATE_CONFIG)
+  lookup GUN TAG …               verify a signed tag offline (--metadata-dir) or online (--server)
+
+run 'trustgate <command> --help' for a command's options.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'lookup':
+      return runLookup(rest, processIo);
+    case 'start':
+      return runStart(rest, processIo, process.env);
+    case undefined:
+    case '-h':
+    case '--help':
+      processIo.stderr(USAGE);
+      return cmd === undefined ? EXIT_USAGE : 0;
+    default:
+      processIo.stderr(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+      return EXIT_USAGE;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== -1) process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`trustgate: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,248 @@
+// The updater: the only part of src/trust that does I/O, and only through injected interfaces
+// (MetadataFetcher, TrustStateStore, Clock). Follows notary's client/tufclient.go: bootstrap the root,
+// update timestamp → snapshot → targets → delegations, and on failure update the root and retry once.
+import { fail, isTrustgateError, TrustgateError } from '../errors.js';
+import { parseEnvelope, type RoleName } from './model/metadata.js';
+import { isValidGun, isValidTag } from './model/names.js';
+import { resolveTag, type SignedTarget } from './resolve-tag.js';
+import { DEFAULT_SET_LIMITS, TrustedSet, type SetLimits, type VersionFloors } from './trusted-set.js';
+import { validateRoot, type TrustedRoot, type TrustPinning } from './verify/root.js';
+
+export interface MetadataRequest {
+  gun: string;
+  role: RoleName;
+  /** Hex sha256 from the parent: fetch the content-addressed `<role>.<sha256>.json`. */
+  sha256?: string | undefined;
+  /** Intermediate roots of a rotation: `<version>.root.json`. */
+  version?: number | undefined;
+  /** Refuse (TOO_LARGE) anything longer: endless-data attack. */
+  maxBytes: number;
+}
+
+export interface MetadataFetcher {
+  /** The bytes, or null when the server has no such file (404). Network trouble throws NOTARY_UNAVAILABLE/TIMEOUT. */
+  fetch(req: MetadataRequest): Promise<Uint8Array | null>;
+  /** Where the data comes from, for messages. */
+  readonly source: string;
+}
+
+/** What must survive a restart so an older root or role version is refused (rollback). */
+export interface TrustState {
+  root: Uint8Array;
+  versions: VersionFloors;
+}
+
+export interface TrustStateStore {
+  load(gun: string): Promise<TrustState | undefined>;
+  save(gun: string, state: TrustState): Promise<void>;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface FetchLimits {
+  /** root.json when no parent lists its size (bootstrap, rotation). notary allows 100 MiB; roots are a few KiB. */
+  rootBytes: number;
+  /** notary allows 1 MiB; a timestamp is under 1 KiB. */
+  timestampBytes: number;
+  /** Absolute cap on anything whose length a parent lists. */
+  metadataBytes: number;
+}
+
+export const DEFAULT_FETCH_LIMITS: FetchLimits = { rootBytes: 512 * 1024, timestampBytes: 128 * 1024, metadataBytes: 32 * 1024 * 1024 };
+
+export interface TrustClientOptions {
+  fetcher: MetadataFetcher;
+  state: TrustStateStore;
+  clock: Clock;
+  /** Applied on first contact with a GUN (and when the trusted root has expired). */
+  pinning?: TrustPinning | undefined;
+  /** A root.json trusted explicitly instead of on first use (`--trusted-root`). */
+  trustedRoot?: Uint8Array | undefined;
+  fetchLimits?: FetchLimits;
+  setLimits?: SetLimits;
+}
+
+/** Raised inside an attempt when the snapshot lists a root other than the one we trust. */
+class RootChanged extends Error {
+  constructor(readonly sha256: string | undefined, readonly length: number) {
+    super('snapshot lists a different root');
+  }
+}
+
+function isNetworkError(err: unknown): boolean {
+  return isTrustgateError(err) && (err.code === 'NOTARY_UNAVAILABLE' || err.code === 'TIMEOUT');
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+export class TrustClient {
+  private readonly fetchLimits: FetchLimits;
+  private readonly setLimits: SetLimits;
+
+  constructor(private readonly opts: TrustClientOptions) {
+    this.fetchLimits = opts.fetchLimits ?? DEFAULT_FETCH_LIMITS;
+    this.setLimits = opts.setLimits ?? DEFAULT_SET_LIMITS;
+  }
+
+  /** Verified tag → digest, or a TrustgateError with the refusal code. */
+  async lookup(gun: string, tag: string): Promise<SignedTarget> {
+    if (!isValidTag(tag)) throw fail('USAGE', `invalid tag ${JSON.stringify(tag)}`);
+    const set = await this.update(gun);
+    return resolveTag(gun, tag, set.targets, set.skipped);
+  }
+
+  /** Run one full, verified update of a GUN's metadata and persist the new rollback floors. */
+  async update(gun: string): Promise<TrustedSet> {
+    if (!isValidGun(gun)) throw fail('USAGE', `invalid GUN ${JSON.stringify(gun)}`);
+    const now = this.opts.clock.now(); // one reference time for the whole update (TUF 5.1)
+    const state = await this.opts.state.load(gun);
+    const floors: VersionFloors = { ...(state?.versions ?? {}) };
+    let anchor = await this.bootstrapRoot(gun, state, now);
+    if (anchor.root.version < (floors.root ?? 0)) {
+      throw fail('ROLLBACK', `${gun} root: version ${anchor.root.version} is lower than current version ${floors.root}`);
+    }
+    // DEVIATION: notary hard-fails when a cached root's leaf certificate has expired (the 2025 Docker
+    // Hub failure). We instead require a newer root signed by the expired one's keys, with pinning
+    // re-applied — the same rule notary uses when the root *role* expires — so a rotated repo recovers.
+    if (anchor.root.expires < now || !rootCertsCurrent(gun, anchor, now)) {
+      anchor = await this.rotateRoot(gun, anchor, null, now, true);
+    }
+
+    let set: TrustedSet;
+    try {
+      set = await this.attempt(gun, anchor, now, floors);
+    } catch (err) {
+      if (isNetworkError(err)) throw err;
+      // notary Update(): any failure → update the root, then one more try; the second error stands.
+      const changed = err instanceof RootChanged ? err : null;
+      const first = changed ? fail('HASH_MISMATCH', `${gun}: the snapshot lists a root that could not be obtained`) : err;
+      let rotated: TrustedRoot;
+      try {
+        rotated = await this.rotateRoot(gun, anchor, changed, now, false);
+      } catch (rotErr) {
+        throw rotErr instanceof NoNewerRoot ? first : rotErr;
+      }
+      try {
+        set = await this.attempt(gun, rotated, now, floors);
+      } catch (err2) {
+        if (err2 instanceof RootChanged) throw first;
+        throw err2;
+      }
+    }
+    await this.opts.state.save(gun, { root: set.root.env.raw, versions: set.versions() });
+    return set;
+  }
+
+  private async fetchOrNull(req: Omit<MetadataRequest, 'gun'> & { gun: string }): Promise<Uint8Array | null> {
+    return this.opts.fetcher.fetch(req);
+  }
+
+  private async bootstrapRoot(gun: string, state: TrustState | undefined, now: Date): Promise<TrustedRoot> {
+    // A root we already trust is re-validated as the anchor: its own signatures and certificate CN.
+    // Expiry is handled by the caller, which rotates away from an expired anchor.
+    const trusted = state?.root ?? this.opts.trustedRoot;
+    if (trusted) return validateRoot({ gun, env: parseEnvelope(trusted, 'root'), now, checkExpiry: false });
+    const raw = await this.fetchOrNull({ gun, role: 'root', maxBytes: this.fetchLimits.rootBytes });
+    if (!raw) throw fail('TRUST_DATA_MISSING', `${this.opts.fetcher.source} does not have trust data for ${gun}`);
+    return validateRoot({ gun, env: parseEnvelope(raw, 'root'), now, checkExpiry: true, pinning: this.opts.pinning ?? {} });
+  }
+
+  /**
+   * client/tufclient.go updateRoot: take the newest root (by the snapshot's checksum when known, else
+   * root.json); accept it if the trusted root signs it, otherwise walk N.root.json from trusted+1 up,
+   * each signed by its predecessor (expiry not checked for intermediates), then the newest again.
+   */
+  private async rotateRoot(gun: string, anchor: TrustedRoot, changed: RootChanged | null, now: Date, anchorStale: boolean): Promise<TrustedRoot> {
+    const newestRaw = await this.fetchOrNull({
+      gun,
+      role: 'root',
+      sha256: changed?.sha256,
+      maxBytes: changed ? Math.min(changed.length, this.fetchLimits.metadataBytes) : this.fetchLimits.rootBytes,
+    });
+    if (!newestRaw || sameBytes(newestRaw, anchor.env.raw)) {
+      if (anchorStale) {
+        const why = anchor.root.expires < now ? `root expired at ${anchor.root.expires.toISOString()}` : 'root certificates are no longer valid';
+        throw fail('EXPIRED', `${gun}: trusted ${why} and no newer root is available`);
+      }
+      throw new NoNewerRoot();
+    }
+    const env = parseEnvelope(newestRaw, 'root');
+    // Pinning is re-applied only when we are moving away from a stale anchor (notary bootstrapClient).
+    const pinning = anchorStale ? (this.opts.pinning ?? {}) : undefined;
+    try {
+      const newest = validateRoot({ gun, env, prev: anchor, now, checkExpiry: true, pinning });
+      if (newest.root.version < anchor.root.version) {
+        throw fail('ROLLBACK', `${gun} root: version ${newest.root.version} is lower than current version ${anchor.root.version}`);
+      }
+      return newest;
+    } catch (err) {
+      if (!(err instanceof TrustgateError) || err.code !== 'ROOT_ROTATION_FAILED') throw err;
+      const target = validateRootVersion(env);
+      let prev = anchor;
+      for (let v = anchor.root.version + 1; v < target; v++) {
+        if (v - anchor.root.version > 64) throw fail('TOO_LARGE', `${gun}: root rotation spans more than 64 versions`);
+        const raw = await this.fetchOrNull({ gun, role: 'root', version: v, maxBytes: this.fetchLimits.rootBytes });
+        if (!raw) throw err;
+        const next = validateRoot({ gun, env: parseEnvelope(raw, `${v}.root`), prev, now, checkExpiry: false });
+        if (next.root.version < v) throw fail('ROLLBACK', `${gun}: ${v}.root.json has version ${next.root.version}`);
+        prev = next;
+      }
+      return validateRoot({ gun, env, prev, now, checkExpiry: true, pinning });
+    }
+  }
+
+  private async attempt(gun: string, anchor: TrustedRoot, now: Date, floors: VersionFloors): Promise<TrustedSet> {
+    const set = new TrustedSet(gun, anchor, now, floors, this.setLimits);
+    const fl = this.fetchLimits;
+    const need = async (role: RoleName, sha256: Buffer | undefined, maxBytes: number): Promise<Uint8Array> => {
+      const raw = await this.fetchOrNull({ gun, role, sha256: sha256?.toString('hex'), maxBytes });
+      if (!raw) throw fail('TRUST_DATA_MISSING', `${role} trust data for ${gun} is unavailable on ${this.opts.fetcher.source}`);
+      return raw;
+    };
+    const capped = (length: number) => Math.min(length, fl.metadataBytes);
+
+    set.loadTimestamp(await need('timestamp', undefined, fl.timestampBytes));
+    const snapMeta = set.snapshotMeta();
+    set.loadSnapshot(await need('snapshot', snapMeta.hashes.sha256, capped(snapMeta.length)));
+    if (!set.rootIsCurrent()) {
+      const m = set.metaFor('root')!;
+      throw new RootChanged(m.hashes.sha256?.toString('hex'), m.length);
+    }
+    const targetsMeta = set.metaFor('targets')!;
+    const top = set.loadTargets(await need('targets', targetsMeta.hashes.sha256, capped(targetsMeta.length)));
+
+    // Pre-order DFS, children prepended in declaration order (downloadTargets).
+    const pending = set.childrenOf(top);
+    while (pending.length > 0) {
+      const { role, keys } = pending.shift()!;
+      const meta = set.metaFor(role.name);
+      if (!meta) continue; // not in the snapshot: skipped silently, as notary does
+      const loaded = set.loadDelegation(role, keys, await need(role.name, meta.hashes.sha256, capped(meta.length)));
+      if (loaded) pending.unshift(...set.childrenOf(loaded));
+    }
+    return set;
+  }
+}
+
+class NoNewerRoot extends Error {}
+
+function validateRootVersion(env: ReturnType<typeof parseEnvelope>): number {
+  const v = env.signed.version;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw fail('MALFORMED', 'root: version must be an integer ≥ 1');
+  return v;
+}
+
+/** True when the anchor still has a root key whose certificate is within its validity period. */
+function rootCertsCurrent(gun: string, anchor: TrustedRoot, now: Date): boolean {
+  try {
+    validateRoot({ gun, env: anchor.env, now, checkExpiry: true });
+    return true;
+  } catch (err) {
+    if (isTrustgateError(err) && err.code === 'EXPIRED') return false;
+    throw err;
+  }
+}
