@@ -101,14 +101,14 @@ export class TrustClient {
     const now = this.opts.clock.now(); // one reference time for the whole update (TUF 5.1)
     const state = await this.opts.state.load(gun);
     const floors: VersionFloors = { ...(state?.versions ?? {}) };
-    let anchor = await this.bootstrapRoot(gun, state, now);
+    let { anchor, fresh } = await this.bootstrapRoot(gun, state, now);
     if (anchor.root.version < (floors.root ?? 0)) {
       throw fail('ROLLBACK', `${gun} root: version ${anchor.root.version} is lower than current version ${floors.root}`);
     }
     // DEVIATION: notary hard-fails when a cached root's leaf certificate has expired (the 2025 Docker
     // Hub failure). We instead require a newer root signed by the expired one's keys, with pinning
     // re-applied — the same rule notary uses when the root *role* expires — so a rotated repo recovers.
-    if (anchor.root.expires < now || !rootCertsCurrent(gun, anchor, now)) {
+    if (!fresh && (anchor.root.expires < now || !rootCertsCurrent(gun, anchor, now))) {
       anchor = await this.rotateRoot(gun, anchor, null, now, true);
     }
 
@@ -141,14 +141,16 @@ export class TrustClient {
     return this.opts.fetcher.fetch(req);
   }
 
-  private async bootstrapRoot(gun: string, state: TrustState | undefined, now: Date): Promise<TrustedRoot> {
+  /** The anchor root, and whether it was just fetched and fully checked (expiry included). */
+  private async bootstrapRoot(gun: string, state: TrustState | undefined, now: Date): Promise<{ anchor: TrustedRoot; fresh: boolean }> {
     // A root we already trust is re-validated as the anchor: its own signatures and certificate CN.
     // Expiry is handled by the caller, which rotates away from an expired anchor.
     const trusted = state?.root ?? this.opts.trustedRoot;
-    if (trusted) return validateRoot({ gun, env: parseEnvelope(trusted, 'root'), now, checkExpiry: false });
+    if (trusted) return { anchor: validateRoot({ gun, env: parseEnvelope(trusted, 'root'), now, checkExpiry: false }), fresh: false };
     const raw = await this.fetchOrNull({ gun, role: 'root', maxBytes: this.fetchLimits.rootBytes });
     if (!raw) throw fail('TRUST_DATA_MISSING', `${this.opts.fetcher.source} does not have trust data for ${gun}`);
-    return validateRoot({ gun, env: parseEnvelope(raw, 'root'), now, checkExpiry: true, pinning: this.opts.pinning ?? {} });
+    const anchor = validateRoot({ gun, env: parseEnvelope(raw, 'root'), now, checkExpiry: true, pinning: this.opts.pinning ?? {} });
+    return { anchor, fresh: true };
   }
 
   /**

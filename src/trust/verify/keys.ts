@@ -1,6 +1,7 @@
 // Notary v1 public keys (tuf/data/keys.go): key IDs as notary computes them and node:crypto key objects.
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { canonicalBytes } from './canonical-json.js';
+import { boundedMemo } from './memo.js';
 import { parsePemCertificates, type CertInfo } from './x509.js';
 
 export const KEY_TYPES = ['ecdsa', 'ecdsa-x509', 'rsa', 'rsa-x509', 'ed25519'] as const;
@@ -37,19 +38,18 @@ export function keyFromCertChain(chain: readonly CertInfo[], certChainPem: strin
   return makeKey(keytype, Buffer.from(certChainPem, 'utf8').toString('base64'));
 }
 
-const nodeKeys = new WeakMap<PublicKey, KeyObject | null>();
+const decodeMemo = boundedMemo((typeAndKey: string) => {
+  const i = typeAndKey.lastIndexOf(' '); // base64 has no spaces; a keytype might
+  return decodeNodeKey(typeAndKey.slice(0, i), typeAndKey.slice(i + 1));
+});
 
 /** The node:crypto key for verification, or null when the key material does not parse (never verifies). */
 export function nodeKeyOf(key: PublicKey): KeyObject | null {
-  let k = nodeKeys.get(key);
-  if (k === undefined) {
-    k = decodeNodeKey(key);
-    nodeKeys.set(key, k);
-  }
-  return k;
+  return decodeMemo(`${key.keytype} ${key.publicB64}`);
 }
 
-function decodeNodeKey(key: PublicKey): KeyObject | null {
+function decodeNodeKey(keytype: string, publicB64: string): KeyObject | null {
+  const key = { keytype, publicB64 };
   try {
     const raw = Buffer.from(key.publicB64, 'base64');
     switch (key.keytype) {

@@ -2,6 +2,7 @@
 // node:crypto's X509Certificate parses and verifies; the few fields Node 20 does not expose
 // (signature algorithm, exact validity instants) are read from the DER here.
 import { X509Certificate } from 'node:crypto';
+import { boundedMemo } from './memo.js';
 
 export interface CertInfo {
   cert: X509Certificate;
@@ -23,7 +24,9 @@ export interface CertInfo {
  * blocks is ignored and header lines inside a block are skipped; the key ID computed from a re-encoded
  * chain then differs from the stored one, which is how notary refuses such keys.
  */
-export function parsePemCertificates(text: string): CertInfo[] | null {
+export const parsePemCertificates: (text: string) => CertInfo[] | null = boundedMemo(decodePemCertificates);
+
+function decodePemCertificates(text: string): CertInfo[] | null {
   const re = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/g;
   const out: CertInfo[] = [];
   for (const m of text.matchAll(re)) {

@@ -68,7 +68,10 @@ const MUTATORS: Record<string, Mutator> = {
   bitflip: (b, r) => {
     const out = Buffer.from(b);
     const n = 1 + Math.floor(r() * 4);
-    for (let i = 0; i < n; i++) out[Math.floor(r() * out.length)] ^= 1 << Math.floor(r() * 8);
+    for (let i = 0; i < n; i++) {
+      const j = Math.floor(r() * out.length);
+      out[j] = out[j]! ^ (1 << Math.floor(r() * 8));
+    }
     return out;
   },
   truncate: (b, r) => b.subarray(0, Math.floor(r() * b.length)),
