@@ -16,7 +16,7 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'lookup':
-      return runLookup(rest, processIo);
+      return runLookup(rest, processIo, process.env);
     case 'start':
       return runStart(rest, processIo, process.env);
     case undefined:

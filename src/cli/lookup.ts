@@ -9,7 +9,9 @@ import { loadTrustDirState } from '../trust/state/trust-dir-state.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 
 export const LOOKUP_USAGE = `usage: trustgate lookup GUN TAG --metadata-dir DIR [--trusted-root FILE] [--trusted-dir DIR2] [--now ISO8601]
-       trustgate lookup GUN TAG --server URL [--ca FILE] [--trusted-root FILE] [--trusted-dir DIR2] [--now ISO8601]`;
+       trustgate lookup GUN TAG --server URL [--ca FILE] [--username USER] [--realm-allow ORIGIN]... [--trusted-root FILE] [--trusted-dir DIR2] [--now ISO8601]
+  --username: Basic credentials for the token realm; the password comes from TRUSTGATE_NOTARY_PASSWORD.
+  --realm-allow: an origin allowed as token realm (repeatable); default: the notary server's own origin.`;
 
 export function parseNow(s: string | undefined): Date | undefined {
   if (s === undefined) return undefined;
@@ -19,7 +21,7 @@ export function parseNow(s: string | undefined): Date | undefined {
   return new Date(s);
 }
 
-export async function runLookup(argv: string[], io: Io): Promise<number> {
+export async function runLookup(argv: string[], io: Io, env: NodeJS.ProcessEnv = {}): Promise<number> {
   let fetcher: MetadataFetcher | undefined;
   try {
     const { values, positionals } = (() => {
@@ -34,6 +36,8 @@ export async function runLookup(argv: string[], io: Io): Promise<number> {
             'trusted-root': { type: 'string' },
             'trusted-dir': { type: 'string' },
             now: { type: 'string' },
+            username: { type: 'string' },
+            'realm-allow': { type: 'string', multiple: true },
           },
         });
       } catch (err) {
@@ -58,7 +62,25 @@ export async function runLookup(argv: string[], io: Io): Promise<number> {
         throw new UsageError(`${flag} ${path}: ${(err as Error).message}`);
       }
     };
-    fetcher = dir !== undefined ? new DirectoryFetcher(dir) : new NotaryHttpFetcher({ url: server!, ca: values.ca ? await readArg('--ca', values.ca) : undefined });
+    if ((values.username !== undefined || values['realm-allow'] !== undefined) && server === undefined) {
+      throw new UsageError('--username and --realm-allow only apply with --server');
+    }
+    const password = env.TRUSTGATE_NOTARY_PASSWORD;
+    if (values.username !== undefined && password === undefined) throw new UsageError('--username needs TRUSTGATE_NOTARY_PASSWORD in the environment');
+    if (dir !== undefined) {
+      fetcher = new DirectoryFetcher(dir);
+    } else {
+      try {
+        fetcher = new NotaryHttpFetcher({
+          url: server!,
+          ca: values.ca ? await readArg('--ca', values.ca) : undefined,
+          credentials: values.username !== undefined ? { username: values.username, password: password! } : undefined,
+          realmAllowlist: values['realm-allow'],
+        });
+      } catch (err) {
+        throw new UsageError(`--server/--realm-allow: ${(err as Error).message}`);
+      }
+    }
     const state: TrustStateStore = new MemoryTrustState();
     if (values['trusted-dir'] !== undefined) await state.save(gun, await loadTrustDirState(values['trusted-dir']));
     const trustedRoot = values['trusted-root'] !== undefined ? await readArg('--trusted-root', values['trusted-root']) : undefined;

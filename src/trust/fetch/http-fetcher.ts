@@ -52,7 +52,12 @@ export class NotaryHttpFetcher implements MetadataFetcher {
 
   constructor(private readonly opts: NotaryHttpOptions, private readonly now: () => number = Date.now) {
     this.base = new URL(opts.url);
-    if (this.base.protocol !== 'https:' && this.base.protocol !== 'http:') throw fail('USAGE', `notary URL must be https: ${opts.url}`);
+    // docker/cli trust.Server: "valid https URL required for trust server". Metadata is signed, but
+    // tokens and credentials are not, and plain HTTP would hand them to anyone on the path.
+    if (this.base.protocol !== 'https:') throw fail('USAGE', `valid https URL required for the notary server, got ${opts.url}`);
+    for (const o of opts.realmAllowlist ?? []) {
+      if (new URL(o).protocol !== 'https:') throw fail('USAGE', `token realm origins must be https, got ${o}`);
+    }
     this.source = this.base.host;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
     this.dispatcher =
