@@ -173,17 +173,19 @@ export class TrustClient {
       throw new NoNewerRoot();
     }
     const env = parseEnvelope(newestRaw, 'root');
+    const target = validateRootVersion(env);
+    if (target < anchor.root.version) {
+      // An older root is no way forward: report what failed in the first place (often the replayed
+      // timestamp's ROLLBACK), not a rotation failure against a root we have already moved past.
+      if (!anchorStale) throw new NoNewerRoot();
+      throw fail('ROLLBACK', `${gun} root: version ${target} is lower than current version ${anchor.root.version}`);
+    }
     // Pinning is re-applied only when we are moving away from a stale anchor (notary bootstrapClient).
     const pinning = anchorStale ? (this.opts.pinning ?? {}) : undefined;
     try {
-      const newest = validateRoot({ gun, env, prev: anchor, now, checkExpiry: true, pinning });
-      if (newest.root.version < anchor.root.version) {
-        throw fail('ROLLBACK', `${gun} root: version ${newest.root.version} is lower than current version ${anchor.root.version}`);
-      }
-      return newest;
+      return validateRoot({ gun, env, prev: anchor, now, checkExpiry: true, pinning });
     } catch (err) {
       if (!(err instanceof TrustgateError) || err.code !== 'ROOT_ROTATION_FAILED') throw err;
-      const target = validateRootVersion(env);
       let prev = anchor;
       for (let v = anchor.root.version + 1; v < target; v++) {
         if (v - anchor.root.version > 64) throw fail('TOO_LARGE', `${gun}: root rotation spans more than 64 versions`);

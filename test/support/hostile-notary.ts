@@ -39,6 +39,11 @@ export async function startHostileNotary(opts: { gun: string; key: string | Buff
   const server: Server = createServer({ key: opts.key, cert: opts.cert }, (req, res) => {
     const path = (req.url ?? '').split('?')[0]!;
     requests.push(path);
+    if (path === '/v2/' || path === '/v2') {
+      // Clients (notary's among them) ping here first and treat anything but 200/401 as offline.
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      return;
+    }
     if (!path.startsWith(prefix) || !path.endsWith('.json')) {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"METADATA_NOT_FOUND"}]}');
       return;

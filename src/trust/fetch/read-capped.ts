@@ -10,8 +10,13 @@ export async function readBodyCapped(
   contentLength?: string | string[] | undefined,
 ): Promise<Uint8Array> {
   const declared = Number(Array.isArray(contentLength) ? contentLength[0] : contentLength);
-  if (Number.isFinite(declared) && declared > maxBytes) {
+  // Destroying an undici body emits RequestAbortedError; with no listener that would crash the process.
+  const abandon = () => {
+    body.on('error', () => {});
     body.destroy();
+  };
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    abandon();
     throw fail('TOO_LARGE', `${what}: server announced ${declared} bytes, over the ${maxBytes}-byte limit`);
   }
   const chunks: Buffer[] = [];
@@ -19,7 +24,7 @@ export async function readBodyCapped(
   for await (const chunk of body) {
     total += (chunk as Buffer).length;
     if (total > maxBytes) {
-      body.destroy();
+      abandon();
       throw fail('TOO_LARGE', `${what}: more than the ${maxBytes}-byte limit`);
     }
     chunks.push(chunk as Buffer);
