@@ -20,6 +20,7 @@ export const CODES = {
   NOTARY_UNAVAILABLE: { oci: 'UNAVAILABLE', status: 503, summary: 'the notary server could not be reached or answered with an error' },
   NOTARY_UNAUTHORIZED: { oci: 'DENIED', status: 403, summary: 'the notary server refused our credentials or the token realm is not allowed' },
   TIMEOUT: { oci: 'UNAVAILABLE', status: 503, summary: 'a download did not finish within its deadline' },
+  UPSTREAM_UNAUTHORIZED: { oci: 'UNAUTHORIZED', status: 401, summary: 'the upstream registry refused our credentials or its token realm is not allowed' },
   // Usage.
   USAGE: { oci: 'UNSUPPORTED', status: 400, summary: 'bad command-line usage' },
   CONFIG_INVALID: { oci: 'UNKNOWN', status: 500, summary: 'the configuration is invalid' },

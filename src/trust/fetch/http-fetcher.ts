@@ -4,8 +4,11 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { fail, isTrustgateError } from '../../errors.js';
 import type { MetadataFetcher, MetadataRequest } from '../client.js';
+import { BearerAuth, parseBearerChallenge } from '../../http/bearer-auth.js';
+import { readBodyCapped } from '../../http/read-capped.js';
 import { metadataFileName } from './metadata-path.js';
-import { readBodyCapped } from './read-capped.js';
+
+export { parseBearerChallenge };
 
 export interface NotaryHttpOptions {
   /** https://host[:port] of the notary server. */
@@ -21,36 +24,14 @@ export interface NotaryHttpOptions {
   dispatcher?: Dispatcher | undefined;
 }
 
-interface Challenge {
-  realm: string;
-  service?: string | undefined;
-}
-
-interface CachedToken {
-  token: string;
-  expiresAt: number;
-}
-
-/** RFC 7235 auth-param list of a `Bearer` challenge. */
-export function parseBearerChallenge(header: string | string[] | undefined): Challenge | undefined {
-  const h = Array.isArray(header) ? header.find((x) => /^bearer\s/i.test(x)) : header;
-  if (!h || !/^bearer\s/i.test(h)) return undefined;
-  const params: Record<string, string> = {};
-  for (const m of h.slice(6).matchAll(/([a-zA-Z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g)) {
-    params[m[1]!.toLowerCase()] = (m[2] ?? m[3] ?? '').replace(/\\(.)/g, '$1');
-  }
-  return params.realm ? { realm: params.realm, service: params.service } : undefined;
-}
-
 export class NotaryHttpFetcher implements MetadataFetcher {
   readonly source: string;
   private readonly base: URL;
   private readonly dispatcher: Dispatcher;
   private readonly timeoutMs: number;
-  private readonly allowlist: Set<string>;
-  private readonly tokens = new Map<string, CachedToken>();
+  private readonly auth: BearerAuth;
 
-  constructor(private readonly opts: NotaryHttpOptions, private readonly now: () => number = Date.now) {
+  constructor(private readonly opts: NotaryHttpOptions, now: () => number = Date.now) {
     this.base = new URL(opts.url);
     // docker/cli trust.Server: "valid https URL required for trust server". Metadata is signed, but
     // tokens and credentials are not, and plain HTTP would hand them to anyone on the path.
@@ -63,7 +44,14 @@ export class NotaryHttpFetcher implements MetadataFetcher {
     this.dispatcher =
       opts.dispatcher ??
       new Agent({ connect: opts.ca ? { ca: opts.ca } : {}, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, connections: 16 });
-    this.allowlist = new Set((opts.realmAllowlist ?? [this.base.origin]).map((o) => new URL(o).origin));
+    this.auth = new BearerAuth({
+      dispatcher: this.dispatcher,
+      realmAllowlist: opts.realmAllowlist ?? [this.base.origin],
+      credentials: opts.credentials,
+      timeoutMs: this.timeoutMs,
+      errorCode: 'NOTARY_UNAUTHORIZED',
+      now,
+    });
   }
 
   async close(): Promise<void> {
@@ -74,12 +62,12 @@ export class NotaryHttpFetcher implements MetadataFetcher {
     const path = `${this.base.pathname.replace(/\/$/, '')}/v2/${req.gun}/_trust/tuf/${metadataFileName(req)}`;
     const url = new URL(path, this.base);
     const scope = `repository:${req.gun}:pull`;
-    let res = await this.get(url, this.cachedToken(scope));
+    let res = await this.get(url, this.auth.cached(scope));
     if (res.statusCode === 401) {
       const challenge = parseBearerChallenge(res.headers['www-authenticate']);
       await res.body.dump();
       if (!challenge) throw fail('NOTARY_UNAUTHORIZED', `${this.source} asked for authentication without a Bearer challenge`);
-      const token = await this.fetchToken(challenge, scope);
+      const token = await this.auth.token(challenge, scope);
       res = await this.get(url, token);
       if (res.statusCode === 401) {
         await res.body.dump();
@@ -121,51 +109,6 @@ export class NotaryHttpFetcher implements MetadataFetcher {
       if (isTrustgateError(err)) throw err;
       throw networkError(this.source, err);
     }
-  }
-
-  private cachedToken(scope: string): string | undefined {
-    const t = this.tokens.get(scope);
-    return t && t.expiresAt > this.now() ? t.token : undefined;
-  }
-
-  private async fetchToken(ch: Challenge, scope: string): Promise<string> {
-    let realm: URL;
-    try {
-      realm = new URL(ch.realm);
-    } catch {
-      throw fail('NOTARY_UNAUTHORIZED', `${this.source} sent an invalid token realm`);
-    }
-    // The realm comes from the server we are talking to; a hostile one could point it anywhere.
-    if (!this.allowlist.has(realm.origin)) {
-      throw fail('NOTARY_UNAUTHORIZED', `token realm ${realm.origin} is not in the allowlist (${[...this.allowlist].join(', ')})`);
-    }
-    if (ch.service) realm.searchParams.set('service', ch.service);
-    realm.searchParams.set('scope', scope);
-    const headers: Record<string, string> = {};
-    if (this.opts.credentials) {
-      const { username, password } = this.opts.credentials;
-      headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-    }
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await request(realm, { method: 'GET', dispatcher: this.dispatcher, headers, signal: AbortSignal.timeout(this.timeoutMs) });
-    } catch (err) {
-      throw networkError(realm.host, err);
-    }
-    const body = await readBodyCapped(res.body, 64 * 1024, 'token response');
-    if (res.statusCode !== 200) throw fail('NOTARY_UNAUTHORIZED', `token server ${realm.host} answered ${res.statusCode}`);
-    let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      doc = JSON.parse(Buffer.from(body).toString('utf8'));
-    } catch {
-      throw fail('NOTARY_UNAUTHORIZED', `token server ${realm.host} sent invalid JSON`);
-    }
-    const token = typeof doc.token === 'string' ? doc.token : typeof doc.access_token === 'string' ? doc.access_token : undefined;
-    if (!token) throw fail('NOTARY_UNAUTHORIZED', `token server ${realm.host} sent no token`);
-    // docker floors expires_in at 60 s (distribution registry/client/auth/session.go).
-    const ttl = typeof doc.expires_in === 'number' && doc.expires_in > 60 ? doc.expires_in : 60;
-    this.tokens.set(scope, { token, expiresAt: this.now() + (ttl - 5) * 1000 });
-    return token;
   }
 }
 

@@ -1,7 +1,7 @@
 // Read a response body into memory with a hard cap: notary's GetSized (Content-Length precheck, then a
 // limited read) — the endless-data attack. Used for metadata and token responses only, never blobs.
 import type { Readable } from 'node:stream';
-import { fail } from '../../errors.js';
+import { fail } from '../errors.js';
 
 export async function readBodyCapped(
   body: Readable & { destroy(err?: Error): unknown },
