@@ -20,6 +20,14 @@ export const CODES = {
   NOTARY_UNAVAILABLE: { oci: 'UNAVAILABLE', status: 503, summary: 'the notary server could not be reached or answered with an error' },
   NOTARY_UNAUTHORIZED: { oci: 'DENIED', status: 403, summary: 'the notary server refused our credentials or the token realm is not allowed' },
   TIMEOUT: { oci: 'UNAVAILABLE', status: 503, summary: 'a download did not finish within its deadline' },
+  // Serving from the upstream registry.
+  DIGEST_MISMATCH: { oci: 'DENIED', status: 403, summary: 'the upstream served bytes that do not match the signed or requested digest and length' },
+  MANIFEST_UNKNOWN: { oci: 'MANIFEST_UNKNOWN', status: 404, summary: 'the upstream does not have the manifest (e.g. the signed digest is gone)' },
+  BLOB_UNKNOWN: { oci: 'BLOB_UNKNOWN', status: 404, summary: 'the upstream does not have the blob' },
+  MANIFEST_TOO_LARGE: { oci: 'MANIFEST_INVALID', status: 502, summary: 'the upstream manifest exceeds the size limit' },
+  DIGEST_INVALID: { oci: 'DIGEST_INVALID', status: 400, summary: 'the digest in the request is not a valid sha256 digest' },
+  UPSTREAM_UNAVAILABLE: { oci: 'UNAVAILABLE', status: 502, summary: 'the upstream registry could not be reached or answered with an error' },
+  UPSTREAM_TIMEOUT: { oci: 'UNAVAILABLE', status: 504, summary: 'the upstream registry did not answer within its deadline' },
   UPSTREAM_UNAUTHORIZED: { oci: 'UNAUTHORIZED', status: 401, summary: 'the upstream registry refused our credentials or its token realm is not allowed' },
   // Usage.
   USAGE: { oci: 'UNSUPPORTED', status: 400, summary: 'bad command-line usage' },

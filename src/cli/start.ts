@@ -1,15 +1,79 @@
-// `trustgate start [--config FILE]`: load the config and serve.
-// The trust-enforcing proxy routes arrive with issue 4; until then the listener answers the registry
-// probe and health, and refuses everything else with an OCI error — fail closed, never pass through.
-import { createServer } from 'node:http';
-import { readFile } from 'node:fs/promises';
+// `trustgate start [--config FILE]`: load the config, build the dependencies, serve until SIGTERM.
+import { once } from 'node:events';
+import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
+import { DEFAULT_CONFIG_FILE, loadConfig, readConfigFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { createLogger, type Logger } from '../observe/logger.js';
+import { RegistryClient } from '../registry/registry-client.js';
+import type { ServerDeps, UpstreamDeps } from '../server/deps.js';
+import { buildServer } from '../server/http-server.js';
+import { FileTrustState } from '../store/file-trust-state.js';
+import { ManifestCache } from '../store/manifest-cache.js';
+import { TrustClient, type Clock, type TrustStateStore } from '../trust/client.js';
+import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
+import { MemoryTrustState } from '../trust/state/memory-state.js';
+import { TrustService } from '../trust/trust-service.js';
+import type { TrustPinning } from '../trust/verify/root.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 
-const START_USAGE = 'usage: trustgate start [--config FILE]   (default config/default.yaml, or TRUSTGATE_CONFIG)';
+const START_USAGE = `usage: trustgate start [--config FILE]   (default ${DEFAULT_CONFIG_FILE}, or TRUSTGATE_CONFIG)`;
+
+function password(env: NodeJS.ProcessEnv, name: string | undefined, key: string): string | undefined {
+  if (name === undefined) return undefined;
+  const v = env[name];
+  if (v === undefined) throw new UsageError(`${key}: environment variable ${name} is not set`);
+  return v;
+}
+
+/** Everything the server needs, built from a validated config. */
+export function buildDeps(config: Config, env: NodeJS.ProcessEnv, log: Logger, clock: Clock = { now: () => new Date() }): ServerDeps & { close(): Promise<void> } {
+  const pinning: TrustPinning = {
+    certs: config.trustPinning.certs,
+    ca: Object.fromEntries(Object.entries(config.trustPinning.ca).map(([p, f]) => [p, readConfigFile(f, `trust_pinning.ca.${p}`).toString('utf8')])),
+    disableTofu: config.trustPinning.disableTofu,
+  };
+  // Rollback floors must survive restarts: the file store by default. (Redis arrives with the store work.)
+  const state: TrustStateStore = config.store.kind === 'file' ? new FileTrustState(config.store.path) : new MemoryTrustState();
+  const upstreams = new Map<string, UpstreamDeps>();
+  const closers: Array<() => Promise<void>> = [];
+  config.upstreams.forEach((u, i) => {
+    const registry = new RegistryClient({
+      registry: u.registry,
+      ca: u.ca ? readConfigFile(u.ca, `upstreams[${i}].ca`) : undefined,
+      credentials: u.username ? { username: u.username, password: password(env, u.passwordEnv, `upstreams[${i}].passwordEnv`)! } : undefined,
+      realmAllowlist: u.realms,
+      timeoutMs: config.limits.upstreamTimeoutMs,
+      manifestBytes: config.limits.manifestBytes,
+    });
+    closers.push(() => registry.close());
+    let trust: TrustService | undefined;
+    if (u.notary) {
+      const n = u.notary;
+      const fetcher = new NotaryHttpFetcher({
+        url: n.url,
+        ca: n.ca ? readConfigFile(n.ca, `upstreams[${i}].notary.ca`) : undefined,
+        credentials: n.username ? { username: n.username, password: password(env, n.passwordEnv, `upstreams[${i}].notary.passwordEnv`)! } : undefined,
+        realmAllowlist: n.realms,
+        timeoutMs: n.timeoutMs,
+      });
+      closers.push(() => fetcher.close());
+      trust = new TrustService({ client: new TrustClient({ fetcher, state, clock, pinning }), clock, cacheSeconds: config.limits.trustCacheSeconds });
+    }
+    upstreams.set(u.name, { config: u, registry, trust });
+  });
+  return {
+    config,
+    upstreams,
+    manifests: new ManifestCache(),
+    log,
+    clock,
+    close: async () => void (await Promise.allSettled(closers.map((c) => c()))),
+  };
+}
 
 export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
+  let server: Server | undefined;
   try {
     let values: { config?: string | undefined };
     try {
@@ -17,38 +81,30 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
-    const file = values.config ?? env.TRUSTGATE_CONFIG ?? 'config/default.yaml';
-    let doc: unknown;
-    try {
-      doc = parseYaml(await readFile(file, 'utf8'));
-    } catch (err) {
-      throw new UsageError(`cannot read config ${file}: ${(err as Error).message}`);
-    }
-    const listen = (doc as { listen?: unknown })?.listen;
-    const m = typeof listen === 'string' ? /^(.*):(\d+)$/.exec(listen) : null;
-    if (!m) throw new UsageError(`${file}: listen must be HOST:PORT, got ${JSON.stringify(listen)}`);
-    const server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      const send = (status: number, body: unknown) => {
-        const text = JSON.stringify(body);
-        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'docker-distribution-api-version': 'registry/2.0' });
-        res.end(req.method === 'HEAD' ? undefined : text);
-      };
-      if (path === '/healthz') return send(200, { status: 'ok' });
-      if (path === '/v2/' || path === '/v2') return send(200, {});
-      send(503, { errors: [{ code: 'UNAVAILABLE', message: 'trust-enforcing proxying is not available in this build', detail: { code: 'UNSUPPORTED' } }] });
-    });
+    const file = values.config ?? env.TRUSTGATE_CONFIG ?? DEFAULT_CONFIG_FILE;
+    const config = loadConfig(file, env);
+    const log = createLogger(config.log.level);
+    const deps = buildDeps(config, env, log);
+    server = buildServer(deps);
+    const s = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(Number(m[2]), m[1], resolve);
+      s.once('error', reject);
+      s.listen(config.listen.port, config.listen.host, resolve);
     });
-    io.stderr(JSON.stringify({ level: 'info', msg: 'trustgate listening', listen, config: file }));
-    const stop = () => server.close();
+    const addr = s.address();
+    log.info({ listen: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : addr, config: file, upstreams: config.upstreams.map((u) => u.name) }, 'trustgate listening');
+    const stop = () => {
+      log.info('shutting down');
+      s.close();
+      s.closeIdleConnections();
+    };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
-    await new Promise((resolve) => server.once('close', resolve));
+    await once(s, 'close');
+    await deps.close();
     return EXIT_OK;
   } catch (err) {
+    server?.close();
     return reportError(io, err, START_USAGE);
   }
 }

@@ -1,0 +1,38 @@
+// The one root pino logger; components take children of it. Credentials never reach a log line.
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+export type { Logger };
+
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'headers.authorization',
+  '*.authorization',
+  '*.token',
+  '*.password',
+  'password',
+  'token',
+];
+
+export function createLogger(level: LoggerOptions['level'] = 'info', destination?: pino.DestinationStream): Logger {
+  const opts: LoggerOptions = { level, base: { service: 'trustgate' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  return destination ? pino(opts, destination) : pino(opts);
+}
+
+/** One line per trust decision (DESIGN.md): the fields operators grep and alert on. */
+export interface AuditRecord {
+  upstream: string;
+  gun: string;
+  repo: string;
+  ref: string;
+  digest?: string | undefined;
+  role?: string | undefined;
+  decision: 'allow' | 'deny' | 'audit-allow' | 'pass';
+  policy: string;
+  code?: string | undefined;
+  reason?: string | undefined;
+  durationMs: number;
+}
+
+export function audit(log: Logger, rec: AuditRecord): void {
+  log.info({ audit: true, ...rec }, `trust decision ${rec.decision} ${rec.gun}:${rec.ref}`);
+}

@@ -1,0 +1,171 @@
+// Upstream registry client (undici): manifests by digest (bounded, with deadlines), blobs streamed,
+// tags listed; the Bearer token flow with a realm allowlist; redirects (registries send blobs to a
+// CDN) followed here rather than handed to the client, without our Authorization on another host.
+import type { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
+import { fail, isTrustgateError } from '../errors.js';
+import { BearerAuth, parseBearerChallenge } from '../http/bearer-auth.js';
+import { readBodyCapped } from '../http/read-capped.js';
+
+export interface RegistryClientOptions {
+  /** Upstream base URL, e.g. http://127.0.0.1:5000. */
+  registry: string;
+  ca?: string | Buffer | undefined;
+  credentials?: { username: string; password: string } | undefined;
+  realmAllowlist?: readonly string[] | undefined;
+  timeoutMs: number;
+  manifestBytes: number;
+  dispatcher?: Dispatcher | undefined;
+}
+
+export interface UpstreamResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable & { dump(opts?: { limit: number }): Promise<void> };
+}
+
+export interface FetchedManifest {
+  bytes: Buffer;
+  mediaType: string | undefined;
+}
+
+/** Every manifest media type a client may pull; sent when the client's own Accept is missing. */
+export const MANIFEST_MEDIA_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+  'application/vnd.docker.distribution.manifest.v1+json',
+];
+
+const MAX_REDIRECTS = 5;
+
+export class RegistryClient {
+  private readonly base: URL;
+  private readonly dispatcher: Dispatcher;
+  private readonly auth: BearerAuth;
+
+  constructor(private readonly opts: RegistryClientOptions) {
+    this.base = new URL(opts.registry);
+    this.dispatcher =
+      opts.dispatcher ??
+      new Agent({
+        connect: opts.ca ? { ca: opts.ca } : {},
+        headersTimeout: opts.timeoutMs,
+        bodyTimeout: opts.timeoutMs,
+        connections: 64,
+        pipelining: 1,
+      });
+    this.auth = new BearerAuth({
+      dispatcher: this.dispatcher,
+      realmAllowlist: opts.realmAllowlist ?? [this.base.origin],
+      credentials: opts.credentials,
+      timeoutMs: opts.timeoutMs,
+      errorCode: 'UPSTREAM_UNAUTHORIZED',
+    });
+  }
+
+  get origin(): string {
+    return this.base.origin;
+  }
+
+  async close(): Promise<void> {
+    if (!this.opts.dispatcher) await this.dispatcher.close();
+  }
+
+  /**
+   * One request to the upstream with its auth flow; redirects to other URLs are followed, and the
+   * Authorization header is only ever sent to the registry's own origin.
+   */
+  async send(
+    path: string,
+    init: { method: 'GET' | 'HEAD'; repo: string; headers?: Record<string, string>; signal?: AbortSignal | undefined },
+  ): Promise<UpstreamResponse> {
+    const scope = `repository:${init.repo}:pull`;
+    let url = new URL(path, this.base);
+    let res = await this.once(url, init, this.authHeader(url, this.auth.cached(scope)));
+    if (res.statusCode === 401) {
+      const ch = parseBearerChallenge(res.headers['www-authenticate']);
+      await res.body.dump();
+      if (ch) {
+        const token = await this.auth.token(ch, scope);
+        res = await this.once(url, init, this.authHeader(url, token));
+      } else if (this.opts.credentials && /^basic/i.test(String(res.headers['www-authenticate'] ?? ''))) {
+        const { username, password } = this.opts.credentials;
+        res = await this.once(url, init, { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` });
+      } else {
+        throw fail('UPSTREAM_UNAUTHORIZED', `${this.base.host} asked for authentication we cannot give`);
+      }
+      if (res.statusCode === 401) {
+        await res.body.dump();
+        throw fail('UPSTREAM_UNAUTHORIZED', `${this.base.host} refused our credentials for ${scope}`);
+      }
+    }
+    for (let hop = 0; [301, 302, 303, 307, 308].includes(res.statusCode); hop++) {
+      const location = res.headers.location;
+      await res.body.dump();
+      if (hop >= MAX_REDIRECTS || typeof location !== 'string') throw fail('UPSTREAM_UNAVAILABLE', `${this.base.host}: too many or bad redirects for ${path}`);
+      url = new URL(location, url);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw fail('UPSTREAM_UNAVAILABLE', `${this.base.host} redirected to ${url.protocol}`);
+      res = await this.once(url, init, this.authHeader(url, this.auth.cached(scope)));
+    }
+    return res;
+  }
+
+  private authHeader(url: URL, token: string | undefined): Record<string, string> {
+    return token && url.origin === this.base.origin ? { authorization: `Bearer ${token}` } : {};
+  }
+
+  private async once(
+    url: URL,
+    init: { method: 'GET' | 'HEAD'; headers?: Record<string, string>; signal?: AbortSignal | undefined },
+    auth: Record<string, string>,
+  ): Promise<UpstreamResponse> {
+    try {
+      const res = await request(url, {
+        method: init.method,
+        dispatcher: this.dispatcher,
+        headers: { ...init.headers, ...auth },
+        signal: init.signal,
+      });
+      return res as unknown as UpstreamResponse;
+    } catch (err) {
+      throw upstreamError(this.base.host, err);
+    }
+  }
+
+  /**
+   * GET a manifest by digest with a size cap and a deadline for the whole body: an endless or trickling
+   * upstream fails this request quickly with bounded memory.
+   */
+  async fetchManifest(repo: string, digest: string, accept: readonly string[], maxBytes = this.opts.manifestBytes): Promise<FetchedManifest | null> {
+    const signal = AbortSignal.timeout(this.opts.timeoutMs);
+    const res = await this.send(`/v2/${repo}/manifests/${digest}`, { method: 'GET', repo, headers: { accept: accept.join(', ') }, signal });
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      return null;
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump().catch(() => {});
+      throw fail('UPSTREAM_UNAVAILABLE', `${this.base.host} answered ${res.statusCode} for manifest ${repo}@${digest}`);
+    }
+    try {
+      const bytes = Buffer.from(await readBodyCapped(res.body, maxBytes, `manifest ${repo}@${digest}`, res.headers['content-length']));
+      const ct = res.headers['content-type'];
+      return { bytes, mediaType: typeof ct === 'string' ? ct.split(';')[0]!.trim() : undefined };
+    } catch (err) {
+      if ((err as { code?: string }).code === 'TOO_LARGE') throw fail('MANIFEST_TOO_LARGE', (err as Error).message, err);
+      throw upstreamError(this.base.host, err);
+    }
+  }
+}
+
+export function upstreamError(host: string, err: unknown): Error {
+  const e = err as { name?: string; code?: string; message?: string };
+  if (isTrustgateError(err)) return err;
+  if (e?.name === 'TimeoutError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT' || e?.name === 'AbortError') {
+    return fail('UPSTREAM_TIMEOUT', `${host} did not answer in time`, err);
+  }
+  return fail('UPSTREAM_UNAVAILABLE', `error contacting upstream ${host}: ${e?.message ?? String(err)}`, err);
+}

@@ -1,0 +1,22 @@
+// What the HTTP layer is built from: injected, so tests build their own (STYLE.md "No global state").
+import type { Config, UpstreamConfig } from '../config/schema.js';
+import type { Logger } from '../observe/logger.js';
+import type { RegistryClient } from '../registry/registry-client.js';
+import type { ManifestCache } from '../store/manifest-cache.js';
+import type { Clock } from '../trust/client.js';
+import type { TrustService } from '../trust/trust-service.js';
+
+export interface UpstreamDeps {
+  config: UpstreamConfig;
+  registry: RegistryClient;
+  /** Absent when the upstream has no notary server (policy off). */
+  trust?: TrustService | undefined;
+}
+
+export interface ServerDeps {
+  config: Config;
+  upstreams: ReadonlyMap<string, UpstreamDeps>;
+  manifests: ManifestCache;
+  log: Logger;
+  clock: Clock;
+}

@@ -1,0 +1,137 @@
+// HEAD|GET /v2/<name>/manifests/<reference>. A tag is resolved through trust to its signed digest and
+// the manifest is fetched BY THAT DIGEST, checked against the signed sha256 and length, then served
+// with Docker-Content-Digest = the signed digest. A digest reference is served content-addressed.
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { fail, isTrustgateError, TrustgateError } from '../../errors.js';
+import { audit } from '../../observe/logger.js';
+import { policyFor } from '../../policy/policy.js';
+import { MANIFEST_MEDIA_TYPES } from '../../registry/registry-client.js';
+import type { CachedManifest } from '../../store/manifest-cache.js';
+import type { ServerDeps, UpstreamDeps } from '../deps.js';
+import type { Route } from '../route.js';
+
+type ManifestRoute = Extract<Route, { kind: 'manifest' }>;
+
+function acceptList(req: IncomingMessage): string[] {
+  const fromClient = (req.headers.accept ?? '')
+    .split(',')
+    .map((s) => s.split(';')[0]!.trim())
+    .filter((s) => s.length > 0 && s !== '*/*');
+  // Ask for everything a client might want; the signed digest decides what is served, not Accept.
+  return [...new Set([...fromClient, ...MANIFEST_MEDIA_TYPES])];
+}
+
+function mediaTypeOf(bytes: Buffer, header: string | undefined): string {
+  if (header && header !== 'application/octet-stream' && header !== 'text/plain') return header;
+  try {
+    const mt = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
+    if (typeof mt === 'string') return mt;
+  } catch {
+    /* not JSON: fall through */
+  }
+  return header ?? 'application/vnd.docker.distribution.manifest.v2+json';
+}
+
+function sha256Digest(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+function writeManifest(req: IncomingMessage, res: ServerResponse, m: CachedManifest, digest: string): void {
+  res.writeHead(200, {
+    'content-type': m.mediaType,
+    'content-length': m.bytes.length,
+    'docker-content-digest': digest,
+    etag: `"${digest}"`,
+    'docker-distribution-api-version': 'registry/2.0',
+  });
+  res.end(req.method === 'HEAD' ? undefined : m.bytes);
+}
+
+/** Fetch (or reuse) the manifest by digest and prove it is the one asked for. */
+async function verifiedManifest(
+  deps: ServerDeps,
+  up: UpstreamDeps,
+  repo: string,
+  digest: string,
+  expectedLength: number | undefined,
+  req: IncomingMessage,
+  what: string,
+): Promise<CachedManifest> {
+  const key = `${up.config.name}/${repo}@${digest}`;
+  const m = await deps.manifests.getOrLoad(key, async () => {
+    const maxBytes = expectedLength !== undefined ? Math.min(expectedLength, deps.config.limits.manifestBytes) : undefined;
+    const fetched = await up.registry.fetchManifest(repo, digest, acceptList(req), maxBytes);
+    if (!fetched) throw fail('MANIFEST_UNKNOWN', `manifest ${digest} (${what}) is not in the upstream ${up.config.name}`);
+    // The registry is not trusted: its bytes must hash to the digest asked for (and, for a signed
+    // tag, have the signed length) before anything is served or cached.
+    const got = sha256Digest(fetched.bytes);
+    if (got !== digest || (expectedLength !== undefined && fetched.bytes.length !== expectedLength)) {
+      throw fail(
+        'DIGEST_MISMATCH',
+        `upstream ${up.config.name} served ${fetched.bytes.length} bytes hashing to ${got} for ${digest}` +
+          (expectedLength !== undefined ? ` (signed length ${expectedLength})` : ''),
+      );
+    }
+    return { bytes: fetched.bytes, mediaType: mediaTypeOf(fetched.bytes, fetched.mediaType) };
+  });
+  if (expectedLength !== undefined && m.bytes.length !== expectedLength) {
+    throw fail('DIGEST_MISMATCH', `cached manifest ${digest} does not have the signed length ${expectedLength}`);
+  }
+  return m;
+}
+
+/** Policy off, or audit after a refusal: serve the upstream's tag, still checked against its own digest. */
+async function passThroughTag(deps: ServerDeps, up: UpstreamDeps, repo: string, tag: string, req: IncomingMessage, res: ServerResponse): Promise<string> {
+  const fetched = await up.registry.fetchManifest(repo, tag, acceptList(req));
+  if (!fetched) throw fail('MANIFEST_UNKNOWN', `manifest ${repo}:${tag} is not in the upstream ${up.config.name}`);
+  const digest = sha256Digest(fetched.bytes);
+  writeManifest(req, res, { bytes: fetched.bytes, mediaType: mediaTypeOf(fetched.bytes, fetched.mediaType) }, digest);
+  return digest;
+}
+
+export async function handleManifest(route: ManifestRoute, req: IncomingMessage, res: ServerResponse, deps: ServerDeps): Promise<void> {
+  const up = deps.upstreams.get(route.upstream.name)!;
+  const { repo, ref } = route;
+  if (ref.digest !== undefined) {
+    // Content-addressed: Docker Content Trust lets digest pulls through; the bytes are still checked.
+    writeManifest(req, res, await verifiedManifest(deps, up, repo, ref.digest, undefined, req, 'pulled by digest'), ref.digest);
+    return;
+  }
+  const tag = ref.tag;
+  const gun = `${up.config.gun}/${repo}`;
+  const policy = policyFor(up.config, repo);
+  const t0 = performance.now();
+  const base = { upstream: up.config.name, gun, repo, ref: tag, policy };
+  const ms = () => Math.round((performance.now() - t0) * 10) / 10;
+
+  if (policy === 'off' || !up.trust) {
+    const digest = await passThroughTag(deps, up, repo, tag, req, res);
+    audit(deps.log, { ...base, digest, decision: 'pass', durationMs: ms() });
+    return;
+  }
+  let target;
+  try {
+    target = await up.trust.resolve(gun, tag);
+  } catch (err) {
+    if (!isTrustgateError(err)) throw err;
+    if (policy === 'audit') {
+      audit(deps.log, { ...base, decision: 'audit-allow', code: err.code, reason: err.message, durationMs: ms() });
+      await passThroughTag(deps, up, repo, tag, req, res);
+      return;
+    }
+    audit(deps.log, { ...base, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
+    throw new TrustgateError(err.code, `no valid trust data for ${repo}:${tag}: ${err.message}`, { cause: err });
+  }
+  let m: CachedManifest;
+  try {
+    m = await verifiedManifest(deps, up, repo, target.digest, target.length, req, `signed for ${tag} by ${target.role}`);
+  } catch (err) {
+    if (isTrustgateError(err)) {
+      audit(deps.log, { ...base, digest: target.digest, role: target.role, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
+    }
+    throw err;
+  }
+  audit(deps.log, { ...base, digest: target.digest, role: target.role, decision: 'allow', durationMs: ms() });
+  writeManifest(req, res, m, target.digest);
+}

@@ -1,0 +1,54 @@
+// The node:http listener: route, dispatch, and turn every failure into an OCI error (oci-errors.ts).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { ociErrorBody, sendError } from './oci-errors.js';
+import { handleBlob } from './handlers/blob.js';
+import { handleManifest } from './handlers/manifest.js';
+import { handleTags } from './handlers/tags.js';
+import type { ServerDeps } from './deps.js';
+import { routeRequest } from './route.js';
+
+function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'docker-distribution-api-version': 'registry/2.0',
+  });
+  res.end(req.method === 'HEAD' ? undefined : text);
+}
+
+export function buildServer(deps: ServerDeps): Server {
+  const log = deps.log.child({ component: 'server' });
+  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 60_000 }, (req, res) => {
+    void handle(req, res).catch((err) => sendError(res, err, req.method ?? 'GET', log));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const route = routeRequest(req.method ?? 'GET', req.url ?? '/', { upstreams: deps.config.upstreams, defaultUpstream: deps.config.default });
+    log.debug({ method: req.method, url: req.url, route: route.kind }, 'request');
+    switch (route.kind) {
+      case 'health':
+        return sendJson(req, res, 200, { status: 'ok' });
+      case 'ping':
+        return sendJson(req, res, 200, {});
+      case 'manifest':
+        return handleManifest(route, req, res, deps);
+      case 'blob':
+        return handleBlob(route, req, res, deps);
+      case 'tags':
+        return handleTags(route, req, res, deps);
+    }
+  }
+
+  // Malformed requests and oversized headers never reach the handler: answer them in OCI JSON too.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return socket.destroy();
+    const tooBig = err.code === 'HPE_HEADER_OVERFLOW';
+    const body = ociErrorBody(tooBig ? 'NAME_INVALID' : 'UNSUPPORTED', tooBig ? 'request headers too large' : 'malformed HTTP request');
+    socket.end(
+      `HTTP/1.1 ${tooBig ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
+}
