@@ -1,0 +1,67 @@
+// Start a real server process for a test, wait until it answers, and stop it by its pid — never
+// anything the test did not start. Output goes to a log file whose tail is shown on failure.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+export interface RunningServer {
+  pid: number;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function logTail(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export async function spawnServer(opts: {
+  cmd: string;
+  args: string[];
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Resolves true once the server is ready. */
+  ready: () => Promise<boolean>;
+  timeoutMs?: number;
+}): Promise<RunningServer> {
+  const fd = openSync(opts.logFile, 'a');
+  const child: ChildProcess = spawn(opts.cmd, opts.args, { stdio: ['ignore', fd, fd], env: opts.env ?? process.env, cwd: opts.cwd });
+  let exited: number | null | undefined;
+  child.once('exit', (code) => (exited = code));
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  const stop = async () => {
+    if (exited !== undefined) return;
+    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(t);
+  };
+  for (;;) {
+    const failed = await Promise.race([spawnError, new Promise<null>((r) => setTimeout(() => r(null), 100))]);
+    if (failed) throw new Error(`${opts.cmd} could not be started: ${failed.message}`);
+    if (exited !== undefined) throw new Error(`${opts.cmd} exited with ${exited}:\n${logTail(opts.logFile)}`);
+    if (await opts.ready().catch(() => false)) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`${opts.cmd} did not become ready:\n${logTail(opts.logFile)}`);
+    }
+  }
+  return { pid: child.pid!, logFile: opts.logFile, stop };
+}
