@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Run by `npm test` before anything else. On a fresh Debian machine (root) it installs what the
+# integration tests start for real, and the npm dependencies from the lockfile. It never skips: if a
+# dependency cannot be had, it says which and fails, and so does the test run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=(notary notary-server notary-signer docker-registry redis-server skopeo containerd ctr openssl curl)
+missing=()
+for c in "${need[@]}"; do command -v "$c" >/dev/null 2>&1 || missing+=("$c"); done
+if ((${#missing[@]} > 0)); then
+  echo "ensure-test-deps: missing ${missing[*]}; installing Debian packages"
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    echo "ensure-test-deps: ERROR: need root and apt-get to install: notary docker-registry redis-server skopeo containerd openssl curl" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends notary docker-registry redis-server skopeo containerd openssl curl ca-certificates >/dev/null
+  still=()
+  for c in "${need[@]}"; do command -v "$c" >/dev/null 2>&1 || still+=("$c"); done
+  if ((${#still[@]} > 0)); then
+    echo "ensure-test-deps: ERROR: still missing after apt-get install: ${still[*]}" >&2
+    exit 1
+  fi
+fi
+
+# npm ci when node_modules is absent or older than the lockfile.
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "ensure-test-deps: npm ci"
+  npm ci --no-audit --no-fund
+fi
+echo "ensure-test-deps: ok ($(notary version 2>/dev/null | grep -m1 -o 'Version: *[^ ]*' || echo notary), $(docker-registry --version 2>/dev/null | head -1), $(skopeo --version), $(containerd --version | cut -d' ' -f1-3))"
