@@ -1,0 +1,33 @@
+// trustgate itself as operators run it: `node dist/main.js start --config FILE`, on a free port.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort, spawnServer, type RunningServer } from './spawn-server.js';
+
+const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
+
+export interface Trustgate extends RunningServer {
+  url: string;
+  host: string;
+}
+
+export async function startTrustgate(dir: string, config: Record<string, unknown>, name = 'trustgate', env: NodeJS.ProcessEnv = {}): Promise<Trustgate> {
+  const port = await freePort();
+  const file = join(dir, `${name}-${port}.yaml`);
+  writeFileSync(file, stringify({ listen: `127.0.0.1:${port}`, store: { kind: 'file', path: join(dir, `${name}-data`) }, ...config }));
+  const url = `http://127.0.0.1:${port}`;
+  const srv = await spawnServer({
+    cmd: process.execPath,
+    args: [MAIN, 'start', '--config', file],
+    env: { ...process.env, ...env },
+    logFile: join(dir, `${name}-${port}.log`),
+    ready: async () => (await fetch(`${url}/healthz`)).status === 200,
+  });
+  return { ...srv, url, host: `127.0.0.1:${port}` };
+}
+
+/** Resident set size of a process, from /proc (Linux). */
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
