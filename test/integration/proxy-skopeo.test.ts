@@ -66,9 +66,23 @@ beforeAll(async () => {
   await cli.initRepo(gun);
   for (const tag of ['v1', 'unsigned', 'moved', 'gone', 'tampered']) images[tag] = await pushImage(dir, registry.host, REPO, tag);
   images.idx = await pushIndex(dir, registry.host, REPO, 'idx');
+  images.audited = await pushImage(dir, registry.host, 'audit/app', 'unsigned');
+  images.open = await pushImage(dir, registry.host, 'open/app', 'unsigned');
   for (const tag of ['v1', 'moved', 'gone', 'tampered', 'idx']) await signImage(tag, images[tag]!);
   proxy = await startTrustgate(dir, {
-    upstreams: [{ name: 'local', registry: registry.url, gun: registry.host, notary: { url: notary.url, ca: notary.caFile }, policy: 'enforce' }],
+    upstreams: [
+      {
+        name: 'local',
+        registry: registry.url,
+        gun: registry.host,
+        notary: { url: notary.url, ca: notary.caFile },
+        policy: 'enforce',
+        repositories: [
+          { match: 'audit/*', policy: 'audit' },
+          { match: 'open/**', policy: 'off' },
+        ],
+      },
+    ],
     default: 'local',
     log: { level: 'info' },
   });
@@ -162,6 +176,17 @@ describe('trust-enforcing proxy with skopeo', () => {
     expect(await p1.json()).toEqual({ name: REPO, tags: ['gone', 'idx'] });
     expect(p1.headers.get('link')).toBe(`</v2/${REPO}/tags/list?n=2&last=idx>; rel="next"`);
     expect(await (await fetch(`${proxy.url}/v2/${REPO}/tags/list?n=2&last=idx`)).json()).toEqual({ name: REPO, tags: ['moved', 'tampered'] });
+  });
+
+  it('policy audit serves an unsigned tag and logs what enforce would have refused; policy off passes', async () => {
+    const audited = await skopeoCopy(`${proxy.host}/audit/app:unsigned`, 'audited');
+    expect(audited.ok, audited.out).toBe(true);
+    expect(layoutContent(audited.dir).top).toBe(images.audited!.digest);
+    const open = await skopeoCopy(`${proxy.host}/open/app:unsigned`, 'open');
+    expect(open.ok, open.out).toBe(true);
+    const lines = readFileSync(proxy.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l));
+    expect(lines.find((l) => l.repo === 'audit/app')).toMatchObject({ decision: 'audit-allow', policy: 'audit', code: 'TRUST_DATA_MISSING' });
+    expect(lines.find((l) => l.repo === 'open/app')).toMatchObject({ decision: 'pass', policy: 'off', digest: images.open!.digest });
   });
 
   it('writes one audit line per decision', () => {
