@@ -1,5 +1,5 @@
-// Attack suite: real notary-signed metadata (test/fixtures/real-notary, made by the notary 0.7 CLI and
-// notary-server) tampered with, replayed or mixed, served by a hostile HTTPS server at the notary
+// Attack suite: real notary-signed metadata (made afresh by test/support/generate-real-notary.sh with
+// the notary 0.7 CLI and notary-server) tampered with, replayed or mixed, served by a hostile HTTPS server at the notary
 // paths. Every case goes through the real `trustgate lookup --server` CLI and must be refused with
 // its expected code; the real `notary lookup` is run against the same server as an oracle and must
 // refuse too. Baselines (genuine data through the same server) must be accepted by both.
@@ -15,11 +15,12 @@ import { NotaryHttpFetcher } from '../../src/trust/fetch/http-fetcher.js';
 import { MemoryTrustState } from '../../src/trust/state/memory-state.js';
 import { loadTrustDirState } from '../../src/trust/state/trust-dir-state.js';
 import { startHostileNotary, type Behaviour, type HostileNotary } from '../support/hostile-notary.js';
-import { loadKeys, loadSet, manifest, parseDoc, resign, setDir, signerFor, writeDoc, type MetadataSet } from '../support/real-fixtures.js';
+import { generateRealFixtures, parseDoc, resign, signerFor, writeDoc, type MetadataSet, type RealFixtures } from '../support/real-fixtures.js';
 
 const run = promisify(execFile);
-const GUN = manifest.gun;
-const NOW = manifest.now;
+const GUN = '127.0.0.1:5000/attack/app'; // generate-real-notary.sh's
+let fx: RealFixtures;
+let NOW: string;
 const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
 
 let work: string;
@@ -41,6 +42,9 @@ async function makeTls(dir: string) {
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'trustgate-attack-'));
+  fx = await generateRealFixtures(join(work, 'real'));
+  expect(fx.manifest.gun).toBe(GUN);
+  NOW = fx.manifest.now;
   tls = await makeTls(work);
   caFile = join(work, 'ca.pem');
   server = await startHostileNotary({ gun: GUN, ...tls });
@@ -57,7 +61,7 @@ function serve(files: MetadataSet | Map<string, Buffer | Behaviour>) {
 
 async function trustgate(tag: string, opts: { trusted?: string; now?: string }) {
   const args = ['lookup', GUN, tag, '--server', server.url, '--ca', caFile, '--now', opts.now ?? NOW];
-  if (opts.trusted) args.push('--trusted-dir', setDir(opts.trusted));
+  if (opts.trusted) args.push('--trusted-dir', fx.setDir(opts.trusted));
   try {
     const { stdout } = await run('node', [MAIN, ...args], { timeout: 60_000 });
     return { code: 0, out: JSON.parse(stdout.trim()) };
@@ -74,7 +78,7 @@ async function notaryLookup(tag: string, trusted?: string): Promise<{ ok: boolea
   if (trusted) {
     const meta = join(dir, 'tuf', GUN, 'metadata');
     mkdirSync(meta, { recursive: true });
-    cpSync(setDir(trusted), meta, { recursive: true });
+    cpSync(fx.setDir(trusted), meta, { recursive: true });
   }
   try {
     const { stdout } = await run('notary', ['-s', server.url, '--tlscacert', caFile, '-d', dir, 'lookup', GUN, tag], { timeout: 60_000 });
@@ -86,8 +90,8 @@ async function notaryLookup(tag: string, trusted?: string): Promise<{ ok: boolea
 }
 
 // ---- building blocks for cases ----
-const keys = loadKeys();
-const set = (name: string) => loadSet(name);
+const keys = () => fx.loadKeys();
+const set = (name: string) => fx.loadSet(name);
 const edit = (s: MetadataSet, role: string, f: (b: Buffer) => Buffer) => {
   s.set(role, f(s.get(role)!));
   return s;
@@ -129,14 +133,14 @@ const withBehaviour = (s: MetadataSet, role: string, b: Behaviour) => {
 };
 
 /** `<digest> <length>` of every tag the genuine repository ever signed. */
-const GENUINE = ['v1', 'v2', 'v2r', 'rel1'].map((f) => `${manifest.files[f]!.digest} ${manifest.files[f]!.length}`);
+const genuine = () => ['v1', 'v2', 'v2r', 'rel1'].map((f) => `${fx.manifest.files[f]!.digest} ${fx.manifest.files[f]!.length}`);
 
 interface Case {
   name: string;
   files: () => MetadataSet | Map<string, Buffer | Behaviour>;
   tag?: string;
   trusted?: string;
-  now?: string;
+  now?: () => string;
   code: ErrorCode;
   /** false where the notary client is known to answer differently, with the reason. */
   oracle?: false | string;
@@ -155,7 +159,7 @@ const CASES: Case[] = [
     name: 'timestamp re-signed with the real targets key',
     files: () => {
       const s = s6();
-      return edit(s, 'timestamp', (b) => resign(b, () => {}, [signerFor(s.get('root')!, 'targets', keys)]));
+      return edit(s, 'timestamp', (b) => resign(b, () => {}, [signerFor(s.get('root')!, 'targets', keys())]));
     },
     code: 'SIGNATURE_INVALID',
   },
@@ -171,7 +175,7 @@ const CASES: Case[] = [
   },
   { name: 'timestamp _type changed', files: () => edit(s3(), 'timestamp', editDoc((d) => void (d.signed._type = 'Snapshot'))), code: 'MALFORMED' },
   { name: 'timestamp not JSON', files: () => edit(s3(), 'timestamp', (b) => b.subarray(0, 40)), code: 'MALFORMED' },
-  { name: 'timestamp expired (freeze)', files: s3, now: plusMs(expiresOf(set('s3').get('timestamp')!), 1000), code: 'EXPIRED' },
+  { name: 'timestamp expired (freeze)', files: s3, now: () => plusMs(expiresOf(set('s3').get('timestamp')!), 1000), code: 'EXPIRED' },
   { name: 'timestamp padded past its size cap', files: () => edit(s3(), 'timestamp', (b) => Buffer.concat([b, Buffer.alloc(200 * 1024, 0x20)])), code: 'TOO_LARGE' },
   { name: 'timestamp endless body', files: () => withBehaviour(s3(), 'timestamp', 'endless'), code: 'TOO_LARGE' },
   { name: 'timestamp announces 10 GiB', files: () => withBehaviour(s3(), 'timestamp', 'huge-content-length'), code: 'TOO_LARGE' },
@@ -197,7 +201,7 @@ const CASES: Case[] = [
     files: () => {
       const s = s6();
       return edit(s, 'targets', (b) =>
-        resign(b, (signed) => void ((signed.targets as Record<string, { length: number }>).v2!.length = 99), [signerFor(s.get('root')!, 'targets', keys)]),
+        resign(b, (signed) => void ((signed.targets as Record<string, { length: number }>).v2!.length = 99), [signerFor(s.get('root')!, 'targets', keys())]),
       );
     },
     code: 'HASH_MISMATCH',
@@ -214,7 +218,7 @@ const CASES: Case[] = [
         resign(
           b,
           (signed) => void ((signed.targets as Record<string, unknown>).evil = { hashes: { sha256: Buffer.alloc(32, 1).toString('base64') }, length: 1 }),
-          [signerFor(s.get('root')!, 'targets', keys)],
+          [signerFor(s.get('root')!, 'targets', keys())],
         ),
       );
     },
@@ -265,21 +269,22 @@ describe('attack suite over real notary-signed metadata', () => {
   });
 
   it.each([
-    { name: 'current publish', files: () => set('s3'), tag: 'v2', want: manifest.files.v2r, role: 'targets/releases' },
-    { name: 'first-use of the newest after two root rotations', files: () => set('s6'), tag: 'rel1', want: manifest.files.rel1, role: 'targets/releases' },
-    { name: 'rotation walked from a trust dir of the first publish', files: () => set('s6'), tag: 'v2', trusted: 'c1', want: manifest.files.v2r, role: 'targets/releases' },
+    { name: 'current publish', files: () => set('s3'), tag: 'v2', want: 'v2r', role: 'targets/releases' },
+    { name: 'first-use of the newest after two root rotations', files: () => set('s6'), tag: 'rel1', want: 'rel1', role: 'targets/releases' },
+    { name: 'rotation walked from a trust dir of the first publish', files: () => set('s6'), tag: 'v2', trusted: 'c1', want: 'v2r', role: 'targets/releases' },
   ])('baseline accepted by trustgate and notary: $name', async ({ files, tag, trusted, want, role }) => {
     serve(files());
     const r = await trustgate(tag, { trusted });
     expect(r.code, JSON.stringify(r.out)).toBe(0);
-    expect(r.out).toEqual({ gun: GUN, tag, digest: want!.digest, length: want!.length, role });
+    const w = fx.manifest.files[want]!;
+    expect(r.out).toEqual({ gun: GUN, tag, digest: w.digest, length: w.length, role });
     const n = await notaryLookup(tag, trusted);
     expect(n.ok, n.output).toBe(true);
   });
 
   it.each(CASES)('refuses: $name → $code', async (c) => {
     serve(c.files());
-    const r = await trustgate(c.tag ?? 'v2', { trusted: c.trusted, now: c.now });
+    const r = await trustgate(c.tag ?? 'v2', { trusted: c.trusted, now: c.now?.() });
     expect(r.out.error, JSON.stringify(r.out)).toBe(c.code);
     expect(r.code).toBe(1);
     expect(r.out.digest).toBeUndefined();
@@ -288,7 +293,7 @@ describe('attack suite over real notary-signed metadata', () => {
       // notary may answer from its own cache when the server's data fails (stale-if-error), so the
       // oracle's rule is: notary refuses, or answers with genuine data — never the attacker's.
       const n = await notaryLookup(c.tag ?? 'v2', c.trusted);
-      if (n.ok) expect(GENUINE, `notary accepted attacker data: ${n.output}`).toContain(n.output.trim().split(/\s+/).slice(1, 3).join(' '));
+      if (n.ok) expect(genuine(), `notary accepted attacker data: ${n.output}`).toContain(n.output.trim().split(/\s+/).slice(1, 3).join(' '));
     }
   });
 
@@ -303,7 +308,7 @@ describe('attack suite over real notary-signed metadata', () => {
   });
 
   it('trusted-dir state loads the floors notary kept', async () => {
-    const st = await loadTrustDirState(setDir('c3'));
+    const st = await loadTrustDirState(fx.setDir('c3'));
     expect(st.versions).toMatchObject({ timestamp: 5, snapshot: 5, targets: 5, root: 2 });
   });
 });

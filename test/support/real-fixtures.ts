@@ -1,14 +1,16 @@
-// Access to test/fixtures/real-notary: metadata sets signed by the real notary CLI and notary-server
-// at each step of a repository's life (see generate.sh there), and the client-held keys to re-sign
-// tampered copies with.
+// Metadata sets signed by the real notary CLI and notary-server at each step of a repository's life
+// (test/support/generate-real-notary.sh, run afresh per test run), and the client-held keys to
+// re-sign tampered copies with.
+import { execFile } from 'node:child_process';
 import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { canonicalBytes, type JsonValue } from '../../src/trust/verify/canonical-json.js';
 import { makeKey, nodeKeyOf } from '../../src/trust/verify/keys.js';
 
-export const REAL_DIR = fileURLToPath(new URL('../fixtures/real-notary/', import.meta.url));
+const GENERATE = fileURLToPath(new URL('./generate-real-notary.sh', import.meta.url));
 
 export interface RealManifest {
   generatedAt: string;
@@ -20,13 +22,31 @@ export interface RealManifest {
   ca: string;
 }
 
-export const manifest: RealManifest = JSON.parse(readFileSync(join(REAL_DIR, 'manifest.json'), 'utf8'));
-
 /** A metadata set as a map: 'root', 'timestamp', 'targets/releases', '2.root' → bytes. */
 export type MetadataSet = Map<string, Buffer>;
 
-export function loadSet(name: string): MetadataSet {
-  const dir = join(REAL_DIR, name);
+export interface RealFixtures {
+  dir: string;
+  manifest: RealManifest;
+  loadSet(name: string): MetadataSet;
+  setDir(name: string): string;
+  loadKeys(): Map<string, KeyObject[]>;
+}
+
+/** Run the generator into `dir` (a real notary-server and CLI, ~10 s) and open what it wrote. */
+export async function generateRealFixtures(dir: string): Promise<RealFixtures> {
+  await promisify(execFile)('bash', [GENERATE, dir], { timeout: 120_000 });
+  const manifest: RealManifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  return {
+    dir,
+    manifest,
+    loadSet: (name) => loadSet(join(dir, name)),
+    setDir: (name) => join(dir, name),
+    loadKeys: () => loadKeys(join(dir, 'keys'), manifest),
+  };
+}
+
+function loadSet(dir: string): MetadataSet {
   const out: MetadataSet = new Map();
   const walk = (d: string, prefix: string) => {
     for (const f of readdirSync(d)) {
@@ -39,14 +59,9 @@ export function loadSet(name: string): MetadataSet {
   return out;
 }
 
-export function setDir(name: string): string {
-  return join(REAL_DIR, name);
-}
-
 /** Client-held private keys by role, decrypted (notary writes encrypted PKCS#8 with a `role:` header). */
-export function loadKeys(): Map<string, KeyObject[]> {
+function loadKeys(dir: string, manifest: RealManifest): Map<string, KeyObject[]> {
   const out = new Map<string, KeyObject[]>();
-  const dir = join(REAL_DIR, 'keys');
   for (const f of readdirSync(dir)) {
     const text = readFileSync(join(dir, f), 'utf8');
     const role = /^role: (.+)$/m.exec(text)?.[1];
@@ -82,7 +97,7 @@ export function resign(b: Buffer, edit: (signed: Record<string, JsonValue>) => v
 }
 
 /** The private key (among the fixture's client-held keys) for `role` as listed in a root, with its key ID there. */
-export function signerFor(rootBytes: Buffer, role: string, keys = loadKeys()): { keyid: string; key: KeyObject } {
+export function signerFor(rootBytes: Buffer, role: string, keys: Map<string, KeyObject[]>): { keyid: string; key: KeyObject } {
   const root = parseDoc(rootBytes).signed as unknown as {
     keys: Record<string, { keytype: string; keyval: { public: string } }>;
     roles: Record<string, { keyids: string[] }>;
