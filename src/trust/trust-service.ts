@@ -5,6 +5,7 @@ import type { Clock, TrustClient } from './client.js';
 import { resolveTag, type SignedTarget } from './resolve-tag.js';
 import type { TrustedSet } from './trusted-set.js';
 import { isValidTag } from './model/names.js';
+import { earliestRootCertExpiry } from './verify/root.js';
 
 export interface TrustServiceOptions {
   client: TrustClient;
@@ -20,9 +21,9 @@ interface Entry {
   until: number;
 }
 
-/** Earliest expiry of any role in the set: cached data is never used past it. */
+/** Earliest expiry of any role (or root certificate) in the set: cached data is never used past it. */
 export function earliestExpiry(set: TrustedSet): number {
-  let t = set.root.root.expires.getTime();
+  let t = Math.min(set.root.root.expires.getTime(), earliestRootCertExpiry(set.root.root)?.getTime() ?? Infinity);
   if (set.timestamp) t = Math.min(t, set.timestamp.ts.expires.getTime());
   if (set.snapshot) t = Math.min(t, set.snapshot.snap.expires.getTime());
   for (const r of set.targets.values()) t = Math.min(t, r.targets.expires.getTime());

@@ -141,11 +141,14 @@ interface Case {
   tag?: string;
   trusted?: string;
   now?: () => string;
-  code: ErrorCode;
+  /** Several codes where the refusal depends on the regenerated files' lengths: a substituted file
+   * longer than its parent lists is TOO_LARGE before it is hashed, otherwise HASH_MISMATCH. */
+  code: ErrorCode | readonly ErrorCode[];
   /** false where the notary client is known to answer differently, with the reason. */
   oracle?: false | string;
 }
 
+const SUBSTITUTED: readonly ErrorCode[] = ['HASH_MISMATCH', 'TOO_LARGE'];
 const s3 = () => set('s3');
 // The fixture keeps only the newest client-held keys (the targets key was rotated in s4).
 const s6 = () => set('s6');
@@ -179,7 +182,7 @@ const CASES: Case[] = [
   { name: 'timestamp padded past its size cap', files: () => edit(s3(), 'timestamp', (b) => Buffer.concat([b, Buffer.alloc(200 * 1024, 0x20)])), code: 'TOO_LARGE' },
   { name: 'timestamp endless body', files: () => withBehaviour(s3(), 'timestamp', 'endless'), code: 'TOO_LARGE' },
   { name: 'timestamp announces 10 GiB', files: () => withBehaviour(s3(), 'timestamp', 'huge-content-length'), code: 'TOO_LARGE' },
-  { name: 'timestamp from an older publish with the current snapshot (mix-and-match)', files: () => s3().set('timestamp', set('s2').get('timestamp')!), code: 'HASH_MISMATCH' },
+  { name: 'timestamp from an older publish with the current snapshot (mix-and-match)', files: () => s3().set('timestamp', set('s2').get('timestamp')!), code: SUBSTITUTED },
   // snapshot, targets, delegation: hash-linked from a parent
   { name: 'snapshot byte flipped', files: () => edit(s3(), 'snapshot', flipByte(middle)), code: 'HASH_MISMATCH' },
   {
@@ -194,7 +197,7 @@ const CASES: Case[] = [
   },
   { name: 'snapshot padded past the length the timestamp lists', files: () => edit(s3(), 'snapshot', (b) => Buffer.concat([b, Buffer.from('  ')])), code: 'TOO_LARGE' },
   { name: 'snapshot truncated', files: () => edit(s3(), 'snapshot', (b) => b.subarray(0, b.length - 10)), code: 'HASH_MISMATCH' },
-  { name: 'snapshot from an older publish', files: () => s3().set('snapshot', set('s2').get('snapshot')!), code: 'HASH_MISMATCH' },
+  { name: 'snapshot from an older publish', files: () => s3().set('snapshot', set('s2').get('snapshot')!), code: SUBSTITUTED },
   { name: 'targets byte flipped', files: () => edit(s3(), 'targets', flipByte(middle)), code: 'HASH_MISMATCH' },
   {
     name: 'targets re-signed with the real targets key, v2 pointed elsewhere',
@@ -204,11 +207,10 @@ const CASES: Case[] = [
         resign(b, (signed) => void ((signed.targets as Record<string, { length: number }>).v2!.length = 99), [signerFor(s.get('root')!, 'targets', keys())]),
       );
     },
-    code: 'HASH_MISMATCH',
+    code: SUBSTITUTED,
   },
-  // Longer than the length the snapshot signed: refused before hashing.
-  { name: 'removed tag resurrected with the older targets', files: () => s3().set('targets', set('s2').get('targets')!), tag: 'v1', code: 'TOO_LARGE' },
-  { name: "targets of another repository", files: () => s3().set('targets', set('other').get('targets')!), code: 'HASH_MISMATCH' },
+  { name: 'removed tag resurrected with the older targets', files: () => s3().set('targets', set('s2').get('targets')!), tag: 'v1', code: SUBSTITUTED },
+  { name: "targets of another repository", files: () => s3().set('targets', set('other').get('targets')!), code: SUBSTITUTED },
   { name: 'targets/releases byte flipped', files: () => edit(s3(), 'targets/releases', flipByte(middle)), code: 'HASH_MISMATCH' },
   {
     name: 'targets/releases re-signed by the targets key with an extra tag',
@@ -223,7 +225,7 @@ const CASES: Case[] = [
       );
     },
     tag: 'evil',
-    code: 'TOO_LARGE', // the added tag makes it longer than the snapshot's length
+    code: 'TOO_LARGE', // the added tag always makes it longer than the length the snapshot lists
   },
   // root
   { name: 'root signature bit-flipped (first use)', files: () => edit(s3(), 'root', flipSig), code: 'SIGNATURE_INVALID' },
@@ -285,7 +287,7 @@ describe('attack suite over real notary-signed metadata', () => {
   it.each(CASES)('refuses: $name → $code', async (c) => {
     serve(c.files());
     const r = await trustgate(c.tag ?? 'v2', { trusted: c.trusted, now: c.now?.() });
-    expect(r.out.error, JSON.stringify(r.out)).toBe(c.code);
+    expect(([] as ErrorCode[]).concat(c.code), JSON.stringify(r.out)).toContain(r.out.error);
     expect(r.code).toBe(1);
     expect(r.out.digest).toBeUndefined();
     if (c.oracle !== false && !c.now) {

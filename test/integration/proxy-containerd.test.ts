@@ -58,6 +58,13 @@ describe('containerd through trustgate (hosts.toml mirror)', () => {
     expect(log).toMatch(/"decision":"allow"[^\n]*"ref":"signed"|"ref":"signed"[^\n]*"decision":"allow"/);
   });
 
+  it('once a manifest is known, HEAD by tag needs no upstream registry', async () => {
+    await registry.stop();
+    const res = await fetch(`${proxy.url}/v2/${REPO}/manifests/signed?ns=${encodeURIComponent(registry.host)}`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('docker-content-digest')).toMatch(/^sha256:/);
+  });
+
   it('fails on an unsigned tag', async () => {
     const r = await containerd.pull(`${registry.host}/${REPO}:unsigned`, hostsDir);
     expect(r.ok).toBe(false);

@@ -169,6 +169,12 @@ describe('trust-enforcing proxy with skopeo', () => {
     expect(Number(res.headers.get('content-length'))).toBe(images.v1!.manifest.length);
   });
 
+  it('selects the upstream by path prefix as well as by default', async () => {
+    const res = await fetch(`${proxy.url}/v2/local/${REPO}/manifests/v1`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('docker-content-digest')).toBe(images.v1!.digest);
+  });
+
   it('lists only signed tags, with n/last pagination', async () => {
     const all = await (await fetch(`${proxy.url}/v2/${REPO}/tags/list`)).json();
     expect(all).toEqual({ name: REPO, tags: ['gone', 'idx', 'moved', 'tampered', 'v1'] });

@@ -57,6 +57,16 @@ function rootKeyCerts(root: Root): RootKeyCerts[] {
   return out;
 }
 
+/**
+ * The earliest NotAfter among the root-role certificates: a verified root must be re-validated by
+ * then, so nothing cached outlives its certificates. Conservative when the threshold allows others.
+ */
+export function earliestRootCertExpiry(root: Root): Date | undefined {
+  let t: number | undefined;
+  for (const kc of rootKeyCerts(root)) t = Math.min(t ?? Infinity, kc.leaf.notAfter.getTime());
+  return t === undefined ? undefined : new Date(t);
+}
+
 /** tuf/utils/x509.go MatchCNToGun: exact, or a CN ending in `*` as a prefix. */
 export function cnMatchesGun(cn: string | undefined, gun: string): boolean {
   if (cn === undefined) return false;

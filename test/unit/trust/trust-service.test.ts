@@ -1,0 +1,62 @@
+// TrustService: cache until the cache period or the earliest expiry, single-flight for concurrent
+// misses, and no stale set kept after a failure. Driven by the real notary 0.3 fixture and a clock.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/trust/client.js';
+import { MemoryTrustState } from '../../../src/trust/state/memory-state.js';
+import { TrustService } from '../../../src/trust/trust-service.js';
+
+const GUN = 'docker.com/notary0.3/tst';
+const DIR = new URL('../../fixtures/notary0.3-tst/', import.meta.url);
+const files = Object.fromEntries(['root', 'timestamp', 'snapshot', 'targets', 'targets/releases'].map((r) => [r, readFileSync(new URL(`${r}.json`, DIR))]));
+
+function setup(cacheSeconds: number) {
+  const fetched: string[] = [];
+  let fail = false;
+  const fetcher: MetadataFetcher = {
+    source: 'test',
+    fetch: async (req: MetadataRequest) => {
+      fetched.push(req.role);
+      await new Promise((r) => setTimeout(r, 5));
+      if (fail) throw Object.assign(new Error('down'), { code: 'NOTARY_UNAVAILABLE' });
+      return files[req.role] ?? null;
+    },
+  };
+  let now = new Date('2026-01-01T00:00:00Z');
+  const clock = { now: () => now };
+  const service = new TrustService({ client: new TrustClient({ fetcher, state: new MemoryTrustState(), clock }), clock, cacheSeconds });
+  return { service, fetched, advance: (ms: number) => (now = new Date(now.getTime() + ms)), setFail: (f: boolean) => (fail = f) };
+}
+
+describe('TrustService', () => {
+  it('coalesces concurrent cold lookups into one fetch of each role', async () => {
+    const { service, fetched } = setup(300);
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => service.resolve(GUN, i % 2 ? 'hello' : 'LICENSE')));
+    expect(new Set(results.map((r) => r.digest)).size).toBe(2);
+    expect(fetched.sort()).toEqual(['root', 'snapshot', 'targets', 'targets/releases', 'timestamp']);
+  });
+
+  it('reuses the verified set within the cache period and re-checks after it', async () => {
+    const { service, fetched, advance } = setup(300);
+    await service.resolve(GUN, 'hello');
+    const n = fetched.length;
+    advance(299_000);
+    await service.resolve(GUN, 'hello');
+    expect(fetched.length).toBe(n);
+    advance(2_000);
+    await service.resolve(GUN, 'hello');
+    expect(fetched.length).toBeGreaterThan(n);
+  });
+
+  it('never uses a cached set past a role expiry', async () => {
+    const { service, advance } = setup(10 ** 9);
+    await service.resolve(GUN, 'hello');
+    advance(365 * 24 * 3600 * 1000); // past the fixture root certificate's NotAfter (2026-07-25)
+    await expect(service.resolve(GUN, 'hello')).rejects.toMatchObject({ code: 'EXPIRED' });
+  });
+
+  it('lists the tags docker would pull', async () => {
+    const { service } = setup(300);
+    expect((await service.signedTags(GUN)).map((t) => `${t.tag}@${t.role}`).sort()).toEqual(['LICENSE@targets', 'change@targets', 'hello@targets/releases']);
+  });
+});
