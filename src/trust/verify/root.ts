@@ -160,9 +160,10 @@ function chainsToAnchor(leaf: CertInfo, intermediates: readonly CertInfo[], anch
   let cur = leaf;
   const used = new Set<CertInfo>();
   for (let depth = 0; depth < 8; depth++) {
-    for (const a of anchors) if (a.cert.checkIssued(cur.cert) && cur.cert.verify(a.cert.publicKey)) return true;
+    // x.checkIssued(y): "x was issued by y" — names chain, then the signature proves it.
+    for (const a of anchors) if (cur.cert.checkIssued(a.cert) && cur.cert.verify(a.cert.publicKey)) return true;
     const next = intermediates.find(
-      (i) => !used.has(i) && i.isCA && now >= i.notBefore && now <= i.notAfter && i.cert.checkIssued(cur.cert) && cur.cert.verify(i.cert.publicKey),
+      (i) => !used.has(i) && i.isCA && now >= i.notBefore && now <= i.notAfter && cur.cert.checkIssued(i.cert) && cur.cert.verify(i.cert.publicKey),
     );
     if (!next) return false;
     used.add(next);
