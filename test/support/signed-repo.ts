@@ -110,6 +110,20 @@ export function envelope(signed: JsonValue, signers: TestKey[]): Buffer {
 const keyJson = (k: TestKey) => ({ keytype: k.keytype, keyval: { private: null, public: k.publicB64 } });
 const meta = (b: Buffer) => ({ hashes: { sha256: createHash('sha256').update(b).digest('base64') }, length: b.length });
 
+export interface DelegationSpec {
+  /** targets/<name>[/<child>…]; declared in its parent's file. */
+  name: string;
+  keys: TestKey[];
+  threshold?: number;
+  paths?: string[];
+  tags?: Record<string, Buffer>;
+  signers?: TestKey[];
+  expires?: string;
+  version?: number;
+  /** false: declared by the parent but left out of the snapshot. */
+  inSnapshot?: boolean;
+}
+
 export interface RepoSpec {
   gun: string;
   root: TestKey[];
@@ -123,6 +137,9 @@ export interface RepoSpec {
   tags: Record<string, Buffer>;
   expires?: string;
   version?: number;
+  delegations?: DelegationSpec[];
+  /** Edit the top-level targets `signed` object before it is signed (for structure attacks). */
+  editTargets?: (signed: Record<string, unknown>) => void;
 }
 
 /** Files of a complete repository (role name → bytes), as a MetadataFetcher would serve them. */
@@ -148,22 +165,33 @@ export function buildRepo(spec: RepoSpec): Map<string, Buffer> {
     },
     spec.rootSigners ?? spec.root,
   );
-  const targets = envelope(
-    {
-      _type: 'Targets',
-      delegations: { keys: {}, roles: [] },
-      expires,
-      targets: Object.fromEntries(Object.entries(spec.tags).map(([t, b]) => [t, meta(b)])),
-      version,
-    },
-    spec.targetsSigners ?? spec.targets,
-  );
-  const snap = envelope({ _type: 'Snapshot', expires, meta: { root: meta(root), targets: meta(targets) }, version }, [snapshot]);
+  const delegations = spec.delegations ?? [];
+  const targetsFile = (role: string, tags: Record<string, Buffer>, exp: string, ver: number, signers: TestKey[]) => {
+    const children = delegations.filter((d) => d.name.slice(0, d.name.lastIndexOf('/')) === role);
+    const signed = {
+        _type: 'Targets',
+        delegations: {
+          keys: Object.fromEntries(children.flatMap((c) => c.keys.map((k) => [k.id, keyJson(k)]))),
+          roles: children.map((c) => ({ name: c.name, keyids: c.keys.map((k) => k.id), threshold: c.threshold ?? 1, paths: c.paths ?? [''] })),
+        },
+        expires: exp,
+        targets: Object.fromEntries(Object.entries(tags).map(([t, b]) => [t, meta(b)])),
+        version: ver,
+      };
+    if (role === 'targets') spec.editTargets?.(signed);
+    return envelope(signed as JsonValue, signers);
+  };
+  const targets = targetsFile('targets', spec.tags, expires, version, spec.targetsSigners ?? spec.targets);
+  const delegated = delegations.map((d) => [d.name, targetsFile(d.name, d.tags ?? {}, d.expires ?? expires, d.version ?? 1, d.signers ?? d.keys), d] as const);
+  const snapMeta: Record<string, unknown> = { root: meta(root), targets: meta(targets) };
+  for (const [name, file, d] of delegated) if (d.inSnapshot !== false) snapMeta[name] = meta(file);
+  const snap = envelope({ _type: 'Snapshot', expires, meta: snapMeta as JsonValue, version }, [snapshot]);
   const ts = envelope({ _type: 'Timestamp', expires, meta: { snapshot: meta(snap) }, version }, [timestamp]);
   return new Map([
     ['root', root],
     ['targets', targets],
     ['snapshot', snap],
     ['timestamp', ts],
+    ...delegated.map(([name, file]) => [name, file] as [string, Buffer]),
   ]);
 }
