@@ -8,11 +8,15 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import type { ServerDeps, UpstreamDeps } from '../server/deps.js';
 import { buildServer } from '../server/http-server.js';
-import { FileTrustState } from '../store/file-trust-state.js';
 import { ManifestCache } from '../store/manifest-cache.js';
 import { TrustClient, type Clock, type TrustStateStore } from '../trust/client.js';
 import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
-import { MemoryTrustState } from '../trust/state/memory-state.js';
+import { CachingFetcher } from '../trust/fetch/caching-fetcher.js';
+import { FileKv } from '../store/file-kv.js';
+import { KvTrustState } from '../store/kv-trust-state.js';
+import { MemoryKv } from '../store/memory-kv.js';
+import { RedisKv } from '../store/redis-kv.js';
+import { TieredKv } from '../store/tiered-kv.js';
 import { TrustService } from '../trust/trust-service.js';
 import type { TrustPinning } from '../trust/verify/root.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
@@ -33,8 +37,11 @@ export function buildDeps(config: Config, env: NodeJS.ProcessEnv, log: Logger, c
     ca: Object.fromEntries(Object.entries(config.trustPinning.ca).map(([p, f]) => [p, readConfigFile(f, `trust_pinning.ca.${p}`).toString('utf8')])),
     disableTofu: config.trustPinning.disableTofu,
   };
-  // Rollback floors must survive restarts: the file store by default. (Redis arrives with the store work.)
-  const state: TrustStateStore = config.store.kind === 'file' ? new FileTrustState(config.store.path) : new MemoryTrustState();
+  // L1 memory in front of the embedded file store (default) or Redis (fleets). Rollback floors, the
+  // trusted roots and verified metadata live there, so they survive restarts and are shared.
+  const l2 = config.store.kind === 'file' ? new FileKv(config.store.path) : new RedisKv(config.store.url, config.store.prefix);
+  const kv = new TieredKv(new MemoryKv(), l2, log.child({ component: 'store' }));
+  const state: TrustStateStore = new KvTrustState(kv);
   const upstreams = new Map<string, UpstreamDeps>();
   const closers: Array<() => Promise<void>> = [];
   config.upstreams.forEach((u, i) => {
@@ -58,17 +65,28 @@ export function buildDeps(config: Config, env: NodeJS.ProcessEnv, log: Logger, c
         timeoutMs: n.timeoutMs,
       });
       closers.push(() => fetcher.close());
-      trust = new TrustService({ client: new TrustClient({ fetcher, state, clock, pinning }), clock, cacheSeconds: config.limits.trustCacheSeconds });
+      const cached = new CachingFetcher(fetcher, kv, { freshSeconds: config.limits.trustCacheSeconds, staleIfError: true });
+      trust = new TrustService({
+        client: new TrustClient({ fetcher: cached, state, clock, pinning }),
+        clock,
+        cacheSeconds: config.limits.trustCacheSeconds,
+        kv,
+        fetcher: cached,
+      });
     }
     upstreams.set(u.name, { config: u, registry, trust });
   });
   return {
     config,
     upstreams,
-    manifests: new ManifestCache(),
+    manifests: new ManifestCache(64 * 1024 * 1024, kv),
     log,
     clock,
-    close: async () => void (await Promise.allSettled(closers.map((c) => c()))),
+    kv,
+    close: async () => {
+      await Promise.allSettled(closers.map((c) => c()));
+      await kv.close();
+    },
   };
 }
 

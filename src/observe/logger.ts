@@ -30,6 +30,8 @@ export interface AuditRecord {
   policy: string;
   code?: string | undefined;
   reason?: string | undefined;
+  /** The notary server was unreachable and unexpired cached metadata decided (stale-if-error). */
+  stale?: boolean | undefined;
   durationMs: number;
 }
 

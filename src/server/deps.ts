@@ -17,6 +17,8 @@ export interface ServerDeps {
   config: Config;
   upstreams: ReadonlyMap<string, UpstreamDeps>;
   manifests: ManifestCache;
+  /** The shared store, for readiness. */
+  kv?: { health(): { ok: boolean; detail?: string }; readonly kind: string } | undefined;
   log: Logger;
   clock: Clock;
 }

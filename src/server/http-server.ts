@@ -30,6 +30,12 @@ export function buildServer(deps: ServerDeps): Server {
     switch (route.kind) {
       case 'health':
         return sendJson(req, res, 200, { status: 'ok' });
+      case 'ready': {
+        // Degraded (store down) still serves — from memory and the upstreams, never unverified — so
+        // it stays ready; the body says which layer is missing.
+        const h = deps.kv?.health() ?? { ok: true };
+        return sendJson(req, res, 200, { status: h.ok ? 'ok' : 'degraded', store: deps.kv?.kind ?? 'memory', ...(h.ok ? {} : { detail: h.detail }) });
+      }
       case 'ping':
         return sendJson(req, res, 200, {});
       case 'manifest':

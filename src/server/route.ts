@@ -8,6 +8,7 @@ export type Reference = { tag: string; digest?: undefined } | { digest: string; 
 export type Route =
   | { kind: 'ping' }
   | { kind: 'health' }
+  | { kind: 'ready' }
   | { kind: 'manifest'; upstream: UpstreamConfig; repo: string; ref: Reference }
   | { kind: 'blob'; upstream: UpstreamConfig; repo: string; digest: string }
   | { kind: 'tags'; upstream: UpstreamConfig; repo: string; n?: number | undefined; last?: string | undefined };
@@ -58,6 +59,7 @@ export function routeRequest(method: string, rawUrl: string, ctx: RouteContext):
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
   const query = new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
   if (path === '/healthz') return { kind: 'health' };
+  if (path === '/readyz') return { kind: 'ready' };
   if (path === '/v2' || path === '/v2/') {
     if (method !== 'GET' && method !== 'HEAD') throw fail('UNSUPPORTED', `${method} is not supported`);
     return { kind: 'ping' };

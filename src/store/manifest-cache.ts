@@ -1,6 +1,10 @@
-// Verified manifests by (upstream, repository, digest), in memory, bounded in bytes, with
-// single-flight loading so concurrent misses make one upstream request. Keyed per repository:
-// registries scope content per repository, so a digest known in one must not leak into another.
+// Verified manifests by (upstream, repository, digest): in memory (bounded in bytes) and, when given,
+// in the shared store for other replicas and restarts; single-flight loading so concurrent misses make
+// one upstream request. Keyed per repository: registries scope content per repository, so a digest
+// known in one must not leak into another. Bytes read back from the shared store are hashed again.
+import { createHash } from 'node:crypto';
+import type { KvStore } from './kv.js';
+
 export interface CachedManifest {
   bytes: Buffer;
   mediaType: string;
@@ -11,7 +15,10 @@ export class ManifestCache {
   private readonly inflight = new Map<string, Promise<CachedManifest>>();
   private bytes = 0;
 
-  constructor(private readonly maxBytes = 64 * 1024 * 1024) {}
+  constructor(
+    private readonly maxBytes = 64 * 1024 * 1024,
+    private readonly shared?: KvStore,
+  ) {}
 
   get(key: string): CachedManifest | undefined {
     const e = this.entries.get(key);
@@ -28,7 +35,13 @@ export class ManifestCache {
     if (hit) return hit;
     let p = this.inflight.get(key);
     if (!p) {
-      p = load()
+      p = (async () => {
+        const fromShared = await this.readShared(key);
+        if (fromShared) return fromShared;
+        const v = await load();
+        await this.shared?.set(`manifest:${key}`, Buffer.concat([Buffer.from(`${v.mediaType}\n`), v.bytes]), 7 * 86400);
+        return v;
+      })()
         .then((v) => {
           this.set(key, v);
           return v;
@@ -37,6 +50,17 @@ export class ManifestCache {
       this.inflight.set(key, p);
     }
     return p;
+  }
+
+  /** A manifest another replica stored, if its bytes still hash to the digest in the key. */
+  private async readShared(key: string): Promise<CachedManifest | undefined> {
+    const raw = await this.shared?.get(`manifest:${key}`);
+    if (!raw) return undefined;
+    const nl = raw.indexOf(0x0a);
+    const bytes = raw.subarray(nl + 1);
+    const digest = key.slice(key.lastIndexOf('@') + 1);
+    if (nl < 0 || `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) return undefined;
+    return { mediaType: raw.subarray(0, nl).toString('utf8'), bytes: Buffer.from(bytes) };
   }
 
   set(key: string, v: CachedManifest): void {

@@ -28,7 +28,8 @@ export interface MetadataFetcher {
 
 /** What must survive a restart so an older root or role version is refused (rollback). */
 export interface TrustState {
-  root: Uint8Array;
+  /** Absent when only floors survived (e.g. the store lost the root but kept the versions). */
+  root: Uint8Array | undefined;
   versions: VersionFloors;
 }
 
@@ -103,7 +104,17 @@ export class TrustClient {
     const floors: VersionFloors = { ...(state?.versions ?? {}) };
     let { anchor, fresh } = await this.bootstrapRoot(gun, state, now);
     if (anchor.root.version < (floors.root ?? 0)) {
-      throw fail('ROLLBACK', `${gun} root: version ${anchor.root.version} is lower than current version ${floors.root}`);
+      // The anchor is older than a root seen before (a replica stored an older root after another
+      // moved on, or root.json was served stale on first contact): only a rotation up to the floor helps.
+      try {
+        anchor = await this.rotateRoot(gun, anchor, null, now, false);
+      } catch (err) {
+        if (!(err instanceof NoNewerRoot)) throw err;
+      }
+      if (anchor.root.version < (floors.root ?? 0)) {
+        throw fail('ROLLBACK', `${gun} root: version ${anchor.root.version} is lower than current version ${floors.root}`);
+      }
+      fresh = true;
     }
     // DEVIATION: notary hard-fails when a cached root's leaf certificate has expired (the 2025 Docker
     // Hub failure). We instead require a newer root signed by the expired one's keys, with pinning

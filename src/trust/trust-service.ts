@@ -1,7 +1,10 @@
 // What the proxy asks of trust: verified tag → target, and the list of signed tags. Keeps each GUN's
 // verified set in memory until the timestamp's cache period ends (never past any role's expiry), and
 // coalesces concurrent misses for one GUN into one update (single-flight).
+import { fail, isTrustgateError } from '../errors.js';
+import type { KvStore } from '../store/kv.js';
 import type { Clock, TrustClient } from './client.js';
+import type { CachingFetcher } from './fetch/caching-fetcher.js';
 import { resolveTag, type SignedTarget } from './resolve-tag.js';
 import type { TrustedSet } from './trusted-set.js';
 import { isValidTag } from './model/names.js';
@@ -14,11 +17,20 @@ export interface TrustServiceOptions {
   cacheSeconds: number;
   /** GUNs kept in memory. */
   maxEntries?: number;
+  /** Shared store: cross-replica update locks and negative results. */
+  kv?: KvStore | undefined;
+  /** Reports whether an update had to use stale metadata (notary unreachable). */
+  fetcher?: Pick<CachingFetcher, 'takeStale'> | undefined;
+  /** Seconds a "no trust data" answer is remembered (default 30). */
+  negativeSeconds?: number;
+  /** How long a replica waits for another replica's update of the same GUN (default 10 s). */
+  lockWaitMs?: number;
 }
 
 interface Entry {
   set: TrustedSet;
   until: number;
+  stale: boolean;
 }
 
 /** Earliest expiry of any role (or root certificate) in the set: cached data is never used past it. */
@@ -32,7 +44,7 @@ export function earliestExpiry(set: TrustedSet): number {
 
 export class TrustService {
   private readonly entries = new Map<string, Entry>();
-  private readonly inflight = new Map<string, Promise<TrustedSet>>();
+  private readonly inflight = new Map<string, Promise<Entry>>();
   private readonly maxEntries: number;
 
   constructor(private readonly opts: TrustServiceOptions) {
@@ -40,15 +52,19 @@ export class TrustService {
   }
 
   async verifiedSet(gun: string): Promise<TrustedSet> {
+    return (await this.entry(gun)).set;
+  }
+
+  private async entry(gun: string): Promise<Entry> {
     const now = this.opts.clock.now().getTime();
     const e = this.entries.get(gun);
-    if (e && e.until > now) return e.set;
+    if (e && e.until > now) return e;
     let p = this.inflight.get(gun);
     if (!p) {
-      p = this.opts.client.update(gun).then(
-        (set) => {
-          this.remember(gun, set);
-          return set;
+      p = this.update(gun).then(
+        (entry) => {
+          this.remember(gun, entry);
+          return entry;
         },
         (err) => {
           // A failed update must not leave a stale "verified" set behind.
@@ -62,16 +78,47 @@ export class TrustService {
     return p;
   }
 
-  private remember(gun: string, set: TrustedSet): void {
-    const until = Math.min(set.now.getTime() + this.opts.cacheSeconds * 1000, earliestExpiry(set));
-    this.entries.delete(gun);
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(gun, { set, until });
+  /**
+   * One update, coalesced across replicas: the lock holder fetches, the others wait for it and then
+   * find the fresh timestamp and content-addressed metadata in the shared store.
+   */
+  private async update(gun: string): Promise<Entry> {
+    const kv = this.opts.kv;
+    const negKey = `neg:${gun}`;
+    if (kv && (await kv.get(negKey))) throw fail('TRUST_DATA_MISSING', `no trust data for ${gun} (remembered for ${this.opts.negativeSeconds ?? 30} s)`);
+    let release: (() => Promise<void>) | undefined;
+    if (kv) {
+      const deadline = Date.now() + (this.opts.lockWaitMs ?? 10_000);
+      while (!(release = await kv.tryLock(`lock:update:${gun}`, 15_000)) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    try {
+      const set = await this.opts.client.update(gun);
+      const stale = this.opts.fetcher?.takeStale(gun) ?? false;
+      const until = stale
+        ? set.now.getTime() + 5_000 // try the server again soon
+        : Math.min(set.now.getTime() + this.opts.cacheSeconds * 1000, earliestExpiry(set));
+      return { set, until: Math.min(until, earliestExpiry(set)), stale };
+    } catch (err) {
+      if (kv && isTrustgateError(err) && err.code === 'TRUST_DATA_MISSING') {
+        await kv.set(negKey, Buffer.from('1'), this.opts.negativeSeconds ?? 30);
+      }
+      throw err;
+    } finally {
+      await release?.();
+    }
   }
 
-  async resolve(gun: string, tag: string): Promise<SignedTarget> {
-    const set = await this.verifiedSet(gun);
-    return resolveTag(gun, tag, set.targets, set.skipped);
+  private remember(gun: string, entry: Entry): void {
+    this.entries.delete(gun);
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(gun, entry);
+  }
+
+  async resolve(gun: string, tag: string): Promise<SignedTarget & { stale: boolean }> {
+    const e = await this.entry(gun);
+    return { ...resolveTag(gun, tag, e.set.targets, e.set.skipped), stale: e.stale };
   }
 
   /** Tags docker would pull with trust: those that resolve to targets/releases or targets. */

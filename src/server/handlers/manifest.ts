@@ -132,6 +132,6 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
     }
     throw err;
   }
-  audit(deps.log, { ...base, digest: target.digest, role: target.role, decision: 'allow', durationMs: ms() });
+  audit(deps.log, { ...base, digest: target.digest, role: target.role, decision: 'allow', ...(target.stale ? { stale: true } : {}), durationMs: ms() });
   writeManifest(req, res, m, target.digest);
 }

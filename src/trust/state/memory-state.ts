@@ -19,6 +19,6 @@ export function mergeStates(prev: TrustState | undefined, next: TrustState): Tru
   if (!prev) return next;
   const versions = { ...prev.versions };
   for (const [role, v] of Object.entries(next.versions)) versions[role] = Math.max(versions[role] ?? 0, v);
-  const root = (next.versions.root ?? 0) >= (prev.versions.root ?? 0) ? next.root : prev.root;
+  const root = (next.versions.root ?? 0) >= (prev.versions.root ?? 0) ? (next.root ?? prev.root) : prev.root;
   return { root, versions };
 }

@@ -4,7 +4,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FileTrustState } from '../../../src/store/file-trust-state.js';
+import { FileKv } from '../../../src/store/file-kv.js';
+import { KvTrustState } from '../../../src/store/kv-trust-state.js';
 import { TrustClient, type MetadataFetcher } from '../../../src/trust/client.js';
 import { buildRepo, makeCertKey, makeKey } from '../../support/signed-repo.js';
 
@@ -18,10 +19,10 @@ const v2 = buildRepo({ gun: GUN, ...keys, tags: { a: Buffer.from('two') }, versi
 
 function client(files: Map<string, Buffer>) {
   const fetcher: MetadataFetcher = { source: 'memory', fetch: async (r) => files.get(r.role) ?? null };
-  return new TrustClient({ fetcher, state: new FileTrustState(dir), clock: { now: () => new Date() } });
+  return new TrustClient({ fetcher, state: new KvTrustState(new FileKv(dir)), clock: { now: () => new Date() } });
 }
 
-describe('FileTrustState', () => {
+describe('rollback state on the file store', () => {
   it('keeps rollback floors across a restart', async () => {
     await expect(client(v2).lookup(GUN, 'a')).resolves.toMatchObject({ length: 3 });
     // "Restart": a fresh client and store object over the same directory, fed the older versions.
@@ -30,10 +31,10 @@ describe('FileTrustState', () => {
   });
 
   it('writes atomically: no temp files left, versions only rise under concurrent saves', async () => {
-    const store = new FileTrustState(dir);
+    const store = new KvTrustState(new FileKv(dir));
     const root = Buffer.from('{}');
-    await Promise.all(Array.from({ length: 20 }, (_, i) => store.save('x/y', { root, versions: { timestamp: i + 1 } })));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.save('x/y', { root, versions: { timestamp: 20 - i } })));
     expect((await store.load('x/y'))?.versions.timestamp).toBe(20);
-    expect(readdirSync(join(dir, 'trust')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(readdirSync(join(dir, 'kv')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 });

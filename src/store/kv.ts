@@ -1,0 +1,28 @@
+// The store contract every backend keeps (memory, file, Redis), and that test/unit/store/kv-contract.ts
+// checks against each of them (distribution's cachecheck suite idea). Small values only: TUF
+// metadata, manifests, rollback floors, locks — never blobs.
+export type Release = () => Promise<void>;
+
+export interface KvStore {
+  readonly kind: string;
+  get(key: string): Promise<Buffer | undefined>;
+  /** ttlSeconds 0 or absent: kept until evicted or overwritten. */
+  set(key: string, value: Buffer, ttlSeconds?: number): Promise<void>;
+  /**
+   * Raise per-field integer maxima atomically and return the merged map: rollback floors only ever
+   * rise, whatever order concurrent writers (processes, replicas) arrive in.
+   */
+  raiseVersions(key: string, versions: Readonly<Record<string, number>>): Promise<Record<string, number>>;
+  getVersions(key: string): Promise<Record<string, number>>;
+  /** Take a lock that expires by itself after ttlMs; undefined when someone else holds it. */
+  tryLock(key: string, ttlMs: number): Promise<Release | undefined>;
+  /** Whether the backend answers; degraded stores keep serving from the layers that still do. */
+  health(): { ok: boolean; detail?: string };
+  close(): Promise<void>;
+}
+
+export function mergeMax(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = Math.max(out[k] ?? 0, v);
+  return out;
+}

@@ -1,0 +1,75 @@
+// L1 (in-process memory) in front of L2 (file or Redis). When L2 fails, every operation carries on
+// with L1 alone and health() says degraded: losing Redis degrades to L1 + upstream, never to
+// "allow" — verification never depends on the store answering. Floors are the max of both layers,
+// so a Redis that lost its data cannot lower what this process has already seen.
+import type { Logger } from '../observe/logger.js';
+import { mergeMax, type KvStore, type Release } from './kv.js';
+import { MemoryKv } from './memory-kv.js';
+
+export class TieredKv implements KvStore {
+  readonly kind: string;
+  private l2Error: string | undefined;
+
+  constructor(
+    private readonly l1: MemoryKv,
+    private readonly l2: KvStore,
+    private readonly log?: Logger,
+    /** Seconds a value read from L2 stays in L1: bounds how long a replica misses another's write. */
+    private readonly l1TtlSeconds = 5,
+  ) {
+    this.kind = `memory+${l2.kind}`;
+  }
+
+  private async fromL2<T>(what: string, op: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+    try {
+      const value = await op();
+      if (this.l2Error !== undefined) this.log?.info({ store: this.l2.kind }, 'store recovered');
+      this.l2Error = undefined;
+      return { ok: true, value };
+    } catch (err) {
+      if (this.l2Error === undefined) this.log?.warn({ store: this.l2.kind, op: what, err: (err as Error).message }, 'store unavailable, serving from memory');
+      this.l2Error = (err as Error).message;
+      return { ok: false };
+    }
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    const hit = await this.l1.get(key);
+    if (hit) return hit;
+    const r = await this.fromL2('get', () => this.l2.get(key));
+    if (r.ok && r.value) await this.l1.set(key, r.value, this.l1TtlSeconds);
+    return r.ok ? r.value : undefined;
+  }
+
+  async set(key: string, value: Buffer, ttlSeconds = 0): Promise<void> {
+    await this.l1.set(key, value, ttlSeconds > 0 ? Math.min(ttlSeconds, this.l1TtlSeconds) : this.l1TtlSeconds);
+    await this.fromL2('set', () => this.l2.set(key, value, ttlSeconds));
+  }
+
+  async raiseVersions(key: string, versions: Readonly<Record<string, number>>): Promise<Record<string, number>> {
+    const local = await this.l1.raiseVersions(key, versions);
+    const r = await this.fromL2('raiseVersions', () => this.l2.raiseVersions(key, local));
+    return r.ok ? this.l1.raiseVersions(key, r.value) : local;
+  }
+
+  async getVersions(key: string): Promise<Record<string, number>> {
+    const local = await this.l1.getVersions(key);
+    const r = await this.fromL2('getVersions', () => this.l2.getVersions(key));
+    return r.ok ? mergeMax(local, r.value) : local;
+  }
+
+  async tryLock(key: string, ttlMs: number): Promise<Release | undefined> {
+    const r = await this.fromL2('tryLock', () => this.l2.tryLock(key, ttlMs));
+    return r.ok ? r.value : this.l1.tryLock(key, ttlMs);
+  }
+
+  health(): { ok: boolean; detail?: string } {
+    const h = this.l2.health();
+    if (!h.ok || this.l2Error !== undefined) return { ok: false, detail: `${this.l2.kind}: ${this.l2Error ?? h.detail ?? 'unavailable'}` };
+    return { ok: true };
+  }
+
+  async close(): Promise<void> {
+    await this.l2.close();
+  }
+}
