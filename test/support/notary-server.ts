@@ -13,6 +13,21 @@ export interface NotaryLab {
   caFile: string;
   logFile: string;
   stop(): Promise<void>;
+  /** Request URIs the server itself logged ("response completed"), oldest first: counts from its side. */
+  requests(): string[];
+}
+
+export function loggedRequests(logFile: string): string[] {
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"response completed"'))
+    .flatMap((l) => {
+      try {
+        return [(JSON.parse(l) as { 'http.request.uri': string })['http.request.uri']];
+      } catch {
+        return [];
+      }
+    });
 }
 
 export interface NotaryOptions {
@@ -105,5 +120,6 @@ export async function startNotary(dir: string, pki: Pki, opts: NotaryOptions): P
     stop: async () => {
       for (const s of servers.reverse()) await s.stop();
     },
+    requests: () => loggedRequests(join(dir, `${name}-server.log`)),
   };
 }
