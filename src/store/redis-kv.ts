@@ -63,14 +63,18 @@ export class RedisKv implements KvStore {
   private ok = false;
   private detail = 'connecting';
   private readonly client: Redis | Cluster;
+  private readonly firstReady: Promise<void>;
 
   constructor(
     url: string,
     private readonly prefix = 'trustgate:',
   ) {
+    let resolveReady!: () => void;
+    this.firstReady = new Promise((r) => (resolveReady = r));
     this.client = connectRedis(url, (ok, detail) => {
       this.ok = ok;
       this.detail = detail;
+      if (ok) resolveReady();
     });
   }
 
@@ -78,28 +82,38 @@ export class RedisKv implements KvStore {
     return this.prefix + key;
   }
 
+  /**
+   * Commands fail fast while Redis is away, but right after start the first connection is still
+   * being made: wait for it briefly rather than report a healthy Redis as down.
+   */
+  private async c(): Promise<Redis | Cluster> {
+    if (!this.ok) await Promise.race([this.firstReady, new Promise((r) => setTimeout(r, 2000))]);
+    return this.client;
+  }
+
   async get(key: string): Promise<Buffer | undefined> {
-    return (await this.client.getBuffer(this.k(key))) ?? undefined;
+    return (await (await this.c()).getBuffer(this.k(key))) ?? undefined;
   }
 
   async set(key: string, value: Buffer, ttlSeconds = 0): Promise<void> {
-    if (ttlSeconds > 0) await this.client.set(this.k(key), value, 'EX', ttlSeconds);
-    else await this.client.set(this.k(key), value);
+    const c = await this.c();
+    if (ttlSeconds > 0) await c.set(this.k(key), value, 'EX', ttlSeconds);
+    else await c.set(this.k(key), value);
   }
 
   async raiseVersions(key: string, versions: Readonly<Record<string, number>>): Promise<Record<string, number>> {
     const args = Object.entries(versions).flatMap(([f, v]) => [f, String(v)]);
-    return hashToRecord((await this.client.eval(RAISE, 1, this.k(key), ...args)) as string[]);
+    return hashToRecord((await (await this.c()).eval(RAISE, 1, this.k(key), ...args)) as string[]);
   }
 
   async getVersions(key: string): Promise<Record<string, number>> {
-    const h = await this.client.hgetall(this.k(key));
+    const h = await (await this.c()).hgetall(this.k(key));
     return Object.fromEntries(Object.entries(h).map(([f, v]) => [f, Number(v)]));
   }
 
   async tryLock(key: string, ttlMs: number): Promise<Release | undefined> {
     const token = randomBytes(12).toString('hex');
-    const got = await this.client.set(this.k(key), token, 'PX', ttlMs, 'NX');
+    const got = await (await this.c()).set(this.k(key), token, 'PX', ttlMs, 'NX');
     if (got !== 'OK') return undefined;
     return async () => {
       await this.client.eval(UNLOCK, 1, this.k(key), token).catch(() => undefined);
