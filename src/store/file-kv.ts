@@ -70,10 +70,22 @@ export class FileKv implements KvStore {
   }
 
   async raiseVersions(key: string, versions: Readonly<Record<string, number>>): Promise<Record<string, number>> {
+    // Read-merge-write under a lock file, so another process sharing the directory cannot
+    // interleave and write back a lower floor it read before our raise.
     const run = async () => {
-      const merged = mergeMax(await this.getVersions(key), versions);
-      await this.writeAtomic(this.file(key, '.versions'), Buffer.from(JSON.stringify(merged)));
-      return merged;
+      const lockKey = `${key}\0versions`;
+      let release: Release | undefined;
+      for (let i = 0; !(release = await this.tryLock(lockKey, 5000)); i++) {
+        if (i > 400) throw new Error(`file store: version lock for ${key} not released`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      try {
+        const merged = mergeMax(await this.getVersions(key), versions);
+        await this.writeAtomic(this.file(key, '.versions'), Buffer.from(JSON.stringify(merged)));
+        return merged;
+      } finally {
+        await release();
+      }
     };
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
