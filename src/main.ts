@@ -3,12 +3,16 @@
 import { runLookup } from './cli/lookup.js';
 import { EXIT_USAGE, processIo } from './cli/output.js';
 import { runStart } from './cli/start.js';
+import { runInspect } from './cli/inspect.js';
+import { runConfigCheck } from './cli/config-check.js';
 
 const USAGE = `usage: trustgate <command> [options]
 
 commands:
   start [--config FILE]          run the proxy (default config/default.yaml, or TRUSTGATE_CONFIG)
   lookup GUN TAG …               verify a signed tag offline (--metadata-dir) or online (--server)
+  inspect IMAGE[:TAG] [--json]   signed tags, digests, signers and keys, like docker trust inspect
+  config check FILE              validate a configuration file without starting
 
 run 'trustgate <command> --help' for a command's options.`;
 
@@ -19,6 +23,10 @@ async function main(argv: string[]): Promise<number> {
       return runLookup(rest, processIo, process.env);
     case 'start':
       return runStart(rest, processIo, process.env);
+    case 'inspect':
+      return runInspect(rest, processIo, process.env);
+    case 'config':
+      return runConfigCheck(rest, processIo, process.env);
     case undefined:
     case '-h':
     case '--help':

@@ -12,6 +12,8 @@ import { ManifestCache } from '../store/manifest-cache.js';
 import { TrustClient, type Clock, type TrustStateStore } from '../trust/client.js';
 import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
 import { CachingFetcher } from '../trust/fetch/caching-fetcher.js';
+import { InstrumentedFetcher } from '../trust/fetch/instrumented-fetcher.js';
+import { Metrics } from '../observe/metrics.js';
 import { FileKv } from '../store/file-kv.js';
 import { KvTrustState } from '../store/kv-trust-state.js';
 import { MemoryKv } from '../store/memory-kv.js';
@@ -31,7 +33,13 @@ function password(env: NodeJS.ProcessEnv, name: string | undefined, key: string)
 }
 
 /** Everything the server needs, built from a validated config. */
-export function buildDeps(config: Config, env: NodeJS.ProcessEnv, log: Logger, clock: Clock = { now: () => new Date() }): ServerDeps & { close(): Promise<void> } {
+export function buildDeps(
+  config: Config,
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+  clock: Clock = { now: () => new Date() },
+  metrics: Metrics = new Metrics(),
+): ServerDeps & { close(): Promise<void>; lifecycle?: { draining: boolean } } {
   const pinning: TrustPinning = {
     certs: config.trustPinning.certs,
     ca: Object.fromEntries(Object.entries(config.trustPinning.ca).map(([p, f]) => [p, readConfigFile(f, `trust_pinning.ca.${p}`).toString('utf8')])),
@@ -40,7 +48,7 @@ export function buildDeps(config: Config, env: NodeJS.ProcessEnv, log: Logger, c
   // L1 memory in front of the embedded file store (default) or Redis (fleets). Rollback floors, the
   // trusted roots and verified metadata live there, so they survive restarts and are shared.
   const l2 = config.store.kind === 'file' ? new FileKv(config.store.path) : new RedisKv(config.store.url, config.store.prefix);
-  const kv = new TieredKv(new MemoryKv(), l2, log.child({ component: 'store' }));
+  const kv = new TieredKv(new MemoryKv(), l2, log.child({ component: 'store' }), 5, (layer, result) => metrics.store.inc({ layer, result }));
   const state: TrustStateStore = new KvTrustState(kv);
   const upstreams = new Map<string, UpstreamDeps>();
   const closers: Array<() => Promise<void>> = [];
@@ -52,6 +60,7 @@ export function buildDeps(config: Config, env: NodeJS.ProcessEnv, log: Logger, c
       realmAllowlist: u.realms,
       timeoutMs: config.limits.upstreamTimeoutMs,
       manifestBytes: config.limits.manifestBytes,
+      onTiming: (kind, seconds) => metrics.upstreamSeconds.observe({ upstream: u.name, kind }, seconds),
     });
     closers.push(() => registry.close());
     let trust: TrustService | undefined;
@@ -65,7 +74,7 @@ export function buildDeps(config: Config, env: NodeJS.ProcessEnv, log: Logger, c
         timeoutMs: n.timeoutMs,
       });
       closers.push(() => fetcher.close());
-      const cached = new CachingFetcher(fetcher, kv, { freshSeconds: config.limits.trustCacheSeconds, staleIfError: true });
+      const cached = new CachingFetcher(new InstrumentedFetcher(fetcher, metrics), kv, { freshSeconds: config.limits.trustCacheSeconds, staleIfError: true });
       trust = new TrustService({
         client: new TrustClient({ fetcher: cached, state, clock, pinning }),
         clock,
@@ -82,6 +91,7 @@ export function buildDeps(config: Config, env: NodeJS.ProcessEnv, log: Logger, c
     manifests: new ManifestCache(64 * 1024 * 1024, kv),
     log,
     clock,
+    metrics,
     kv,
     close: async () => {
       await Promise.allSettled(closers.map((c) => c()));
@@ -111,15 +121,32 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     });
     const addr = s.address();
     log.info({ listen: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : addr, config: file, upstreams: config.upstreams.map((u) => u.name) }, 'trustgate listening');
+    const lifecycle = { draining: false };
+    deps.lifecycle = lifecycle;
+    // SIGTERM: stop accepting, let in-flight requests (blob streams) finish within the grace period,
+    // then cut what is left, close upstream pools and the store.
     const stop = () => {
-      log.info('shutting down');
+      if (lifecycle.draining) return;
+      lifecycle.draining = true;
+      const grace = config.limits.shutdownGraceSeconds;
+      log.info({ graceSeconds: grace }, 'shutting down: draining in-flight requests');
       s.close();
       s.closeIdleConnections();
+      const idle = setInterval(() => s.closeIdleConnections(), 250);
+      const cut = setTimeout(() => {
+        log.warn('grace period over: closing remaining connections');
+        s.closeAllConnections();
+      }, grace * 1000);
+      s.once('close', () => {
+        clearInterval(idle);
+        clearTimeout(cut);
+      });
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
     await once(s, 'close');
     await deps.close();
+    log.info('stopped');
     return EXIT_OK;
   } catch (err) {
     server?.close();

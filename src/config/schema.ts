@@ -59,6 +59,8 @@ export interface Config {
     upstreamTimeoutMs: number;
     /** How long verified metadata is used before the timestamp is re-checked (notary-server advertises 300 s). */
     trustCacheSeconds: number;
+    /** On SIGTERM, how long in-flight requests (blob streams) may take to finish. */
+    shutdownGraceSeconds: number;
   };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
@@ -245,11 +247,12 @@ export function validateConfig(doc: unknown, source: string): Config {
 
   const limitsDoc = isObj(doc.limits) ? doc.limits : {};
   if (doc.limits !== undefined && !isObj(doc.limits)) p.add('limits', doc.limits, 'a mapping');
-  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds']);
+  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds']);
   const limits = {
     manifestBytes: int(p, limitsDoc, 'manifestBytes', 'limits.', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     upstreamTimeoutMs: int(p, limitsDoc, 'upstreamTimeoutMs', 'limits.', 30_000, 100, 600_000),
     trustCacheSeconds: int(p, limitsDoc, 'trustCacheSeconds', 'limits.', 300, 0, 86_400),
+    shutdownGraceSeconds: int(p, limitsDoc, 'shutdownGraceSeconds', 'limits.', 30, 0, 3600),
   };
 
   const logDoc = isObj(doc.log) ? doc.log : {};

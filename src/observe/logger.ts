@@ -35,6 +35,7 @@ export interface AuditRecord {
   durationMs: number;
 }
 
-export function audit(log: Logger, rec: AuditRecord): void {
+export function audit(log: Logger, rec: AuditRecord, metrics?: { decisions: { inc(l: { upstream: string; decision: string; code: string }): void } }): void {
   log.info({ audit: true, ...rec }, `trust decision ${rec.decision} ${rec.gun}:${rec.ref}`);
+  metrics?.decisions.inc({ upstream: rec.upstream, decision: rec.decision, code: rec.code ?? 'OK' });
 }

@@ -16,6 +16,8 @@ export interface RegistryClientOptions {
   timeoutMs: number;
   manifestBytes: number;
   dispatcher?: Dispatcher | undefined;
+  /** Time to response headers per request kind (metrics). */
+  onTiming?: ((kind: 'manifest' | 'blob' | 'tags' | 'other', seconds: number) => void) | undefined;
 }
 
 export interface UpstreamResponse {
@@ -122,6 +124,7 @@ export class RegistryClient {
     init: { method: 'GET' | 'HEAD'; headers?: Record<string, string>; signal?: AbortSignal | undefined },
     auth: Record<string, string>,
   ): Promise<UpstreamResponse> {
+    const t0 = performance.now();
     try {
       const res = await request(url, {
         method: init.method,
@@ -129,6 +132,10 @@ export class RegistryClient {
         headers: { ...init.headers, ...auth },
         signal: init.signal,
       });
+      if (this.opts.onTiming) {
+        const p = url.pathname;
+        this.opts.onTiming(p.includes('/manifests/') ? 'manifest' : p.includes('/blobs/') ? 'blob' : p.endsWith('/tags/list') ? 'tags' : 'other', (performance.now() - t0) / 1000);
+      }
       return res as unknown as UpstreamResponse;
     } catch (err) {
       throw upstreamError(this.base.host, err);

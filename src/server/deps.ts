@@ -1,6 +1,7 @@
 // What the HTTP layer is built from: injected, so tests build their own (STYLE.md "No global state").
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { ManifestCache } from '../store/manifest-cache.js';
 import type { Clock } from '../trust/client.js';
@@ -21,4 +22,7 @@ export interface ServerDeps {
   kv?: { health(): { ok: boolean; detail?: string }; readonly kind: string } | undefined;
   log: Logger;
   clock: Clock;
+  metrics?: Metrics | undefined;
+  /** Set on SIGTERM: readiness turns 503 so load balancers stop sending new work. */
+  lifecycle?: { draining: boolean } | undefined;
 }

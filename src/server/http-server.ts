@@ -21,16 +21,31 @@ function sendJson(req: IncomingMessage, res: ServerResponse, status: number, bod
 export function buildServer(deps: ServerDeps): Server {
   const log = deps.log.child({ component: 'server' });
   const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 60_000 }, (req, res) => {
-    void handle(req, res).catch((err) => sendError(res, err, req.method ?? 'GET', log));
+    const labels = { route: 'unrouted', method: req.method === 'HEAD' ? 'HEAD' : req.method === 'GET' ? 'GET' : 'other' };
+    if (deps.metrics) {
+      const m = deps.metrics;
+      res.once('close', () => m.requests.inc({ ...labels, status: String(res.statusCode) }));
+    }
+    void handle(req, res, labels).catch((err) => sendError(res, err, req.method ?? 'GET', log));
   });
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, labels: { route: string }): Promise<void> {
     const route = routeRequest(req.method ?? 'GET', req.url ?? '/', { upstreams: deps.config.upstreams, defaultUpstream: deps.config.default });
+    labels.route = route.kind;
     log.debug({ method: req.method, url: req.url, route: route.kind }, 'request');
     switch (route.kind) {
+      case 'metrics': {
+        if (!deps.metrics) return sendJson(req, res, 404, {});
+        deps.metrics.storeUp.set(deps.kv?.health().ok === false ? 0 : 1);
+        const text = await deps.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': deps.metrics.registry.contentType, 'content-length': Buffer.byteLength(text) });
+        res.end(req.method === 'HEAD' ? undefined : text);
+        return;
+      }
       case 'health':
         return sendJson(req, res, 200, { status: 'ok' });
       case 'ready': {
+        if (deps.lifecycle?.draining) return sendJson(req, res, 503, { status: 'draining' });
         // Degraded (store down) still serves — from memory and the upstreams, never unverified — so
         // it stays ready; the body says which layer is missing.
         const h = deps.kv?.health() ?? { ok: true };

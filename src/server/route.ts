@@ -9,6 +9,7 @@ export type Route =
   | { kind: 'ping' }
   | { kind: 'health' }
   | { kind: 'ready' }
+  | { kind: 'metrics' }
   | { kind: 'manifest'; upstream: UpstreamConfig; repo: string; ref: Reference }
   | { kind: 'blob'; upstream: UpstreamConfig; repo: string; digest: string }
   | { kind: 'tags'; upstream: UpstreamConfig; repo: string; n?: number | undefined; last?: string | undefined };
@@ -60,6 +61,7 @@ export function routeRequest(method: string, rawUrl: string, ctx: RouteContext):
   const query = new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
   if (path === '/healthz') return { kind: 'health' };
   if (path === '/readyz') return { kind: 'ready' };
+  if (path === '/metrics') return { kind: 'metrics' };
   if (path === '/v2' || path === '/v2/') {
     if (method !== 'GET' && method !== 'HEAD') throw fail('UNSUPPORTED', `${method} is not supported`);
     return { kind: 'ping' };

@@ -16,6 +16,8 @@ export class TieredKv implements KvStore {
     private readonly log?: Logger,
     /** Seconds a value read from L2 stays in L1: bounds how long a replica misses another's write. */
     private readonly l1TtlSeconds = 5,
+    /** Called for every lookup with the layer that answered and how (metrics). */
+    private readonly onGet?: (layer: string, result: 'hit' | 'miss' | 'error') => void,
   ) {
     this.kind = `memory+${l2.kind}`;
   }
@@ -35,8 +37,10 @@ export class TieredKv implements KvStore {
 
   async get(key: string): Promise<Buffer | undefined> {
     const hit = await this.l1.get(key);
+    this.onGet?.('memory', hit ? 'hit' : 'miss');
     if (hit) return hit;
     const r = await this.fromL2('get', () => this.l2.get(key));
+    this.onGet?.(this.l2.kind, !r.ok ? 'error' : r.value ? 'hit' : 'miss');
     if (r.ok && r.value) await this.l1.set(key, r.value, this.l1TtlSeconds);
     return r.ok ? r.value : undefined;
   }

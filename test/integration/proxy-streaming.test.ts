@@ -1,12 +1,11 @@
 // Blobs stream through trustgate with flat memory: a 1 GiB blob, pushed to a real docker-registry,
 // pulled through the proxy while its resident memory is sampled; plus Range and HEAD on blobs.
-import { createCipheriv, createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pseudoRandom, pushBlob as pushBlobTo, sha256Of } from '../support/blob-push.js';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { rssBytes, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
@@ -16,40 +15,7 @@ let dir: string;
 let registry: Registry;
 let proxy: Trustgate;
 
-/** Deterministic, incompressible bytes: AES-128-CTR keystream, produced 1 MiB at a time. */
-function pseudoRandom(size: number): Readable {
-  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16, 0));
-  const zero = Buffer.alloc(1024 * 1024);
-  let left = size;
-  return new Readable({
-    read() {
-      if (left === 0) return this.push(null);
-      const n = Math.min(left, zero.length);
-      left -= n;
-      this.push(cipher.update(zero.subarray(0, n)));
-    },
-  });
-}
-
-async function sha256Of(stream: Readable): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of stream) h.update(c as Buffer);
-  return `sha256:${h.digest('hex')}`;
-}
-
-/** Monolithic blob upload (distribution API): POST for a session, PUT the bytes with the digest. */
-async function pushBlob(size: number): Promise<string> {
-  const digest = await sha256Of(pseudoRandom(size));
-  const start = await request(`${registry.url}/v2/${REPO}/blobs/uploads/`, { method: 'POST' });
-  await start.body.dump();
-  expect(start.statusCode).toBe(202);
-  const loc = new URL(String(start.headers.location), registry.url);
-  loc.searchParams.set('digest', digest);
-  const put = await request(loc, { method: 'PUT', body: pseudoRandom(size), headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' } });
-  await put.body.dump();
-  expect(put.statusCode).toBe(201);
-  return digest;
-}
+const pushBlob = (size: number) => pushBlobTo(registry.url, REPO, size);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-stream-'));

@@ -65,6 +65,13 @@ export async function handleBlob(route: BlobRoute, req: IncomingMessage, res: Se
     await upres.body.dump().catch(() => {});
     return;
   }
-  if (upres.statusCode === 200) await pipeline(upres.body, new DigestVerifier(route.digest), res);
-  else await pipeline(upres.body, res); // a range cannot be checked against the whole blob's digest
+  const m = deps.metrics;
+  m?.streams.inc();
+  try {
+    if (upres.statusCode === 200) await pipeline(upres.body, new DigestVerifier(route.digest), res);
+    else await pipeline(upres.body, res); // a range cannot be checked against the whole blob's digest
+    m?.bytes.inc(Number(upres.headers['content-length'] ?? 0) || 0);
+  } finally {
+    m?.streams.dec();
+  }
 }

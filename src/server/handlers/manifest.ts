@@ -107,7 +107,7 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
 
   if (policy === 'off' || !up.trust) {
     const digest = await passThroughTag(deps, up, repo, tag, req, res);
-    audit(deps.log, { ...base, digest, decision: 'pass', durationMs: ms() });
+    audit(deps.log, { ...base, digest, decision: 'pass', durationMs: ms() }, deps.metrics);
     return;
   }
   let target;
@@ -116,11 +116,11 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
   } catch (err) {
     if (!isTrustgateError(err)) throw err;
     if (policy === 'audit') {
-      audit(deps.log, { ...base, decision: 'audit-allow', code: err.code, reason: err.message, durationMs: ms() });
+      audit(deps.log, { ...base, decision: 'audit-allow', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
       await passThroughTag(deps, up, repo, tag, req, res);
       return;
     }
-    audit(deps.log, { ...base, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
+    audit(deps.log, { ...base, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
     throw new TrustgateError(err.code, `no valid trust data for ${repo}:${tag}: ${err.message}`, { cause: err });
   }
   let m: CachedManifest;
@@ -128,10 +128,10 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
     m = await verifiedManifest(deps, up, repo, target.digest, target.length, req, `signed for ${tag} by ${target.role}`);
   } catch (err) {
     if (isTrustgateError(err)) {
-      audit(deps.log, { ...base, digest: target.digest, role: target.role, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
+      audit(deps.log, { ...base, digest: target.digest, role: target.role, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
     }
     throw err;
   }
-  audit(deps.log, { ...base, digest: target.digest, role: target.role, decision: 'allow', ...(target.stale ? { stale: true } : {}), durationMs: ms() });
+  audit(deps.log, { ...base, digest: target.digest, role: target.role, decision: 'allow', ...(target.stale ? { stale: true } : {}), durationMs: ms() }, deps.metrics);
   writeManifest(req, res, m, target.digest);
 }
