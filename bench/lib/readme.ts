@@ -1,0 +1,51 @@
+// Rewrites the benchmark section of README.md (between its markers) from one run's results, so the
+// table always shows figures measured together, as ratios first.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { benchEnv } from './report.js';
+import type { LoadResult } from './load.js';
+
+interface Results {
+  manifests: Array<{ scenario: string; target: string } & LoadResult>;
+  cold: Record<string, { medianMs: number }>;
+  stampede: { requests: number; ok: number; notaryRequests: number; registryManifestRequests: number };
+  blobs: Array<{ sizeMiB: number; target: string; MBps: number; rssGrowthMiB?: number }>;
+  mixed: { seconds: number; rps: number; p99: number; errors: number; unexpectedStatuses: number; rssStartMiB: number; rssEndMiB: number };
+}
+
+const START = '<!-- bench:proxy:start -->';
+const END = '<!-- bench:proxy:end -->';
+const f = (n: number, d = 0) => n.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+export function renderTables(r: Results, seconds: number, connections: number, manifestBytes: number): string {
+  const env = benchEnv();
+  const out: string[] = [];
+  out.push(`Run ${env.date.slice(0, 10)}, commit ${env.commit}, Node ${env.node}, ${env.cpu} × ${env.cores} (load generator, registries and proxies share these cores); \`npm run bench\`; raw figures in bench/results/proxy.json.`, '');
+  out.push(`Warm manifests (${manifestBytes}-byte manifest, ${connections} connections, ${seconds} s each; HEAD with an undici loop, GET with autocannon):`, '');
+  out.push('| scenario | target | req/s | p50 ms | p99 ms | × direct | × bare node |', '|---|---|---:|---:|---:|---:|---:|');
+  for (const row of r.manifests) {
+    const direct = r.manifests.find((x) => x.scenario === row.scenario && x.target === 'direct registry')!;
+    const bare = r.manifests.find((x) => x.scenario === row.scenario && x.target === 'bare node:http')!;
+    out.push(`| ${row.scenario} | ${row.target} | ${f(row.rps)} | ${f(row.p50, 1)} | ${f(row.p99, 1)} | ${f(row.rps / direct.rps, 2)} | ${f(row.rps / bare.rps, 2)} |`);
+  }
+  out.push('', 'Cold tag (never-seen GUN), median time to first byte of 5:', '', '| path | ms |', '|---|---:|');
+  for (const [k, v] of Object.entries(r.cold)) out.push(`| ${k} | ${f(v.medianMs, 1)} |`);
+  out.push('', `Stampede: ${r.stampede.requests} concurrent cold requests for one tag → ${r.stampede.ok} answered 200; the notary server logged ${r.stampede.notaryRequests} requests (one per role) and the registry ${r.stampede.registryManifestRequests} manifest request.`);
+  out.push('', 'Blob streaming (one client):', '', '| size | target | MB/s | × direct | × proxy mode | trustgate RSS growth |', '|---|---|---:|---:|---:|---:|');
+  for (const row of r.blobs) {
+    const direct = r.blobs.find((x) => x.sizeMiB === row.sizeMiB && x.target === 'direct registry')!;
+    const mirror = r.blobs.find((x) => x.sizeMiB === row.sizeMiB && x.target.startsWith('registry proxy mode'))!;
+    out.push(`| ${row.sizeMiB} MiB | ${row.target} | ${f(row.MBps)} | ${f(row.MBps / direct.MBps, 2)} | ${f(row.MBps / mirror.MBps, 2)} | ${row.rssGrowthMiB !== undefined ? `${f(row.rssGrowthMiB, 1)} MiB` : ''} |`);
+  }
+  const m = r.mixed;
+  out.push('', `Mixed load for ${m.seconds} s (by tag, by digest, blobs, unsigned tags; 32 connections): ${f(m.rps)} req/s, p99 ${f(m.p99, 1)} ms, ${m.errors} errors, ${m.unexpectedStatuses} unexpected statuses (unsigned tags must be 403, the rest 200), RSS ${f(m.rssStartMiB)} → ${f(m.rssEndMiB)} MiB.`);
+  return out.join('\n');
+}
+
+export function updateReadme(r: Results, seconds: number, connections: number, manifestBytes: number): void {
+  const path = new URL('../../README.md', import.meta.url);
+  const text = readFileSync(path, 'utf8');
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  if (a < 0 || b < a) throw new Error('README.md has no benchmark markers');
+  writeFileSync(path, text.slice(0, a + START.length) + '\n' + renderTables(r, seconds, connections, manifestBytes) + '\n' + text.slice(b));
+}
