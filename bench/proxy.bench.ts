@@ -55,15 +55,17 @@ async function main(): Promise<void> {
   await sign(REPO, img);
   console.log(`# manifest ${img.manifest.length} bytes, ${img.digest}`);
 
-  const tgConfig = (store: Record<string, unknown>) => ({
+  const tgConfig = (store: Record<string, unknown>, limits: Record<string, unknown> = {}) => ({
     upstreams: [{ name: 'lab', registry: registry.url, gun: registry.host, notary: { url: notary.url, ca: notary.caFile }, policy: 'enforce' }],
     default: 'lab',
     store,
+    limits,
     log: { level: 'warn' },
   });
   const tgFile = await startTrustgate(dir, tgConfig({ kind: 'file', path: join(dir, 'tg-file') }), 'tg-file');
   const tgRedis = await startTrustgate(dir, tgConfig({ kind: 'redis', url: redis.url }), 'tg-redis');
-  stops.push(() => tgFile.stop(), () => tgRedis.stop());
+  const tgNoVerify = await startTrustgate(dir, tgConfig({ kind: 'file', path: join(dir, 'tg-nv') }, { verifyBlobDigests: false }), 'tg-nv');
+  stops.push(() => tgFile.stop(), () => tgRedis.stop(), () => tgNoVerify.stop());
   const bare = await startBareServer(img.manifest, img.mediaType, img.digest);
   stops.push(() => bare.close());
 
@@ -91,7 +93,7 @@ async function main(): Promise<void> {
     ['GET manifest by digest', `/v2/${REPO}/manifests/${img.digest}`, 'GET'],
   ] as const) {
     for (const [target, base] of Object.entries(targets)) {
-      const r = method === 'HEAD' ? await headLoad(`${base}${path}`, CONNECTIONS, SECONDS) : await getLoad(`${base}${path}`, CONNECTIONS, SECONDS, { accept: img.mediaType });
+      const r = method === 'HEAD' ? await headLoad(`${base}${path}`, CONNECTIONS, SECONDS, { accept: img.mediaType }) : await getLoad(`${base}${path}`, CONNECTIONS, SECONDS, { accept: img.mediaType });
       manifestRows.push({ scenario, target, ...r });
       console.log(`${scenario.padEnd(24)} ${target.padEnd(24)} ${fmt(r.rps).padStart(8)} req/s  p50 ${fmt(r.p50, 1)} ms  p99 ${fmt(r.p99, 1)} ms  errors ${r.errors} non2xx ${r.non2xx}`);
     }
@@ -164,9 +166,14 @@ async function main(): Promise<void> {
       return { MBps: size / 1e6 / s, peak };
     };
     await fetchBlob(mirror.url); // warm the proxy-mode registry's copy
-    for (const [target, base] of [['direct registry', registry.url], ['registry proxy mode (warm)', mirror.url], ['trustgate (file store)', tgFile.url]] as const) {
-      const before = target.startsWith('trustgate') ? rssBytes(tgFile.pid) : 0;
-      const r = await fetchBlob(base, target.startsWith('trustgate') ? tgFile.pid : undefined);
+    for (const [target, base, pid] of [
+      ['direct registry', registry.url, undefined],
+      ['registry proxy mode (warm)', mirror.url, undefined],
+      ['trustgate (blob digest checked)', tgFile.url, tgFile.pid],
+      ['trustgate (verifyBlobDigests: false)', tgNoVerify.url, tgNoVerify.pid],
+    ] as const) {
+      const before = pid ? rssBytes(pid) : 0;
+      const r = await fetchBlob(base, pid);
       const row = { sizeMiB: size >> 20, target, MBps: r.MBps, ...(target.startsWith('trustgate') ? { rssGrowthMiB: (r.peak - before) / 2 ** 20 } : {}) };
       blobRows.push(row);
       console.log(`blob ${row.sizeMiB} MiB ${target.padEnd(28)} ${fmt(r.MBps)} MB/s${row.rssGrowthMiB !== undefined ? `  RSS +${fmt(row.rssGrowthMiB, 1)} MiB` : ''}`);

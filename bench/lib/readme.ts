@@ -20,7 +20,7 @@ export function renderTables(r: Results, seconds: number, connections: number, m
   const env = benchEnv();
   const out: string[] = [];
   out.push(`Run ${env.date.slice(0, 10)}, commit ${env.commit}, Node ${env.node}, ${env.cpu} × ${env.cores} (load generator, registries and proxies share these cores); \`npm run bench\`; raw figures in bench/results/proxy.json.`, '');
-  out.push(`Warm manifests (${manifestBytes}-byte manifest, ${connections} connections, ${seconds} s each; HEAD with an undici loop, GET with autocannon):`, '');
+  out.push(`Warm manifests (${manifestBytes}-byte manifest, ${connections} connections, ${seconds} s each; HEAD with a raw-socket loop (autocannon 9 reports 0 req/s for HEAD), GET with autocannon):`, '');
   out.push('| scenario | target | req/s | p50 ms | p99 ms | × direct | × bare node |', '|---|---|---:|---:|---:|---:|---:|');
   for (const row of r.manifests) {
     const direct = r.manifests.find((x) => x.scenario === row.scenario && x.target === 'direct registry')!;

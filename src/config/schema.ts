@@ -61,6 +61,11 @@ export interface Config {
     trustCacheSeconds: number;
     /** On SIGTERM, how long in-flight requests (blob streams) may take to finish. */
     shutdownGraceSeconds: number;
+    /**
+     * Hash every full blob on the way through and cut the response on a mismatch. Clients verify blob
+     * digests themselves; this is defence in depth that costs throughput (README benchmarks).
+     */
+    verifyBlobDigests: boolean;
   };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
@@ -247,12 +252,15 @@ export function validateConfig(doc: unknown, source: string): Config {
 
   const limitsDoc = isObj(doc.limits) ? doc.limits : {};
   if (doc.limits !== undefined && !isObj(doc.limits)) p.add('limits', doc.limits, 'a mapping');
-  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds']);
+  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests']);
+  const vbd = limitsDoc.verifyBlobDigests;
+  if (vbd !== undefined && typeof vbd !== 'boolean') p.add('limits.verifyBlobDigests', vbd, 'true or false');
   const limits = {
     manifestBytes: int(p, limitsDoc, 'manifestBytes', 'limits.', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     upstreamTimeoutMs: int(p, limitsDoc, 'upstreamTimeoutMs', 'limits.', 30_000, 100, 600_000),
     trustCacheSeconds: int(p, limitsDoc, 'trustCacheSeconds', 'limits.', 300, 0, 86_400),
     shutdownGraceSeconds: int(p, limitsDoc, 'shutdownGraceSeconds', 'limits.', 30, 0, 3600),
+    verifyBlobDigests: vbd !== false,
   };
 
   const logDoc = isObj(doc.log) ? doc.log : {};
