@@ -35,7 +35,7 @@ export interface AuditRecord {
   durationMs: number;
 }
 
-export function audit(log: Logger, rec: AuditRecord, metrics?: { decisions: { inc(l: { upstream: string; decision: string; code: string }): void } }): void {
-  log.info({ audit: true, ...rec }, `trust decision ${rec.decision} ${rec.gun}:${rec.ref}`);
-  metrics?.decisions.inc({ upstream: rec.upstream, decision: rec.decision, code: rec.code ?? 'OK' });
+export function audit(log: Logger, rec: AuditRecord, metrics?: { decision(upstream: string, decision: string, code: string): void }): void {
+  if (log.isLevelEnabled('info')) log.info({ audit: true, ...rec }, `trust decision ${rec.decision} ${rec.gun}:${rec.ref}`);
+  metrics?.decision(rec.upstream, rec.decision, rec.code ?? 'OK');
 }

@@ -31,6 +31,8 @@ interface Entry {
   set: TrustedSet;
   until: number;
   stale: boolean;
+  /** Tags already resolved against this set (it is immutable): the warm path is a map lookup. */
+  resolved?: Map<string, SignedTarget & { stale: boolean }>;
 }
 
 /** Earliest expiry of any role (or root certificate) in the set: cached data is never used past it. */
@@ -118,7 +120,13 @@ export class TrustService {
 
   async resolve(gun: string, tag: string): Promise<SignedTarget & { stale: boolean }> {
     const e = await this.entry(gun);
-    return { ...resolveTag(gun, tag, e.set.targets, e.set.skipped), stale: e.stale };
+    e.resolved ??= new Map();
+    let r = e.resolved.get(tag);
+    if (!r) {
+      r = { ...resolveTag(gun, tag, e.set.targets, e.set.skipped), stale: e.stale };
+      if (e.resolved.size < 10_000) e.resolved.set(tag, r);
+    }
+    return r;
   }
 
   /** Tags docker would pull with trust: those that resolve to targets/releases or targets. */

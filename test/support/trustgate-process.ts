@@ -11,14 +11,20 @@ export interface Trustgate extends RunningServer {
   host: string;
 }
 
-export async function startTrustgate(dir: string, config: Record<string, unknown>, name = 'trustgate', env: NodeJS.ProcessEnv = {}): Promise<Trustgate> {
+export async function startTrustgate(
+  dir: string,
+  config: Record<string, unknown>,
+  name = 'trustgate',
+  env: NodeJS.ProcessEnv = {},
+  nodeArgs: string[] = [],
+): Promise<Trustgate> {
   const port = await freePort();
   const file = join(dir, `${name}-${port}.yaml`);
   writeFileSync(file, stringify({ listen: `127.0.0.1:${port}`, store: { kind: 'file', path: join(dir, `${name}-data`) }, ...config }));
   const url = `http://127.0.0.1:${port}`;
   const srv = await spawnServer({
     cmd: process.execPath,
-    args: [MAIN, 'start', '--config', file],
+    args: [...nodeArgs, MAIN, 'start', '--config', file],
     env: { ...process.env, ...env },
     logFile: join(dir, `${name}-${port}.log`),
     ready: async () => (await fetch(`${url}/healthz`)).status === 200,

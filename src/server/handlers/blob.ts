@@ -61,8 +61,8 @@ export async function handleBlob(route: BlobRoute, req: IncomingMessage, res: Se
   }
   res.writeHead(upres.statusCode, out);
   if (method === 'HEAD') {
-    res.end();
     await upres.body.dump().catch(() => {});
+    res.end();
     return;
   }
   const m = deps.metrics;
