@@ -30,7 +30,7 @@ export function renderTables(r: Results, seconds: number, connections: number, m
   out.push('', 'Cold tag (never-seen GUN), median time to first byte of 5:', '', '| path | ms |', '|---|---:|');
   for (const [k, v] of Object.entries(r.cold)) out.push(`| ${k} | ${f(v.medianMs, 1)} |`);
   out.push('', `Stampede: ${r.stampede.requests} concurrent cold requests for one tag → ${r.stampede.ok} answered 200; the notary server logged ${r.stampede.notaryRequests} requests (one per role) and the registry ${r.stampede.registryManifestRequests} manifest request.`);
-  out.push('', 'Blob streaming (one client):', '', '| size | target | MB/s | × direct | × proxy mode | trustgate RSS growth |', '|---|---|---:|---:|---:|---:|');
+  out.push('', 'Blob streaming (one client, median of 3):', '', '| size | target | MB/s | × direct | × proxy mode | trustgate RSS growth |', '|---|---|---:|---:|---:|---:|');
   for (const row of r.blobs) {
     const direct = r.blobs.find((x) => x.sizeMiB === row.sizeMiB && x.target === 'direct registry')!;
     const mirror = r.blobs.find((x) => x.sizeMiB === row.sizeMiB && x.target.startsWith('registry proxy mode'))!;
