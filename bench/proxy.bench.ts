@@ -3,20 +3,20 @@
 // are noisy here: client, servers and proxy share 2 cores). Traffic only to 127.0.0.1; every loop is
 // bounded in time. `npm run bench` (BENCH_SECONDS, MIXED_SECONDS shorten or lengthen the runs).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { Agent, request } from 'undici';
 import { pushBlob, sha256Of } from '../test/support/blob-push.js';
-import { startRegistry, type Registry } from '../test/support/docker-registry.js';
+import { startRegistry } from '../test/support/docker-registry.js';
 import { NotaryCli } from '../test/support/notary-cli.js';
-import { startNotary, type NotaryLab } from '../test/support/notary-server.js';
+import { startNotary } from '../test/support/notary-server.js';
 import { pushImage, type PushedImage } from '../test/support/oci-image.js';
 import { makePki } from '../test/support/pki.js';
-import { startRedis, type RedisLab } from '../test/support/redis.js';
-import { rssBytes, startTrustgate, type Trustgate } from '../test/support/trustgate-process.js';
+import { startRedis } from '../test/support/redis.js';
+import { rssBytes, startTrustgate } from '../test/support/trustgate-process.js';
 import { startBareServer } from './lib/bare-server.js';
 import { getLoad, headLoad, type LoadResult } from './lib/load.js';
 import { printEnv, writeResults } from './lib/report.js';

@@ -14,6 +14,7 @@ import { TrustClient } from '../../src/trust/client.js';
 import { NotaryHttpFetcher } from '../../src/trust/fetch/http-fetcher.js';
 import { MemoryTrustState } from '../../src/trust/state/memory-state.js';
 import { loadTrustDirState } from '../../src/trust/state/trust-dir-state.js';
+import { runCli } from '../support/trustgate-process.js';
 import { startHostileNotary, type Behaviour, type HostileNotary } from '../support/hostile-notary.js';
 import { generateRealFixtures, parseDoc, resign, signerFor, writeDoc, type MetadataSet, type RealFixtures } from '../support/real-fixtures.js';
 
@@ -21,7 +22,6 @@ const run = promisify(execFile);
 const GUN = '127.0.0.1:5000/attack/app'; // generate-real-notary.sh's
 let fx: RealFixtures;
 let NOW: string;
-const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
 
 let work: string;
 let caFile: string;
@@ -62,14 +62,7 @@ function serve(files: MetadataSet | Map<string, Buffer | Behaviour>) {
 async function trustgate(tag: string, opts: { trusted?: string; now?: string }) {
   const args = ['lookup', GUN, tag, '--server', server.url, '--ca', caFile, '--now', opts.now ?? NOW];
   if (opts.trusted) args.push('--trusted-dir', fx.setDir(opts.trusted));
-  try {
-    const { stdout } = await run('node', [MAIN, ...args], { timeout: 60_000 });
-    return { code: 0, out: JSON.parse(stdout.trim()) };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    if (typeof e.code !== 'number') throw err;
-    return { code: e.code, out: JSON.parse((e.stdout ?? '').trim() || '{}'), stderr: e.stderr };
-  }
+  return runCli(args);
 }
 
 /** The real notary client against the same server, with a trust dir seeded like trustgate's state. */

@@ -1,17 +1,14 @@
 // The real parts come up and talk: notary-server with the local signer and with a remote
 // notary-signer, the notary CLI signing, and trustgate's lookup agreeing with `notary lookup`.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { makePki, type Pki } from '../support/pki.js';
+import { runCli } from '../support/trustgate-process.js';
 
-const run = promisify(execFile);
-const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
 let dir: string;
 let pki: Pki;
 beforeAll(async () => {
@@ -36,7 +33,7 @@ describe.each(['local', 'remote'] as const)('notary-server with the %s signer', 
     await cli.sign(gun, 'v1', file);
     const want = await cli.lookup(gun, 'v1');
     expect(want?.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    const { stdout } = await run('node', [MAIN, 'lookup', gun, 'v1', '--server', lab.url, '--ca', lab.caFile]);
-    expect(JSON.parse(stdout)).toEqual({ gun, tag: 'v1', digest: want!.digest, length: want!.length, role: 'targets' });
+    const r = await runCli(['lookup', gun, 'v1', '--server', lab.url, '--ca', lab.caFile]);
+    expect(r).toMatchObject({ code: 0, out: { gun, tag: 'v1', digest: want!.digest, length: want!.length, role: 'targets' } });
   });
 });

@@ -14,9 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { makePki, type Pki } from '../support/pki.js';
+import { runCli } from '../support/trustgate-process.js';
 
 const run = promisify(execFile);
-const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
 
 interface Expect {
   digest: string;
@@ -25,13 +25,8 @@ interface Expect {
 }
 
 async function lookup(args: string[]): Promise<{ code: number; out: Record<string, unknown> }> {
-  try {
-    const { stdout } = await run('node', [MAIN, 'lookup', ...args], { timeout: 60_000 });
-    return { code: 0, out: JSON.parse(stdout) };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string };
-    return { code: e.code ?? -1, out: JSON.parse(e.stdout || '{}') };
-  }
+  const { code, out } = await runCli(['lookup', ...args]);
+  return { code, out };
 }
 
 /** The exact bytes the server serves, laid out as --metadata-dir reads them. */

@@ -11,9 +11,9 @@ import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { makePki } from '../support/pki.js';
 import { startTokenServer, type TokenServer } from '../support/token-server.js';
+import { runCli } from '../support/trustgate-process.js';
 
 const run = promisify(execFile);
-const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
 const GUN = '127.0.0.1:5000/auth/app';
 let dir: string;
 let lab: NotaryLab;
@@ -21,13 +21,8 @@ let tokens: TokenServer;
 let digest: string;
 
 async function lookup(args: string[], env: NodeJS.ProcessEnv = {}) {
-  try {
-    const { stdout } = await run('node', [MAIN, 'lookup', GUN, 'v1', '--server', lab.url, '--ca', lab.caFile, ...args], { env: { ...process.env, ...env } });
-    return { code: 0, out: JSON.parse(stdout) };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string };
-    return { code: e.code, out: JSON.parse(e.stdout || '{}') };
-  }
+  const { code, out } = await runCli(['lookup', GUN, 'v1', '--server', lab.url, '--ca', lab.caFile, ...args], env);
+  return { code, out };
 }
 
 beforeAll(async () => {

@@ -15,10 +15,9 @@ import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
-import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
+import { runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const run = promisify(execFile);
-const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
 const REPO = 'ops/app';
 let dir: string;
 let registry: Registry;
@@ -107,7 +106,7 @@ describe('operability', () => {
   });
 
   it('inspect agrees with the notary CLI list for the same repository', async () => {
-    const { stdout } = await run('node', [MAIN, 'inspect', `${gun}`, '--json', '--config', configFile], { env: { ...process.env, OPS_SECRET: 'x' } });
+    const { stdout } = await runCli(['inspect', `${gun}`, '--json', '--config', configFile], { OPS_SECRET: 'x' });
     const [ours] = JSON.parse(stdout);
     const listed = (await cli.run(['list', gun]))
       .split('\n')
@@ -121,20 +120,20 @@ describe('operability', () => {
     expect(ours.SignedTags.map((t: { SignedTag: string }) => t.SignedTag).sort()).toEqual(['rel', 'v1']);
     expect(ours.AdministrativeKeys.map((a: { Name: string }) => a.Name)).toEqual(['Root', 'Repository']);
     expect(ours.Signers).toEqual([]);
-    const pretty = await run('node', [MAIN, 'inspect', `${gun}:v1`, '--config', configFile], { env: { ...process.env, OPS_SECRET: 'x' } });
+    const pretty = await runCli(['inspect', `${gun}:v1`, '--config', configFile], { OPS_SECRET: 'x' });
     expect(pretty.stdout).toContain(`Signatures for ${gun}`);
     expect(pretty.stdout).toMatch(new RegExp(`v1\\s+${signed.digest.slice(7)}\\s+Repo Admin`));
     expect(pretty.stdout).not.toContain('rel ');
   });
 
   it('config check validates without starting', async () => {
-    const { stdout } = await run('node', [MAIN, 'config', 'check', configFile], { env: { ...process.env, OPS_SECRET: 'x' } });
-    expect(JSON.parse(stdout)).toMatchObject({ ok: true, upstreams: ['lab'] });
+    const good = await runCli(['config', 'check', configFile], { OPS_SECRET: 'x' });
+    expect(good).toMatchObject({ code: 0, out: { ok: true, upstreams: ['lab'] } });
     writeFileSync(join(dir, 'bad.yaml'), stringify({ upstreams: [{ name: 'x', registry: 'nope', gun: 'h', policy: 'sometimes' }] }));
-    const bad = await run('node', [MAIN, 'config', 'check', join(dir, 'bad.yaml')]).catch((e) => e);
+    const bad = await runCli(['config', 'check', join(dir, 'bad.yaml')]);
     expect(bad.code).toBe(1);
-    expect(JSON.parse(bad.stdout)).toMatchObject({ error: 'CONFIG_INVALID' });
-    expect(JSON.parse(bad.stdout).message).toContain('upstreams[0].policy: got "sometimes", expected one of enforce, audit, off');
+    expect(bad.out).toMatchObject({ error: 'CONFIG_INVALID' });
+    expect(bad.out.message).toContain('upstreams[0].policy: got "sometimes", expected one of enforce, audit, off');
   });
 
   it('SIGTERM lets an in-flight blob stream finish, refuses new work, then exits', async () => {

@@ -37,3 +37,29 @@ export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
 }
+
+export interface CliResult {
+  /** Exit code: 0 ok, 1 refused, 2 usage. */
+  code: number;
+  /** The one JSON line the command printed (empty object when it printed none). */
+  out: Record<string, unknown> & { error?: string; message?: string };
+  stdout: string;
+}
+
+/** Run the built CLI as an operator would, and parse its one JSON line whatever the exit code. */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout) => {
+      const code = err ? (err as { code?: unknown }).code : 0;
+      if (typeof code !== 'number') return reject(err);
+      let out = {};
+      try {
+        out = JSON.parse(stdout.trim().split('\n').pop() || '{}');
+      } catch {
+        /* not JSON (inspect --pretty): callers read stdout */
+      }
+      resolve({ code, out, stdout });
+    });
+  });
+}
