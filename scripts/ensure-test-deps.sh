@@ -5,18 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(notary notary-server notary-signer docker-registry redis-server skopeo containerd ctr openssl curl)
+need=(notary notary-server notary-signer docker-registry redis-server skopeo containerd ctr dockerd docker openssl curl)
 missing=()
 for c in "${need[@]}"; do command -v "$c" >/dev/null 2>&1 || missing+=("$c"); done
 if ((${#missing[@]} > 0)); then
   echo "ensure-test-deps: missing ${missing[*]}; installing Debian packages"
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "ensure-test-deps: ERROR: need root and apt-get to install: notary docker-registry redis-server skopeo containerd openssl curl" >&2
+    echo "ensure-test-deps: ERROR: need root and apt-get to install: notary docker-registry redis-server skopeo containerd docker.io openssl curl" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends notary docker-registry redis-server skopeo containerd openssl curl ca-certificates >/dev/null
+  apt-get install -y -qq --no-install-recommends notary docker-registry redis-server skopeo containerd docker.io openssl curl ca-certificates >/dev/null
   still=()
   for c in "${need[@]}"; do command -v "$c" >/dev/null 2>&1 || still+=("$c"); done
   if ((${#still[@]} > 0)); then
