@@ -1,7 +1,7 @@
 // Rewrites the benchmark section of README.md (between its markers) from one run's results, so the
 // table always shows figures measured together, as ratios first.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { benchEnv } from './report.js';
+import { benchEnv, type BenchEnv } from './report.js';
 import type { LoadResult } from './load.js';
 
 interface Results {
@@ -16,8 +16,7 @@ const START = '<!-- bench:proxy:start -->';
 const END = '<!-- bench:proxy:end -->';
 const f = (n: number, d = 0) => n.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-export function renderTables(r: Results, seconds: number, connections: number, manifestBytes: number): string {
-  const env = benchEnv();
+export function renderTables(r: Results, seconds: number, connections: number, manifestBytes: number, env: BenchEnv = benchEnv()): string {
   const out: string[] = [];
   out.push(`Run ${env.date.slice(0, 10)}, commit ${env.commit}, Node ${env.node}, ${env.cpu} × ${env.cores} (load generator, registries and proxies share these cores); \`npm run bench\`; raw figures in bench/results/proxy.json.`, '');
   out.push(`Warm manifests (${manifestBytes}-byte manifest, ${connections} connections, ${seconds} s each; HEAD with a raw-socket loop (autocannon 9 reports 0 req/s for HEAD), GET with autocannon):`, '');
@@ -27,8 +26,10 @@ export function renderTables(r: Results, seconds: number, connections: number, m
     const bare = r.manifests.find((x) => x.scenario === row.scenario && x.target === 'bare node:http')!;
     out.push(`| ${row.scenario} | ${row.target} | ${f(row.rps)} | ${f(row.p50, 1)} | ${f(row.p99, 1)} | ${f(row.rps / direct.rps, 2)} | ${f(row.rps / bare.rps, 2)} |`);
   }
-  out.push('', 'Cold tag (never-seen GUN), median time to first byte of 5:', '', '| path | ms |', '|---|---:|');
-  for (const [k, v] of Object.entries(r.cold)) out.push(`| ${k} | ${f(v.medianMs, 1)} |`);
+  out.push('', 'Cold tag (never-seen GUN), median time to first byte of 5:', '', '| path | ms | × notary lookup (CLI) | × registry proxy mode |', '|---|---:|---:|---:|');
+  const notaryMs = r.cold['notary lookup (CLI)']?.medianMs ?? NaN;
+  const mirrorMs = r.cold['registry proxy mode']?.medianMs ?? NaN;
+  for (const [k, v] of Object.entries(r.cold)) out.push(`| ${k} | ${f(v.medianMs, 1)} | ${f(v.medianMs / notaryMs, 2)} | ${f(v.medianMs / mirrorMs, 2)} |`);
   out.push('', `Stampede: ${r.stampede.requests} concurrent cold requests for one tag → ${r.stampede.ok} answered 200; the notary server logged ${r.stampede.notaryRequests} requests (one per role) and the registry ${r.stampede.registryManifestRequests} manifest request.`);
   out.push('', 'Blob streaming (one client, median of 3):', '', '| size | target | MB/s | × direct | × proxy mode | trustgate RSS growth |', '|---|---|---:|---:|---:|---:|');
   for (const row of r.blobs) {
@@ -41,11 +42,17 @@ export function renderTables(r: Results, seconds: number, connections: number, m
   return out.join('\n');
 }
 
-export function updateReadme(r: Results, seconds: number, connections: number, manifestBytes: number): void {
+export function updateReadme(r: Results, seconds: number, connections: number, manifestBytes: number, env?: BenchEnv): void {
   const path = new URL('../../README.md', import.meta.url);
   const text = readFileSync(path, 'utf8');
   const a = text.indexOf(START);
   const b = text.indexOf(END);
   if (a < 0 || b < a) throw new Error('README.md has no benchmark markers');
-  writeFileSync(path, text.slice(0, a + START.length) + '\n' + renderTables(r, seconds, connections, manifestBytes) + '\n' + text.slice(b));
+  writeFileSync(path, text.slice(0, a + START.length) + '\n' + renderTables(r, seconds, connections, manifestBytes, env) + '\n' + text.slice(b));
+}
+
+// `tsx bench/lib/readme.ts`: re-render the README section from the last bench/results/proxy.json.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const saved = JSON.parse(readFileSync(new URL('../results/proxy.json', import.meta.url), 'utf8'));
+  updateReadme(saved, saved.seconds, saved.connections, saved.manifestBytes, saved.env);
 }
