@@ -5,6 +5,7 @@ import { EXIT_USAGE, processIo } from './cli/output.js';
 import { runStart } from './cli/start.js';
 import { runInspect } from './cli/inspect.js';
 import { runConfigCheck } from './cli/config-check.js';
+import { runBundle } from './cli/bundle.js';
 
 const USAGE = `usage: trustgate <command> [options]
 
@@ -13,6 +14,7 @@ commands:
   lookup GUN TAG …               verify a signed tag offline (--metadata-dir) or online (--server)
   inspect IMAGE[:TAG] [--json]   signed tags, digests, signers and keys, like docker trust inspect
   config check FILE              validate a configuration file without starting
+  bundle export|import|status    trust bundles for air-gapped sites
 
 run 'trustgate <command> --help' for a command's options.`;
 
@@ -27,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
       return runInspect(rest, processIo, process.env);
     case 'config':
       return runConfigCheck(rest, processIo, process.env);
+    case 'bundle':
+      return runBundle(rest, processIo, process.env);
     case undefined:
     case '-h':
     case '--help':

@@ -9,18 +9,17 @@ import { RegistryClient } from '../registry/registry-client.js';
 import type { ServerDeps, UpstreamDeps } from '../server/deps.js';
 import { buildServer } from '../server/http-server.js';
 import { ManifestCache } from '../store/manifest-cache.js';
-import { TrustClient, type Clock, type TrustStateStore } from '../trust/client.js';
+import { TrustClient, type Clock, type MetadataFetcher, type TrustStateStore } from '../trust/client.js';
 import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
 import { CachingFetcher } from '../trust/fetch/caching-fetcher.js';
 import { InstrumentedFetcher } from '../trust/fetch/instrumented-fetcher.js';
 import { Metrics } from '../observe/metrics.js';
-import { FileKv } from '../store/file-kv.js';
 import { KvTrustState } from '../store/kv-trust-state.js';
-import { MemoryKv } from '../store/memory-kv.js';
-import { RedisKv } from '../store/redis-kv.js';
-import { TieredKv } from '../store/tiered-kv.js';
+import { OfflineFetcher } from '../trust/bundle.js';
+import { BUNDLE_INDEX_KEY, buildKv, pinningOf } from './compose.js';
+import { secondsLeft, type BundleIndexEntry } from './bundle.js';
+import type { KvStore } from '../store/kv.js';
 import { TrustService } from '../trust/trust-service.js';
-import type { TrustPinning } from '../trust/verify/root.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 
 const START_USAGE = `usage: trustgate start [--config FILE]   (default ${DEFAULT_CONFIG_FILE}, or TRUSTGATE_CONFIG)`;
@@ -40,15 +39,10 @@ export function buildDeps(
   clock: Clock = { now: () => new Date() },
   metrics: Metrics = new Metrics(),
 ): ServerDeps & { close(): Promise<void>; lifecycle?: { draining: boolean } } {
-  const pinning: TrustPinning = {
-    certs: config.trustPinning.certs,
-    ca: Object.fromEntries(Object.entries(config.trustPinning.ca).map(([p, f]) => [p, readConfigFile(f, `trust_pinning.ca.${p}`).toString('utf8')])),
-    disableTofu: config.trustPinning.disableTofu,
-  };
-  // L1 memory in front of the embedded file store (default) or Redis (fleets). Rollback floors, the
-  // trusted roots and verified metadata live there, so they survive restarts and are shared.
-  const l2 = config.store.kind === 'file' ? new FileKv(config.store.path) : new RedisKv(config.store.url, config.store.prefix);
-  const kv = new TieredKv(new MemoryKv(), l2, log.child({ component: 'store' }), 5, (layer, result) => metrics.store.inc({ layer, result }));
+  const pinning = pinningOf(config);
+  // Rollback floors, trusted roots and verified metadata live in the store, so they survive restarts
+  // and are shared by replicas.
+  const kv = buildKv(config, log.child({ component: 'store' }), (layer, result) => metrics.store.inc({ layer, result }));
   const state: TrustStateStore = new KvTrustState(kv);
   const upstreams = new Map<string, UpstreamDeps>();
   const closers: Array<() => Promise<void>> = [];
@@ -64,6 +58,7 @@ export function buildDeps(
     });
     closers.push(() => registry.close());
     let trust: TrustService | undefined;
+    let source: MetadataFetcher | undefined;
     if (u.notary) {
       const n = u.notary;
       const fetcher = new NotaryHttpFetcher({
@@ -74,7 +69,14 @@ export function buildDeps(
         timeoutMs: n.timeoutMs,
       });
       closers.push(() => fetcher.close());
-      const cached = new CachingFetcher(new InstrumentedFetcher(fetcher, metrics), kv, { freshSeconds: config.limits.trustCacheSeconds, staleIfError: true });
+      source = new InstrumentedFetcher(fetcher, metrics);
+    } else if (u.bundle) {
+      // Air-gapped: the last imported timestamp stands in for the server (stale-if-error), verified
+      // on every update, so the upstream serves until the bundle's earliest expiry and then refuses.
+      source = new OfflineFetcher();
+    }
+    if (source) {
+      const cached = new CachingFetcher(source, kv, { freshSeconds: u.bundle ? 0 : config.limits.trustCacheSeconds, staleIfError: true, offline: u.bundle });
       trust = new TrustService({
         client: new TrustClient({ fetcher: cached, state, clock, pinning }),
         clock,
@@ -85,6 +87,7 @@ export function buildDeps(
     }
     upstreams.set(u.name, { config: u, registry, trust });
   });
+  if (config.upstreams.some((u) => u.bundle)) closers.push(watchBundleExpiry(kv, config.limits.bundleWarnDays, log.child({ component: 'bundle' }), metrics, clock));
   return {
     config,
     upstreams,
@@ -98,6 +101,27 @@ export function buildDeps(
       await kv.close();
     },
   };
+}
+
+/**
+ * Air-gapped sites must refresh bundles before the timestamp expires: a gauge per repository and a
+ * warning log line once it is closer than `warnDays`, checked at start and every minute.
+ */
+function watchBundleExpiry(kv: KvStore, warnDays: number, log: Logger, metrics: Metrics, clock: Clock): () => Promise<void> {
+  const check = async () => {
+    const raw = await kv.get(BUNDLE_INDEX_KEY).catch(() => undefined);
+    const index = raw ? (JSON.parse(raw.toString('utf8')) as Record<string, BundleIndexEntry>) : {};
+    for (const [gun, e] of Object.entries(index)) {
+      const left = secondsLeft(e, clock.now());
+      metrics.bundleExpiry.set({ gun }, left);
+      if (left < 0) log.error({ gun, expired: true }, 'imported trust bundle has expired: its tags are refused until a new bundle is imported');
+      else if (left < warnDays * 86400) log.warn({ gun, secondsLeft: left }, 'imported trust bundle expires soon: export and import a fresh one');
+    }
+  };
+  void check();
+  const t = setInterval(() => void check(), 60_000);
+  t.unref();
+  return async () => clearInterval(t);
 }
 
 export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {

@@ -30,6 +30,8 @@ export interface UpstreamConfig {
   /** GUN prefix: GUN = gun + "/" + repository. Also the host `?ns=` selects. */
   gun: string;
   notary?: NotaryConfig | undefined;
+  /** No notary server: tags resolve only from trust bundles imported with `trustgate bundle import`. */
+  bundle: boolean;
   policy: PolicyMode;
   repositories: readonly RepositoryPolicy[];
   username?: string | undefined;
@@ -61,6 +63,8 @@ export interface Config {
     trustCacheSeconds: number;
     /** On SIGTERM, how long in-flight requests (blob streams) may take to finish. */
     shutdownGraceSeconds: number;
+    /** Warn (log and metric) when an imported trust bundle expires within this many days. */
+    bundleWarnDays: number;
     /**
      * Hash every full blob on the way through and cut the response on a mismatch. Clients verify blob
      * digests themselves; this is defence in depth that costs throughput (README benchmarks).
@@ -147,7 +151,7 @@ function parseNotary(p: Problems, v: unknown, path: string): NotaryConfig | unde
 function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | undefined {
   const path = `upstreams[${i}].`;
   if (!isObj(v)) return p.add(`upstreams[${i}]`, v, 'a mapping with name, registry, gun, notary, policy');
-  unknownKeys(p, v, path, ['name', 'registry', 'gun', 'notary', 'policy', 'repositories', 'username', 'passwordEnv', 'realms', 'ca']);
+  unknownKeys(p, v, path, ['name', 'registry', 'gun', 'notary', 'bundle', 'policy', 'repositories', 'username', 'passwordEnv', 'realms', 'ca']);
   const name = str(p, v, 'name', path, true);
   if (name !== undefined && !NAME.test(name)) p.add(`${path}name`, name, 'lower-case letters, digits, - and _');
   const registry = url(p, v, 'registry', path, ['http:', 'https:']);
@@ -155,7 +159,12 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
   if (gun !== undefined && !GUN_PREFIX.test(gun)) p.add(`${path}gun`, gun, 'a registry host[:port] optionally followed by /path');
   const policy = oneOf(p, v, 'policy', path, POLICY_MODES, 'enforce');
   const notary = parseNotary(p, v.notary, `${path}notary.`);
-  if (!notary && policy !== 'off') p.add(`${path}notary`, v.notary, `a notary server (policy ${policy} needs one; use policy: off to serve unverified)`);
+  if (v.bundle !== undefined && typeof v.bundle !== 'boolean') p.add(`${path}bundle`, v.bundle, 'true or false');
+  const bundle = v.bundle === true;
+  if (bundle && v.notary !== undefined) p.add(`${path}bundle`, v.bundle, 'either a notary server or bundle: true, not both');
+  if (!notary && !bundle && policy !== 'off') {
+    p.add(`${path}notary`, v.notary, `a notary server (policy ${policy} needs one; or bundle: true for imported trust bundles; or policy: off to serve unverified)`);
+  }
   const repositories: RepositoryPolicy[] = [];
   if (v.repositories !== undefined) {
     if (!Array.isArray(v.repositories)) p.add(`${path}repositories`, v.repositories, 'a list of {match, policy}');
@@ -175,7 +184,7 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
   if ((username === undefined) !== (passwordEnv === undefined)) p.add(`${path}passwordEnv`, v.passwordEnv, 'username and passwordEnv together');
   const realms = strList(p, v, 'realms', path);
   if (name === undefined || registry === undefined || gun === undefined) return undefined;
-  return { name, registry, gun, notary, policy, repositories, username, passwordEnv, realms, ca: str(p, v, 'ca', path, false) };
+  return { name, registry, gun, notary, bundle, policy, repositories, username, passwordEnv, realms, ca: str(p, v, 'ca', path, false) };
 }
 
 function parsePinning(p: Problems, v: unknown): TrustPinningConfig {
@@ -252,7 +261,7 @@ export function validateConfig(doc: unknown, source: string): Config {
 
   const limitsDoc = isObj(doc.limits) ? doc.limits : {};
   if (doc.limits !== undefined && !isObj(doc.limits)) p.add('limits', doc.limits, 'a mapping');
-  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests']);
+  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests', 'bundleWarnDays']);
   const vbd = limitsDoc.verifyBlobDigests;
   if (vbd !== undefined && typeof vbd !== 'boolean') p.add('limits.verifyBlobDigests', vbd, 'true or false');
   const limits = {
@@ -261,6 +270,7 @@ export function validateConfig(doc: unknown, source: string): Config {
     trustCacheSeconds: int(p, limitsDoc, 'trustCacheSeconds', 'limits.', 300, 0, 86_400),
     shutdownGraceSeconds: int(p, limitsDoc, 'shutdownGraceSeconds', 'limits.', 30, 0, 3600),
     verifyBlobDigests: vbd !== false,
+    bundleWarnDays: int(p, limitsDoc, 'bundleWarnDays', 'limits.', 7, 0, 3650),
   };
 
   const logDoc = isObj(doc.log) ? doc.log : {};

@@ -24,6 +24,7 @@ export class Metrics {
   readonly store = new Counter({ name: 'trustgate_store_operations_total', help: 'Store lookups by layer and result (hit, miss, error)', labelNames: ['layer', 'result'] as const, registers: [this.registry] });
   readonly streams = new Gauge({ name: 'trustgate_streams_in_flight', help: 'Blob streams being relayed', registers: [this.registry] });
   readonly bytes = new Counter({ name: 'trustgate_bytes_streamed_total', help: 'Blob bytes relayed to clients', registers: [this.registry] });
+  readonly bundleExpiry = new Gauge({ name: 'trustgate_bundle_expiry_seconds', help: 'Seconds until the earliest expiry of an imported trust bundle, per repository', labelNames: ['gun'] as const, registers: [this.registry] });
   readonly storeUp = new Gauge({ name: 'trustgate_store_up', help: '1 when the shared store answers, 0 when degraded to memory', registers: [this.registry] });
 
   // Labelled children cached by their label values: resolving labels on every request was a visible

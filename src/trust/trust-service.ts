@@ -20,7 +20,7 @@ export interface TrustServiceOptions {
   /** Shared store: cross-replica update locks and negative results. */
   kv?: KvStore | undefined;
   /** Reports whether an update had to use stale metadata (notary unreachable). */
-  fetcher?: Pick<CachingFetcher, 'takeStale'> | undefined;
+  fetcher?: Pick<CachingFetcher, 'takeStale' | 'commit' | 'discard'> | undefined;
   /** Seconds a "no trust data" answer is remembered (default 30). */
   negativeSeconds?: number;
   /** How long a replica waits for another replica's update of the same GUN (default 10 s). */
@@ -96,7 +96,14 @@ export class TrustService {
       }
     }
     try {
-      const set = await this.opts.client.update(gun);
+      let set;
+      try {
+        set = await this.opts.client.update(gun);
+        await this.opts.fetcher?.commit(gun);
+      } catch (err) {
+        this.opts.fetcher?.discard(gun);
+        throw err;
+      }
       const stale = this.opts.fetcher?.takeStale(gun) ?? false;
       const until = stale
         ? set.now.getTime() + 5_000 // try the server again soon

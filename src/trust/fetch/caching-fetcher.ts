@@ -15,13 +15,21 @@ export interface CachingFetcherOptions {
   freshSeconds: number;
   /** Use the last known timestamp/root when the server is unreachable. */
   staleIfError: boolean;
-  /** How long content-addressed metadata is kept. */
+  /** How long content-addressed metadata is kept (0: until evicted). */
   retainSeconds?: number;
+  /**
+   * Air-gapped upstream: there is no server, the last imported timestamp and root are the current
+   * ones (still verified, so they serve until they expire and are refused after).
+   */
+  offline?: boolean;
 }
 
 export class CachingFetcher implements MetadataFetcher {
   readonly source: string;
   private readonly stale = new Set<string>();
+  // Un-addressed files (timestamp.json, root.json) are kept as "last known" only once the update that
+  // fetched them has verified: a hostile answer must not displace the good copy stale-if-error needs.
+  private readonly pending = new Map<string, Array<[string, Buffer, number]>>();
 
   constructor(
     private readonly inner: MetadataFetcher,
@@ -48,6 +56,10 @@ export class CachingFetcher implements MetadataFetcher {
     }
     if (req.version !== undefined) return this.inner.fetch(req);
 
+    if (this.opts.offline) {
+      const last = await this.kv.get(`${base}:last`);
+      return last && last.length <= req.maxBytes ? last : null;
+    }
     const fresh = `${base}:fresh`;
     if (req.role === 'timestamp' && this.opts.freshSeconds > 0) {
       const hit = await this.kv.get(fresh);
@@ -66,9 +78,23 @@ export class CachingFetcher implements MetadataFetcher {
     }
     if (bytes) {
       const b = Buffer.from(bytes);
-      await this.kv.set(`${base}:last`, b, this.opts.retainSeconds ?? 30 * 86400);
-      if (req.role === 'timestamp' && this.opts.freshSeconds > 0) await this.kv.set(fresh, b, this.opts.freshSeconds);
+      const writes = this.pending.get(req.gun) ?? [];
+      writes.push([`${base}:last`, b, this.opts.retainSeconds ?? 30 * 86400]);
+      if (req.role === 'timestamp' && this.opts.freshSeconds > 0) writes.push([fresh, b, this.opts.freshSeconds]);
+      this.pending.set(req.gun, writes);
     }
     return bytes;
+  }
+
+  /** The update of `gun` verified: keep what it fetched as the last known good copies. */
+  async commit(gun: string): Promise<void> {
+    const writes = this.pending.get(gun) ?? [];
+    this.pending.delete(gun);
+    for (const [key, value, ttl] of writes) await this.kv.set(key, value, ttl);
+  }
+
+  /** The update of `gun` failed: forget what it fetched. */
+  discard(gun: string): void {
+    this.pending.delete(gun);
   }
 }

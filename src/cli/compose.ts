@@ -1,0 +1,27 @@
+// Pieces of the composition shared by the commands that need the store or trust pinning
+// (start, bundle): built the same way everywhere from a validated config.
+import { readConfigFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../observe/logger.js';
+import { FileKv } from '../store/file-kv.js';
+import { MemoryKv } from '../store/memory-kv.js';
+import { RedisKv } from '../store/redis-kv.js';
+import { TieredKv } from '../store/tiered-kv.js';
+import type { TrustPinning } from '../trust/verify/root.js';
+
+/** L1 memory in front of the embedded file store (default) or Redis (fleets). */
+export function buildKv(config: Config, log?: Logger, onGet?: (layer: string, result: 'hit' | 'miss' | 'error') => void): TieredKv {
+  const l2 = config.store.kind === 'file' ? new FileKv(config.store.path) : new RedisKv(config.store.url, config.store.prefix);
+  return new TieredKv(new MemoryKv(), l2, log, 5, onGet);
+}
+
+export function pinningOf(config: Config): TrustPinning {
+  return {
+    certs: config.trustPinning.certs,
+    ca: Object.fromEntries(Object.entries(config.trustPinning.ca).map(([p, f]) => [p, readConfigFile(f, `trust_pinning.ca.${p}`).toString('utf8')])),
+    disableTofu: config.trustPinning.disableTofu,
+  };
+}
+
+/** Key under which imported bundles are indexed in the store (status, expiry warnings). */
+export const BUNDLE_INDEX_KEY = 'bundle:index';
