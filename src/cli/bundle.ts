@@ -34,7 +34,7 @@ export interface BundleIndexEntry {
   expires: Record<string, string>;
 }
 
-async function readIndex(kv: KvStore): Promise<Record<string, BundleIndexEntry>> {
+export async function readBundleIndex(kv: KvStore): Promise<Record<string, BundleIndexEntry>> {
   const raw = await kv.get(BUNDLE_INDEX_KEY);
   return raw ? (JSON.parse(raw.toString('utf8')) as Record<string, BundleIndexEntry>) : {};
 }
@@ -174,7 +174,7 @@ async function runImport(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promis
   const clock = { now: () => now ?? new Date() };
   const results: Array<{ gun: string; ok: boolean; code?: string; message?: string; versions?: Record<string, number> }> = [];
   try {
-    const index = await readIndex(kv);
+    const index = await readBundleIndex(kv);
     for (const repo of bundle.repositories) {
       // The same verification the proxy does online — site pinning, rollback floors from this store,
       // expiry at `now` — over the bundle's bytes, which land in the store only once they verified.
@@ -221,7 +221,7 @@ async function runStatus(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promis
   const config = loadConfig(parsed.values.config ?? env.TRUSTGATE_CONFIG ?? DEFAULT_CONFIG_FILE, env);
   const kv = buildKv(config);
   try {
-    const index = await readIndex(kv);
+    const index = await readBundleIndex(kv);
     const rows = Object.entries(index).map(([gun, e]) => ({ gun, importedAt: e.importedAt, versions: e.versions, earliestExpiry: new Date(now.getTime() + secondsLeft(e, now) * 1000).toISOString(), secondsLeft: secondsLeft(e, now) }));
     if (parsed.values.json) io.stdout(JSON.stringify({ repositories: rows }));
     else {

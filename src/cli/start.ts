@@ -10,16 +10,16 @@ import type { ServerDeps, UpstreamDeps } from '../server/deps.js';
 import { buildServer } from '../server/http-server.js';
 import { ManifestCache } from '../store/manifest-cache.js';
 import { TrustClient, type Clock, type MetadataFetcher, type TrustStateStore } from '../trust/client.js';
-import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
-import { CachingFetcher } from '../trust/fetch/caching-fetcher.js';
-import { InstrumentedFetcher } from '../trust/fetch/instrumented-fetcher.js';
 import { Metrics } from '../observe/metrics.js';
 import { KvTrustState } from '../store/kv-trust-state.js';
-import { OfflineFetcher } from '../trust/bundle.js';
-import { BUNDLE_INDEX_KEY, buildKv, pinningOf } from './compose.js';
-import { secondsLeft, type BundleIndexEntry } from './bundle.js';
 import type { KvStore } from '../store/kv.js';
+import { OfflineFetcher } from '../trust/bundle.js';
+import { CachingFetcher } from '../trust/fetch/caching-fetcher.js';
+import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
+import { InstrumentedFetcher } from '../trust/fetch/instrumented-fetcher.js';
 import { TrustService } from '../trust/trust-service.js';
+import { readBundleIndex, secondsLeft } from './bundle.js';
+import { buildKv, pinningOf } from './compose.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 
 const START_USAGE = `usage: trustgate start [--config FILE]   (default ${DEFAULT_CONFIG_FILE}, or TRUSTGATE_CONFIG)`;
@@ -71,8 +71,8 @@ export function buildDeps(
       closers.push(() => fetcher.close());
       source = new InstrumentedFetcher(fetcher, metrics);
     } else if (u.bundle) {
-      // Air-gapped: the last imported timestamp stands in for the server (stale-if-error), verified
-      // on every update, so the upstream serves until the bundle's earliest expiry and then refuses.
+      // Air-gapped: the last imported metadata is the current metadata (CachingFetcher `offline`),
+      // verified on every update, so the upstream serves until the bundle's earliest expiry, then refuses.
       source = new OfflineFetcher();
     }
     if (source) {
@@ -109,13 +109,15 @@ export function buildDeps(
  */
 function watchBundleExpiry(kv: KvStore, warnDays: number, log: Logger, metrics: Metrics, clock: Clock): () => Promise<void> {
   const check = async () => {
-    const raw = await kv.get(BUNDLE_INDEX_KEY).catch(() => undefined);
-    const index = raw ? (JSON.parse(raw.toString('utf8')) as Record<string, BundleIndexEntry>) : {};
-    for (const [gun, e] of Object.entries(index)) {
-      const left = secondsLeft(e, clock.now());
-      metrics.bundleExpiry.set({ gun }, left);
-      if (left < 0) log.error({ gun, expired: true }, 'imported trust bundle has expired: its tags are refused until a new bundle is imported');
-      else if (left < warnDays * 86400) log.warn({ gun, secondsLeft: left }, 'imported trust bundle expires soon: export and import a fresh one');
+    try {
+      for (const [gun, e] of Object.entries(await readBundleIndex(kv))) {
+        const left = secondsLeft(e, clock.now());
+        metrics.bundleExpiry.set({ gun }, left);
+        if (left < 0) log.error({ gun, expired: true }, 'imported trust bundle has expired: its tags are refused until a new bundle is imported');
+        else if (left < warnDays * 86400) log.warn({ gun, secondsLeft: left }, 'imported trust bundle expires soon: export and import a fresh one');
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'cannot read the bundle index');
     }
   };
   void check();

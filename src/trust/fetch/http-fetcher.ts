@@ -6,9 +6,8 @@ import { fail, isTrustgateError } from '../../errors.js';
 import type { MetadataFetcher, MetadataRequest } from '../client.js';
 import { BearerAuth, parseBearerChallenge } from '../../http/bearer-auth.js';
 import { readBodyCapped } from '../../http/read-capped.js';
+import { isValidGun } from '../model/names.js';
 import { metadataFileName } from './metadata-path.js';
-
-export { parseBearerChallenge };
 
 export interface NotaryHttpOptions {
   /** https://host[:port] of the notary server. */
@@ -59,6 +58,8 @@ export class NotaryHttpFetcher implements MetadataFetcher {
   }
 
   async fetch(req: MetadataRequest): Promise<Uint8Array | null> {
+    // The GUN becomes part of the URL path: only ever one that matches the reference grammar.
+    if (!isValidGun(req.gun)) throw fail('USAGE', `invalid GUN ${JSON.stringify(req.gun.slice(0, 100))}`);
     const path = `${this.base.pathname.replace(/\/$/, '')}/v2/${req.gun}/_trust/tuf/${metadataFileName(req)}`;
     const url = new URL(path, this.base);
     const scope = `repository:${req.gun}:pull`;
