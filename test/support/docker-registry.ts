@@ -12,9 +12,18 @@ export interface Registry extends RunningServer {
   requests(): string[];
 }
 
-export async function startRegistry(dir: string, opts: { proxyRemote?: string } = {}): Promise<Registry> {
+export interface RegistryOptions {
+  /** Pull-through cache mode (distribution's proxy.remoteurl). */
+  proxyRemote?: string;
+  /** Token authentication (distribution's auth.token): the realm, and the certificate tokens are signed with. */
+  tokenAuth?: { realm: string; service: string; issuer: string; rootCertBundle: string };
+  /** Serve an existing storage directory (e.g. filled by another registry before auth was switched on). */
+  storage?: string;
+}
+
+export async function startRegistry(dir: string, opts: RegistryOptions = {}): Promise<Registry> {
   const port = await freePort();
-  const storage = join(dir, `registry-${port}`);
+  const storage = opts.storage ?? join(dir, `registry-${port}`);
   mkdirSync(storage, { recursive: true });
   const cfg = join(dir, `registry-${port}.yml`);
   writeFileSync(
@@ -26,6 +35,9 @@ export async function startRegistry(dir: string, opts: { proxyRemote?: string } 
       `storage: { filesystem: { rootdirectory: ${storage} }, delete: { enabled: true } }`,
       `http: { addr: 127.0.0.1:${port} }`,
       ...(opts.proxyRemote ? [`proxy: { remoteurl: ${opts.proxyRemote} }`] : []),
+      ...(opts.tokenAuth
+        ? [`auth: { token: { realm: "${opts.tokenAuth.realm}", service: ${opts.tokenAuth.service}, issuer: ${opts.tokenAuth.issuer}, rootcertbundle: ${opts.tokenAuth.rootCertBundle} } }`]
+        : []),
       '',
     ].join('\n'),
   );
@@ -34,7 +46,8 @@ export async function startRegistry(dir: string, opts: { proxyRemote?: string } 
     cmd: 'docker-registry',
     args: ['serve', cfg],
     logFile: join(dir, `registry-${port}.log`),
-    ready: async () => (await fetch(`${url}/v2/`)).status === 200,
+    // With token auth the ping answers 401 with a challenge: that is ready too.
+    ready: async () => [200, 401].includes((await fetch(`${url}/v2/`)).status),
   });
   return { ...srv, url, host: `127.0.0.1:${port}`, storage, requests: () => loggedRequests(srv.logFile) };
 }
