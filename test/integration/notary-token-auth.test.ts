@@ -2,7 +2,7 @@
 // gets a 401 Bearer challenge, fetches a token for `repository:<GUN>:pull` from the realm (Basic
 // credentials there, and only there), and retries. A realm outside the allowlist is never contacted.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,19 +28,11 @@ async function lookup(args: string[], env: NodeJS.ProcessEnv = {}) {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-token-'));
   const pki = await makePki(dir);
-  await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', join(dir, 'tok.key')]);
-  await run('openssl', ['req', '-x509', '-new', '-key', join(dir, 'tok.key'), '-subj', '/CN=token-signer', '-days', '2', '-out', join(dir, 'tok.pem')]);
-  tokens = await startTokenServer({
-    tls: { key: readFileSync(pki.keyFile), cert: readFileSync(pki.certFile) },
-    signing: { keyPem: readFileSync(join(dir, 'tok.key')), certPem: readFileSync(join(dir, 'tok.pem')) },
-    issuer: 'trustgate-test',
-    username: 'alice',
-    password: 'wonderland',
-  });
+  tokens = await startTokenServer({ dir, pki, username: 'alice', password: 'wonderland' });
   lab = await startNotary(dir, pki, {
     signer: 'local',
     name: 'notary-token',
-    extra: { auth: { type: 'token', options: { realm: tokens.realm, service: 'notary-server', issuer: 'trustgate-test', rootcertbundle: join(dir, 'tok.pem') } } },
+    extra: { auth: { type: 'token', options: { realm: tokens.realm, service: 'notary-server', issuer: tokens.issuer, rootcertbundle: tokens.certFile } } },
   });
   // The notary CLI authenticates from NOTARY_AUTH (base64 user:password).
   const cli = new NotaryCli(lab.url, lab.caFile, join(dir, 'trust'));

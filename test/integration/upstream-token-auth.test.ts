@@ -24,22 +24,14 @@ let img: PushedImage;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-upauth-'));
   const pki = await makePki(dir);
-  await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', join(dir, 'tok.key')]);
-  await run('openssl', ['req', '-x509', '-new', '-key', join(dir, 'tok.key'), '-subj', '/CN=token-signer', '-days', '2', '-out', join(dir, 'tok.pem')]);
-  tokens = await startTokenServer({
-    tls: { key: readFileSync(pki.keyFile), cert: readFileSync(pki.certFile) },
-    signing: { keyPem: readFileSync(join(dir, 'tok.key')), certPem: readFileSync(join(dir, 'tok.pem')) },
-    issuer: 'trustgate-test',
-    username: 'puller',
-    password: 'pull-secret',
-  });
+  tokens = await startTokenServer({ dir, pki, username: 'puller', password: 'pull-secret' });
   // Fill the storage while it is open, then serve the same storage behind token auth.
   const open = await startRegistry(dir);
   img = await pushImage(dir, open.host, REPO, 'v1');
   await open.stop();
   registry = await startRegistry(dir, {
     storage: open.storage,
-    tokenAuth: { realm: tokens.realm, service: 'registry.test', issuer: 'trustgate-test', rootCertBundle: join(dir, 'tok.pem') },
+    tokenAuth: { realm: tokens.realm, service: 'registry.test', issuer: tokens.issuer, rootCertBundle: tokens.certFile },
   });
   proxy = await startTrustgate(
     dir,
