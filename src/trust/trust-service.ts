@@ -15,8 +15,8 @@ export interface TrustServiceOptions {
   clock: Clock;
   /** Seconds a verified set is used before the timestamp is re-checked. 0 = every request. */
   cacheSeconds: number;
-  /** GUNs kept in memory. */
-  maxEntries?: number;
+  /** Bytes of verified metadata kept in memory (sum of the raw files of each set; default 128 MiB). */
+  maxBytes?: number;
   /** Shared store: cross-replica update locks and negative results. */
   kv?: KvStore | undefined;
   /** Reports whether an update had to use stale metadata (notary unreachable). */
@@ -29,10 +29,18 @@ export interface TrustServiceOptions {
 
 interface Entry {
   set: TrustedSet;
+  /** Raw size of the set's files: what the memory bound counts (parsed forms are a small multiple). */
+  bytes: number;
   until: number;
   stale: boolean;
   /** Tags already resolved against this set (it is immutable): the warm path is a map lookup. */
   resolved?: Map<string, SignedTarget & { stale: boolean }>;
+}
+
+function setBytes(set: TrustedSet): number {
+  let n = set.root.env.raw.length + (set.timestamp?.env.raw.length ?? 0) + (set.snapshot?.env.raw.length ?? 0);
+  for (const t of set.targets.values()) n += t.env.raw.length;
+  return n;
 }
 
 /** Earliest expiry of any role (or root certificate) in the set: cached data is never used past it. */
@@ -47,10 +55,11 @@ export function earliestExpiry(set: TrustedSet): number {
 export class TrustService {
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<Entry>>();
-  private readonly maxEntries: number;
+  private readonly maxBytes: number;
+  private bytes = 0;
 
   constructor(private readonly opts: TrustServiceOptions) {
-    this.maxEntries = opts.maxEntries ?? 10_000;
+    this.maxBytes = opts.maxBytes ?? 128 * 1024 * 1024;
   }
 
   async verifiedSet(gun: string): Promise<TrustedSet> {
@@ -70,7 +79,7 @@ export class TrustService {
         },
         (err) => {
           // A failed update must not leave a stale "verified" set behind.
-          this.entries.delete(gun);
+          this.forget(gun);
           throw err;
         },
       );
@@ -108,7 +117,7 @@ export class TrustService {
       const until = stale
         ? set.now.getTime() + 5_000 // try the server again soon
         : Math.min(set.now.getTime() + this.opts.cacheSeconds * 1000, earliestExpiry(set));
-      return { set, until: Math.min(until, earliestExpiry(set)), stale };
+      return { set, bytes: setBytes(set), until: Math.min(until, earliestExpiry(set)), stale };
     } catch (err) {
       if (kv && isTrustgateError(err) && err.code === 'TRUST_DATA_MISSING') {
         await kv.set(negKey, Buffer.from('1'), this.opts.negativeSeconds ?? 30);
@@ -119,10 +128,22 @@ export class TrustService {
     }
   }
 
-  private remember(gun: string, entry: Entry): void {
+  private forget(gun: string): void {
+    const old = this.entries.get(gun);
+    if (!old) return;
     this.entries.delete(gun);
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.bytes -= old.bytes;
+  }
+
+  /** Least recently updated sets go first once the byte bound is reached. */
+  private remember(gun: string, entry: Entry): void {
+    this.forget(gun);
     this.entries.set(gun, entry);
+    this.bytes += entry.bytes;
+    for (const g of this.entries.keys()) {
+      if (this.bytes <= this.maxBytes || g === gun) break;
+      this.forget(g);
+    }
   }
 
   async resolve(gun: string, tag: string): Promise<SignedTarget & { stale: boolean }> {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/trust/client.js';
 import { MemoryTrustState } from '../../../src/trust/state/memory-state.js';
 import { TrustService } from '../../../src/trust/trust-service.js';
+import { buildRepo, makeCertKey, makeKey } from '../../support/signed-repo.js';
 
 const GUN = 'docker.com/notary0.3/tst';
 const DIR = new URL('../../fixtures/notary0.3-tst/', import.meta.url);
@@ -58,5 +59,29 @@ describe('TrustService', () => {
   it('lists the tags docker would pull', async () => {
     const { service } = setup(300);
     expect((await service.signedTags(GUN)).map((t) => `${t.tag}@${t.role}`).sort()).toEqual(['LICENSE@targets', 'change@targets', 'hello@targets/releases']);
+  });
+});
+
+describe('TrustService memory bound', () => {
+  it('keeps verified sets within its byte bound, evicting the least recently updated', async () => {
+    const root = makeCertKey({ cn: 'example.com/*' });
+    const repos = new Map(['example.com/a', 'example.com/b'].map((g) => [g, buildRepo({ gun: g, root: [root], targets: [makeKey('ecdsa')], tags: { v1: Buffer.from(g) } })]));
+    const fetched: string[] = [];
+    const fetcher: MetadataFetcher = {
+      source: 'test',
+      fetch: async (req: MetadataRequest) => {
+        fetched.push(req.gun);
+        return repos.get(req.gun)?.get(req.role) ?? null;
+      },
+    };
+    const clock = { now: () => new Date() };
+    const oneSet = Math.max(...[...repos.values()].map((r) => [...r.values()].reduce((n, b) => n + b.length, 0)));
+    const service = new TrustService({ client: new TrustClient({ fetcher, state: new MemoryTrustState(), clock }), clock, cacheSeconds: 300, maxBytes: oneSet + 10 });
+    await service.resolve('example.com/a', 'v1');
+    await service.resolve('example.com/a', 'v1');
+    expect(fetched.filter((g) => g === 'example.com/a')).toHaveLength(4); // once per role, then cached
+    await service.resolve('example.com/b', 'v1'); // no room for both: a is evicted
+    await service.resolve('example.com/a', 'v1');
+    expect(fetched.filter((g) => g === 'example.com/a').length).toBeGreaterThan(4);
   });
 });
