@@ -1,0 +1,37 @@
+// Trust stores laid out as notation lays them out, so a site reuses its directory unchanged:
+//   <root>/x509/<type>/<named-store>/<certificate files: PEM or DER>      type: ca | signingAuthority | tsa
+// (notaryproject/specifications specs/trust-store-trust-policy.md "Trust Store").
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { fail } from '../errors.js';
+import type { TrustStoreRef } from './trust-policy.js';
+
+function certificatesIn(bytes: Buffer, file: string): X509Certificate[] {
+  const text = bytes.toString('latin1');
+  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+  try {
+    return pems ? pems.map((p) => new X509Certificate(p)) : [new X509Certificate(bytes)];
+  } catch {
+    throw fail('CONFIG_INVALID', `trust store file ${file} does not hold X.509 certificates`);
+  }
+}
+
+/**
+ * The certificates of one named store. Every certificate must be a CA certificate: a leaf in a trust
+ * store would make anything it signed a trust anchor, so the store is refused rather than used.
+ */
+export async function loadTrustStore(root: string, ref: TrustStoreRef): Promise<X509Certificate[]> {
+  const dir = join(root, 'x509', ref.type, ref.name);
+  let files: string[];
+  try {
+    files = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+  } catch (err) {
+    throw fail('CONFIG_INVALID', `trust store ${ref.type}:${ref.name}: cannot read ${dir}: ${(err as Error).message}`, err);
+  }
+  const certs: X509Certificate[] = [];
+  for (const f of files) certs.push(...certificatesIn(await readFile(join(dir, f)), join(dir, f)));
+  if (certs.length === 0) throw fail('CONFIG_INVALID', `trust store ${ref.type}:${ref.name} (${dir}) holds no certificates`);
+  for (const c of certs) if (!c.ca) throw fail('CONFIG_INVALID', `trust store ${ref.type}:${ref.name}: ${c.subject.replace(/\n/g, ', ')} is not a CA certificate`);
+  return certs;
+}
