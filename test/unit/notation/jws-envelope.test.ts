@@ -1,61 +1,37 @@
 // Notary Project JWS envelopes made with a well-kept JOSE library (jose) and openssl-issued
 // certificates, verified by our node:crypto verifier, then judged by a trust policy: valid, wrong CA,
 // wrong identity, expired, tampered payload, wrong digest, and malformed headers.
-import { execFileSync } from 'node:child_process';
-import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FlattenedSign } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { verifyJwsEnvelope } from '../../../src/notation/jws-envelope.js';
 import { parseTrustPolicy } from '../../../src/notation/trust-policy.js';
 import { judgeSignature } from '../../../src/notation/verdict.js';
+import { derB64, jwsEnvelope, makeCa, makeLeaf } from '../../support/notation-sign.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-notation-'));
-const o = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-
-function ca(name: string): { key: string; cert: string } {
-  o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
-  o(['req', '-x509', '-new', '-key', `${name}.key`, '-subj', `/C=US/ST=WA/O=${name}/CN=${name} Root`, '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-out', `${name}.pem`]);
-  return { key: join(dir, `${name}.key`), cert: join(dir, `${name}.pem`) };
-}
-
-function leaf(name: string, issuer: { key: string; cert: string }, subject: string): { key: string; cert: string } {
-  o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
-  o(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`]);
-  writeFileSync(join(dir, `${name}.ext`), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n');
-  o(['x509', '-req', '-in', `${name}.csr`, '-CA', issuer.cert, '-CAkey', issuer.key, '-CAcreateserial', '-days', '10', '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
-  return { key: join(dir, `${name}.key`), cert: join(dir, `${name}.pem`) };
-}
-
-const root = ca('acme');
-const stranger = ca('stranger');
-const signer = leaf('builder', root, '/C=US/ST=WA/O=acme/OU=Build/CN=builder');
-const intruder = leaf('intruder', root, '/C=US/ST=WA/O=acme/OU=Marketing/CN=intruder'); // same CA, other identity
+const root = makeCa(dir, 'acme');
+const stranger = makeCa(dir, 'stranger');
+const signer = makeLeaf(dir, 'builder', root, '/C=US/ST=WA/O=acme/OU=Build/CN=builder');
+const intruder = makeLeaf(dir, 'intruder', root, '/C=US/ST=WA/O=acme/OU=Marketing/CN=intruder'); // same CA, other identity
 const rootCert = new X509Certificate(readFileSync(root.cert));
 const strangerCert = new X509Certificate(readFileSync(stranger.cert));
-const der = (f: string) => Buffer.from(new X509Certificate(readFileSync(f)).raw).toString('base64');
+const der = derB64;
 
 const manifest = Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}');
 const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
 const NOW = new Date();
 
-async function envelope(opts: { protectedOverride?: Record<string, unknown>; target?: Record<string, unknown>; key?: string; chain?: string[] } = {}): Promise<Buffer> {
-  const payload = Buffer.from(JSON.stringify({ targetArtifact: opts.target ?? { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: manifest.length } }));
-  const header = {
-    alg: 'ES256',
-    cty: 'application/vnd.cncf.notary.payload.v1+json',
-    crit: ['io.cncf.notary.signingScheme'],
-    'io.cncf.notary.signingScheme': 'notary.x509',
-    'io.cncf.notary.signingTime': NOW.toISOString(), // certificates were issued just before NOW
-    ...opts.protectedOverride,
-  };
-  const jws = await new FlattenedSign(payload)
-    .setProtectedHeader(header as never)
-    .setUnprotectedHeader({ x5c: opts.chain ?? [der(signer.cert), der(root.cert)], 'io.cncf.notary.signingAgent': 'trustgate-test' } as never)
-    .sign(createPrivateKey(readFileSync(opts.key ?? signer.key)), { crit: { 'io.cncf.notary.signingScheme': true, 'io.cncf.notary.expiry': true } });
-  return Buffer.from(JSON.stringify(jws));
+function envelope(opts: { protectedOverride?: Record<string, unknown>; target?: { mediaType: string; digest: string; size: number }; key?: string; chain?: string[] } = {}): Promise<Buffer> {
+  return jwsEnvelope({
+    signer: { key: opts.key ?? signer.key, cert: signer.cert },
+    chain: opts.chain ?? [der(signer.cert), der(root.cert)],
+    target: opts.target ?? { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: manifest.length },
+    signingTime: NOW, // certificates were issued just before NOW
+    protectedOverride: opts.protectedOverride,
+  });
 }
 
 const policy = parseTrustPolicy(

@@ -1,0 +1,107 @@
+// Notary Project signatures made the way notation makes them, with a well-kept JOSE library (jose)
+// and openssl-issued certificates, and pushed to a real registry as OCI referrers (the referrers tag
+// schema, since distribution 2.8 has no referrers API).
+import { execFileSync } from 'node:child_process';
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FlattenedSign } from 'jose';
+import { request } from 'undici';
+
+export interface KeyPair {
+  key: string;
+  cert: string;
+}
+
+export function makeCa(dir: string, name: string): KeyPair {
+  const o = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
+  o(['req', '-x509', '-new', '-key', `${name}.key`, '-subj', `/C=US/ST=WA/O=${name}/CN=${name} Root`, '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-out', `${name}.pem`]);
+  return { key: join(dir, `${name}.key`), cert: join(dir, `${name}.pem`) };
+}
+
+export function makeLeaf(dir: string, name: string, issuer: KeyPair, subject: string): KeyPair {
+  const o = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
+  o(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`]);
+  writeFileSync(join(dir, `${name}.ext`), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n');
+  o(['x509', '-req', '-in', `${name}.csr`, '-CA', issuer.cert, '-CAkey', issuer.key, '-CAcreateserial', '-days', '10', '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
+  return { key: join(dir, `${name}.key`), cert: join(dir, `${name}.pem`) };
+}
+
+export const derB64 = (certFile: string) => Buffer.from(new X509Certificate(readFileSync(certFile)).raw).toString('base64');
+
+export interface EnvelopeOptions {
+  signer: KeyPair;
+  chain: string[]; // base64 DER, leaf first
+  target: { mediaType: string; digest: string; size: number };
+  signingTime?: Date;
+  protectedOverride?: Record<string, unknown>;
+}
+
+/** A Notary Project JWS envelope (application/jose+json). */
+export async function jwsEnvelope(o: EnvelopeOptions): Promise<Buffer> {
+  const payload = Buffer.from(JSON.stringify({ targetArtifact: o.target }));
+  const header = {
+    alg: 'ES256',
+    cty: 'application/vnd.cncf.notary.payload.v1+json',
+    crit: ['io.cncf.notary.signingScheme'],
+    'io.cncf.notary.signingScheme': 'notary.x509',
+    'io.cncf.notary.signingTime': (o.signingTime ?? new Date()).toISOString(),
+    ...o.protectedOverride,
+  };
+  const jws = await new FlattenedSign(payload)
+    .setProtectedHeader(header as never)
+    .setUnprotectedHeader({ x5c: o.chain, 'io.cncf.notary.signingAgent': 'trustgate-test' } as never)
+    .sign(createPrivateKey(readFileSync(o.signer.key)), { crit: { 'io.cncf.notary.signingScheme': true, 'io.cncf.notary.expiry': true } });
+  return Buffer.from(JSON.stringify(jws));
+}
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+async function putBlob(registry: string, repo: string, bytes: Buffer): Promise<string> {
+  const digest = sha256(bytes);
+  const start = await request(`${registry}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  await start.body.dump();
+  const loc = new URL(String(start.headers.location), registry);
+  loc.searchParams.set('digest', digest);
+  const put = await request(loc, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  await put.body.dump();
+  if (put.statusCode !== 201) throw new Error(`blob upload: ${put.statusCode}`);
+  return digest;
+}
+
+async function putManifest(registry: string, repo: string, ref: string, bytes: Buffer, mediaType: string): Promise<void> {
+  const put = await request(`${registry}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: bytes, headers: { 'content-type': mediaType } });
+  await put.body.dump();
+  if (put.statusCode !== 201) throw new Error(`manifest push ${ref}: ${put.statusCode}`);
+}
+
+/**
+ * Push signature envelopes for `subject` as notation does: an OCI manifest per signature
+ * (artifactType application/vnd.cncf.notary.signature, the envelope as its layer, subject = the signed
+ * manifest), listed in the referrers tag schema index `sha256-<hex>`.
+ */
+export async function pushSignatures(registry: string, repo: string, subject: { mediaType: string; digest: string; size: number }, envelopes: Buffer[]): Promise<void> {
+  const empty = Buffer.from('{}');
+  const emptyDigest = await putBlob(registry, repo, empty);
+  const entries = [];
+  for (const env of envelopes) {
+    const envDigest = await putBlob(registry, repo, env);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType: 'application/vnd.cncf.notary.signature',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: emptyDigest, size: empty.length },
+        layers: [{ mediaType: 'application/jose+json', digest: envDigest, size: env.length }],
+        subject,
+      }),
+    );
+    const md = sha256(manifest);
+    await putManifest(registry, repo, md, manifest, 'application/vnd.oci.image.manifest.v1+json');
+    entries.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.cncf.notary.signature', digest: md, size: manifest.length });
+  }
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries }));
+  await putManifest(registry, repo, `sha256-${subject.digest.slice(7)}`, index, 'application/vnd.oci.image.index.v1+json');
+}
