@@ -16,6 +16,10 @@ export const CODES = {
   PINNING_FAILED: { oci: 'DENIED', status: 403, summary: 'the root is not allowed by trust pinning or root rotation rules' },
   TOO_LARGE: { oci: 'DENIED', status: 403, summary: 'a download exceeded its size limit' },
   MALFORMED: { oci: 'DENIED', status: 403, summary: 'metadata is not valid JSON or not valid Notary v1 structure' },
+  // Notary Project (Notation) signatures.
+  NOTATION_UNSIGNED: { oci: 'DENIED', status: 403, summary: 'the manifest has no Notary Project signature' },
+  NOTATION_INVALID: { oci: 'DENIED', status: 403, summary: 'no Notary Project signature of the manifest satisfies the trust policy' },
+  NOTATION_NO_POLICY: { oci: 'DENIED', status: 403, summary: 'no Notation trust policy applies to the repository' },
   // Getting the data.
   NOTARY_UNAVAILABLE: { oci: 'UNAVAILABLE', status: 503, summary: 'the notary server could not be reached or answered with an error' },
   NOTARY_UNAUTHORIZED: { oci: 'DENIED', status: 403, summary: 'the notary server refused our credentials or the token realm is not allowed' },

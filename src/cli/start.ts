@@ -3,7 +3,11 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONFIG_FILE, loadConfig, readConfigFile } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import type { Config, UpstreamConfig } from '../config/schema.js';
+import type { X509Certificate } from 'node:crypto';
+import { NotationVerifier } from '../notation/notation-verifier.js';
+import { parseTrustPolicy } from '../notation/trust-policy.js';
+import { loadTrustStore } from '../notation/trust-store.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import type { ServerDeps, UpstreamDeps } from '../server/deps.js';
@@ -31,14 +35,28 @@ function password(env: NodeJS.ProcessEnv, name: string | undefined, key: string)
   return v;
 }
 
+/** Notation: the site's own trustpolicy.json and trust store directory, read and validated at start. */
+async function buildNotation(u: UpstreamConfig, i: number): Promise<NotationVerifier | undefined> {
+  if (!u.notation) return undefined;
+  const trustPolicy = parseTrustPolicy(readConfigFile(u.notation.trustPolicy, `upstreams[${i}].notation.trustPolicy`).toString('utf8'));
+  const trustStores = new Map<string, X509Certificate[]>();
+  for (const p of trustPolicy.trustPolicies) {
+    for (const ref of p.trustStores) {
+      const key = `${ref.type}:${ref.name}`;
+      if (!trustStores.has(key)) trustStores.set(key, await loadTrustStore(u.notation.trustStore, ref));
+    }
+  }
+  return new NotationVerifier({ trustPolicy, trustStores });
+}
+
 /** Everything the server needs, built from a validated config. */
-export function buildDeps(
+export async function buildDeps(
   config: Config,
   env: NodeJS.ProcessEnv,
   log: Logger,
   clock: Clock = { now: () => new Date() },
   metrics: Metrics = new Metrics(),
-): ServerDeps & { close(): Promise<void>; lifecycle?: { draining: boolean } } {
+): Promise<ServerDeps & { close(): Promise<void>; lifecycle?: { draining: boolean } }> {
   const pinning = pinningOf(config);
   // Rollback floors, trusted roots and verified metadata live in the store, so they survive restarts
   // and are shared by replicas.
@@ -46,6 +64,7 @@ export function buildDeps(
   const state: TrustStateStore = new KvTrustState(kv);
   const upstreams = new Map<string, UpstreamDeps>();
   const closers: Array<() => Promise<void>> = [];
+  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i)));
   config.upstreams.forEach((u, i) => {
     const registry = new RegistryClient({
       registry: u.registry,
@@ -85,7 +104,7 @@ export function buildDeps(
         fetcher: cached,
       });
     }
-    upstreams.set(u.name, { config: u, registry, trust });
+    upstreams.set(u.name, { config: u, registry, trust, notation: notations[i] });
   });
   if (config.upstreams.some((u) => u.bundle)) closers.push(watchBundleExpiry(kv, config.limits.bundleWarnDays, log.child({ component: 'bundle' }), metrics, clock));
   return {
@@ -138,7 +157,7 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     const file = values.config ?? env.TRUSTGATE_CONFIG ?? DEFAULT_CONFIG_FILE;
     const config = loadConfig(file, env);
     const log = createLogger(config.log.level);
-    const deps = buildDeps(config, env, log);
+    const deps = await buildDeps(config, env, log);
     server = buildServer(deps);
     const s = server;
     await new Promise<void>((resolve, reject) => {

@@ -4,6 +4,9 @@
 import { fail } from '../errors.js';
 
 export type PolicyMode = 'enforce' | 'audit' | 'off';
+/** Which signatures a tag needs: Docker Content Trust, Notation, either, or both (the migration path). */
+export type RequireMode = 'dct' | 'notation' | 'any-of' | 'all-of';
+export const REQUIRE_MODES: readonly RequireMode[] = ['dct', 'notation', 'any-of', 'all-of'];
 export const POLICY_MODES: readonly PolicyMode[] = ['enforce', 'audit', 'off'];
 
 export interface NotaryConfig {
@@ -22,6 +25,7 @@ export interface RepositoryPolicy {
   /** Glob over the repository name: `*` matches within a path segment, `**` across segments. */
   match: string;
   policy: PolicyMode;
+  require?: RequireMode | undefined;
 }
 
 export interface UpstreamConfig {
@@ -33,6 +37,9 @@ export interface UpstreamConfig {
   /** No notary server: tags resolve only from trust bundles imported with `trustgate bundle import`. */
   bundle: boolean;
   policy: PolicyMode;
+  require: RequireMode;
+  /** notation's own files: trustpolicy.json and the trust store directory (x509/<type>/<name>/). */
+  notation?: { trustPolicy: string; trustStore: string } | undefined;
   repositories: readonly RepositoryPolicy[];
   username?: string | undefined;
   passwordEnv?: string | undefined;
@@ -151,20 +158,35 @@ function parseNotary(p: Problems, v: unknown, path: string): NotaryConfig | unde
 function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | undefined {
   const path = `upstreams[${i}].`;
   if (!isObj(v)) return p.add(`upstreams[${i}]`, v, 'a mapping with name, registry, gun, notary, policy');
-  unknownKeys(p, v, path, ['name', 'registry', 'gun', 'notary', 'bundle', 'policy', 'repositories', 'username', 'passwordEnv', 'realms', 'ca']);
+  unknownKeys(p, v, path, ['name', 'registry', 'gun', 'notary', 'bundle', 'policy', 'require', 'notation', 'repositories', 'username', 'passwordEnv', 'realms', 'ca']);
   const name = str(p, v, 'name', path, true);
   if (name !== undefined && !NAME.test(name)) p.add(`${path}name`, name, 'lower-case letters, digits, - and _');
   const registry = url(p, v, 'registry', path, ['http:', 'https:']);
   const gun = str(p, v, 'gun', path, true);
   if (gun !== undefined && !GUN_PREFIX.test(gun)) p.add(`${path}gun`, gun, 'a registry host[:port] optionally followed by /path');
   const policy = oneOf(p, v, 'policy', path, POLICY_MODES, 'enforce');
+  const require = oneOf(p, v, 'require', path, REQUIRE_MODES, 'dct');
   const notary = parseNotary(p, v.notary, `${path}notary.`);
+  let notation: UpstreamConfig['notation'];
+  if (v.notation !== undefined) {
+    const n = v.notation;
+    if (typeof n !== 'object' || n === null || Array.isArray(n)) p.add(`${path}notation`, n, 'a mapping with trustPolicy and trustStore');
+    else {
+      unknownKeys(p, n as Obj, `${path}notation.`, ['trustPolicy', 'trustStore']);
+      const tp = str(p, n as Obj, 'trustPolicy', `${path}notation.`, true);
+      const ts = str(p, n as Obj, 'trustStore', `${path}notation.`, true);
+      if (tp && ts) notation = { trustPolicy: tp, trustStore: ts };
+    }
+  }
   if (v.bundle !== undefined && typeof v.bundle !== 'boolean') p.add(`${path}bundle`, v.bundle, 'true or false');
   const bundle = v.bundle === true;
   if (bundle && v.notary !== undefined) p.add(`${path}bundle`, v.bundle, 'either a notary server or bundle: true, not both');
-  if (!notary && !bundle && policy !== 'off') {
+  const needsDct = (r: RequireMode) => r !== 'notation';
+  const needsNotation = (r: RequireMode) => r !== 'dct';
+  if (!notary && !bundle && policy !== 'off' && needsDct(require)) {
     p.add(`${path}notary`, v.notary, `a notary server (policy ${policy} needs one; or bundle: true for imported trust bundles; or policy: off to serve unverified)`);
   }
+  if (!notation && policy !== 'off' && needsNotation(require)) p.add(`${path}notation`, v.notation, `trustPolicy and trustStore (require: ${require} needs Notation)`);
   const repositories: RepositoryPolicy[] = [];
   if (v.repositories !== undefined) {
     if (!Array.isArray(v.repositories)) p.add(`${path}repositories`, v.repositories, 'a list of {match, policy}');
@@ -172,11 +194,12 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
       v.repositories.forEach((r, j) => {
         const rp = `${path}repositories[${j}].`;
         if (!isObj(r)) return p.add(`${path}repositories[${j}]`, r, 'a mapping {match, policy}');
-        unknownKeys(p, r, rp, ['match', 'policy']);
+        unknownKeys(p, r, rp, ['match', 'policy', 'require']);
         const match = str(p, r, 'match', rp, true);
         const pol = oneOf(p, r, 'policy', rp, POLICY_MODES, 'enforce');
         if (r.policy === undefined) p.add(`${rp}policy`, undefined, `one of ${POLICY_MODES.join(', ')}`);
-        if (match !== undefined) repositories.push({ match, policy: pol });
+        const req = r.require === undefined ? undefined : oneOf(p, r, 'require', rp, REQUIRE_MODES, 'dct');
+        if (match !== undefined) repositories.push({ match, policy: pol, require: req });
       });
   }
   const username = str(p, v, 'username', path, false);
@@ -184,7 +207,7 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
   if ((username === undefined) !== (passwordEnv === undefined)) p.add(`${path}passwordEnv`, v.passwordEnv, 'username and passwordEnv together');
   const realms = strList(p, v, 'realms', path);
   if (name === undefined || registry === undefined || gun === undefined) return undefined;
-  return { name, registry, gun, notary, bundle, policy, repositories, username, passwordEnv, realms, ca: str(p, v, 'ca', path, false) };
+  return { name, registry, gun, notary, bundle, policy, require, notation, repositories, username, passwordEnv, realms, ca: str(p, v, 'ca', path, false) };
 }
 
 function parsePinning(p: Problems, v: unknown): TrustPinningConfig {

@@ -30,6 +30,8 @@ export interface AuditRecord {
   policy: string;
   code?: string | undefined;
   reason?: string | undefined;
+  /** Which signatures satisfied the policy: `dct <role>`, `notation <signature> policy <name>`, or both. */
+  satisfiedBy?: string | undefined;
   /** The notary server was unreachable and unexpired cached metadata decided (stale-if-error). */
   stale?: boolean | undefined;
   durationMs: number;

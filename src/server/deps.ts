@@ -6,12 +6,15 @@ import type { RegistryClient } from '../registry/registry-client.js';
 import type { ManifestCache } from '../store/manifest-cache.js';
 import type { Clock } from '../trust/client.js';
 import type { TrustService } from '../trust/trust-service.js';
+import type { NotationVerifier } from '../notation/notation-verifier.js';
 
 export interface UpstreamDeps {
   config: UpstreamConfig;
   registry: RegistryClient;
   /** Absent when the upstream has no notary server (policy off). */
   trust?: TrustService | undefined;
+  /** Present when Notation signatures are configured for the upstream. */
+  notation?: NotationVerifier | undefined;
 }
 
 export interface ServerDeps {

@@ -5,7 +5,9 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fail, isTrustgateError, TrustgateError } from '../../errors.js';
 import { audit } from '../../observe/logger.js';
-import { policyFor } from '../../policy/policy.js';
+import type { NotationResult } from '../../notation/notation-verifier.js';
+import { policyFor, requireFor } from '../../policy/policy.js';
+import type { SignedTarget } from '../../trust/resolve-tag.js';
 import { MANIFEST_MEDIA_TYPES } from '../../registry/registry-client.js';
 import type { CachedManifest } from '../../store/manifest-cache.js';
 import type { ServerDeps, UpstreamDeps } from '../deps.js';
@@ -37,13 +39,15 @@ function sha256Digest(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
-function writeManifest(req: IncomingMessage, res: ServerResponse, m: CachedManifest, digest: string): void {
+function writeManifest(req: IncomingMessage, res: ServerResponse, m: CachedManifest, digest: string, verifiedBy?: string): void {
   res.writeHead(200, {
     'content-type': m.mediaType,
     'content-length': m.bytes.length,
     'docker-content-digest': digest,
     etag: `"${digest}"`,
     'docker-distribution-api-version': 'registry/2.0',
+    // Which signature satisfied the policy, for people and tooling (the audit line says the same).
+    ...(verifiedBy ? { 'x-trustgate-verified-by': verifiedBy } : {}),
   });
   res.end(req.method === 'HEAD' ? undefined : m.bytes);
 }
@@ -81,12 +85,17 @@ async function verifiedManifest(
   return m;
 }
 
-/** Policy off, or audit after a refusal: serve the upstream's tag, still checked against its own digest. */
-async function passThroughTag(deps: ServerDeps, up: UpstreamDeps, repo: string, tag: string, req: IncomingMessage, res: ServerResponse): Promise<string> {
+/** The manifest a tag points at upstream now, with the digest of the bytes we actually got. */
+async function fetchByTag(up: UpstreamDeps, repo: string, tag: string, req: IncomingMessage): Promise<{ m: CachedManifest; digest: string }> {
   const fetched = await up.registry.fetchManifest(repo, tag, acceptList(req));
   if (!fetched) throw fail('MANIFEST_UNKNOWN', `manifest ${repo}:${tag} is not in the upstream ${up.config.name}`);
-  const digest = sha256Digest(fetched.bytes);
-  writeManifest(req, res, { bytes: fetched.bytes, mediaType: mediaTypeOf(fetched.bytes, fetched.mediaType) }, digest);
+  return { m: { bytes: fetched.bytes, mediaType: mediaTypeOf(fetched.bytes, fetched.mediaType) }, digest: sha256Digest(fetched.bytes) };
+}
+
+/** Policy off, or audit after a refusal: serve the upstream's tag, still checked against its own digest. */
+async function passThroughTag(_deps: ServerDeps, up: UpstreamDeps, repo: string, tag: string, req: IncomingMessage, res: ServerResponse): Promise<string> {
+  const { m, digest } = await fetchByTag(up, repo, tag, req);
+  writeManifest(req, res, m, digest);
   return digest;
 }
 
@@ -105,33 +114,63 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
   const base = { upstream: up.config.name, gun, repo, ref: tag, policy };
   const ms = () => Math.round((performance.now() - t0) * 10) / 10;
 
-  if (policy === 'off' || !up.trust) {
+  if (policy === 'off' || (!up.trust && !up.notation)) {
     const digest = await passThroughTag(deps, up, repo, tag, req, res);
     audit(deps.log, { ...base, digest, decision: 'pass', durationMs: ms() }, deps.metrics);
     return;
   }
-  let target;
-  try {
-    target = await up.trust.resolve(gun, tag);
-  } catch (err) {
+  const need = requireFor(up.config, repo);
+  // Trust refusals are collected (they decide deny vs audit-allow); errors serving the manifest
+  // (MANIFEST_UNKNOWN, DIGEST_MISMATCH, upstream trouble) propagate as they are.
+  const refusals: TrustgateError[] = [];
+  const refused = (err: unknown) => {
     if (!isTrustgateError(err)) throw err;
-    if (policy === 'audit') {
-      audit(deps.log, { ...base, decision: 'audit-allow', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
-      await passThroughTag(deps, up, repo, tag, req, res);
-      return;
-    }
-    audit(deps.log, { ...base, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
-    throw new TrustgateError(err.code, `no valid trust data for ${repo}:${tag}: ${err.message}`, { cause: err });
-  }
-  let m: CachedManifest;
+    refusals.push(err);
+    return undefined;
+  };
+  let dct: (SignedTarget & { stale: boolean }) | undefined;
+  let notation: NotationResult | undefined;
+  let served: { m: CachedManifest; digest: string } | undefined;
   try {
-    m = await verifiedManifest(deps, up, repo, target.digest, target.length, req, `signed for ${tag} by ${target.role}`);
+    if (need !== 'notation') dct = await up.trust!.resolve(gun, tag).catch(refused);
+    if (dct) {
+      served = { m: await verifiedManifest(deps, up, repo, dct.digest, dct.length, req, `signed for ${tag} by ${dct.role}`), digest: dct.digest };
+      if (need === 'all-of') {
+        notation = await up.notation!.verify(up.registry, gun, repo, { digest: dct.digest, size: served.m.bytes.length }).catch(refused);
+        if (!notation) served = undefined;
+      }
+    } else if (need === 'notation' || need === 'any-of') {
+      // Notation signs digests, not tags: take the digest the upstream's tag points at now, and serve
+      // exactly those bytes only if a signature of that digest satisfies the trust policy.
+      const byTag = await fetchByTag(up, repo, tag, req);
+      notation = await up.notation!.verify(up.registry, gun, repo, { digest: byTag.digest, size: byTag.m.bytes.length }).catch(refused);
+      if (notation) {
+        deps.manifests.set(`${up.config.name}/${repo}@${byTag.digest}`, byTag.m);
+        served = byTag;
+      }
+    }
   } catch (err) {
     if (isTrustgateError(err)) {
-      audit(deps.log, { ...base, digest: target.digest, role: target.role, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
+      audit(deps.log, { ...base, digest: dct?.digest, role: dct?.role, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
     }
     throw err;
   }
-  audit(deps.log, { ...base, digest: target.digest, role: target.role, decision: 'allow', ...(target.stale ? { stale: true } : {}), durationMs: ms() }, deps.metrics);
-  writeManifest(req, res, m, target.digest);
+  if (!served) {
+    const last = refusals[refusals.length - 1] ?? new TrustgateError('TAG_NOT_SIGNED', 'no signature requirement was met');
+    const reason = refusals.map((r) => `${r.code}: ${r.message}`).join(' | ');
+    if (policy === 'audit') {
+      audit(deps.log, { ...base, decision: 'audit-allow', code: last.code, reason, durationMs: ms() }, deps.metrics);
+      await passThroughTag(deps, up, repo, tag, req, res);
+      return;
+    }
+    audit(deps.log, { ...base, decision: 'deny', code: last.code, reason, durationMs: ms() }, deps.metrics);
+    throw new TrustgateError(last.code, `no valid trust data for ${repo}:${tag} (require ${need}): ${refusals.map((r) => r.message).join(' | ')}`, { cause: last });
+  }
+  const by = [dct ? `dct ${dct.role}` : undefined, notation ? `notation ${notation.signature ?? '(skip policy)'} policy ${notation.policy}` : undefined].filter(Boolean).join(' + ');
+  audit(
+    deps.log,
+    { ...base, digest: served.digest, role: dct?.role, decision: 'allow', satisfiedBy: by, ...(dct?.stale ? { stale: true } : {}), durationMs: ms() },
+    deps.metrics,
+  );
+  writeManifest(req, res, served.m, served.digest, by);
 }
