@@ -1,0 +1,172 @@
+// Notary Project signatures through the proxy, with real parts: images in a real docker-registry,
+// JWS signatures made with jose and openssl-issued certificates pushed next to them as referrers (tag
+// schema), notation's own trustpolicy.json and trust store layout, a real notary-server for the DCT
+// side of any-of/all-of, and skopeo pulling through trustgate.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRegistry, type Registry } from '../support/docker-registry.js';
+import { NotaryCli } from '../support/notary-cli.js';
+import { startNotary, type NotaryLab } from '../support/notary-server.js';
+import { derB64, jwsEnvelope, makeCa, makeLeaf, pushSignatures, type KeyPair } from '../support/notation-sign.js';
+import { pushImage, type PushedImage } from '../support/oci-image.js';
+import { makePki } from '../support/pki.js';
+import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
+
+const run = promisify(execFile);
+let dir: string;
+let registry: Registry;
+let notary: NotaryLab;
+let proxy: Trustgate;
+const images: Record<string, PushedImage> = {};
+
+async function signNotation(tag: string, signer: KeyPair, issuer: KeyPair, opts: { expired?: boolean; tamper?: boolean; otherDigest?: boolean } = {}) {
+  const img = images[tag]!;
+  const target = { mediaType: img.mediaType, digest: opts.otherDigest ? images.plain!.digest : img.digest, size: opts.otherDigest ? images.plain!.manifest.length : img.manifest.length };
+  let env = await jwsEnvelope({
+    signer,
+    chain: [derB64(signer.cert), derB64(issuer.cert)],
+    target,
+    protectedOverride: opts.expired
+      ? { crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.expiry'], 'io.cncf.notary.expiry': new Date(Date.now() - 1000).toISOString() }
+      : undefined,
+  });
+  if (opts.tamper) {
+    const doc = JSON.parse(env.toString());
+    const sig = Buffer.from(doc.signature, 'base64url');
+    sig[3] = sig[3]! ^ 0xff;
+    doc.signature = sig.toString('base64url');
+    env = Buffer.from(JSON.stringify(doc));
+  }
+  await pushSignatures(registry.url, `n/${tag}`, { mediaType: img.mediaType, digest: img.digest, size: img.manifest.length }, [env]);
+}
+
+async function pull(repo: string, tag = 'v1'): Promise<{ ok: boolean; out: string }> {
+  return run('skopeo', ['copy', '--src-tls-verify=false', `docker://${proxy.host}/${repo}:${tag}`, `oci:${join(dir, `pulled-${repo.replace(/\//g, '_')}`)}:x`], { timeout: 120_000 }).then(
+    (r) => ({ ok: true, out: r.stdout + r.stderr }),
+    (e) => ({ ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
+  );
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'trustgate-pnotation-'));
+  const pki = await makePki(dir);
+  [registry, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
+  // One repository per case: n/<case>:v1.
+  for (const name of ['good', 'strangerca', 'identity', 'expired', 'tampered', 'wrongdigest', 'unsigned', 'plain', 'dctonly', 'both']) {
+    images[name] = await pushImage(dir, registry.host, `n/${name}`, 'v1');
+  }
+  const ca = makeCa(dir, 'acme');
+  const stranger = makeCa(dir, 'stranger');
+  const builder = makeLeaf(dir, 'builder', ca, '/C=US/ST=WA/O=acme/OU=Build/CN=builder');
+  const intern = makeLeaf(dir, 'intern', ca, '/C=US/ST=WA/O=acme/OU=Interns/CN=intern');
+  const strayLeaf = makeLeaf(dir, 'stray', stranger, '/C=US/ST=WA/O=acme/OU=Build/CN=stray');
+  await signNotation('good', builder, ca);
+  await signNotation('strangerca', strayLeaf, stranger);
+  await signNotation('identity', intern, ca);
+  await signNotation('expired', builder, ca, { expired: true });
+  await signNotation('tampered', builder, ca, { tamper: true });
+  await signNotation('wrongdigest', builder, ca, { otherDigest: true });
+  await signNotation('both', builder, ca);
+  // Docker Content Trust for two of them, with the real notary CLI.
+  const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
+  for (const name of ['dctonly', 'both']) {
+    const gun = `${registry.host}/n/${name}`;
+    await cli.initRepo(gun);
+    writeFileSync(join(dir, `m-${name}`), images[name]!.manifest);
+    await cli.sign(gun, 'v1', join(dir, `m-${name}`));
+  }
+  // notation's own files, laid out as notation keeps them.
+  const store = join(dir, 'truststore');
+  mkdirSync(join(store, 'x509', 'ca', 'acme'), { recursive: true });
+  copyFileSync(ca.cert, join(store, 'x509', 'ca', 'acme', 'acme.pem'));
+  const policyFile = join(dir, 'trustpolicy.json');
+  writeFileSync(
+    policyFile,
+    JSON.stringify({
+      version: '1.0',
+      trustPolicies: [{ name: 'acme-builds', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] }],
+    }),
+  );
+  proxy = await startTrustgate(dir, {
+    upstreams: [
+      {
+        name: 'lab',
+        registry: registry.url,
+        gun: registry.host,
+        notary: { url: notary.url, ca: notary.caFile },
+        notation: { trustPolicy: policyFile, trustStore: store },
+        policy: 'enforce',
+        require: 'notation',
+        repositories: [
+          { match: 'n/dctonly', policy: 'enforce', require: 'any-of' },
+          { match: 'n/good', policy: 'enforce', require: 'any-of' },
+          { match: 'n/both', policy: 'enforce', require: 'all-of' },
+          { match: 'n/plain', policy: 'enforce', require: 'all-of' },
+        ],
+      },
+    ],
+    default: 'lab',
+  });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await notary?.stop();
+  await registry?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const audits = () =>
+  readFileSync(proxy.logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"audit":true'))
+    .map((l) => JSON.parse(l));
+
+describe('Notation through the proxy', () => {
+  it('serves a tag whose digest carries a valid signature, and says which signature', async () => {
+    const res = await fetch(`${proxy.url}/v2/n/good/manifests/v1`, { headers: { accept: images.good!.mediaType } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('docker-content-digest')).toBe(images.good!.digest);
+    expect(res.headers.get('x-trustgate-verified-by')).toMatch(/^notation sha256:[0-9a-f]{64} policy acme-builds$/);
+    const r = await pull('n/good');
+    expect(r.ok, r.out).toBe(true);
+    expect(audits()).toContainEqual(expect.objectContaining({ repo: 'n/good', decision: 'allow', satisfiedBy: expect.stringContaining('notation') }));
+  });
+
+  it.each([
+    ['a signing CA outside the trust store', 'strangerca'],
+    ['a signer that is not a trusted identity', 'identity'],
+    ['an expired signature', 'expired'],
+    ['a tampered signature', 'tampered'],
+    ['a signature of another digest', 'wrongdigest'],
+  ])('refuses %s with NOTATION_INVALID', async (_n, name) => {
+    const r = await pull(`n/${name}`);
+    expect(r.ok).toBe(false);
+    const res = await fetch(`${proxy.url}/v2/n/${name}/manifests/v1`);
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ errors: [{ code: 'DENIED', detail: { code: 'NOTATION_INVALID' } }] });
+  });
+
+  it('refuses an image without any signature with NOTATION_UNSIGNED', async () => {
+    const res = await fetch(`${proxy.url}/v2/n/unsigned/manifests/v1`);
+    expect(await res.json()).toMatchObject({ errors: [{ detail: { code: 'NOTATION_UNSIGNED' } }] });
+  });
+
+  it('any-of: a DCT signature alone is enough', async () => {
+    const res = await fetch(`${proxy.url}/v2/n/dctonly/manifests/v1`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-trustgate-verified-by')).toBe('dct targets');
+  });
+
+  it('all-of: DCT and Notation together pass; an image with neither is refused', async () => {
+    const both = await fetch(`${proxy.url}/v2/n/both/manifests/v1`, { method: 'HEAD' });
+    expect(both.status).toBe(200);
+    expect(both.headers.get('x-trustgate-verified-by')).toMatch(/^dct targets \+ notation sha256:/);
+    const plain = await fetch(`${proxy.url}/v2/n/plain/manifests/v1`);
+    expect(plain.status).toBe(403);
+  });
+});
