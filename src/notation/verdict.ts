@@ -1,7 +1,6 @@
 // Combine a verified envelope with the trust policy: each check is enforced or logged as the policy's
 // level (and overrides) say; one enforced failure refuses. Pure.
-import type { JwsVerification } from './jws-envelope.js';
-import { subjectOf } from './jws-envelope.js';
+import { subjectOf, type EnvelopeVerification } from './envelope-checks.js';
 import { isTrustedIdentity, type Check, type TrustPolicy } from './trust-policy.js';
 
 export interface Verdict {
@@ -11,7 +10,7 @@ export interface Verdict {
   logged: Array<{ check: Check; reason: string }>;
 }
 
-export function judgeSignature(policy: TrustPolicy, v: JwsVerification, manifest: { digest: string; size: number }): Verdict {
+export function judgeSignature(policy: TrustPolicy, v: EnvelopeVerification, manifest: { digest: string; size: number }): Verdict {
   const failures: Array<{ check: Check; reason: string }> = [];
   if (!v.integrity) failures.push({ check: 'integrity', reason: 'the signature does not verify' });
   // The signature must be for exactly these bytes: a valid signature of another manifest is worthless.
