@@ -1,10 +1,11 @@
 // Does a manifest carry a Notary Project signature that satisfies the site's trust policy? The I/O
 // side of Notation: find the signatures (referrers.ts), verify each (jws-envelope.ts), judge it
-// (verdict.ts); the first signature the policy allows wins. COSE envelopes are not verified yet and
-// count as not satisfying the policy (fail closed).
+// (verdict.ts); the first signature the policy allows wins. Both envelope formats notation writes:
+// JWS (application/jose+json) and COSE_Sign1 (application/cose).
 import type { X509Certificate } from 'node:crypto';
 import { fail } from '../errors.js';
 import type { RegistryClient } from '../registry/registry-client.js';
+import { verifyCoseEnvelope } from './cose-envelope.js';
 import { verifyJwsEnvelope } from './jws-envelope.js';
 import { findNotationSignatures } from './referrers.js';
 import { selectPolicy, type TrustPolicyDocument } from './trust-policy.js';
@@ -38,12 +39,9 @@ export class NotationVerifier {
     const reasons: string[] = [];
     const now = this.opts.now?.() ?? new Date();
     for (const sig of found) {
-      if (sig.envelopeMediaType !== 'application/jose+json') {
-        reasons.push(`${sig.manifestDigest}: ${sig.envelopeMediaType} envelopes are not verified by this version`);
-        continue;
-      }
       try {
-        const verdict = judgeSignature(policy, verifyJwsEnvelope(sig.envelope, anchors, now), manifest);
+        const verified = sig.envelopeMediaType === 'application/cose' ? verifyCoseEnvelope(sig.envelope, anchors, now) : verifyJwsEnvelope(sig.envelope, anchors, now);
+        const verdict = judgeSignature(policy, verified, manifest);
         if (verdict.allowed) return { signature: sig.manifestDigest, policy: policy.name, logged: verdict.logged.map((l) => `${l.check}: ${l.reason}`) };
         reasons.push(`${sig.manifestDigest}: ${verdict.enforced.map((e) => `${e.check}: ${e.reason}`).join('; ')}`);
       } catch (err) {

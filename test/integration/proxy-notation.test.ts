@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
-import { derB64, jwsEnvelope, makeCa, makeLeaf, pushSignatures, type KeyPair } from '../support/notation-sign.js';
+import { coseEnvelope, derB64, jwsEnvelope, makeCa, makeLeaf, pushSignatures, type KeyPair } from '../support/notation-sign.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
@@ -56,7 +56,7 @@ beforeAll(async () => {
   const pki = await makePki(dir);
   [registry, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
   // One repository per case: n/<case>:v1.
-  for (const name of ['good', 'strangerca', 'identity', 'expired', 'tampered', 'wrongdigest', 'unsigned', 'plain', 'dctonly', 'both']) {
+  for (const name of ['good', 'cose', 'strangerca', 'identity', 'expired', 'tampered', 'wrongdigest', 'unsigned', 'plain', 'dctonly', 'both']) {
     images[name] = await pushImage(dir, registry.host, `n/${name}`, 'v1');
   }
   const ca = makeCa(dir, 'acme');
@@ -71,6 +71,10 @@ beforeAll(async () => {
   await signNotation('tampered', builder, ca, { tamper: true });
   await signNotation('wrongdigest', builder, ca, { otherDigest: true });
   await signNotation('both', builder, ca);
+  // A COSE_Sign1 envelope, the other format notation writes.
+  const cose = images.cose!;
+  const coseTarget = { mediaType: cose.mediaType, digest: cose.digest, size: cose.manifest.length };
+  await pushSignatures(registry.url, 'n/cose', coseTarget, [{ bytes: coseEnvelope({ signer: builder, chain: [derB64(builder.cert), derB64(ca.cert)], target: coseTarget }), mediaType: 'application/cose' }]);
   // Docker Content Trust for two of them, with the real notary CLI.
   const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
   for (const name of ['dctonly', 'both']) {
@@ -135,6 +139,13 @@ describe('Notation through the proxy', () => {
     const r = await pull('n/good');
     expect(r.ok, r.out).toBe(true);
     expect(audits()).toContainEqual(expect.objectContaining({ repo: 'n/good', decision: 'allow', satisfiedBy: expect.stringContaining('notation') }));
+  });
+
+  it('serves a tag signed with a COSE_Sign1 envelope', async () => {
+    const r = await pull('n/cose');
+    expect(r.ok, r.out).toBe(true);
+    const res = await fetch(`${proxy.url}/v2/n/cose/manifests/v1`, { method: 'HEAD' });
+    expect(res.headers.get('x-trustgate-verified-by')).toMatch(/^notation sha256:/);
   });
 
   it.each([

@@ -2,7 +2,8 @@
 // and openssl-issued certificates, and pushed to a real registry as OCI referrers (the referrers tag
 // schema, since distribution 2.8 has no referrers API).
 import { execFileSync } from 'node:child_process';
-import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, sign, X509Certificate } from 'node:crypto';
+import { Encoder, Tag } from 'cbor-x';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlattenedSign } from 'jose';
@@ -82,11 +83,17 @@ async function putManifest(registry: string, repo: string, ref: string, bytes: B
  * (artifactType application/vnd.cncf.notary.signature, the envelope as its layer, subject = the signed
  * manifest), listed in the referrers tag schema index `sha256-<hex>`.
  */
-export async function pushSignatures(registry: string, repo: string, subject: { mediaType: string; digest: string; size: number }, envelopes: Buffer[]): Promise<void> {
+export async function pushSignatures(
+  registry: string,
+  repo: string,
+  subject: { mediaType: string; digest: string; size: number },
+  envelopes: Array<Buffer | { bytes: Buffer; mediaType: 'application/cose' | 'application/jose+json' }>,
+): Promise<void> {
   const empty = Buffer.from('{}');
   const emptyDigest = await putBlob(registry, repo, empty);
   const entries = [];
-  for (const env of envelopes) {
+  for (const e of envelopes) {
+    const { bytes: env, mediaType } = Buffer.isBuffer(e) ? { bytes: e, mediaType: 'application/jose+json' } : e;
     const envDigest = await putBlob(registry, repo, env);
     const manifest = Buffer.from(
       JSON.stringify({
@@ -94,7 +101,7 @@ export async function pushSignatures(registry: string, repo: string, subject: { 
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
         artifactType: 'application/vnd.cncf.notary.signature',
         config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: emptyDigest, size: empty.length },
-        layers: [{ mediaType: 'application/jose+json', digest: envDigest, size: env.length }],
+        layers: [{ mediaType, digest: envDigest, size: env.length }],
         subject,
       }),
     );
@@ -104,4 +111,31 @@ export async function pushSignatures(registry: string, repo: string, subject: { 
   }
   const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries }));
   await putManifest(registry, repo, `sha256-${subject.digest.slice(7)}`, index, 'application/vnd.oci.image.index.v1+json');
+}
+
+/**
+ * A Notary Project COSE_Sign1 envelope (application/cose): headers as the specification labels
+ * them, encoded with cbor-x, signed over the RFC 9052 Sig_structure.
+ */
+export function coseEnvelope(o: EnvelopeOptions & { protectedMap?: Map<unknown, unknown> }): Buffer {
+  const enc = new Encoder({ mapsAsObjects: false, useRecords: false });
+  const seconds = (d: Date) => new Tag(Math.floor(d.getTime() / 1000), 1);
+  const protectedMap =
+    o.protectedMap ??
+    new Map<unknown, unknown>([
+      [1, -7],
+      [2, ['io.cncf.notary.signingScheme']],
+      [3, 'application/vnd.cncf.notary.payload.v1+json'],
+      ['io.cncf.notary.signingScheme', 'notary.x509'],
+      ['io.cncf.notary.signingTime', seconds(o.signingTime ?? new Date())],
+    ]);
+  const protectedBytes = Buffer.from(enc.encode(protectedMap));
+  const payload = Buffer.from(JSON.stringify({ targetArtifact: o.target }));
+  const toSign = Buffer.from(enc.encode(['Signature1', protectedBytes, Buffer.alloc(0), payload]));
+  const sig = sign('sha256', toSign, { key: createPrivateKey(readFileSync(o.signer.key)), dsaEncoding: 'ieee-p1363' });
+  const unprotected = new Map<unknown, unknown>([
+    [33, o.chain.map((c) => Buffer.from(c, 'base64'))],
+    ['io.cncf.notary.signingAgent', 'trustgate-test'],
+  ]);
+  return Buffer.from(enc.encode(new Tag([protectedBytes, unprotected, payload, sig], 18)));
 }
