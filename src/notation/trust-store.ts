@@ -18,8 +18,21 @@ function certificatesIn(bytes: Buffer, file: string): X509Certificate[] {
 }
 
 /**
- * The certificates of one named store. Every certificate must be a CA certificate: a leaf in a trust
- * store would make anything it signed a trust anchor, so the store is refused rather than used.
+ * A certificate issued and signed by its own key. (Not checkIssued: OpenSSL's issuer check also wants
+ * keyCertSign, which a self-signed signing certificate with only digitalSignature lacks.)
+ */
+function isSelfSigned(c: X509Certificate): boolean {
+  try {
+    return c.subject === c.issuer && c.verify(c.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The certificates of one named store. As notation-go requires, each is a CA certificate or a
+ * self-signed signing certificate: any other leaf would make whatever it signed a trust anchor by
+ * accident, so the store is refused rather than used.
  */
 export async function loadTrustStore(root: string, ref: TrustStoreRef): Promise<X509Certificate[]> {
   const dir = join(root, 'x509', ref.type, ref.name);
@@ -32,6 +45,8 @@ export async function loadTrustStore(root: string, ref: TrustStoreRef): Promise<
   const certs: X509Certificate[] = [];
   for (const f of files) certs.push(...certificatesIn(await readFile(join(dir, f)), join(dir, f)));
   if (certs.length === 0) throw fail('CONFIG_INVALID', `trust store ${ref.type}:${ref.name} (${dir}) holds no certificates`);
-  for (const c of certs) if (!c.ca) throw fail('CONFIG_INVALID', `trust store ${ref.type}:${ref.name}: ${c.subject.replace(/\n/g, ', ')} is not a CA certificate`);
+  for (const c of certs) {
+    if (!c.ca && !isSelfSigned(c)) throw fail('CONFIG_INVALID', `trust store ${ref.type}:${ref.name}: ${c.subject.replace(/\n/g, ', ')} is neither a CA nor a self-signed certificate`);
+  }
   return certs;
 }

@@ -10,7 +10,11 @@ const o = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: '
 o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key']);
 o(['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/C=US/ST=WA/O=acme/CN=root', '-days', '5', '-addext', 'basicConstraints=critical,CA:TRUE', '-out', 'ca.pem']);
 o(['x509', '-in', 'ca.pem', '-outform', 'DER', '-out', 'ca.der']);
-o(['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/C=US/ST=WA/O=acme/CN=leaf', '-days', '5', '-addext', 'basicConstraints=critical,CA:FALSE', '-out', 'leaf.pem']);
+// A leaf issued by the CA: neither a CA nor self-signed.
+o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'leaf.key']);
+o(['req', '-new', '-key', 'leaf.key', '-subj', '/C=US/ST=WA/O=acme/CN=leaf', '-out', 'leaf.csr']);
+writeFileSync(join(dir, 'leaf.ext'), 'basicConstraints=critical,CA:FALSE\n');
+o(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '5', '-extfile', 'leaf.ext', '-out', 'leaf.pem']);
 
 function store(type: string, name: string, files: Record<string, string>): string {
   const root = mkdtempSync(join(dir, 'root-'));
@@ -30,7 +34,7 @@ describe('notation trust store layout', () => {
   it.each<[string, () => string, string, RegExp]>([
     ['a missing store', () => store('ca', 'other', { 'a.pem': 'ca.pem' }), 'acme', /cannot read/],
     ['an empty store', () => store('ca', 'acme', {}), 'acme', /holds no certificates/],
-    ['a leaf certificate', () => store('ca', 'acme', { 'l.pem': 'leaf.pem' }), 'acme', /is not a CA certificate/],
+    ['a CA-issued leaf certificate', () => store('ca', 'acme', { 'l.pem': 'leaf.pem' }), 'acme', /neither a CA nor a self-signed certificate/],
     ['a file that is no certificate', () => {
       const root = store('ca', 'acme', {});
       writeFileSync(join(root, 'x509', 'ca', 'acme', 'junk.pem'), 'not a certificate');
