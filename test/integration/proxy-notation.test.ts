@@ -35,10 +35,11 @@ async function signNotation(tag: string, signer: KeyPair, issuer: KeyPair, opts:
       : undefined,
   });
   if (opts.tamper) {
+    // The signed payload altered after signing (the descriptor's size): the signature no longer holds.
     const doc = JSON.parse(env.toString());
-    const sig = Buffer.from(doc.signature, 'base64url');
-    sig[3] = sig[3]! ^ 0xff;
-    doc.signature = sig.toString('base64url');
+    const payload = JSON.parse(Buffer.from(doc.payload, 'base64url').toString());
+    payload.targetArtifact.size += 1;
+    doc.payload = Buffer.from(JSON.stringify(payload)).toString('base64url');
     env = Buffer.from(JSON.stringify(doc));
   }
   await pushSignatures(registry.url, `n/${tag}`, { mediaType: img.mediaType, digest: img.digest, size: img.manifest.length }, [env]);
@@ -152,7 +153,7 @@ describe('Notation through the proxy', () => {
     ['a signing CA outside the trust store', 'strangerca'],
     ['a signer that is not a trusted identity', 'identity'],
     ['an expired signature', 'expired'],
-    ['a tampered signature', 'tampered'],
+    ['a tampered payload', 'tampered'],
     ['a signature of another digest', 'wrongdigest'],
   ])('refuses %s with NOTATION_INVALID', async (_n, name) => {
     const r = await pull(`n/${name}`);
