@@ -1,8 +1,9 @@
 // Notary Project COSE_Sign1 envelopes (application/cose), per notaryproject/specifications
-// specs/signature-envelope-cose.md: CBOR decoded with cbor-x (a well-kept library), the COSE
-// structure and Sig_structure (RFC 9052 4.4) checked here, then the checks shared with JWS.
+// specs/signature-envelope-cose.md: CBOR decoded with cborg (a well-kept, dependency-free library;
+// strict: unknown tags are refused), the COSE structure and Sig_structure (RFC 9052 4.4) checked
+// here, then the checks shared with JWS.
 import { X509Certificate } from 'node:crypto';
-import { Decoder, Encoder, Tag } from 'cbor-x';
+import { decode as cborDecode, encode as cborEncode, type TagDecoder } from 'cborg';
 import { fail } from '../errors.js';
 import { ALGORITHMS, checkEnvelope, type Descriptor, type EnvelopeVerification } from './envelope-checks.js';
 
@@ -20,16 +21,25 @@ const AUTHENTIC_SIGNING_TIME = 'io.cncf.notary.authenticSigningTime';
 const EXPIRY = 'io.cncf.notary.expiry';
 const KNOWN_CRIT = new Set<unknown>([SIGNING_SCHEME, EXPIRY, AUTHENTIC_SIGNING_TIME]);
 
-// Maps stay Maps (COSE labels are integers and strings); no cbor-x record extensions.
-const decoder = new Decoder({ mapsAsObjects: false, useRecords: false });
-const encoder = new Encoder({ mapsAsObjects: false, useRecords: false });
+/** The COSE_Sign1 tag (18), kept recognisable after decoding. */
+class Sign1 {
+  constructor(readonly value: unknown) {}
+}
+// Only the tags a Notary Project envelope uses: 18 (COSE_Sign1) and 1 (epoch date/time).
+const tags: TagDecoder[] = [];
+tags[1] = (decode) => {
+  const v = decode();
+  return typeof v === 'number' ? new Date(v * 1000) : v;
+};
+tags[18] = (decode) => new Sign1(decode());
 
 const malformed = (why: string) => fail('MALFORMED', `COSE envelope: ${why}`);
 const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
 
 function decode(bytes: Uint8Array, what: string): unknown {
   try {
-    return decoder.decode(bytes);
+    // Maps stay Maps: COSE labels are integers as well as strings.
+    return cborDecode(bytes, { useMaps: true, tags });
   } catch (err) {
     throw malformed(`${what} is not valid CBOR (${(err as Error).message})`);
   }
@@ -43,13 +53,13 @@ function dateOf(v: unknown, what: string): Date {
 
 /** The Sig_structure for COSE_Sign1: ["Signature1", protected, external_aad = h'', payload]. */
 export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Buffer {
-  return Buffer.from(encoder.encode(['Signature1', Buffer.from(protectedBytes), Buffer.alloc(0), Buffer.from(payload)]));
+  return Buffer.from(cborEncode(['Signature1', Uint8Array.from(protectedBytes), new Uint8Array(0), Uint8Array.from(payload)]));
 }
 
 export function verifyCoseEnvelope(bytes: Buffer, trustAnchors: readonly X509Certificate[], now: Date): EnvelopeVerification {
   const top = decode(bytes, 'envelope');
   // COSE_Sign1 is tag 18 around [protected bstr, unprotected map, payload bstr, signature bstr].
-  const arr = top instanceof Tag ? (top.tag === 18 ? top.value : undefined) : top;
+  const arr = top instanceof Sign1 ? top.value : top;
   if (!Array.isArray(arr) || arr.length !== 4) throw malformed('not a COSE_Sign1 structure');
   const [protectedBytes, unprotected, payload, signature] = arr as [unknown, unknown, unknown, unknown];
   if (!isBytes(protectedBytes) || !(unprotected instanceof Map) || !isBytes(payload) || !isBytes(signature)) throw malformed('COSE_Sign1 fields have the wrong types');

@@ -3,7 +3,7 @@
 // schema, since distribution 2.8 has no referrers API).
 import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, sign, X509Certificate } from 'node:crypto';
-import { Encoder, Tag } from 'cbor-x';
+import { encode as cborEncode, Token, Type } from 'cborg';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlattenedSign } from 'jose';
@@ -113,13 +113,16 @@ export async function pushSignatures(
   await putManifest(registry, repo, `sha256-${subject.digest.slice(7)}`, index, 'application/vnd.oci.image.index.v1+json');
 }
 
+/** CBOR with dates as tag 1 (epoch seconds), as the COSE envelope's time headers are. */
+export function cbor(value: unknown): Buffer {
+  return Buffer.from(cborEncode(value, { typeEncoders: { Date: (d: Date) => [new Token(Type.tag, 1), new Token(Type.uint, Math.floor(d.getTime() / 1000))] } }));
+}
+
 /**
  * A Notary Project COSE_Sign1 envelope (application/cose): headers as the specification labels
- * them, encoded with cbor-x, signed over the RFC 9052 Sig_structure.
+ * them, encoded with cborg, signed over the RFC 9052 Sig_structure, wrapped in tag 18.
  */
 export function coseEnvelope(o: EnvelopeOptions & { protectedMap?: Map<unknown, unknown> }): Buffer {
-  const enc = new Encoder({ mapsAsObjects: false, useRecords: false });
-  const seconds = (d: Date) => new Tag(Math.floor(d.getTime() / 1000), 1);
   const protectedMap =
     o.protectedMap ??
     new Map<unknown, unknown>([
@@ -127,15 +130,16 @@ export function coseEnvelope(o: EnvelopeOptions & { protectedMap?: Map<unknown, 
       [2, ['io.cncf.notary.signingScheme']],
       [3, 'application/vnd.cncf.notary.payload.v1+json'],
       ['io.cncf.notary.signingScheme', 'notary.x509'],
-      ['io.cncf.notary.signingTime', seconds(o.signingTime ?? new Date())],
+      ['io.cncf.notary.signingTime', o.signingTime ?? new Date()],
     ]);
-  const protectedBytes = Buffer.from(enc.encode(protectedMap));
+  const protectedBytes = cbor(protectedMap);
   const payload = Buffer.from(JSON.stringify({ targetArtifact: o.target }));
-  const toSign = Buffer.from(enc.encode(['Signature1', protectedBytes, Buffer.alloc(0), payload]));
+  const toSign = cbor(['Signature1', protectedBytes, new Uint8Array(0), payload]);
   const sig = sign('sha256', toSign, { key: createPrivateKey(readFileSync(o.signer.key)), dsaEncoding: 'ieee-p1363' });
   const unprotected = new Map<unknown, unknown>([
     [33, o.chain.map((c) => Buffer.from(c, 'base64'))],
     ['io.cncf.notary.signingAgent', 'trustgate-test'],
   ]);
-  return Buffer.from(enc.encode(new Tag([protectedBytes, unprotected, payload, sig], 18)));
+  // Tag 18 (COSE_Sign1) is the single byte 0xd2 in front of the array.
+  return Buffer.concat([Buffer.from([0xd2]), cbor([protectedBytes, unprotected, payload, sig])]);
 }

@@ -4,12 +4,12 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Decoder, Encoder, Tag } from 'cbor-x';
+import { decode as cborDecode, type TagDecoder } from 'cborg';
 import { describe, expect, it } from 'vitest';
 import { verifyCoseEnvelope } from '../../../src/notation/cose-envelope.js';
 import { parseTrustPolicy } from '../../../src/notation/trust-policy.js';
 import { judgeSignature } from '../../../src/notation/verdict.js';
-import { coseEnvelope, derB64, makeCa, makeLeaf } from '../../support/notation-sign.js';
+import { cbor, coseEnvelope, derB64, makeCa, makeLeaf } from '../../support/notation-sign.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-cose-'));
 const root = makeCa(dir, 'acme');
@@ -33,7 +33,7 @@ const header = (extra: Array<[unknown, unknown]> = [], drop: unknown[] = []) =>
       [2, ['io.cncf.notary.signingScheme']],
       [3, 'application/vnd.cncf.notary.payload.v1+json'],
       ['io.cncf.notary.signingScheme', 'notary.x509'],
-      ['io.cncf.notary.signingTime', new Tag(Math.floor(NOW.getTime() / 1000), 1)],
+      ['io.cncf.notary.signingTime', NOW],
       ...extra,
     ].filter(([k]) => !drop.includes(k)) as Array<[unknown, unknown]>,
   );
@@ -50,12 +50,13 @@ describe('Notary Project COSE_Sign1 envelopes', () => {
   });
 
   it('refuses an altered signature', () => {
-    const dec = new Decoder({ mapsAsObjects: false, useRecords: false });
-    const tag = dec.decode(coseEnvelope({ signer, chain, target, signingTime: NOW })) as Tag;
-    const parts = tag.value as [Uint8Array, Map<unknown, unknown>, Uint8Array, Uint8Array];
+    const tags: TagDecoder[] = [];
+    tags[18] = (d) => d();
+    tags[1] = (d) => d();
+    const parts = cborDecode(coseEnvelope({ signer, chain, target, signingTime: NOW }), { useMaps: true, tags }) as [Uint8Array, Map<unknown, unknown>, Uint8Array, Uint8Array];
     const sig = Buffer.from(parts[3]);
     sig[0] = sig[0]! ^ 0xff;
-    const altered = Buffer.from(new Encoder({ mapsAsObjects: false, useRecords: false }).encode(new Tag([parts[0], parts[1], parts[2], sig], 18)));
+    const altered = Buffer.concat([Buffer.from([0xd2]), cbor([parts[0], parts[1], parts[2], sig])]);
     expect(judge(altered).enforced.map((e) => e.check)).toContain('integrity');
   });
 
@@ -66,7 +67,7 @@ describe('Notary Project COSE_Sign1 envelopes', () => {
       target,
       protectedMap: header([
         [2, ['io.cncf.notary.signingScheme', 'io.cncf.notary.expiry']],
-        ['io.cncf.notary.expiry', new Tag(Math.floor(NOW.getTime() / 1000) - 10, 1)],
+        ['io.cncf.notary.expiry', new Date(NOW.getTime() - 10_000)],
       ]),
     });
     expect(judge(env).enforced.map((e) => e.check)).toEqual(['expiry']);
