@@ -181,12 +181,24 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
   if (v.bundle !== undefined && typeof v.bundle !== 'boolean') p.add(`${path}bundle`, v.bundle, 'true or false');
   const bundle = v.bundle === true;
   if (bundle && v.notary !== undefined) p.add(`${path}bundle`, v.bundle, 'either a notary server or bundle: true, not both');
+  const repositoriesNeed: Array<{ require: RequireMode | undefined; policy: unknown }> = Array.isArray(v.repositories)
+    ? v.repositories.map((r) => {
+        const o = (typeof r === 'object' && r !== null ? r : {}) as Obj;
+        return { require: REQUIRE_MODES.includes(o.require as RequireMode) ? (o.require as RequireMode) : undefined, policy: o.policy };
+      })
+    : [];
   const needsDct = (r: RequireMode) => r !== 'notation';
   const needsNotation = (r: RequireMode) => r !== 'dct';
   if (!notary && !bundle && policy !== 'off' && needsDct(require)) {
     p.add(`${path}notary`, v.notary, `a notary server (policy ${policy} needs one; or bundle: true for imported trust bundles; or policy: off to serve unverified)`);
   }
   if (!notation && policy !== 'off' && needsNotation(require)) p.add(`${path}notation`, v.notation, `trustPolicy and trustStore (require: ${require} needs Notation)`);
+  // A repository pattern may ask for more than the upstream's default: what it needs must be configured too.
+  repositoriesNeed.forEach(({ require: r, policy: rp }, j) => {
+    if (rp === 'off' || r === undefined) return;
+    if (needsNotation(r) && !notation) p.add(`${path}repositories[${j}].require`, r, 'notation configured on the upstream (trustPolicy and trustStore)');
+    if (needsDct(r) && !notary && !bundle) p.add(`${path}repositories[${j}].require`, r, 'a notary server or bundle: true on the upstream');
+  });
   const repositories: RepositoryPolicy[] = [];
   if (v.repositories !== undefined) {
     if (!Array.isArray(v.repositories)) p.add(`${path}repositories`, v.repositories, 'a list of {match, policy}');

@@ -40,6 +40,9 @@ describe('validateConfig', () => {
     ['bad store kind', { ...good, store: { kind: 'sqlite' } }, /store\.kind: got "sqlite", expected one of file, redis/],
     ['limit out of range', { ...good, limits: { manifestBytes: 1 } }, /limits\.manifestBytes: got 1, expected an integer from 1024/],
     ['bad pinning id', { ...good, trust_pinning: { certs: { 'a/b': ['xyz'] } } }, /trust_pinning\.certs\.a\/b: got \["xyz"\], expected a list of 64-hex-digit key IDs/],
+    ['repository requiring Notation the upstream lacks', { ...good, upstreams: [{ ...upstream, repositories: [{ match: 'a/*', policy: 'enforce', require: 'notation' }] }] }, /repositories\[0\]\.require: got "notation", expected notation configured on the upstream/],
+    ['require notation without notation config', { ...good, upstreams: [{ ...upstream, require: 'notation' }] }, /upstreams\[0\]\.notation: got nothing, expected trustPolicy and trustStore \(require: notation needs Notation\)/],
+    ['unknown require', { ...good, upstreams: [{ ...upstream, require: 'cosign' }] }, /upstreams\[0\]\.require: got "cosign", expected one of dct, notation, any-of, all-of/],
     ['repository policy without policy', { ...good, upstreams: [{ ...upstream, repositories: [{ match: 'a/*' }] }] }, /repositories\[0\]\.policy: got nothing/],
   ])('%s', (_name, doc, message) => {
     expect(problems(doc)).toMatch(message);
