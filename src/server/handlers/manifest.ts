@@ -115,8 +115,10 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
   const ms = () => Math.round((performance.now() - t0) * 10) / 10;
 
   if (policy === 'off' || (!up.trust && !up.notation)) {
-    const digest = await passThroughTag(deps, up, repo, tag, req, res);
+    // Audit before answering: once the client has its response, the line must already be written.
+    const { m, digest } = await fetchByTag(up, repo, tag, req);
     audit(deps.log, { ...base, digest, decision: 'pass', durationMs: ms() }, deps.metrics);
+    writeManifest(req, res, m, digest);
     return;
   }
   const need = requireFor(up.config, repo);
