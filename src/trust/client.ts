@@ -188,7 +188,8 @@ export class TrustClient {
     if (target < anchor.root.version) {
       // An older root is no way forward: report what failed in the first place (often the replayed
       // timestamp's ROLLBACK), not a rotation failure against a root we have already moved past.
-      if (!anchorStale) throw new NoNewerRoot();
+      // A snapshot that names an older root than the one we trust is a rollback in its own right.
+      if (!anchorStale && !changed) throw new NoNewerRoot();
       throw fail('ROLLBACK', `${gun} root: version ${target} is lower than current version ${anchor.root.version}`);
     }
     // Pinning is re-applied only when we are moving away from a stale anchor (notary bootstrapClient).
@@ -202,7 +203,7 @@ export class TrustClient {
         if (v - anchor.root.version > 64) throw fail('TOO_LARGE', `${gun}: root rotation spans more than 64 versions`);
         const raw = await this.fetchOrNull({ gun, role: 'root', version: v, maxBytes: this.fetchLimits.rootBytes });
         if (!raw) throw err;
-        const next = validateRoot({ gun, env: parseEnvelope(raw, `${v}.root`), prev, now, checkExpiry: false });
+        const next = validateRoot({ gun, env: parseEnvelope(raw, `${v}.root`), prev, now, checkExpiry: false, checkCertExpiry: true });
         if (next.root.version < v) throw fail('ROLLBACK', `${gun}: ${v}.root.json has version ${next.root.version}`);
         prev = next;
       }

@@ -75,7 +75,7 @@ export function time(v: JsonValue | undefined, where: string): Date {
   const ms = frac ? Number(frac.padEnd(3, '0').slice(0, 3)) : 0;
   let t = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +se!, ms);
   const check = new Date(Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +se!));
-  if (check.getUTCDate() !== +d! || check.getUTCMonth() !== +mo! - 1 || +h! > 23 || +mi! > 59 || +se! > 60) {
+  if (check.getUTCDate() !== +d! || check.getUTCMonth() !== +mo! - 1 || +h! > 23 || +mi! > 59 || +se! > 59) {
     throw fail('MALFORMED', `${where}: invalid date ${s}`);
   }
   if (off !== 'Z') {

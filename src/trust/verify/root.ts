@@ -29,8 +29,14 @@ export interface ValidateRootInput {
   /** Applied only on first contact (notary bootstraps a cached root with an empty pin config). */
   pinning?: TrustPinning | undefined;
   now: Date;
-  /** false for intermediate roots of a rotation walk and for a root we already trust (anchor). */
+  /** Role expiry: false for intermediate roots of a rotation walk and for a root we already trust (anchor). */
   checkExpiry: boolean;
+  /**
+   * Leaf and intermediate certificate validity of the new root; defaults to `checkExpiry`. notary's
+   * ValidateRoot always checks it for the root being loaded, intermediate roots of a rotation walk
+   * included (only their role expiry is waived), so the walk passes `checkExpiry: false, checkCertExpiry: true`.
+   */
+  checkCertExpiry?: boolean;
 }
 
 const DAY = 24 * 3600 * 1000;
@@ -94,7 +100,7 @@ interface UsableCert extends RootKeyCerts {
 }
 
 /** validRootLeafCerts + validRootIntCerts, then CertsToKeys: keys rebuilt from DER. */
-function usableRootCerts(gun: string, root: Root, now: Date, checkExpiry: boolean): UsableCert[] {
+function usableRootCerts(gun: string, root: Root, now: Date, checkExpiry: boolean, keepAllIntermediates = false): UsableCert[] {
   const usable: UsableCert[] = [];
   const problems: Array<{ code: ErrorCode; why: string }> = [];
   for (const kc of rootKeyCerts(root)) {
@@ -108,8 +114,9 @@ function usableRootCerts(gun: string, root: Root, now: Date, checkExpiry: boolea
       continue;
     }
     // Intermediates that fail (incl. expiry) are dropped; the rebuilt key ID then changes and that
-    // key's signatures no longer count — notary's behaviour, kept on purpose.
-    const intermediates = kc.intermediates.filter((c) => !certProblem(c, now, true));
+    // key's signatures no longer count — notary's behaviour, kept on purpose. The previously trusted
+    // root's intermediates are all kept (ValidateRoot step 2 passes parseAllCerts' intermediates as they are).
+    const intermediates = keepAllIntermediates ? kc.intermediates : kc.intermediates.filter((c) => !certProblem(c, now, true));
     const chain = [kc.leaf, ...intermediates];
     const key = keyFromCertChain(chain, certChainToPem(chain));
     if (key) usable.push({ ...kc, intermediates, key });
@@ -181,7 +188,7 @@ export function validateRoot(input: ValidateRootInput): TrustedRoot {
   const { gun, env, prev, now, checkExpiry } = input;
   const root = parseRoot(env);
   if (prev) {
-    const prevCerts = usableRootCerts(gun, prev.root, now, false);
+    const prevCerts = usableRootCerts(gun, prev.root, now, false, true);
     try {
       verifyThreshold('root', env.canonical, env.signatures, keyMap(prevCerts), prev.root.roles.root.threshold);
     } catch (err) {
@@ -192,7 +199,7 @@ export function validateRoot(input: ValidateRootInput): TrustedRoot {
       );
     }
   }
-  let certs = usableRootCerts(gun, root, now, checkExpiry);
+  let certs = usableRootCerts(gun, root, now, input.checkCertExpiry ?? checkExpiry);
   if (input.pinning) certs = applyPinning(gun, certs, input.pinning, prev !== undefined, now);
   verifyThreshold('root', env.canonical, env.signatures, keyMap(certs), root.roles.root.threshold);
   if (checkExpiry && root.expires < now) throw fail('EXPIRED', `root for ${gun} expired at ${root.expires.toISOString()}`);
