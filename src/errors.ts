@@ -20,6 +20,12 @@ export const CODES = {
   NOTATION_UNSIGNED: { oci: 'DENIED', status: 403, summary: 'the manifest has no Notary Project signature' },
   NOTATION_INVALID: { oci: 'DENIED', status: 403, summary: 'no Notary Project signature of the manifest satisfies the trust policy' },
   NOTATION_NO_POLICY: { oci: 'DENIED', status: 403, summary: 'no Notation trust policy applies to the repository' },
+  // Sigstore (cosign) signatures.
+  COSIGN_UNSIGNED: { oci: 'DENIED', status: 403, summary: 'the manifest has no cosign signature' },
+  COSIGN_INVALID: { oci: 'DENIED', status: 403, summary: 'no cosign signature of the manifest satisfies the configured keys or identities' },
+  // Policy.
+  DIGEST_NOT_SIGNED: { oci: 'DENIED', status: 403, summary: 'digestPulls: signed, and no signed tag or signature covers the requested digest' },
+  TRUST_SOURCE_MISSING: { oci: 'DENIED', status: 403, summary: 'the effective policy requires a signature kind that has no trust source configured' },
   // Getting the data.
   NOTARY_UNAVAILABLE: { oci: 'UNAVAILABLE', status: 503, summary: 'the notary server could not be reached or answered with an error' },
   NOTARY_UNAUTHORIZED: { oci: 'DENIED', status: 403, summary: 'the notary server refused our credentials or the token realm is not allowed' },
@@ -32,6 +38,7 @@ export const CODES = {
   DIGEST_INVALID: { oci: 'DIGEST_INVALID', status: 400, summary: 'the digest in the request is not a valid sha256 digest' },
   UPSTREAM_UNAVAILABLE: { oci: 'UNAVAILABLE', status: 502, summary: 'the upstream registry could not be reached or answered with an error' },
   UPSTREAM_TIMEOUT: { oci: 'UNAVAILABLE', status: 504, summary: 'the upstream registry did not answer within its deadline' },
+  UPSTREAM_INVALID: { oci: 'UNAVAILABLE', status: 502, summary: 'the upstream answered with malformed or wrongly shaped data, or redirected where it may not' },
   UPSTREAM_UNAUTHORIZED: { oci: 'UNAUTHORIZED', status: 401, summary: 'the upstream registry refused our credentials or its token realm is not allowed' },
   // Usage.
   USAGE: { oci: 'UNSUPPORTED', status: 400, summary: 'bad command-line usage' },
