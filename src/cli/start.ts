@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG_FILE, loadConfig, readConfigFile } from '../config/load.
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import type { X509Certificate } from 'node:crypto';
 import { NotationVerifier } from '../notation/notation-verifier.js';
+import type { DigestSignatureVerifier } from '../server/deps.js';
 import { parseTrustPolicy } from '../notation/trust-policy.js';
 import { loadTrustStore } from '../notation/trust-store.js';
 import { createLogger, type Logger } from '../observe/logger.js';
@@ -36,6 +37,16 @@ function password(env: NodeJS.ProcessEnv, name: string | undefined, key: string)
 }
 
 /** Notation: the site's own trustpolicy.json and trust store directory, read and validated at start. */
+/** Notation's verdict as the proxy's signature proof (header and audit line). */
+function notationProofs(nv: NotationVerifier): DigestSignatureVerifier {
+  return {
+    async verify(registry, repositoryUri, repo, manifest) {
+      const r = await nv.verify(registry, repositoryUri, repo, manifest);
+      return { kind: 'notation', by: `notation ${r.signature ?? '(skip policy)'} policy ${r.policy}`, logged: r.logged };
+    },
+  };
+}
+
 async function buildNotation(u: UpstreamConfig, i: number): Promise<NotationVerifier | undefined> {
   if (!u.notation) return undefined;
   const trustPolicy = parseTrustPolicy(readConfigFile(u.notation.trustPolicy, `upstreams[${i}].notation.trustPolicy`).toString('utf8'));
@@ -104,7 +115,8 @@ export async function buildDeps(
         fetcher: cached,
       });
     }
-    upstreams.set(u.name, { config: u, registry, trust, notation: notations[i] });
+    const notation = notations[i];
+    upstreams.set(u.name, { config: u, registry, trust, notation, signatures: notation ? { notation: notationProofs(notation) } : {} });
   });
   if (config.upstreams.some((u) => u.bundle)) closers.push(watchBundleExpiry(kv, config.limits.bundleWarnDays, log.child({ component: 'bundle' }), metrics, clock));
   return {

@@ -27,7 +27,12 @@ export interface AuditRecord {
   digest?: string | undefined;
   role?: string | undefined;
   decision: 'allow' | 'deny' | 'audit-allow' | 'pass';
+  /** The effective policy and requirement after repository overrides (src/policy/effective.ts). */
   policy: string;
+  require?: string | undefined;
+  digestPulls?: string | undefined;
+  /** Check failures a Notation trust policy only logs (permissive/audit levels). */
+  notationLogged?: readonly string[] | undefined;
   code?: string | undefined;
   reason?: string | undefined;
   /** Which signatures satisfied the policy: `dct <role>`, `notation <signature> policy <name>`, or both. */

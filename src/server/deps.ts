@@ -8,6 +8,23 @@ import type { Clock } from '../trust/client.js';
 import type { TrustService } from '../trust/trust-service.js';
 import type { NotationVerifier } from '../notation/notation-verifier.js';
 
+/** What a signature check over a digest proves: which kind, and who or what satisfied the policy. */
+export interface SignatureProof {
+  kind: 'notation' | 'cosign';
+  /** For the X-Trustgate-Verified-By header and the audit line's `satisfiedBy`. */
+  by: string;
+  /** Check failures the policy only logs (Notation permissive/audit levels): written to the audit record. */
+  logged?: readonly string[] | undefined;
+}
+
+/**
+ * Notation and cosign sign digests, not tags: given the digest (and size) of a manifest, prove that a
+ * signature of it satisfies the site's policy, or throw a TrustgateError with the refusal code.
+ */
+export interface DigestSignatureVerifier {
+  verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: { digest: string; size: number; mediaType?: string | undefined }): Promise<SignatureProof>;
+}
+
 export interface UpstreamDeps {
   config: UpstreamConfig;
   registry: RegistryClient;
@@ -15,6 +32,8 @@ export interface UpstreamDeps {
   trust?: TrustService | undefined;
   /** Present when Notation signatures are configured for the upstream. */
   notation?: NotationVerifier | undefined;
+  /** Digest signature checks by kind (notation, cosign), present where configured. */
+  signatures?: Partial<Record<'notation' | 'cosign', DigestSignatureVerifier>> | undefined;
 }
 
 export interface ServerDeps {

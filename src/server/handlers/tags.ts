@@ -4,7 +4,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fail, isTrustgateError } from '../../errors.js';
 import { readBodyCapped } from '../../http/read-capped.js';
-import { policyFor } from '../../policy/policy.js';
+import { effectivePolicy, missingSources } from '../../policy/effective.js';
+import { audit } from '../../observe/logger.js';
 import type { ServerDeps, UpstreamDeps } from '../deps.js';
 import type { Route } from '../route.js';
 
@@ -21,8 +22,22 @@ async function upstreamTags(up: UpstreamDeps, repo: string, maxBytes: number): P
     throw fail('UPSTREAM_UNAVAILABLE', `upstream ${up.config.name} answered ${res.statusCode} for the tags of ${repo}`);
   }
   const body = await readBodyCapped(res.body, maxBytes, `tags of ${repo}`, res.headers['content-length']);
-  const tags = (JSON.parse(Buffer.from(body).toString('utf8')) as { tags?: unknown }).tags;
-  return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
+  return parseTagList(Buffer.from(body), `upstream ${up.config.name} tags of ${repo}`);
+}
+
+/** The upstream's answer is input: `{"name":…, "tags":[strings] | null}` or UPSTREAM_INVALID. */
+export function parseTagList(body: Buffer, what: string): string[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw fail('UPSTREAM_INVALID', `${what}: not JSON`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw fail('UPSTREAM_INVALID', `${what}: expected an object with a tags list`);
+  const tags = (doc as { tags?: unknown }).tags;
+  if (tags === undefined || tags === null) return []; // distribution answers `"tags": null` for an empty repository
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) throw fail('UPSTREAM_INVALID', `${what}: tags is not a list of strings`);
+  return tags as string[];
 }
 
 async function signedTags(up: UpstreamDeps, gun: string): Promise<string[]> {
@@ -36,10 +51,20 @@ async function signedTags(up: UpstreamDeps, gun: string): Promise<string[]> {
 
 export async function handleTags(route: TagsRoute, req: IncomingMessage, res: ServerResponse, deps: ServerDeps): Promise<void> {
   const up = deps.upstreams.get(route.upstream.name)!;
-  const policy = policyFor(up.config, route.repo);
-  const all = policy === 'enforce' && up.trust
-    ? await signedTags(up, `${up.config.gun}/${route.repo}`)
-    : await upstreamTags(up, route.repo, deps.config.limits.manifestBytes);
+  const eff = effectivePolicy(up.config, route.repo);
+  const gun = `${up.config.gun}/${route.repo}`;
+  let all: string[];
+  try {
+    if (eff.policy === 'enforce' && missingSources(eff, { dct: up.trust !== undefined, notation: up.signatures?.notation !== undefined, cosign: up.signatures?.cosign !== undefined }).length > 0) {
+      throw fail('TRUST_SOURCE_MISSING', `${route.repo}: policy enforce requires ${eff.require.label}, which upstream ${up.config.name} does not configure`);
+    }
+    // Under enforce, the trust view: tags signed with DCT where the requirement includes it.
+    all = eff.policy === 'enforce' && eff.require.of.includes('dct') && up.trust ? await signedTags(up, gun) : await upstreamTags(up, route.repo, deps.config.limits.manifestBytes);
+  } catch (err) {
+    // A listing that fails is a decision an operator must see too (malformed upstream answers included).
+    if (isTrustgateError(err)) audit(deps.log, { upstream: up.config.name, gun, repo: route.repo, ref: 'tags/list', policy: eff.policy, require: eff.require.label, decision: 'deny', code: err.code, reason: err.message, durationMs: 0 }, deps.metrics);
+    throw err;
+  }
   all.sort();
   const after = route.last !== undefined ? all.filter((t) => t > route.last!) : all;
   const page = route.n !== undefined ? after.slice(0, route.n) : after;
