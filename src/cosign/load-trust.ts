@@ -1,0 +1,41 @@
+// Read an upstream's cosign trust from disk, once, at start: PEM public keys and the Sigstore
+// trusted_root.json. Nothing is fetched: air-gapped sites copy the trusted root in (refreshing it
+// with @sigstore/tuf is the operator's step, outside the request path). A bad file fails start with
+// the config key named.
+import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { CosignConfig } from '../config/schema.js';
+import { fail } from '../errors.js';
+import { parseTrustedRoot, type CosignKey, type CosignTrust } from './verify-signature.js';
+
+function read(file: string, key: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw fail('CONFIG_INVALID', `${key}: cannot read ${file}: ${(err as Error).message}`, err);
+  }
+}
+
+export function loadCosignTrust(c: CosignConfig, path: string): CosignTrust {
+  const keys: CosignKey[] = c.keys.map((file, i) => {
+    const key = `${path}.keys[${i}]`;
+    try {
+      const k = createPublicKey(read(file, key));
+      return { name: file, key: k };
+    } catch (err) {
+      if ((err as { code?: string }).code === 'CONFIG_INVALID') throw err;
+      throw fail('CONFIG_INVALID', `${key}: ${file} is not a PEM public key: ${(err as Error).message}`, err);
+    }
+  });
+  let root;
+  if (c.trustedRoot !== undefined) {
+    const key = `${path}.trustedRoot`;
+    const text = read(c.trustedRoot, key);
+    try {
+      root = parseTrustedRoot(text);
+    } catch (err) {
+      throw fail('CONFIG_INVALID', `${key}: ${c.trustedRoot} is not a usable Sigstore trusted root: ${(err as Error).message}`, err);
+    }
+  }
+  return { keys, root, identities: c.identities };
+}
