@@ -1,0 +1,174 @@
+// Keyed cosign signatures through the proxy, with real parts: images in a real docker-registry,
+// signatures made from the specification with node:crypto and pushed in cosign's classic tag form
+// (sha256-<hex>.sig), a real notary-server for the DCT side of the migration policy, and skopeo pulling
+// through trustgate.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRegistry, type Registry } from '../support/docker-registry.js';
+import { makeCosignKey, pushClassicSignatures, signPayload, simpleSigningPayload } from '../support/cosign-sign.js';
+import { NotaryCli } from '../support/notary-cli.js';
+import { startNotary, type NotaryLab } from '../support/notary-server.js';
+import { pushImage, type PushedImage } from '../support/oci-image.js';
+import { makePki } from '../support/pki.js';
+import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
+
+const run = promisify(execFile);
+let dir: string;
+let registry: Registry;
+let notary: NotaryLab;
+let proxy: Trustgate;
+const images: Record<string, PushedImage> = {};
+const signer = makeCosignKey();
+const stranger = makeCosignKey();
+
+async function pull(repo: string, tag = 'v1'): Promise<{ ok: boolean; out: string }> {
+  return run('skopeo', ['copy', '--src-tls-verify=false', `docker://${proxy.host}/${repo}:${tag}`, `oci:${join(dir, `pulled-${repo.replace(/\//g, '_')}`)}:x`], { timeout: 120_000 }).then(
+    (r) => ({ ok: true, out: r.stdout + r.stderr }),
+    (e) => ({ ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
+  );
+}
+
+const audits = () =>
+  readFileSync(proxy.logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"audit":true'))
+    .map((l) => JSON.parse(l));
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'trustgate-cosign-keyed-'));
+  const pki = await makePki(dir);
+  [registry, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
+  for (const name of ['c/good', 'c/twokeys', 'c/unsigned', 'c/wrongkey', 'c/otherdigest', 'c/altsig', 'c/altpayload', 'm/dctonly', 'm/cosignonly', 'm/neither']) {
+    images[name] = await pushImage(dir, registry.host, name, 'v1');
+  }
+  const signed = (name: string) => {
+    const payload = simpleSigningPayload(images[name]!.digest, { repo: `${registry.host}/${name}` });
+    return { payload, signature: signPayload(payload, signer.privateKey) };
+  };
+  await pushClassicSignatures(registry.url, 'c/good', images['c/good']!.digest, [signed('c/good')]);
+  await pushClassicSignatures(registry.url, 'm/cosignonly', images['m/cosignonly']!.digest, [signed('m/cosignonly')]);
+  // Two signatures in one .sig manifest: a stranger's first, then the trusted one.
+  const twoPayload = simpleSigningPayload(images['c/twokeys']!.digest);
+  await pushClassicSignatures(registry.url, 'c/twokeys', images['c/twokeys']!.digest, [
+    { payload: twoPayload, signature: signPayload(twoPayload, stranger.privateKey) },
+    { payload: twoPayload, signature: signPayload(twoPayload, signer.privateKey) },
+  ]);
+  const wrongPayload = simpleSigningPayload(images['c/wrongkey']!.digest);
+  await pushClassicSignatures(registry.url, 'c/wrongkey', images['c/wrongkey']!.digest, [{ payload: wrongPayload, signature: signPayload(wrongPayload, stranger.privateKey) }]);
+  // A valid signature of another image, replayed next to this one.
+  await pushClassicSignatures(registry.url, 'c/otherdigest', images['c/otherdigest']!.digest, [signed('c/good')]);
+  const alt = signed('c/altsig');
+  const sig = Buffer.from(alt.signature, 'base64');
+  sig.writeUInt8(sig.readUInt8(sig.length - 1) ^ 1, sig.length - 1);
+  await pushClassicSignatures(registry.url, 'c/altsig', images['c/altsig']!.digest, [{ payload: alt.payload, signature: sig.toString('base64') }]);
+  // The payload blob replaced after signing (still naming the right digest): the manifest points at the new blob.
+  const ap = signed('c/altpayload');
+  const altered = Buffer.from(JSON.stringify({ ...JSON.parse(ap.payload.toString()), optional: { 'build-id': 'rewritten' } }));
+  await pushClassicSignatures(registry.url, 'c/altpayload', images['c/altpayload']!.digest, [{ payload: altered, signature: ap.signature }]);
+  // Docker Content Trust for the DCT-only image, with the real notary CLI.
+  const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
+  const gun = `${registry.host}/m/dctonly`;
+  await cli.initRepo(gun);
+  writeFileSync(join(dir, 'm-dctonly'), images['m/dctonly']!.manifest);
+  await cli.sign(gun, 'v1', join(dir, 'm-dctonly'));
+  const keyFile = join(dir, 'cosign.pub');
+  writeFileSync(keyFile, signer.publicPem);
+  proxy = await startTrustgate(dir, {
+    upstreams: [
+      {
+        name: 'lab',
+        registry: registry.url,
+        gun: registry.host,
+        notary: { url: notary.url, ca: notary.caFile },
+        cosign: { keys: [keyFile] },
+        policy: 'enforce',
+        require: 'cosign',
+        repositories: [{ match: 'm/*', policy: 'enforce', require: { 'any-of': ['dct', 'cosign'] } }],
+      },
+    ],
+    default: 'lab',
+  });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await notary?.stop();
+  await registry?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('keyed cosign signatures (tag form) through the proxy', () => {
+  it('serves a tag whose digest carries a valid signature, by its digest, and says which key', async () => {
+    const res = await fetch(`${proxy.url}/v2/c/good/manifests/v1`, { headers: { accept: images['c/good']!.mediaType } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('docker-content-digest')).toBe(images['c/good']!.digest);
+    expect(Buffer.from(await res.arrayBuffer()).equals(images['c/good']!.manifest)).toBe(true);
+    expect(res.headers.get('x-trustgate-verified-by')).toMatch(/^cosign key \S+cosign\.pub sha256:[0-9a-f]{64}$/);
+    const r = await pull('c/good');
+    expect(r.ok, r.out).toBe(true);
+    expect(audits()).toContainEqual(expect.objectContaining({ repo: 'c/good', decision: 'allow', satisfiedBy: expect.stringContaining('cosign key') }));
+  });
+
+  it('finds the trusted signature among several in one .sig manifest', async () => {
+    const r = await pull('c/twokeys');
+    expect(r.ok, r.out).toBe(true);
+  });
+
+  it('refuses an image without a signature with COSIGN_UNSIGNED', async () => {
+    const r = await pull('c/unsigned');
+    expect(r.ok).toBe(false);
+    const res = await fetch(`${proxy.url}/v2/c/unsigned/manifests/v1`);
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ errors: [{ code: 'DENIED', detail: { code: 'COSIGN_UNSIGNED' } }] });
+    expect(audits()).toContainEqual(expect.objectContaining({ repo: 'c/unsigned', decision: 'deny', code: 'COSIGN_UNSIGNED' }));
+  });
+
+  it.each([
+    ['a signature by a key that is not configured', 'c/wrongkey', /signature verification failed/],
+    ['a payload for another digest', 'c/otherdigest', /the payload signs sha256:[0-9a-f]{64}, not/],
+    ['an altered signature', 'c/altsig', /signature verification failed/],
+    ['an altered payload', 'c/altpayload', /signature verification failed/],
+  ])('refuses %s with COSIGN_INVALID, naming the rule', async (_n, repo, reason) => {
+    const r = await pull(repo);
+    expect(r.ok).toBe(false);
+    const res = await fetch(`${proxy.url}/v2/${repo}/manifests/v1`);
+    expect(res.status).toBe(403);
+    const body = (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> };
+    expect(body.errors[0]!.detail.code).toBe('COSIGN_INVALID');
+    expect(body.errors[0]!.message).toMatch(/satisfies cosign keys \S+cosign\.pub/);
+    expect(body.errors[0]!.message).toMatch(reason);
+  });
+});
+
+describe('migration policy any-of: [dct, cosign]', () => {
+  it('serves a DCT-only tag', async () => {
+    const res = await fetch(`${proxy.url}/v2/m/dctonly/manifests/v1`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-trustgate-verified-by')).toBe('dct targets');
+    const r = await pull('m/dctonly');
+    expect(r.ok, r.out).toBe(true);
+  });
+
+  it('serves a cosign-only tag', async () => {
+    const res = await fetch(`${proxy.url}/v2/m/cosignonly/manifests/v1`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-trustgate-verified-by')).toMatch(/^cosign key /);
+    const r = await pull('m/cosignonly');
+    expect(r.ok, r.out).toBe(true);
+  });
+
+  it('refuses a tag with neither', async () => {
+    const r = await pull('m/neither');
+    expect(r.ok).toBe(false);
+    const res = await fetch(`${proxy.url}/v2/m/neither/manifests/v1`);
+    expect(res.status).toBe(403);
+    const body = (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> };
+    // The last kind tried answers; the audit line keeps both refusals.
+    expect(body.errors[0]!.detail.code).toBe('COSIGN_UNSIGNED');
+    expect(audits()).toContainEqual(expect.objectContaining({ repo: 'm/neither', decision: 'deny', code: 'COSIGN_UNSIGNED', reason: expect.stringMatching(/TRUST_DATA_MISSING.*COSIGN_UNSIGNED/) }));
+  });
+});
