@@ -86,6 +86,8 @@ function verifyBundleModel(bundle: Bundle, artifact: Buffer | undefined, trust: 
     throw new Error(failures.join('; '));
   }
   if (!trust.root) throw new Error('signed with a certificate (keyless), and no cosign trustedRoot is configured');
+  // Said plainly before the library's threshold (which would report a missing timestamp first).
+  if (bundle.verificationMaterial.tlogEntries.length === 0) throw new Error('no transparency-log entry (Rekor inclusion proof or signed entry timestamp)');
   const entity = toSignedEntity(bundle, artifact);
   // Keyless needs all three: a Fulcio certificate with an SCT, a Rekor entry (inclusion proof or signed
   // entry timestamp) and a verified time inside the certificate's validity (sigstore client spec §4).

@@ -1,0 +1,88 @@
+// Keyless cosign signatures (Sigstore bundles) made with @sigstore/sign against local Fulcio and Rekor
+// stand-ins, verified offline against a trusted_root.json the test writes: identity and issuer rules,
+// transparency-log proof, CA, and what the statement signs.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CosignIdentity } from '../../src/config/schema.js';
+import { parseTrustedRoot, verifyBundleSignature, type CosignTrust } from '../../src/cosign/verify-signature.js';
+import { cosignSignStatement, signKeyless, startFulcio, startRekor, trustedRootJson, type FulcioStandIn, type RekorStandIn } from '../support/sigstore-lab.js';
+
+const digest = `sha256:${'c'.repeat(64)}`;
+const ISSUER = 'https://token.actions.githubusercontent.com';
+const WORKFLOW = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+let fulcio: FulcioStandIn;
+let rogue: FulcioStandIn;
+let rekor: RekorStandIn;
+let root: ReturnType<typeof parseTrustedRoot>;
+let good: Buffer;
+
+const trust = (...identities: CosignIdentity[]): CosignTrust => ({ keys: [], root, identities });
+const sign = (o: { ca?: FulcioStandIn; tlog?: boolean; sub?: string; iss?: string; statement?: Buffer } = {}) =>
+  signKeyless({ fulcio: o.ca ?? fulcio, rekor: o.tlog === false ? undefined : rekor, identity: { iss: o.iss ?? ISSUER, sub: o.sub ?? WORKFLOW }, statement: o.statement ?? cosignSignStatement(digest) });
+
+beforeAll(async () => {
+  [fulcio, rogue, rekor] = await Promise.all([startFulcio(), startFulcio(), startRekor()]);
+  // Only the first CA is trusted; the rogue one is a CA of the same name with another key.
+  root = parseTrustedRoot(trustedRootJson([fulcio], [rekor]));
+  good = await sign();
+});
+
+afterAll(async () => {
+  for (const s of [fulcio, rogue, rekor]) await new Promise((r) => s?.server.close(r));
+});
+
+describe('keyless Sigstore bundle', () => {
+  it('verifies a valid identity and names the signer and issuer', () => {
+    expect(verifyBundleSignature(good, digest, trust({ issuer: ISSUER, subject: WORKFLOW })).by).toBe(`${WORKFLOW} (issuer ${ISSUER})`);
+  });
+
+  it('matches a subject regular expression, and tries every identity rule', () => {
+    const by = verifyBundleSignature(good, digest, trust({ issuer: ISSUER, subject: 'https://github.com/other/x' }, { issuer: ISSUER, subjectRegExp: '^https://github\\.com/acme/' })).by;
+    expect(by).toContain(WORKFLOW);
+  });
+
+  it('refuses another subject', () => {
+    expect(() => verifyBundleSignature(good, digest, trust({ issuer: ISSUER, subject: 'https://github.com/acme/app/.github/workflows/nightly.yml@refs/heads/main' }))).toThrow(/no identity rule matches.*certificate identity error/);
+  });
+
+  it('anchors an exact subject: a longer identity with the same prefix does not match', async () => {
+    const longer = await sign({ sub: `${WORKFLOW}.evil` });
+    expect(() => verifyBundleSignature(longer, digest, trust({ issuer: ISSUER, subject: WORKFLOW }))).toThrow(/no identity rule matches/);
+  });
+
+  it('refuses another issuer', () => {
+    expect(() => verifyBundleSignature(good, digest, trust({ issuer: 'https://accounts.google.com', subject: WORKFLOW }))).toThrow(/no identity rule matches.*issuer/);
+  });
+
+  it('refuses a signature without transparency-log proof', async () => {
+    const noTlog = await sign({ tlog: false });
+    expect(() => verifyBundleSignature(noTlog, digest, trust({ issuer: ISSUER, subject: WORKFLOW }))).toThrow(/no transparency-log entry/);
+  });
+
+  it('refuses a signed entry timestamp that Rekor did not sign', () => {
+    const doc = JSON.parse(good.toString());
+    const entry = doc.verificationMaterial.tlogEntries[0];
+    const set = Buffer.from(entry.inclusionPromise.signedEntryTimestamp, 'base64');
+    set.writeUInt8(set.readUInt8(set.length - 1) ^ 1, set.length - 1);
+    entry.inclusionPromise.signedEntryTimestamp = set.toString('base64');
+    expect(() => verifyBundleSignature(Buffer.from(JSON.stringify(doc)), digest, trust({ issuer: ISSUER, subject: WORKFLOW }))).toThrow(/inclusion promise could not be verified/);
+  });
+
+  it('refuses a certificate from another CA', async () => {
+    const other = await sign({ ca: rogue });
+    expect(() => verifyBundleSignature(other, digest, trust({ issuer: ISSUER, subject: WORKFLOW }))).toThrow('Failed to verify certificate chain');
+  });
+
+  it('refuses a statement for another digest', () => {
+    expect(() => verifyBundleSignature(good, `sha256:${'d'.repeat(64)}`, trust({ issuer: ISSUER, subject: WORKFLOW }))).toThrow(/subject is not sha256:d+/);
+  });
+
+  it('refuses an attestation that is not a cosign signature (another predicate)', async () => {
+    const sbom = Buffer.from(JSON.stringify({ ...JSON.parse(cosignSignStatement(digest).toString()), predicateType: 'https://spdx.dev/Document' }));
+    const b = await sign({ statement: sbom });
+    expect(() => verifyBundleSignature(b, digest, trust({ issuer: ISSUER, subject: WORKFLOW }))).toThrow(/predicateType is "https:\/\/spdx.dev\/Document"/);
+  });
+
+  it('refuses a keyless bundle when no trusted root is configured', () => {
+    expect(() => verifyBundleSignature(good, digest, { keys: [], identities: [{ issuer: ISSUER, subject: WORKFLOW }] })).toThrow(/no cosign trustedRoot is configured/);
+  });
+});
