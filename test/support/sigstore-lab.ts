@@ -10,7 +10,7 @@ import { bundleToJSON, type Bundle } from '@sigstore/bundle';
 // Deep imports: the package index also loads nock, which would patch node:http in the test process.
 import { fulcioHandler, initializeCA, initializeCTLog } from '@sigstore/mock/dist/fulcio/index.js';
 import { initializeTLog, rekorHandler } from '@sigstore/mock/dist/rekor/index.js';
-import { DSSEBundleBuilder, FulcioSigner, RekorWitness } from '@sigstore/sign';
+import { DSSEBundleBuilder, FulcioSigner, MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
 
 interface Handler {
   path: string;
@@ -109,4 +109,29 @@ export async function signKeyless(opts: { fulcio: FulcioStandIn; rekor?: RekorSt
   const witnesses = opts.rekor ? [new RekorWitness({ rekorBaseURL: opts.rekor.url, entryType: 'intoto', retry: 0 })] : [];
   const bundle: Bundle = await new DSSEBundleBuilder({ signer, witnesses }).create({ data: opts.statement, type: 'application/vnd.in-toto+json' });
   return Buffer.from(JSON.stringify(bundleToJSON(bundle)));
+}
+
+/**
+ * A keyless signature in cosign's classic tag form: a Fulcio certificate and a signature over the
+ * simple-signing payload, with Rekor's answer (a hashedrekord entry and its signed entry timestamp) as
+ * the dev.sigstore.cosign/bundle annotation, laid out as SIGNATURE_SPEC.md shows it.
+ */
+export async function signClassicKeyless(opts: { fulcio: FulcioStandIn; rekor: RekorStandIn; identity: { iss: string; sub: string }; payload: Buffer }): Promise<{ signature: string; certificate: string; rekorBundle: string }> {
+  const signer = new FulcioSigner({ fulcioBaseURL: opts.fulcio.url, identityProvider: { getToken: async () => oidcToken(opts.identity) }, retry: 0 });
+  const witnesses = [new RekorWitness({ rekorBaseURL: opts.rekor.url, retry: 0 })];
+  const bundle = await new MessageSignatureBundleBuilder({ signer, witnesses }).create({ data: opts.payload });
+  if (bundle.content.$case !== 'messageSignature') throw new Error('expected a message signature');
+  const vm = bundle.verificationMaterial;
+  const der = vm.content.$case === 'certificate' ? vm.content.certificate.rawBytes : vm.content.$case === 'x509CertificateChain' ? vm.content.x509CertificateChain.certificates[0]!.rawBytes : undefined;
+  if (!der) throw new Error('expected a certificate');
+  const e = vm.tlogEntries[0]!;
+  const pem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
+  return {
+    signature: Buffer.from(bundle.content.messageSignature.signature).toString('base64'),
+    certificate: pem,
+    rekorBundle: JSON.stringify({
+      SignedEntryTimestamp: Buffer.from(e.inclusionPromise!.signedEntryTimestamp).toString('base64'),
+      Payload: { body: Buffer.from(e.canonicalizedBody).toString('base64'), integratedTime: Number(e.integratedTime), logIndex: Number(e.logIndex), logID: Buffer.from(e.logId.keyId).toString('hex') },
+    }),
+  };
 }
