@@ -9,6 +9,7 @@ import { TrustClient } from '../trust/client.js';
 import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
 import { formatInspection, inspectTrust } from '../trust/inspect.js';
 import { MemoryTrustState } from '../trust/state/memory-state.js';
+import { formatCosignInspection, inspectCosignFor } from './inspect-cosign.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 
 const USAGE = `usage: trustgate inspect IMAGE[:TAG] [--json] [--config FILE]`;
@@ -28,10 +29,11 @@ export function parseImage(ref: string): { name: string; tag?: string | undefine
   return { name, tag };
 }
 
-export function upstreamForImage(config: Config, name: string): UpstreamConfig {
+/** `allowCosignOnly`: inspect also lists cosign signatures, so an upstream with cosign and no notary is enough. */
+export function upstreamForImage(config: Config, name: string, allowCosignOnly = false): UpstreamConfig {
   const u = [...config.upstreams].sort((a, b) => b.gun.length - a.gun.length).find((x) => name.startsWith(`${x.gun}/`));
   if (!u) throw fail('NOT_FOUND', `no upstream in the configuration serves ${name} (upstream gun prefixes: ${config.upstreams.map((x) => x.gun).join(', ')})`);
-  if (!u.notary) throw fail('TRUST_DATA_MISSING', `upstream ${u.name} has no notary server configured`);
+  if (!u.notary && !(allowCosignOnly && u.cosign)) throw fail('TRUST_DATA_MISSING', `upstream ${u.name} has no notary server configured`);
   return u;
 }
 
@@ -48,8 +50,14 @@ export async function runInspect(argv: string[], io: Io, env: NodeJS.ProcessEnv)
     if (!image || extra.length) throw new UsageError('inspect needs exactly one IMAGE[:TAG]');
     const config = loadConfig(parsed.values.config ?? env.TRUSTGATE_CONFIG ?? DEFAULT_CONFIG_FILE, env);
     const { name, tag } = parseImage(image);
-    const u = upstreamForImage(config, name);
-    const n = u.notary!;
+    const u = upstreamForImage(config, name, true);
+    const shown = tag !== undefined ? image.slice(0, image.length - tag.length - 1) : image;
+    const cosign = u.cosign ? await inspectCosignFor(config, u, name, tag, env) : undefined;
+    if (!u.notary) {
+      io.stdout(parsed.values.json ? JSON.stringify([{ Name: shown, CosignSignatures: cosign }]) : formatCosignInspection(shown, cosign!));
+      return EXIT_OK;
+    }
+    const n = u.notary;
     const password = n.passwordEnv ? env[n.passwordEnv] : undefined;
     fetcher = new NotaryHttpFetcher({
       url: n.url,
@@ -64,10 +72,11 @@ export async function runInspect(argv: string[], io: Io, env: NodeJS.ProcessEnv)
       clock: { now: () => new Date() },
       pinning: { certs: config.trustPinning.certs, ca: Object.fromEntries(Object.entries(config.trustPinning.ca).map(([p, f]) => [p, readFileSync(f, 'utf8')])), disableTofu: config.trustPinning.disableTofu },
     });
-    const shown = tag !== undefined ? image.slice(0, image.length - tag.length - 1) : image;
     const result = inspectTrust(shown, await client.update(name));
     if (tag !== undefined) result.SignedTags = result.SignedTags.filter((t) => t.SignedTag === tag);
-    io.stdout(parsed.values.json ? JSON.stringify([result]) : formatInspection(result));
+    // Cosign signatures beside the DCT ones, when the upstream has cosign configured.
+    if (parsed.values.json) io.stdout(JSON.stringify([cosign ? { ...result, CosignSignatures: cosign } : result]));
+    else io.stdout(cosign ? `${formatInspection(result)}\n\n${formatCosignInspection(shown, cosign)}` : formatInspection(result));
     return EXIT_OK;
   } catch (err) {
     return reportError(io, err, USAGE);

@@ -3,7 +3,7 @@
 // (sha256-<hex>.sig), a real notary-server for the DCT side of the migration policy, and skopeo pulling
 // through trustgate.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,7 +14,7 @@ import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
-import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
+import { runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const run = promisify(execFile);
 let dir: string;
@@ -170,5 +170,19 @@ describe('migration policy any-of: [dct, cosign]', () => {
     // The last kind tried answers; the audit line keeps both refusals.
     expect(body.errors[0]!.detail.code).toBe('COSIGN_UNSIGNED');
     expect(audits()).toContainEqual(expect.objectContaining({ repo: 'm/neither', decision: 'deny', code: 'COSIGN_UNSIGNED', reason: expect.stringMatching(/TRUST_DATA_MISSING.*COSIGN_UNSIGNED/) }));
+  });
+});
+
+describe('trustgate inspect with DCT and cosign', () => {
+  it('lists cosign signatures beside the DCT signed tags', async () => {
+    const configFile = join(dir, readdirSync(dir).find((f) => /^trustgate-\d+\.yaml$/.test(f))!);
+    const r = await runCli(['inspect', `${registry.host}/m/dctonly:v1`, '--json', '--config', configFile]);
+    expect(r.code, r.stdout).toBe(0);
+    const [view] = JSON.parse(r.stdout) as Array<{ SignedTags: Array<{ SignedTag: string; Digest: string }>; CosignSignatures: unknown }>;
+    expect(view!.SignedTags).toEqual([expect.objectContaining({ SignedTag: 'v1', Digest: images['m/dctonly']!.digest.slice(7) })]);
+    // DCT-only: the tag's digest is listed with no cosign signature.
+    expect(view!.CosignSignatures).toEqual([{ Tag: 'v1', Digest: images['m/dctonly']!.digest, Signatures: [] }]);
+    const text = await runCli(['inspect', `${registry.host}/m/dctonly:v1`, '--config', configFile]);
+    expect(text.stdout).toMatch(/Signatures for .*m\/dctonly[\s\S]*Cosign signatures for .*m\/dctonly[\s\S]*v1\s+sha256:[0-9a-f]{64}\s+-\s+unsigned/);
   });
 });

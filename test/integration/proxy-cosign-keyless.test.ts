@@ -3,7 +3,7 @@
 // referrer (referrers tag schema: distribution 2.8 has no referrers API) or in cosign's classic tag
 // form; trustgate verifies offline against the trusted_root.json the test writes; skopeo pulls.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,7 +12,7 @@ import { pushBundleReferrers, pushClassicSignatures, simpleSigningPayload } from
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { cosignSignStatement, signClassicKeyless, signKeyless, startFulcio, startRekor, trustedRootJson, type FulcioStandIn, type RekorStandIn } from '../support/sigstore-lab.js';
-import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
+import { runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const run = promisify(execFile);
 const ISSUER = 'https://token.actions.githubusercontent.com';
@@ -119,5 +119,34 @@ describe('keyless cosign signatures through the proxy', () => {
     const res = await fetch(`${proxy.url}/v2/k/unsigned/manifests/v1`);
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ errors: [{ detail: { code: 'COSIGN_UNSIGNED' } }] });
+  });
+});
+
+describe('trustgate inspect lists cosign signatures', () => {
+  const configFile = () => join(dir, readdirSync(dir).find((f) => /^trustgate-\d+\.yaml$/.test(f))!);
+
+  it('shows a verified keyless signer of a tag', async () => {
+    const r = await runCli(['inspect', `${registry.host}/k/good:v1`, '--json', '--config', configFile()]);
+    expect(r.code, r.stdout).toBe(0);
+    const [view] = JSON.parse(r.stdout) as Array<{ Name: string; CosignSignatures: Array<{ Tag: string; Digest: string; Signatures: Array<Record<string, unknown>> }> }>;
+    expect(view!.Name).toBe(`${registry.host}/k/good`);
+    expect(view!.CosignSignatures).toEqual([
+      { Tag: 'v1', Digest: images['k/good']!.digest, Signatures: [expect.objectContaining({ Form: 'referrer', Verified: true, Signer: `${WORKFLOW} (issuer ${ISSUER})` })] },
+    ]);
+  });
+
+  it('shows an untrusted signer with the reason', async () => {
+    const r = await runCli(['inspect', `${registry.host}/k/wrongsubject:v1`, '--json', '--config', configFile()]);
+    const [view] = JSON.parse(r.stdout) as Array<{ CosignSignatures: Array<{ Signatures: Array<{ Verified: boolean; Reason?: string }> }> }>;
+    expect(view!.CosignSignatures[0]!.Signatures).toEqual([expect.objectContaining({ Verified: false, Reason: expect.stringMatching(/no identity rule matches/) })]);
+  });
+
+  it('lists every tag of a repository in text form, the signature tag itself left out', async () => {
+    const r = await runCli(['inspect', `${registry.host}/k/classic`, '--config', configFile()]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Cosign signatures for ${registry.host}/k/classic`);
+    const rows = r.stdout.split('\n').filter((l) => l.startsWith('v1 ') || l.startsWith('sha256-'));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatch(new RegExp(`^v1\\s+${images['k/classic']!.digest}\\s+tag\\s+verified: https://github.com/acme/app/`));
   });
 });
