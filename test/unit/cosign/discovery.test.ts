@@ -1,0 +1,83 @@
+// Discovery of cosign signatures against a registry that has the OCI referrers API (distribution 2.8,
+// used by the integration tests, only has the tag schema): a small node:http registry stands in.
+// Candidates that do not say what they are, point elsewhere, or whose bytes do not match are dropped.
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findCosignSignatures } from '../../../src/cosign/discovery.js';
+import { RegistryClient } from '../../../src/registry/registry-client.js';
+
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const subject = `sha256:${'a'.repeat(64)}`;
+const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+const bundle = Buffer.from('{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}');
+const payload = Buffer.from('{"critical":{}}');
+const swapped = Buffer.from('{"critical":{"other":1}}');
+const referrer = (subj: string, artifactType = BUNDLE) =>
+  Buffer.from(JSON.stringify({ schemaVersion: 2, artifactType, layers: [{ mediaType: BUNDLE, digest: sha(bundle), size: bundle.length }], subject: { digest: subj } }));
+const good = referrer(subject);
+const elsewhere = referrer(`sha256:${'b'.repeat(64)}`);
+const sbom = referrer(subject, 'application/spdx+json');
+const layer = (mediaType: string, digest: string, signature?: string) => ({ mediaType, digest, size: 1, annotations: signature ? { 'dev.cosignproject.cosign/signature': signature } : {} });
+const sigManifest = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    layers: [
+      layer('application/vnd.dev.cosign.simplesigning.v1+json', sha(payload), 'c2ln'),
+      layer('application/vnd.dev.cosign.simplesigning.v1+json', sha(payload)), // no signature annotation
+      layer('application/octet-stream', sha(payload), 'c2ln'), // not a simple-signing payload
+      layer('application/vnd.dev.cosign.simplesigning.v1+json', `sha256:${'d'.repeat(64)}`, 'c2ln'), // a blob the registry does not have
+      layer('application/vnd.dev.cosign.simplesigning.v1+json', `sha256:${'e'.repeat(64)}`, 'c2ln'), // served bytes do not hash to it
+    ],
+  }),
+);
+const blobs = new Map<string, Buffer>([
+  [sha(good), good],
+  [sha(elsewhere), elsewhere],
+  [sha(sbom), sbom],
+  [sha(bundle), bundle],
+  [sha(payload), payload],
+  [`sha256:${'e'.repeat(64)}`, swapped],
+]);
+let server: Server;
+let client: RegistryClient;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === `/v2/r/referrers/${subject}`) {
+      const entry = (b: Buffer, artifactType: string) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType, digest: sha(b), size: b.length });
+      return void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' }).end(JSON.stringify({ schemaVersion: 2, manifests: [entry(good, BUNDLE), entry(elsewhere, BUNDLE), entry(sbom, 'application/spdx+json')] }));
+    }
+    if (url.pathname === `/v2/r/manifests/sha256-${'a'.repeat(64)}.sig`) return void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }).end(sigManifest);
+    const m = /^\/v2\/r\/(manifests|blobs)\/(sha256:[0-9a-f]{64})$/.exec(url.pathname);
+    const b = m ? blobs.get(m[2]!) : undefined;
+    if (b) return void res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': b.length }).end(b);
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  client = new RegistryClient({ registry: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeoutMs: 5000, manifestBytes: 1 << 20 });
+});
+
+afterAll(async () => {
+  await client.close();
+  await new Promise((r) => server.close(r));
+});
+
+describe('findCosignSignatures', () => {
+  it('finds the bundle referrer of this subject through the referrers API, and only that one', async () => {
+    const found = await findCosignSignatures(client, 'r', subject);
+    expect(found.bundles).toEqual([{ manifestDigest: sha(good), bundle }]);
+  });
+
+  it('keeps only simple-signing layers with a signature whose blob matches its digest', async () => {
+    const found = await findCosignSignatures(client, 'r', subject);
+    expect(found.classic.map((c) => [c.layer, c.payload.toString(), c.signature])).toEqual([[0, payload.toString(), 'c2ln']]);
+    expect(found.classic[0]!.manifestDigest).toBe(sha(sigManifest));
+  });
+
+  it('finds nothing for a digest without signatures', async () => {
+    expect(await findCosignSignatures(client, 'r', `sha256:${'f'.repeat(64)}`)).toEqual({ classic: [], bundles: [] });
+  });
+});
