@@ -2,13 +2,13 @@
 // one command and closed after it.
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import { formatCosignInspection, inspectCosign, type CosignTagView } from '../cosign/inspect.js';
-import { loadCosignTrust } from '../cosign/load-trust.js';
+import { loadCosignTrustSelector } from '../cosign/load-trust.js';
 import { readConfigFile } from '../config/load.js';
 import { RegistryClient } from '../registry/registry-client.js';
 
 export async function inspectCosignFor(config: Config, u: UpstreamConfig, name: string, tag: string | undefined, env: NodeJS.ProcessEnv): Promise<CosignTagView[]> {
   const i = config.upstreams.indexOf(u);
-  const trust = loadCosignTrust(u.cosign!, `upstreams[${i}].cosign`);
+  const trustFor = loadCosignTrustSelector(u, `upstreams[${i}]`);
   const password = u.passwordEnv ? env[u.passwordEnv] : undefined;
   const registry = new RegistryClient({
     registry: u.registry,
@@ -19,7 +19,8 @@ export async function inspectCosignFor(config: Config, u: UpstreamConfig, name: 
     manifestBytes: config.limits.manifestBytes,
   });
   try {
-    return await inspectCosign(registry, name.slice(u.gun.length + 1), trust, tag);
+    const repo = name.slice(u.gun.length + 1);
+    return await inspectCosign(registry, repo, trustFor(repo), tag);
   } finally {
     await registry.close();
   }

@@ -7,7 +7,7 @@ import type { Config, UpstreamConfig } from '../config/schema.js';
 import type { X509Certificate } from 'node:crypto';
 import { NotationVerifier } from '../notation/notation-verifier.js';
 import { CosignVerifier } from '../cosign/cosign-verifier.js';
-import { loadCosignTrust } from '../cosign/load-trust.js';
+import { loadCosignTrustSelector } from '../cosign/load-trust.js';
 import type { DigestSignatureVerifier } from '../server/deps.js';
 import { parseTrustPolicy } from '../notation/trust-policy.js';
 import { loadTrustStore } from '../notation/trust-store.js';
@@ -119,7 +119,7 @@ export async function buildDeps(
     }
     const notation = notations[i];
     // Cosign keys and trusted root are read once, here: a bad file fails start naming its config key.
-    const cosign = u.cosign ? new CosignVerifier(loadCosignTrust(u.cosign, `upstreams[${i}].cosign`)) : undefined;
+    const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`)) : undefined;
     upstreams.set(u.name, { config: u, registry, trust, notation, signatures: { ...(notation ? { notation: notationProofs(notation) } : {}), ...(cosign ? { cosign } : {}) } });
   });
   if (config.upstreams.some((u) => u.bundle)) closers.push(watchBundleExpiry(kv, config.limits.bundleWarnDays, log.child({ component: 'bundle' }), metrics, clock));

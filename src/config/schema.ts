@@ -63,6 +63,8 @@ export interface RepositoryPolicy {
   policy: PolicyMode;
   require?: RequireSpec | undefined;
   digestPulls?: DigestPulls | undefined;
+  /** Cosign keys/identities for these repositories instead of the upstream's (which must exist). */
+  cosign?: CosignConfig | undefined;
 }
 
 export interface UpstreamConfig {
@@ -319,13 +321,16 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
       v.repositories.forEach((r, j) => {
         const rp = `${path}repositories[${j}].`;
         if (!isObj(r)) return p.add(`${path}repositories[${j}]`, r, 'a mapping {match, policy}');
-        unknownKeys(p, r, rp, ['match', 'policy', 'require', 'digestPulls']);
+        unknownKeys(p, r, rp, ['match', 'policy', 'require', 'digestPulls', 'cosign']);
         const match = str(p, r, 'match', rp, true);
         const pol = oneOf(p, r, 'policy', rp, POLICY_MODES, 'enforce');
         if (r.policy === undefined) p.add(`${rp}policy`, undefined, `one of ${POLICY_MODES.join(', ')}`);
         const req = parseRequire(p, r, rp);
         const dp = r.digestPulls === undefined ? undefined : oneOf(p, r, 'digestPulls', rp, DIGEST_PULLS, 'signed');
-        if (match !== undefined) repositories.push({ match, policy: pol, require: req, digestPulls: dp });
+        const rc = parseCosign(p, r.cosign, `${rp}cosign.`);
+        // The upstream's cosign: is the default and what config check counts as the trust source.
+        if (rc && !cosign) p.add(`${rp}cosign`, '(set)', 'only on an upstream that has cosign: too');
+        if (match !== undefined) repositories.push({ match, policy: pol, require: req, digestPulls: dp, ...(rc ? { cosign: rc } : {}) });
       });
   }
   checkEffectiveSources(p, path, { policy, require, repositories, notary, bundle, notation, cosign });

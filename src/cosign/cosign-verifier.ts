@@ -5,6 +5,7 @@ import { fail } from '../errors.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { DigestSignatureVerifier, SignatureProof } from '../server/deps.js';
 import { findCosignSignatures } from './discovery.js';
+import type { CosignTrustSelector } from './select-trust.js';
 import { verifyBundleSignature, verifyClassicSignature, type CosignTrust } from './verify-signature.js';
 
 /** The rule a refusal names: which keys and identities were asked for. */
@@ -16,9 +17,14 @@ export function describeTrust(trust: CosignTrust): string {
 }
 
 export class CosignVerifier implements DigestSignatureVerifier {
-  constructor(private readonly trust: CosignTrust) {}
+  /** A fixed trust, or one chosen per repository (repository entries with their own `cosign:`). */
+  private readonly trustFor: CosignTrustSelector;
+  constructor(trust: CosignTrust | CosignTrustSelector) {
+    this.trustFor = typeof trust === 'function' ? trust : () => trust;
+  }
 
   async verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: { digest: string }): Promise<SignatureProof> {
+    const trust = this.trustFor(repo);
     const found = await findCosignSignatures(registry, repo, manifest.digest);
     if (found.classic.length === 0 && found.bundles.length === 0) {
       throw fail('COSIGN_UNSIGNED', `${repositoryUri}@${manifest.digest} has no cosign signature (no ${manifest.digest.replace(':', '-')}.sig tag, no Sigstore bundle referrer)`);
@@ -26,7 +32,7 @@ export class CosignVerifier implements DigestSignatureVerifier {
     const reasons: string[] = [];
     for (const sig of found.classic) {
       try {
-        const signer = verifyClassicSignature(sig, manifest.digest, this.trust);
+        const signer = verifyClassicSignature(sig, manifest.digest, trust);
         return { kind: 'cosign', by: `cosign ${signer.by} ${sig.manifestDigest}` };
       } catch (err) {
         reasons.push(`${sig.manifestDigest} layer ${sig.layer}: ${(err as Error).message}`);
@@ -34,12 +40,12 @@ export class CosignVerifier implements DigestSignatureVerifier {
     }
     for (const b of found.bundles) {
       try {
-        const signer = verifyBundleSignature(b.bundle, manifest.digest, this.trust);
+        const signer = verifyBundleSignature(b.bundle, manifest.digest, trust);
         return { kind: 'cosign', by: `cosign ${signer.by} ${b.manifestDigest}` };
       } catch (err) {
         reasons.push(`bundle ${b.manifestDigest}: ${(err as Error).message}`);
       }
     }
-    throw fail('COSIGN_INVALID', `no cosign signature of ${repositoryUri}@${manifest.digest} satisfies cosign ${describeTrust(this.trust)}: ${reasons.join(' | ')}`);
+    throw fail('COSIGN_INVALID', `no cosign signature of ${repositoryUri}@${manifest.digest} satisfies cosign ${describeTrust(trust)}: ${reasons.join(' | ')}`);
   }
 }

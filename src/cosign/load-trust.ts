@@ -4,8 +4,9 @@
 // the config key named.
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { CosignConfig } from '../config/schema.js';
+import type { CosignConfig, UpstreamConfig } from '../config/schema.js';
 import { fail } from '../errors.js';
+import { cosignTrustSelector, type CosignTrustSelector } from './select-trust.js';
 import { parseTrustedRoot, type CosignKey, type CosignTrust } from './verify-signature.js';
 
 function read(file: string, key: string): string {
@@ -38,4 +39,11 @@ export function loadCosignTrust(c: CosignConfig, path: string): CosignTrust {
     }
   }
   return { keys, root, identities: c.identities };
+}
+
+/** The upstream's cosign trust and its repository entries' overrides, as one selector by repository. */
+export function loadCosignTrustSelector(u: Pick<UpstreamConfig, 'cosign' | 'repositories'>, path: string): CosignTrustSelector {
+  const upstream = loadCosignTrust(u.cosign!, `${path}.cosign`);
+  const rules = u.repositories.flatMap((r, j) => (r.cosign ? [{ match: r.match, trust: loadCosignTrust(r.cosign, `${path}.repositories[${j}].cosign`) }] : []));
+  return cosignTrustSelector(upstream, rules);
 }

@@ -24,6 +24,7 @@ let proxy: Trustgate;
 const images: Record<string, PushedImage> = {};
 const signer = makeCosignKey();
 const stranger = makeCosignKey();
+const team = makeCosignKey();
 
 async function pull(repo: string, tag = 'v1'): Promise<{ ok: boolean; out: string }> {
   return run('skopeo', ['copy', '--src-tls-verify=false', `docker://${proxy.host}/${repo}:${tag}`, `oci:${join(dir, `pulled-${repo.replace(/\//g, '_')}`)}:x`], { timeout: 120_000 }).then(
@@ -42,7 +43,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-cosign-keyed-'));
   const pki = await makePki(dir);
   [registry, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
-  for (const name of ['c/good', 'c/twokeys', 'c/unsigned', 'c/wrongkey', 'c/otherdigest', 'c/altsig', 'c/altpayload', 'm/dctonly', 'm/cosignonly', 'm/neither']) {
+  for (const name of ['c/good', 'c/twokeys', 'c/unsigned', 'c/wrongkey', 'c/otherdigest', 'c/altsig', 'c/altpayload', 'm/dctonly', 'm/cosignonly', 'm/neither', 'r/teamsigned', 'r/upsigned']) {
     images[name] = await pushImage(dir, registry.host, name, 'v1');
   }
   const signed = (name: string) => {
@@ -51,6 +52,10 @@ beforeAll(async () => {
   };
   await pushClassicSignatures(registry.url, 'c/good', images['c/good']!.digest, [signed('c/good')]);
   await pushClassicSignatures(registry.url, 'm/cosignonly', images['m/cosignonly']!.digest, [signed('m/cosignonly')]);
+  // r/*: a repository entry with its own key replaces the upstream's for those repositories.
+  await pushClassicSignatures(registry.url, 'r/upsigned', images['r/upsigned']!.digest, [signed('r/upsigned')]);
+  const teamPayload = simpleSigningPayload(images['r/teamsigned']!.digest);
+  await pushClassicSignatures(registry.url, 'r/teamsigned', images['r/teamsigned']!.digest, [{ payload: teamPayload, signature: signPayload(teamPayload, team.privateKey) }]);
   // Two signatures in one .sig manifest: a stranger's first, then the trusted one.
   const twoPayload = simpleSigningPayload(images['c/twokeys']!.digest);
   await pushClassicSignatures(registry.url, 'c/twokeys', images['c/twokeys']!.digest, [
@@ -77,6 +82,8 @@ beforeAll(async () => {
   await cli.sign(gun, 'v1', join(dir, 'm-dctonly'));
   const keyFile = join(dir, 'cosign.pub');
   writeFileSync(keyFile, signer.publicPem);
+  const teamKeyFile = join(dir, 'team.pub');
+  writeFileSync(teamKeyFile, team.publicPem);
   proxy = await startTrustgate(dir, {
     upstreams: [
       {
@@ -87,7 +94,10 @@ beforeAll(async () => {
         cosign: { keys: [keyFile] },
         policy: 'enforce',
         require: 'cosign',
-        repositories: [{ match: 'm/*', policy: 'enforce', require: { 'any-of': ['dct', 'cosign'] } }],
+        repositories: [
+          { match: 'm/*', policy: 'enforce', require: { 'any-of': ['dct', 'cosign'] } },
+          { match: 'r/*', policy: 'enforce', cosign: { keys: [teamKeyFile] } },
+        ],
       },
     ],
     default: 'lab',
@@ -170,6 +180,22 @@ describe('migration policy any-of: [dct, cosign]', () => {
     // The last kind tried answers; the audit line keeps both refusals.
     expect(body.errors[0]!.detail.code).toBe('COSIGN_UNSIGNED');
     expect(audits()).toContainEqual(expect.objectContaining({ repo: 'm/neither', decision: 'deny', code: 'COSIGN_UNSIGNED', reason: expect.stringMatching(/TRUST_DATA_MISSING.*COSIGN_UNSIGNED/) }));
+  });
+});
+
+describe('repository entries with their own cosign keys', () => {
+  it('serves a repository signed with its own key', async () => {
+    const res = await fetch(`${proxy.url}/v2/r/teamsigned/manifests/v1`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-trustgate-verified-by')).toMatch(/^cosign key \S+team\.pub sha256:/);
+  });
+
+  it("refuses the upstream's key there: the entry replaces it", async () => {
+    const res = await fetch(`${proxy.url}/v2/r/upsigned/manifests/v1`);
+    expect(res.status).toBe(403);
+    const body = (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> };
+    expect(body.errors[0]!.detail.code).toBe('COSIGN_INVALID');
+    expect(body.errors[0]!.message).toMatch(/satisfies cosign keys \S+team\.pub: .*key \S+team\.pub: signature verification failed/);
   });
 });
 
