@@ -43,7 +43,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-cosign-keyed-'));
   const pki = await makePki(dir);
   [registry, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
-  for (const name of ['c/good', 'c/twokeys', 'c/unsigned', 'c/wrongkey', 'c/otherdigest', 'c/altsig', 'c/altpayload', 'm/dctonly', 'm/cosignonly', 'm/neither', 'r/teamsigned', 'r/upsigned']) {
+  for (const name of ['c/good', 'c/twokeys', 'c/unsigned', 'c/wrongkey', 'c/otherdigest', 'c/altsig', 'c/altpayload', 'm/dctonly', 'm/cosignonly', 'm/neither', 'r/teamsigned', 'r/upsigned', 'd/signed', 'd/unsigned']) {
     images[name] = await pushImage(dir, registry.host, name, 'v1');
   }
   const signed = (name: string) => {
@@ -52,6 +52,7 @@ beforeAll(async () => {
   };
   await pushClassicSignatures(registry.url, 'c/good', images['c/good']!.digest, [signed('c/good')]);
   await pushClassicSignatures(registry.url, 'm/cosignonly', images['m/cosignonly']!.digest, [signed('m/cosignonly')]);
+  await pushClassicSignatures(registry.url, 'd/signed', images['d/signed']!.digest, [signed('d/signed')]);
   // r/*: a repository entry with its own key replaces the upstream's for those repositories.
   await pushClassicSignatures(registry.url, 'r/upsigned', images['r/upsigned']!.digest, [signed('r/upsigned')]);
   const teamPayload = simpleSigningPayload(images['r/teamsigned']!.digest);
@@ -97,6 +98,7 @@ beforeAll(async () => {
         repositories: [
           { match: 'm/*', policy: 'enforce', require: { 'any-of': ['dct', 'cosign'] } },
           { match: 'r/*', policy: 'enforce', cosign: { keys: [teamKeyFile] } },
+          { match: 'd/*', policy: 'enforce', digestPulls: 'signed' },
         ],
       },
     ],
@@ -196,6 +198,20 @@ describe('repository entries with their own cosign keys', () => {
     const body = (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> };
     expect(body.errors[0]!.detail.code).toBe('COSIGN_INVALID');
     expect(body.errors[0]!.message).toMatch(/satisfies cosign keys \S+team\.pub: .*key \S+team\.pub: signature verification failed/);
+  });
+});
+
+describe('digestPulls: signed with cosign', () => {
+  it('serves a digest a cosign signature covers', async () => {
+    const res = await fetch(`${proxy.url}/v2/d/signed/manifests/${images['d/signed']!.digest}`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('docker-content-digest')).toBe(images['d/signed']!.digest);
+  });
+
+  it('refuses a digest no signature covers', async () => {
+    const res = await fetch(`${proxy.url}/v2/d/unsigned/manifests/${images['d/unsigned']!.digest}`);
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ errors: [{ code: 'DENIED', detail: { code: 'DIGEST_NOT_SIGNED' } }] });
   });
 });
 
