@@ -82,6 +82,7 @@ export async function buildDeps(
       ca: u.ca ? readConfigFile(u.ca, `upstreams[${i}].ca`) : undefined,
       credentials: u.username ? { username: u.username, password: password(env, u.passwordEnv, `upstreams[${i}].passwordEnv`)! } : undefined,
       realmAllowlist: u.realms,
+      insecure: u.insecure,
       timeoutMs: config.limits.upstreamTimeoutMs,
       manifestBytes: config.limits.manifestBytes,
       onTiming: (kind, seconds) => metrics.upstreamSeconds.observe({ upstream: u.name, kind }, seconds),

@@ -5,6 +5,7 @@
 // digest and checked against it; nothing the registry says is taken on trust.
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
+import { parseUpstreamObject } from '../http/upstream-json.js';
 import { readBodyCapped } from '../http/read-capped.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 
@@ -41,15 +42,16 @@ async function referrerDescriptors(registry: RegistryClient, repo: string, diges
   });
   let index: { manifests?: Descriptor[] } | undefined;
   if (res.statusCode === 200) {
-    index = JSON.parse(Buffer.from(await readBodyCapped(res.body, 4 * 1024 * 1024, 'referrers index', res.headers['content-length'])).toString('utf8'));
+    index = parseUpstreamObject(await readBodyCapped(res.body, 4 * 1024 * 1024, 'referrers index', res.headers['content-length']), `referrers index of ${repo}@${digest}`);
   } else {
     await res.body.dump();
     if (res.statusCode !== 404) throw fail('UPSTREAM_UNAVAILABLE', `referrers of ${repo}@${digest}: upstream answered ${res.statusCode}`);
     // No referrers API: the tag schema. The index is mutable (anyone who can push may replace it),
     // which is fine: it only lists candidates, each verified on its own.
     const fallback = await registry.fetchManifest(repo, `sha256-${digest.slice('sha256:'.length)}`, INDEX_TYPES);
-    index = fallback ? JSON.parse(fallback.bytes.toString('utf8')) : undefined;
+    index = fallback ? parseUpstreamObject(fallback.bytes, `referrers tag index of ${repo}@${digest}`) : undefined;
   }
+  if (index?.manifests !== undefined && !Array.isArray(index.manifests)) throw fail('UPSTREAM_INVALID', `referrers index of ${repo}@${digest}: manifests is not a list`);
   return (index?.manifests ?? []).filter((d) => d?.artifactType === SIGNATURE_ARTIFACT_TYPE && typeof d.digest === 'string').slice(0, MAX_SIGNATURES);
 }
 
@@ -59,7 +61,13 @@ export async function findNotationSignatures(registry: RegistryClient, repo: str
     if (!/^sha256:[0-9a-f]{64}$/.test(d.digest)) continue;
     const m = await registry.fetchManifest(repo, d.digest, MANIFEST_TYPES);
     if (!m || sha256(m.bytes) !== d.digest) continue;
-    const doc = JSON.parse(m.bytes.toString('utf8')) as { artifactType?: string; subject?: { digest?: string }; layers?: Descriptor[] };
+    let doc: { artifactType?: string; subject?: { digest?: string }; layers?: Descriptor[] };
+    try {
+      doc = parseUpstreamObject(m.bytes, `signature manifest ${d.digest}`) as typeof doc;
+    } catch {
+      continue; // a junk candidate is skipped; the others are still verified
+    }
+    if (!Array.isArray(doc.layers)) continue;
     // A signature manifest must say it is one, and point back at exactly this manifest.
     if (doc.artifactType !== SIGNATURE_ARTIFACT_TYPE || doc.subject?.digest !== digest) continue;
     const layer = doc.layers?.[0];

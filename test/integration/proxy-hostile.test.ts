@@ -63,7 +63,7 @@ beforeAll(async () => {
     res.writeHead(404).end();
   });
   proxy = await startTrustgate(dir, {
-    upstreams: [{ name: 'h', registry: hostile, gun: 'hostile.example', policy: 'off', username: 'svc', passwordEnv: 'HOSTILE_PASSWORD', realms: [realm] }],
+    upstreams: [{ name: 'h', registry: hostile, gun: 'hostile.example', policy: 'off', username: 'svc', passwordEnv: 'HOSTILE_PASSWORD', realms: [realm], insecure: true /* stand-ins are plain http */ }],
     default: 'h',
     limits: { upstreamTimeoutMs: 1500 },
     log: { level: 'warn' },

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fail, isTrustgateError } from '../../errors.js';
 import { readBodyCapped } from '../../http/read-capped.js';
+import { parseUpstreamObject } from '../../http/upstream-json.js';
 import { effectivePolicy, missingSources } from '../../policy/effective.js';
 import { audit } from '../../observe/logger.js';
 import type { ServerDeps, UpstreamDeps } from '../deps.js';
@@ -27,14 +28,7 @@ async function upstreamTags(up: UpstreamDeps, repo: string, maxBytes: number): P
 
 /** The upstream's answer is input: `{"name":…, "tags":[strings] | null}` or UPSTREAM_INVALID. */
 export function parseTagList(body: Buffer, what: string): string[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw fail('UPSTREAM_INVALID', `${what}: not JSON`);
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw fail('UPSTREAM_INVALID', `${what}: expected an object with a tags list`);
-  const tags = (doc as { tags?: unknown }).tags;
+  const tags = parseUpstreamObject(body, what).tags;
   if (tags === undefined || tags === null) return []; // distribution answers `"tags": null` for an empty repository
   if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) throw fail('UPSTREAM_INVALID', `${what}: tags is not a list of strings`);
   return tags as string[];
