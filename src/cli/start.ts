@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG_FILE, loadConfig, readConfigFile } from '../config/load.
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import type { X509Certificate } from 'node:crypto';
 import { NotationVerifier } from '../notation/notation-verifier.js';
+import { PointerOnlyRevocation } from '../notation/revocation.js';
 import { parseTrustPolicy } from '../notation/trust-policy.js';
 import { loadTrustStore } from '../notation/trust-store.js';
 import { createLogger, type Logger } from '../observe/logger.js';
@@ -36,7 +37,7 @@ function password(env: NodeJS.ProcessEnv, name: string | undefined, key: string)
 }
 
 /** Notation: the site's own trustpolicy.json and trust store directory, read and validated at start. */
-async function buildNotation(u: UpstreamConfig, i: number): Promise<NotationVerifier | undefined> {
+async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock: Clock): Promise<NotationVerifier | undefined> {
   if (!u.notation) return undefined;
   const trustPolicy = parseTrustPolicy(readConfigFile(u.notation.trustPolicy, `upstreams[${i}].notation.trustPolicy`).toString('utf8'));
   const trustStores = new Map<string, X509Certificate[]>();
@@ -46,7 +47,7 @@ async function buildNotation(u: UpstreamConfig, i: number): Promise<NotationVeri
       if (!trustStores.has(key)) trustStores.set(key, await loadTrustStore(u.notation.trustStore, ref));
     }
   }
-  return new NotationVerifier({ trustPolicy, trustStores });
+  return new NotationVerifier({ trustPolicy, trustStores, maxSignatures: config.limits.maxSignatures, revocation: new PointerOnlyRevocation(), now: () => clock.now() });
 }
 
 /** Everything the server needs, built from a validated config. */
@@ -64,7 +65,7 @@ export async function buildDeps(
   const state: TrustStateStore = new KvTrustState(kv);
   const upstreams = new Map<string, UpstreamDeps>();
   const closers: Array<() => Promise<void>> = [];
-  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i)));
+  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i, config, clock)));
   config.upstreams.forEach((u, i) => {
     const registry = new RegistryClient({
       registry: u.registry,

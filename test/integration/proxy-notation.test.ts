@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
-import { coseEnvelope, derB64, jwsEnvelope, makeCa, makeLeaf, pushSignatures, type KeyPair } from '../support/notation-sign.js';
+import { coseEnvelope, derB64, jwsEnvelope, makeCa, makeIntermediate, makeLeaf, pushSignatures, type KeyPair, type SignatureForm } from '../support/notation-sign.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
@@ -23,12 +23,21 @@ let notary: NotaryLab;
 let proxy: Trustgate;
 const images: Record<string, PushedImage> = {};
 
-async function signNotation(tag: string, signer: KeyPair, issuer: KeyPair, opts: { expired?: boolean; tamper?: boolean; otherDigest?: boolean } = {}) {
+async function signNotation(
+  tag: string,
+  signer: KeyPair,
+  issuer: KeyPair | KeyPair[],
+  opts: { expired?: boolean; tamper?: boolean; otherDigest?: boolean; mediaType?: string; form?: SignatureForm } = {},
+) {
   const img = images[tag]!;
-  const target = { mediaType: img.mediaType, digest: opts.otherDigest ? images.plain!.digest : img.digest, size: opts.otherDigest ? images.plain!.manifest.length : img.manifest.length };
+  const target = {
+    mediaType: opts.mediaType ?? img.mediaType,
+    digest: opts.otherDigest ? images.plain!.digest : img.digest,
+    size: opts.otherDigest ? images.plain!.manifest.length : img.manifest.length,
+  };
   let env = await jwsEnvelope({
     signer,
-    chain: [derB64(signer.cert), derB64(issuer.cert)],
+    chain: [signer, ...(Array.isArray(issuer) ? issuer : [issuer])].map((k) => derB64(k.cert)),
     target,
     protectedOverride: opts.expired
       ? { crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.expiry'], 'io.cncf.notary.expiry': new Date(Date.now() - 1000).toISOString() }
@@ -42,7 +51,7 @@ async function signNotation(tag: string, signer: KeyPair, issuer: KeyPair, opts:
     doc.payload = Buffer.from(JSON.stringify(payload)).toString('base64url');
     env = Buffer.from(JSON.stringify(doc));
   }
-  await pushSignatures(registry.url, `n/${tag}`, { mediaType: img.mediaType, digest: img.digest, size: img.manifest.length }, [env]);
+  await pushSignatures(registry.url, `n/${tag}`, { mediaType: img.mediaType, digest: img.digest, size: img.manifest.length }, [{ bytes: env, form: opts.form }]);
 }
 
 async function pull(repo: string, tag = 'v1'): Promise<{ ok: boolean; out: string }> {
@@ -57,7 +66,7 @@ beforeAll(async () => {
   const pki = await makePki(dir);
   [registry, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
   // One repository per case: n/<case>:v1.
-  for (const name of ['good', 'cose', 'strangerca', 'identity', 'expired', 'tampered', 'wrongdigest', 'unsigned', 'plain', 'dctonly', 'both']) {
+  for (const name of ['good', 'cose', 'strangerca', 'identity', 'expired', 'tampered', 'wrongdigest', 'unsigned', 'plain', 'dctonly', 'both', 'serverauth', 'nokeyusage', 'mediatype', 'legacy', 'intermediate']) {
     images[name] = await pushImage(dir, registry.host, `n/${name}`, 'v1');
   }
   const ca = makeCa(dir, 'acme');
@@ -72,6 +81,17 @@ beforeAll(async () => {
   await signNotation('tampered', builder, ca, { tamper: true });
   await signNotation('wrongdigest', builder, ca, { otherDigest: true });
   await signNotation('both', builder, ca);
+  // Issue 17: the specification's certificate and integrity rules, notation 1.0's signature form, and
+  // trust anchored at an intermediate CA.
+  const serverAuth = makeLeaf(dir, 'serverauth', ca, '/C=US/ST=WA/O=acme/OU=Build/CN=web', { ext: 'keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning,serverAuth\n' });
+  const noKeyUsage = makeLeaf(dir, 'noku', ca, '/C=US/ST=WA/O=acme/OU=Build/CN=noku', { ext: 'basicConstraints=critical,CA:FALSE\nextendedKeyUsage=codeSigning\n' });
+  await signNotation('serverauth', serverAuth, ca);
+  await signNotation('nokeyusage', noKeyUsage, ca);
+  await signNotation('mediatype', builder, ca, { mediaType: 'application/vnd.docker.distribution.manifest.v2+json' });
+  await signNotation('legacy', builder, ca, { form: 'config' });
+  const issuing = makeIntermediate(dir, 'issuing', ca);
+  const viaIntermediate = makeLeaf(dir, 'teamleaf', issuing, '/C=US/ST=WA/O=acme/OU=Team/CN=team');
+  await signNotation('intermediate', viaIntermediate, [issuing, ca]);
   // A COSE_Sign1 envelope, the other format notation writes.
   const cose = images.cose!;
   const coseTarget = { mediaType: cose.mediaType, digest: cose.digest, size: cose.manifest.length };
@@ -88,12 +108,19 @@ beforeAll(async () => {
   const store = join(dir, 'truststore');
   mkdirSync(join(store, 'x509', 'ca', 'acme'), { recursive: true });
   copyFileSync(ca.cert, join(store, 'x509', 'ca', 'acme', 'acme.pem'));
+  // A store that trusts only the issuing intermediate (not acme's root), for one repository.
+  mkdirSync(join(store, 'x509', 'ca', 'issuing'), { recursive: true });
+  copyFileSync(issuing.cert, join(store, 'x509', 'ca', 'issuing', 'issuing.pem'));
   const policyFile = join(dir, 'trustpolicy.json');
   writeFileSync(
     policyFile,
     JSON.stringify({
       version: '1.0',
-      trustPolicies: [{ name: 'acme-builds', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] }],
+      trustPolicies: [
+        { name: 'acme-builds', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
+        // The state written as S, as the specification allows.
+        { name: 'team', registryScopes: [`${registry.host}/n/intermediate`], signatureVerification: { level: 'strict' }, trustStores: ['ca:issuing'], trustedIdentities: ['x509.subject: C=US, S=WA, O=acme, OU=Team'] },
+      ],
     }),
   );
   proxy = await startTrustgate(dir, {
@@ -180,5 +207,32 @@ describe('Notation through the proxy', () => {
     expect(both.headers.get('x-trustgate-verified-by')).toMatch(/^dct targets \+ notation sha256:/);
     const plain = await fetch(`${proxy.url}/v2/n/plain/manifests/v1`);
     expect(plain.status).toBe(403);
+  });
+
+  it.each([
+    ['a signing certificate whose extended key usage has serverAuth', 'serverauth', /extendedKeyUsage must not contain serverAuth/],
+    ['a signing certificate without keyUsage', 'nokeyusage', /the keyUsage extension must be present/],
+    ['a signed descriptor with another media type than the manifest', 'mediatype', /media type application\/vnd.docker.distribution.manifest.v2\+json, not application\/vnd.oci.image.manifest.v1\+json/],
+  ])('refuses %s, naming the rule (issue 17)', async (_n, name, rule) => {
+    const r = await pull(`n/${name}`);
+    expect(r.ok).toBe(false);
+    const res = await fetch(`${proxy.url}/v2/n/${name}/manifests/v1`);
+    expect(res.status).toBe(403);
+    const body = (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> };
+    expect(body.errors[0]!.detail.code).toBe('NOTATION_INVALID');
+    expect(body.errors[0]!.message).toMatch(rule);
+    expect(body.errors[0]!.message).not.toMatch(/authenticity: authenticity/);
+  });
+
+  it("serves a tag signed in notation 1.0's form (config.mediaType, no artifactType)", async () => {
+    const r = await pull('n/legacy');
+    expect(r.ok, r.out).toBe(true);
+  });
+
+  it('serves a tag whose chain reaches a trust store holding only the intermediate CA, identity written with S', async () => {
+    const r = await pull('n/intermediate');
+    expect(r.ok, r.out).toBe(true);
+    const res = await fetch(`${proxy.url}/v2/n/intermediate/manifests/v1`, { method: 'HEAD' });
+    expect(res.headers.get('x-trustgate-verified-by')).toMatch(/policy team$/);
   });
 });

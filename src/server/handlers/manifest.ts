@@ -24,14 +24,19 @@ function acceptList(req: IncomingMessage): string[] {
   return [...new Set([...fromClient, ...MANIFEST_MEDIA_TYPES])];
 }
 
-function mediaTypeOf(bytes: Buffer, header: string | undefined): string {
-  if (header && header !== 'application/octet-stream' && header !== 'text/plain') return header;
+/**
+ * The manifest's media type: its own `mediaType` when the bytes carry one (the registry's
+ * Content-Type is only a claim about them), else the upstream's Content-Type. This is what a Notation
+ * signature's descriptor must name, and what is served.
+ */
+export function mediaTypeOf(bytes: Buffer, header: string | undefined): string {
   try {
     const mt = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
-    if (typeof mt === 'string') return mt;
+    if (typeof mt === 'string' && mt) return mt;
   } catch {
     /* not JSON: fall through */
   }
+  if (header && header !== 'application/octet-stream' && header !== 'text/plain') return header;
   return header ?? 'application/vnd.docker.distribution.manifest.v2+json';
 }
 
@@ -138,14 +143,14 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
     if (dct) {
       served = { m: await verifiedManifest(deps, up, repo, dct.digest, dct.length, req, `signed for ${tag} by ${dct.role}`), digest: dct.digest };
       if (need === 'all-of') {
-        notation = await up.notation!.verify(up.registry, gun, repo, { digest: dct.digest, size: served.m.bytes.length }).catch(refused);
+        notation = await up.notation!.verify(up.registry, gun, repo, { digest: dct.digest, size: served.m.bytes.length, mediaType: served.m.mediaType }).catch(refused);
         if (!notation) served = undefined;
       }
     } else if (need === 'notation' || need === 'any-of') {
       // Notation signs digests, not tags: take the digest the upstream's tag points at now, and serve
       // exactly those bytes only if a signature of that digest satisfies the trust policy.
       const byTag = await fetchByTag(up, repo, tag, req);
-      notation = await up.notation!.verify(up.registry, gun, repo, { digest: byTag.digest, size: byTag.m.bytes.length }).catch(refused);
+      notation = await up.notation!.verify(up.registry, gun, repo, { digest: byTag.digest, size: byTag.m.bytes.length, mediaType: byTag.m.mediaType }).catch(refused);
       if (notation) {
         deps.manifests.set(`${up.config.name}/${repo}@${byTag.digest}`, byTag.m);
         served = byTag;
