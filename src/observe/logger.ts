@@ -32,6 +32,8 @@ export interface AuditRecord {
   reason?: string | undefined;
   /** Which signatures satisfied the policy: `dct <role>`, `notation <signature> policy <name>`, or both. */
   satisfiedBy?: string | undefined;
+  /** Notation check failures the trust policy only logs (levels permissive/audit, overrides to log). */
+  notationLogged?: string[] | undefined;
   /** The notary server was unreachable and unexpired cached metadata decided (stale-if-error). */
   stale?: boolean | undefined;
   durationMs: number;

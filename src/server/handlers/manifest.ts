@@ -176,7 +176,16 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
   const by = [dct ? `dct ${dct.role}` : undefined, notation ? `notation ${notation.signature ?? '(skip policy)'} policy ${notation.policy}` : undefined].filter(Boolean).join(' + ');
   audit(
     deps.log,
-    { ...base, digest: served.digest, role: dct?.role, decision: 'allow', satisfiedBy: by, ...(dct?.stale ? { stale: true } : {}), durationMs: ms() },
+    {
+      ...base,
+      digest: served.digest,
+      role: dct?.role,
+      decision: 'allow',
+      satisfiedBy: by,
+      ...(dct?.stale ? { stale: true } : {}),
+      ...(notation?.logged.length ? { notationLogged: notation.logged } : {}),
+      durationMs: ms(),
+    },
     deps.metrics,
   );
   writeManifest(req, res, served.m, served.digest, by);
