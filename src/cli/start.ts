@@ -7,6 +7,7 @@ import type { Config, UpstreamConfig } from '../config/schema.js';
 import type { X509Certificate } from 'node:crypto';
 import { NotationVerifier } from '../notation/notation-verifier.js';
 import type { DigestSignatureVerifier } from '../server/deps.js';
+import { PointerOnlyRevocation } from '../notation/revocation.js';
 import { parseTrustPolicy } from '../notation/trust-policy.js';
 import { loadTrustStore } from '../notation/trust-store.js';
 import { createLogger, type Logger } from '../observe/logger.js';
@@ -36,7 +37,6 @@ function password(env: NodeJS.ProcessEnv, name: string | undefined, key: string)
   return v;
 }
 
-/** Notation: the site's own trustpolicy.json and trust store directory, read and validated at start. */
 /** Notation's verdict as the proxy's signature proof (header and audit line). */
 function notationProofs(nv: NotationVerifier): DigestSignatureVerifier {
   return {
@@ -47,7 +47,8 @@ function notationProofs(nv: NotationVerifier): DigestSignatureVerifier {
   };
 }
 
-async function buildNotation(u: UpstreamConfig, i: number): Promise<NotationVerifier | undefined> {
+/** Notation: the site's own trustpolicy.json and trust store directory, read and validated at start. */
+async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock: Clock): Promise<NotationVerifier | undefined> {
   if (!u.notation) return undefined;
   const trustPolicy = parseTrustPolicy(readConfigFile(u.notation.trustPolicy, `upstreams[${i}].notation.trustPolicy`).toString('utf8'));
   const trustStores = new Map<string, X509Certificate[]>();
@@ -57,7 +58,7 @@ async function buildNotation(u: UpstreamConfig, i: number): Promise<NotationVeri
       if (!trustStores.has(key)) trustStores.set(key, await loadTrustStore(u.notation.trustStore, ref));
     }
   }
-  return new NotationVerifier({ trustPolicy, trustStores });
+  return new NotationVerifier({ trustPolicy, trustStores, maxSignatures: config.limits.maxSignatures, revocation: new PointerOnlyRevocation(), now: () => clock.now() });
 }
 
 /** Everything the server needs, built from a validated config. */
@@ -75,7 +76,7 @@ export async function buildDeps(
   const state: TrustStateStore = new KvTrustState(kv);
   const upstreams = new Map<string, UpstreamDeps>();
   const closers: Array<() => Promise<void>> = [];
-  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i)));
+  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i, config, clock)));
   config.upstreams.forEach((u, i) => {
     const registry = new RegistryClient({
       registry: u.registry,

@@ -31,12 +31,12 @@ export interface AuditRecord {
   policy: string;
   require?: string | undefined;
   digestPulls?: string | undefined;
-  /** Check failures a Notation trust policy only logs (permissive/audit levels). */
-  notationLogged?: readonly string[] | undefined;
   code?: string | undefined;
   reason?: string | undefined;
   /** Which signatures satisfied the policy: `dct <role>`, `notation <signature> policy <name>`, or both. */
   satisfiedBy?: string | undefined;
+  /** Notation check failures the trust policy only logs (levels permissive/audit, overrides to log). */
+  notationLogged?: readonly string[] | undefined;
   /** The notary server was unreachable and unexpired cached metadata decided (stale-if-error). */
   stale?: boolean | undefined;
   durationMs: number;

@@ -22,7 +22,7 @@ export interface SignatureProof {
  * signature of it satisfies the site's policy, or throw a TrustgateError with the refusal code.
  */
 export interface DigestSignatureVerifier {
-  verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: { digest: string; size: number; mediaType?: string | undefined }): Promise<SignatureProof>;
+  verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: { digest: string; size: number; mediaType: string }): Promise<SignatureProof>;
 }
 
 export interface UpstreamDeps {

@@ -27,7 +27,7 @@ function acceptList(req: IncomingMessage): string[] {
  * The Content-Type served: the manifest's own `mediaType` when the verified bytes carry one (what the
  * signature covers), else the upstream's header, else Docker's schema 2 type.
  */
-function mediaTypeOf(bytes: Buffer, header: string | undefined): string {
+export function mediaTypeOf(bytes: Buffer, header: string | undefined): string {
   try {
     const mt = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
     if (typeof mt === 'string' && /^[\w.+-]+\/[\w.+-]+$/.test(mt)) return mt;
