@@ -57,7 +57,8 @@ export interface TrustPinningConfig {
 
 export interface Config {
   listen: { host: string; port: number };
-  store: { kind: 'file'; path: string } | { kind: 'redis'; url: string; prefix: string };
+  /** file: `maxBytes` caps the disk the values occupy (default 1 GiB, least recently used evicted). */
+  store: { kind: 'file'; path: string; maxBytes: number } | { kind: 'redis'; url: string; prefix: string };
   upstreams: readonly UpstreamConfig[];
   default?: string | undefined;
   trustPinning: TrustPinningConfig;
@@ -80,6 +81,9 @@ export interface Config {
   };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
+
+/** The file store's disk cap when `store.maxBytes` is not set: 1 GiB. */
+export const DEFAULT_STORE_MAX_BYTES = 1024 ** 3;
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -269,15 +273,15 @@ export function validateConfig(doc: unknown, source: string): Config {
     else listen = { host: lm[1]!.replace(/^\[|\]$/g, ''), port: Number(lm[2]) };
   }
 
-  let store: Config['store'] = { kind: 'file', path: './data' };
+  let store: Config['store'] = { kind: 'file', path: './data', maxBytes: DEFAULT_STORE_MAX_BYTES };
   const s = doc.store;
   if (s !== undefined) {
     if (!isObj(s)) p.add('store', s, '{ kind: file, path: DIR } or { kind: redis, url: redis://… }');
     else {
       const kind = oneOf(p, s, 'kind', 'store.', ['file', 'redis'] as const, 'file');
       if (kind === 'file') {
-        unknownKeys(p, s, 'store.', ['kind', 'path']);
-        store = { kind, path: str(p, s, 'path', 'store.', false) ?? './data' };
+        unknownKeys(p, s, 'store.', ['kind', 'path', 'maxBytes']);
+        store = { kind, path: str(p, s, 'path', 'store.', false) ?? './data', maxBytes: int(p, s, 'maxBytes', 'store.', DEFAULT_STORE_MAX_BYTES, 64 * 1024, Number.MAX_SAFE_INTEGER) };
       } else {
         unknownKeys(p, s, 'store.', ['kind', 'url', 'prefix']);
         store = { kind, url: url(p, s, 'url', 'store.', ['redis:', 'rediss:', 'redis+sentinel:']) ?? '', prefix: str(p, s, 'prefix', 'store.', false) ?? 'trustgate:' };
