@@ -46,6 +46,15 @@ export interface UpstreamConfig {
   realms?: readonly string[] | undefined;
   /** PEM CA bundle file for the registry's TLS. */
   ca?: string | undefined;
+  /** Where the registry may redirect us besides its own host (blob storage on a private network). */
+  redirects: RedirectsConfig;
+}
+
+export interface RedirectsConfig {
+  /** Hostnames (or host:port) followed even when they resolve to loopback, link-local or private addresses. */
+  allowHosts: readonly string[];
+  /** Follow redirects to any private address (never to trustgate's own). */
+  allowPrivate: boolean;
 }
 
 export interface TrustPinningConfig {
@@ -78,6 +87,14 @@ export interface Config {
      * digests themselves; this is defence in depth that costs throughput (README benchmarks).
      */
     verifyBlobDigests: boolean;
+    /** A response whose client has read nothing for this long is cut, freeing its upstream connection. */
+    clientStallSeconds: number;
+    /** Concurrent blob streams one client address may have; more are answered 429. */
+    perClientStreams: number;
+    /** Upstream connections per registry for blob streams. */
+    upstreamBlobConnections: number;
+    /** Upstream connections per registry for manifests, tags and tokens (never behind blob streams). */
+    upstreamMetadataConnections: number;
   };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
@@ -162,7 +179,7 @@ function parseNotary(p: Problems, v: unknown, path: string): NotaryConfig | unde
 function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | undefined {
   const path = `upstreams[${i}].`;
   if (!isObj(v)) return p.add(`upstreams[${i}]`, v, 'a mapping with name, registry, gun, notary, policy');
-  unknownKeys(p, v, path, ['name', 'registry', 'gun', 'notary', 'bundle', 'policy', 'require', 'notation', 'repositories', 'username', 'passwordEnv', 'realms', 'ca']);
+  unknownKeys(p, v, path, ['name', 'registry', 'gun', 'notary', 'bundle', 'policy', 'require', 'notation', 'repositories', 'username', 'passwordEnv', 'realms', 'ca', 'redirects']);
   const name = str(p, v, 'name', path, true);
   if (name !== undefined && !NAME.test(name)) p.add(`${path}name`, name, 'lower-case letters, digits, - and _');
   const registry = url(p, v, 'registry', path, ['http:', 'https:']);
@@ -223,7 +240,19 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
   if ((username === undefined) !== (passwordEnv === undefined)) p.add(`${path}passwordEnv`, v.passwordEnv, 'username and passwordEnv together');
   const realms = strList(p, v, 'realms', path);
   if (name === undefined || registry === undefined || gun === undefined) return undefined;
-  return { name, registry, gun, notary, bundle, policy, require, notation, repositories, username, passwordEnv, realms, ca: str(p, v, 'ca', path, false) };
+  const redirects = parseRedirects(p, v.redirects, `${path}redirects`);
+  return { name, registry, gun, notary, bundle, policy, require, notation, repositories, username, passwordEnv, realms, ca: str(p, v, 'ca', path, false), redirects };
+}
+
+function parseRedirects(p: Problems, v: unknown, path: string): RedirectsConfig {
+  const none: RedirectsConfig = { allowHosts: [], allowPrivate: false };
+  if (v === undefined) return none;
+  if (!isObj(v)) return p.add(path, v, 'a mapping { allowHosts: [host, …], allowPrivate: false }') ?? none;
+  unknownKeys(p, v, `${path}.`, ['allowHosts', 'allowPrivate']);
+  const allowHosts = strList(p, v, 'allowHosts', `${path}.`) ?? [];
+  for (const h of allowHosts) if (!/^[a-zA-Z0-9.:[\]-]+$/.test(h)) p.add(`${path}.allowHosts`, h, 'host names or host:port, no scheme or path');
+  if (v.allowPrivate !== undefined && typeof v.allowPrivate !== 'boolean') p.add(`${path}.allowPrivate`, v.allowPrivate, 'true or false');
+  return { allowHosts, allowPrivate: v.allowPrivate === true };
 }
 
 function parsePinning(p: Problems, v: unknown): TrustPinningConfig {
@@ -249,6 +278,18 @@ function parsePinning(p: Problems, v: unknown): TrustPinningConfig {
   const d = v.disable_tofu;
   if (d !== undefined && typeof d !== 'boolean') p.add('trust_pinning.disable_tofu', d, 'true or false');
   return { certs, ca, disableTofu: d === true };
+}
+
+const CLIENT_LIMIT_KEYS = ['clientStallSeconds', 'perClientStreams', 'upstreamBlobConnections', 'upstreamMetadataConnections'];
+
+/** Slow clients and pools (issue 13): defaults documented in README "Limits". */
+function parseClientLimits(p: Problems, d: Obj) {
+  return {
+    clientStallSeconds: int(p, d, 'clientStallSeconds', 'limits.', 30, 1, 3600),
+    perClientStreams: int(p, d, 'perClientStreams', 'limits.', 32, 1, 100_000),
+    upstreamBlobConnections: int(p, d, 'upstreamBlobConnections', 'limits.', 64, 1, 10_000),
+    upstreamMetadataConnections: int(p, d, 'upstreamMetadataConnections', 'limits.', 32, 1, 10_000),
+  };
 }
 
 function deepFreeze<T>(o: T): T {
@@ -300,7 +341,7 @@ export function validateConfig(doc: unknown, source: string): Config {
 
   const limitsDoc = isObj(doc.limits) ? doc.limits : {};
   if (doc.limits !== undefined && !isObj(doc.limits)) p.add('limits', doc.limits, 'a mapping');
-  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests', 'bundleWarnDays']);
+  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests', 'bundleWarnDays', ...CLIENT_LIMIT_KEYS]);
   const vbd = limitsDoc.verifyBlobDigests;
   if (vbd !== undefined && typeof vbd !== 'boolean') p.add('limits.verifyBlobDigests', vbd, 'true or false');
   const limits = {
@@ -310,6 +351,7 @@ export function validateConfig(doc: unknown, source: string): Config {
     shutdownGraceSeconds: int(p, limitsDoc, 'shutdownGraceSeconds', 'limits.', 30, 0, 3600),
     verifyBlobDigests: vbd !== false,
     bundleWarnDays: int(p, limitsDoc, 'bundleWarnDays', 'limits.', 7, 0, 3650),
+    ...parseClientLimits(p, limitsDoc),
   };
 
   const logDoc = isObj(doc.log) ? doc.log : {};
