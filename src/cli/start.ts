@@ -10,7 +10,7 @@ import type { DigestSignatureVerifier } from '../server/deps.js';
 import { PointerOnlyRevocation } from '../notation/revocation.js';
 import { parseTrustPolicy } from '../notation/trust-policy.js';
 import { loadTrustStore } from '../notation/trust-store.js';
-import { createLogger, type Logger } from '../observe/logger.js';
+import { audit, createLogger, type Logger } from '../observe/logger.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import type { ServerDeps, UpstreamDeps } from '../server/deps.js';
 import { buildServer } from '../server/http-server.js';
@@ -87,6 +87,12 @@ export async function buildDeps(
       timeoutMs: config.limits.upstreamTimeoutMs,
       manifestBytes: config.limits.manifestBytes,
       onTiming: (kind, seconds) => metrics.upstreamSeconds.observe({ upstream: u.name, kind }, seconds),
+      connections: { blobs: config.limits.upstreamBlobConnections, metadata: config.limits.upstreamMetadataConnections },
+      redirects: u.redirects,
+      self: config.listen,
+      // A refused redirect is a decision about where trustgate may go: one audit line, like a trust refusal.
+      onRedirectRefused: (r) =>
+        audit(log, { upstream: u.name, gun: `${u.gun}/${r.repo}`, repo: r.repo, ref: r.path.slice(r.path.lastIndexOf('/') + 1), decision: 'deny', policy: u.policy, code: r.code, reason: `redirect to ${r.target} refused: ${r.reason}`, durationMs: 0 }, metrics),
     });
     closers.push(() => registry.close());
     let trust: TrustService | undefined;

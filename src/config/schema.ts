@@ -87,6 +87,15 @@ export interface UpstreamConfig {
   realms?: readonly string[] | undefined;
   /** PEM CA bundle file for the registry's TLS. */
   ca?: string | undefined;
+  /** Where the registry may redirect us besides its own host (blob storage on a private network). */
+  redirects: RedirectsConfig;
+}
+
+export interface RedirectsConfig {
+  /** Hostnames (or host:port) followed even when they resolve to loopback, link-local or private addresses. */
+  allowHosts: readonly string[];
+  /** Follow redirects to any private address (never to trustgate's own). */
+  allowPrivate: boolean;
 }
 
 export interface TrustPinningConfig {
@@ -98,7 +107,8 @@ export interface TrustPinningConfig {
 
 export interface Config {
   listen: { host: string; port: number };
-  store: { kind: 'file'; path: string } | { kind: 'redis'; url: string; prefix: string };
+  /** file: `maxBytes` caps the disk the values occupy (default 1 GiB, least recently used evicted). */
+  store: { kind: 'file'; path: string; maxBytes: number } | { kind: 'redis'; url: string; prefix: string };
   upstreams: readonly UpstreamConfig[];
   default?: string | undefined;
   trustPinning: TrustPinningConfig;
@@ -120,9 +130,20 @@ export interface Config {
     verifyBlobDigests: boolean;
     /** Notation signatures tried per manifest (listed referrers beyond this are ignored). */
     maxSignatures: number;
+    /** A response whose client has read nothing for this long is cut, freeing its upstream connection. */
+    clientStallSeconds: number;
+    /** Concurrent blob streams one client address may have; more are answered 429. */
+    perClientStreams: number;
+    /** Upstream connections per registry for blob streams. */
+    upstreamBlobConnections: number;
+    /** Upstream connections per registry for manifests, tags and tokens (never behind blob streams). */
+    upstreamMetadataConnections: number;
   };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
+
+/** The file store's disk cap when `store.maxBytes` is not set: 1 GiB. */
+export const DEFAULT_STORE_MAX_BYTES = 1024 ** 3;
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -287,7 +308,7 @@ function checkEffectiveSources(p: Problems, path: string, u: Pick<UpstreamConfig
 function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | undefined {
   const path = `upstreams[${i}].`;
   if (!isObj(v)) return p.add(`upstreams[${i}]`, v, 'a mapping with name, registry, gun, notary, policy');
-  unknownKeys(p, v, path, ['name', 'registry', 'gun', 'notary', 'bundle', 'policy', 'require', 'digestPulls', 'notation', 'cosign', 'repositories', 'username', 'passwordEnv', 'realms', 'ca', 'insecure']);
+  unknownKeys(p, v, path, ['name', 'registry', 'gun', 'notary', 'bundle', 'policy', 'require', 'digestPulls', 'notation', 'cosign', 'repositories', 'username', 'passwordEnv', 'realms', 'ca', 'insecure', 'redirects']);
   const name = str(p, v, 'name', path, true);
   if (name !== undefined && !NAME.test(name)) p.add(`${path}name`, name, 'lower-case letters, digits, - and _');
   const registry = url(p, v, 'registry', path, ['http:', 'https:']);
@@ -353,7 +374,19 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
     p.add(`${path}username`, username, `credentials only over https: the registry ${registry} is plain http (set insecure: true on the upstream to send them in clear text anyway)`);
   }
   if (name === undefined || registry === undefined || gun === undefined) return undefined;
-  return { name, registry, gun, notary, bundle, policy, require, digestPulls, notation, cosign, insecure, repositories, username, passwordEnv, realms, ca: str(p, v, 'ca', path, false) };
+  const redirects = parseRedirects(p, v.redirects, `${path}redirects`);
+  return { name, registry, gun, notary, bundle, policy, require, digestPulls, notation, cosign, insecure, repositories, username, passwordEnv, realms, ca: str(p, v, 'ca', path, false), redirects };
+}
+
+function parseRedirects(p: Problems, v: unknown, path: string): RedirectsConfig {
+  const none: RedirectsConfig = { allowHosts: [], allowPrivate: false };
+  if (v === undefined) return none;
+  if (!isObj(v)) return p.add(path, v, 'a mapping { allowHosts: [host, …], allowPrivate: false }') ?? none;
+  unknownKeys(p, v, `${path}.`, ['allowHosts', 'allowPrivate']);
+  const allowHosts = strList(p, v, 'allowHosts', `${path}.`) ?? [];
+  for (const h of allowHosts) if (!/^[a-zA-Z0-9.:[\]-]+$/.test(h)) p.add(`${path}.allowHosts`, h, 'host names or host:port, no scheme or path');
+  if (v.allowPrivate !== undefined && typeof v.allowPrivate !== 'boolean') p.add(`${path}.allowPrivate`, v.allowPrivate, 'true or false');
+  return { allowHosts, allowPrivate: v.allowPrivate === true };
 }
 
 function parsePinning(p: Problems, v: unknown): TrustPinningConfig {
@@ -381,6 +414,18 @@ function parsePinning(p: Problems, v: unknown): TrustPinningConfig {
   return { certs, ca, disableTofu: d === true };
 }
 
+const CLIENT_LIMIT_KEYS = ['clientStallSeconds', 'perClientStreams', 'upstreamBlobConnections', 'upstreamMetadataConnections'];
+
+/** Slow clients and pools (issue 13): defaults documented in README "Limits". */
+function parseClientLimits(p: Problems, d: Obj) {
+  return {
+    clientStallSeconds: int(p, d, 'clientStallSeconds', 'limits.', 30, 1, 3600),
+    perClientStreams: int(p, d, 'perClientStreams', 'limits.', 32, 1, 100_000),
+    upstreamBlobConnections: int(p, d, 'upstreamBlobConnections', 'limits.', 64, 1, 10_000),
+    upstreamMetadataConnections: int(p, d, 'upstreamMetadataConnections', 'limits.', 32, 1, 10_000),
+  };
+}
+
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
     for (const v of Object.values(o)) deepFreeze(v);
@@ -403,15 +448,15 @@ export function validateConfig(doc: unknown, source: string): Config {
     else listen = { host: lm[1]!.replace(/^\[|\]$/g, ''), port: Number(lm[2]) };
   }
 
-  let store: Config['store'] = { kind: 'file', path: './data' };
+  let store: Config['store'] = { kind: 'file', path: './data', maxBytes: DEFAULT_STORE_MAX_BYTES };
   const s = doc.store;
   if (s !== undefined) {
     if (!isObj(s)) p.add('store', s, '{ kind: file, path: DIR } or { kind: redis, url: redis://… }');
     else {
       const kind = oneOf(p, s, 'kind', 'store.', ['file', 'redis'] as const, 'file');
       if (kind === 'file') {
-        unknownKeys(p, s, 'store.', ['kind', 'path']);
-        store = { kind, path: str(p, s, 'path', 'store.', false) ?? './data' };
+        unknownKeys(p, s, 'store.', ['kind', 'path', 'maxBytes']);
+        store = { kind, path: str(p, s, 'path', 'store.', false) ?? './data', maxBytes: int(p, s, 'maxBytes', 'store.', DEFAULT_STORE_MAX_BYTES, 64 * 1024, Number.MAX_SAFE_INTEGER) };
       } else {
         unknownKeys(p, s, 'store.', ['kind', 'url', 'prefix']);
         store = { kind, url: url(p, s, 'url', 'store.', ['redis:', 'rediss:', 'redis+sentinel:']) ?? '', prefix: str(p, s, 'prefix', 'store.', false) ?? 'trustgate:' };
@@ -430,7 +475,7 @@ export function validateConfig(doc: unknown, source: string): Config {
 
   const limitsDoc = isObj(doc.limits) ? doc.limits : {};
   if (doc.limits !== undefined && !isObj(doc.limits)) p.add('limits', doc.limits, 'a mapping');
-  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests', 'bundleWarnDays', 'maxSignatures']);
+  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests', 'bundleWarnDays', 'maxSignatures', ...CLIENT_LIMIT_KEYS]);
   const vbd = limitsDoc.verifyBlobDigests;
   if (vbd !== undefined && typeof vbd !== 'boolean') p.add('limits.verifyBlobDigests', vbd, 'true or false');
   const limits = {
@@ -441,6 +486,7 @@ export function validateConfig(doc: unknown, source: string): Config {
     verifyBlobDigests: vbd !== false,
     bundleWarnDays: int(p, limitsDoc, 'bundleWarnDays', 'limits.', 7, 0, 3650),
     maxSignatures: int(p, limitsDoc, 'maxSignatures', 'limits.', 32, 1, 1024),
+    ...parseClientLimits(p, limitsDoc),
   };
 
   const logDoc = isObj(doc.log) ? doc.log : {};

@@ -101,6 +101,10 @@ export class RedisKv implements KvStore {
     else await c.set(this.k(key), value);
   }
 
+  async delete(key: string): Promise<void> {
+    await (await this.c()).del(this.k(key));
+  }
+
   async raiseVersions(key: string, versions: Readonly<Record<string, number>>): Promise<Record<string, number>> {
     const args = Object.entries(versions).flatMap(([f, v]) => [f, String(v)]);
     return hashToRecord((await (await this.c()).eval(RAISE, 1, this.k(key), ...args)) as string[]);
