@@ -1,32 +1,15 @@
 // HEAD|GET /v2/<name>/blobs/<digest>: streamed from the upstream with backpressure (stream.pipeline
 // carries the client's pace to the upstream socket), Range passed through, redirects followed by the
-// registry client. A full GET is hashed on the way through: on a mismatch the response is cut.
-import { createHash, type Hash } from 'node:crypto';
+// registry client. A full GET is hashed on the way through and its last chunk held back until the
+// digest matches (HoldBackVerifier): on a mismatch the client is left with a short body.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { HoldBackVerifier } from '../../blobcache/hold-back-verifier.js';
 import { fail } from '../../errors.js';
 import type { ServerDeps } from '../deps.js';
 import type { Route } from '../route.js';
 
 type BlobRoute = Extract<Route, { kind: 'blob' }>;
-
-/** Passes bytes through unchanged and fails at the end unless they hash to the digest. */
-export class DigestVerifier extends Transform {
-  private readonly hash: Hash = createHash('sha256');
-  constructor(private readonly digest: string) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    cb(null, chunk);
-  }
-  override _flush(cb: TransformCallback): void {
-    const got = `sha256:${this.hash.digest('hex')}`;
-    // Headers are already out; failing here destroys the response, which is the only honest signal.
-    cb(got === this.digest ? null : fail('DIGEST_MISMATCH', `upstream blob hashes to ${got}, not ${this.digest}`));
-  }
-}
 
 const PASS_HEADERS = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'last-modified'];
 
@@ -50,6 +33,12 @@ export async function handleBlob(route: BlobRoute, req: IncomingMessage, res: Se
     if (upres.statusCode === 416) throw fail('BLOB_UNKNOWN', 'requested range not satisfiable');
     throw fail('UPSTREAM_UNAVAILABLE', `upstream ${up.config.name} answered ${upres.statusCode} for blob ${route.digest}`);
   }
+  // A 206 nobody asked for is a part of the blob that the client would take for the whole, with our
+  // Docker-Content-Digest on it; and it cannot be checked against the digest.
+  if (upres.statusCode === 206 && headers.range === undefined) {
+    await upres.body.dump().catch(() => {});
+    throw fail('UPSTREAM_INVALID', `upstream ${up.config.name} answered 206 to a blob request without Range for ${route.digest}`);
+  }
   const out: Record<string, string | string[]> = {
     'docker-content-digest': route.digest,
     etag: `"${route.digest}"`,
@@ -69,7 +58,10 @@ export async function handleBlob(route: BlobRoute, req: IncomingMessage, res: Se
   m?.streams.inc();
   try {
     // A range cannot be checked against the whole blob's digest.
-    if (upres.statusCode === 200 && deps.config.limits.verifyBlobDigests) await pipeline(upres.body, new DigestVerifier(route.digest), res);
+    if (upres.statusCode === 200 && deps.config.limits.verifyBlobDigests) {
+      const len = Number(upres.headers['content-length']);
+      await pipeline(upres.body, new HoldBackVerifier(route.digest, Number.isSafeInteger(len) && len >= 0 ? len : undefined), res);
+    }
     else await pipeline(upres.body, res);
     m?.bytes.inc(Number(upres.headers['content-length'] ?? 0) || 0);
   } finally {
