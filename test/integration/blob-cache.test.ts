@@ -7,7 +7,12 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBlob, sha256Of } from '../support/blob-push.js';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
+import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 const REPO = 'cache/app';
 const MiB = 1 << 20;
@@ -46,6 +51,11 @@ async function drain(body: AsyncIterable<unknown>): Promise<{ bytes: number; fai
   }
 }
 
+async function metricValues(base = proxy.url): Promise<Record<string, number>> {
+  const text = await (await request(`${base}/metrics`)).body.text();
+  return Object.fromEntries([...text.matchAll(/^(trustgate_blobcache_\w+) (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
+
 function cachedFiles(root: string): Array<{ name: string; size: number }> {
   const out: Array<{ name: string; size: number }> = [];
   const blobs = join(root, 'blobs');
@@ -68,9 +78,22 @@ afterAll(async () => {
 describe('blob cache (real docker-registry upstream)', () => {
   let small: string;
   let big: string;
+  let image: PushedImage;
+
+  /** skopeo pulls the image by digest through trustgate (manifest from the file store, blobs from the cache). */
+  async function skopeoByDigest(out: string): Promise<void> {
+    await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${proxy.host}/cache/img@${image.digest}`, `dir:${join(dir, out)}`], { timeout: 60_000 });
+  }
+
+  it('skopeo pulls an image by digest through it (manifest and layers cached)', async () => {
+    image = await pushImage(dir, registry.host, 'cache/img', 'v1');
+    await skopeoByDigest('skopeo-1');
+    for (const b of image.blobs) expect(upstreamCount('GET', b.digest, 'cache/img')).toBe(1);
+  });
 
   it('10 sequential pulls make 1 upstream GET; HEAD and Range are served from disk', async () => {
     small = await pushBlob(registry.url, REPO, 4 * MiB, 11);
+    const before = await metricValues();
     for (let i = 0; i < 10; i++) {
       const r = await pull(small);
       expect(r.statusCode).toBe(200);
@@ -88,11 +111,14 @@ describe('blob cache (real docker-registry upstream)', () => {
     expect(part.headers['content-range']).toBe(`bytes 100-199/${4 * MiB}`);
     expect((await part.body.arrayBuffer()).byteLength).toBe(100);
     expect(upstreamCount('GET', small) + upstreamCount('HEAD', small)).toBe(1);
-    const metrics = await (await request(`${proxy.url}/metrics`)).body.text();
-    expect(metrics).toMatch(/^trustgate_blobcache_hits_total 11$/m);
-    expect(metrics).toMatch(/^trustgate_blobcache_misses_total 1$/m);
-    expect(metrics).toMatch(new RegExp(`^trustgate_blobcache_bytes ${4 * MiB}$`, 'm'));
-    expect(metrics).toMatch(new RegExp(`^trustgate_blobcache_bytes_from_upstream_total ${4 * MiB}$`, 'm'));
+    const after = await metricValues();
+    const delta = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
+    // 9 GETs, HEAD and Range from disk; one miss that fetched the 4 MiB once.
+    expect(delta('trustgate_blobcache_hits_total')).toBe(11);
+    expect(delta('trustgate_blobcache_misses_total')).toBe(1);
+    expect(delta('trustgate_blobcache_bytes')).toBe(4 * MiB);
+    expect(delta('trustgate_blobcache_bytes_from_upstream_total')).toBe(4 * MiB);
+    expect(delta('trustgate_blobcache_bytes_from_cache_total')).toBe(10 * 4 * MiB + 100);
   });
 
   it('20 concurrent cold pulls of a 64 MiB layer make 1 upstream GET and 20 correct copies', async () => {
@@ -167,7 +193,13 @@ describe('blob cache (real docker-registry upstream)', () => {
     expect(r.statusCode).toBe(200);
     expect(await drain(r.body)).toEqual({ bytes: 64 * MiB, failed: false, digest: big });
     const s = await pull(small, { repo: 'third/app' });
+    expect(s.statusCode).toBe(200);
     expect(await sha256Of(s.body as never)).toBe(small);
+    // Manifests by digest survive the restart in the file store, blobs in the cache: a whole image.
+    const m = await request(`${proxy.url}/v2/cache/img/manifests/${image.digest}`, { headers: { accept: image.mediaType } });
+    expect(m.statusCode).toBe(200);
+    expect(Buffer.from(await m.body.arrayBuffer()).equals(image.manifest)).toBe(true);
+    await skopeoByDigest('skopeo-2');
   });
 
   it('a byte flipped in a cached file: not served complete after restart, and dropped', async () => {
