@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBlob, sha256Of } from '../support/blob-push.js';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
-import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
+import { runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
@@ -165,6 +165,23 @@ describe('blob cache (real docker-registry upstream)', () => {
       expect(held.sort()).toEqual(digests.slice(-2).sort());
       const metrics = await (await request(`${capped.url}/metrics`)).body.text();
       expect(metrics).toMatch(/^trustgate_blobcache_evictions_total 4$/m);
+
+      // trustgate cache status|prune on the same configuration, while it runs.
+      const cfg = join(dir, readdirSync(dir).find((f) => f.startsWith('capped-') && f.endsWith('.yaml'))!);
+      const status = await runCli(['cache', 'status', '--config', cfg]);
+      expect(status.code).toBe(0);
+      expect(status.out).toMatchObject({ blobs: 2, bytes: 4 * MiB, maxBytes: 5 * MiB, partials: 0, upstreams: { reg: { blobs: 2, bytes: 4 * MiB } } });
+      const prune = await runCli(['cache', 'prune', '--config', cfg, '--max-bytes', String(2 * MiB)]);
+      expect(prune.out).toMatchObject({ removed: 1, freedBytes: 2 * MiB, bytes: 2 * MiB });
+      expect(cachedFiles(join(dir, 'capped')).map((f) => `sha256:${f.name.split('/')[1]}`)).toEqual([digests[5]]);
+      // The running server notices the pruned file and fetches it again.
+      const again = await pull(digests[4]!, { base: capped.url });
+      expect(await sha256Of(again.body as never)).toBe(digests[4]);
+      expect(upstreamCount('GET', digests[4]!)).toBe(2);
+      const all = await runCli(['cache', 'prune', '--config', cfg, '--all']);
+      expect(all.out).toMatchObject({ bytes: 0 });
+      expect(cachedFiles(join(dir, 'capped'))).toEqual([]);
+      expect((await runCli(['cache', 'prune', '--config', cfg, '--all', '--max-bytes', '1'])).code).toBe(2);
     } finally {
       await capped.stop();
     }
