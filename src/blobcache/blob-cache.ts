@@ -14,6 +14,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FillWriter } from './fill-writer.js';
 import { fail } from '../errors.js';
 import type { BlobCacheMetrics } from './cache-metrics.js';
 
@@ -54,6 +56,8 @@ export class Fill {
   size = -1;
   written = 0;
   committed = false;
+  /** Repositories the upstream served this blob to during the fill (links are written at commit). */
+  readonly repos = new Set<string>();
   error: Error | undefined;
   /** Resolves once the upstream answered 200 with a length and the fill started; rejects if it never does. */
   readonly ready: Promise<void>;
@@ -281,19 +285,7 @@ export class BlobCache {
       fh = await open(fill.tmpPath, 'wx');
       fill.fileCreated();
       const hash = createHash('sha256');
-      // Awaiting each write carries the disk's pace back to the upstream socket: bounded memory.
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        if (fill.written + chunk.length > fill.size) throw fail('DIGEST_MISMATCH', `blob ${digest}: more than the announced ${fill.size} bytes`);
-        hash.update(chunk);
-        let off = 0;
-        while (off < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, fill.written + off);
-          off += bytesWritten;
-        }
-        fill.written += chunk.length;
-        this.opts.metrics?.bytesFromUpstream.inc(chunk.length);
-        fill.notify();
-      }
+      await pipeline(body, new FillWriter(fh, fill, hash, digest, (n) => this.opts.metrics?.bytesFromUpstream.inc(n)));
       if (fill.written !== fill.size) throw fail('DIGEST_MISMATCH', `blob ${digest}: ${fill.written} bytes, not the announced ${fill.size}`);
       const got = `sha256:${hash.digest('hex')}`;
       if (got !== digest) throw fail('DIGEST_MISMATCH', `upstream blob hashes to ${got}, not ${digest}`);

@@ -132,6 +132,8 @@ describe('blob cache (real docker-registry upstream)', () => {
     );
     for (const r of results) expect(r).toEqual({ bytes: 64 * MiB, failed: false, digest: big });
     expect(upstreamCount('GET', big)).toBe(1);
+    // Joiners from the same repository need no access confirmation either.
+    expect(upstreamCount('HEAD', big)).toBe(0);
   }, 120_000);
 
   it("another repository's requester is confirmed against the upstream: refused where the upstream refuses", async () => {

@@ -97,9 +97,10 @@ async function relay(upres: UpstreamResponse, route: BlobRoute, method: 'GET' | 
  * like distribution's repository links): registries scope blobs per repository, and the cache must
  * not serve one repository's layers to requesters of another the upstream would refuse.
  */
-async function confirmAccess(cache: BlobCache, up: UpstreamDeps, route: BlobRoute): Promise<void> {
+async function confirmAccess(cache: BlobCache, up: UpstreamDeps, route: BlobRoute, timeoutMs: number, fill?: Fill): Promise<void> {
+  if (fill?.repos.has(route.repo)) return; // the fill's own GET was for this repository
   if (await cache.hasLink(up.config.name, route.repo, route.digest)) return;
-  const upres = await openUpstream(up, route, 'HEAD', undefined, AbortSignal.timeout(30_000));
+  const upres = await openUpstream(up, route, 'HEAD', undefined, AbortSignal.timeout(timeoutMs));
   await upres.body.dump().catch(() => {});
   await cache.addLink(up.config.name, route.repo, route.digest);
 }
@@ -112,9 +113,13 @@ async function serveCached(cache: BlobCache, up: UpstreamDeps, route: BlobRoute,
     const l = cache.lookup(key);
     if (l.kind === 'miss') {
       if (method === 'HEAD' || range !== undefined) return false;
-      return fillAndServe(cache, cache.beginFill(key), up, route, res, deps);
+      const fill = cache.beginFill(key);
+      // Joiners for the same repository need no confirmation: the fill's own GET is it (and if the
+      // upstream refuses, they get the same refusal).
+      fill.repos.add(route.repo);
+      return fillAndServe(cache, fill, up, route, res, deps);
     }
-    await confirmAccess(cache, up, route);
+    await confirmAccess(cache, up, route, deps.config.limits.upstreamTimeoutMs, l.kind === 'filling' ? l.fill : undefined);
     if (l.kind === 'filling') {
       if (range !== undefined) return false;
       try {
