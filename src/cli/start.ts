@@ -15,6 +15,8 @@ import { RegistryClient } from '../registry/registry-client.js';
 import type { ServerDeps, UpstreamDeps } from '../server/deps.js';
 import { buildServer } from '../server/http-server.js';
 import { ManifestCache } from '../store/manifest-cache.js';
+import { BlobCache } from '../blobcache/blob-cache.js';
+import { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
 import { TrustClient, type Clock, type MetadataFetcher, type TrustStateStore } from '../trust/client.js';
 import { Metrics } from '../observe/metrics.js';
 import { KvTrustState } from '../store/kv-trust-state.js';
@@ -126,11 +128,19 @@ export async function buildDeps(
     const notation = notations[i];
     upstreams.set(u.name, { config: u, registry, trust, notation, signatures: notation ? { notation: notationProofs(notation) } : {} });
   });
+  // Blob cache: partial files from a crash are discarded and the index rebuilt from disk before serving.
+  const blobCacheMetrics = config.blobCache ? new BlobCacheMetrics(metrics.registry) : undefined;
+  const cacheLog = log.child({ component: 'blobcache' });
+  const blobCache = config.blobCache
+    ? await BlobCache.open({ ...config.blobCache, metrics: blobCacheMetrics, onDiscard: (key, reason) => cacheLog.warn({ key, reason }, 'cached blob dropped') })
+    : undefined;
   if (config.upstreams.some((u) => u.bundle)) closers.push(watchBundleExpiry(kv, config.limits.bundleWarnDays, log.child({ component: 'bundle' }), metrics, clock));
   return {
     config,
     upstreams,
     manifests: new ManifestCache(64 * 1024 * 1024, kv),
+    blobCache,
+    blobCacheMetrics,
     log,
     clock,
     metrics,

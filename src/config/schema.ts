@@ -140,6 +140,17 @@ export interface Config {
     upstreamMetadataConnections: number;
   };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /** Verified blob cache on local disk (src/blobcache), or false. */
+  blobCache: BlobCacheConfig | false;
+}
+
+export interface BlobCacheConfig {
+  /** Directory; default `<store.path>/blobcache` (`./data/blobcache` with a Redis store). */
+  path: string;
+  /** Least recently used blobs are evicted to stay under this; default 10 GiB. */
+  maxBytes: number;
+  /** Hash every read from disk, not only the first after start. */
+  verifyOnRead: boolean;
 }
 
 /** The file store's disk cap when `store.maxBytes` is not set: 1 GiB. */
@@ -434,11 +445,26 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+function parseBlobCache(p: Problems, v: unknown, store: Config['store']): BlobCacheConfig | false {
+  const path = store.kind === 'file' ? `${store.path.replace(/\/+$/, '')}/blobcache` : './data/blobcache';
+  const def: BlobCacheConfig = { path, maxBytes: 10 * 1024 ** 3, verifyOnRead: false };
+  if (v === undefined || v === true) return def;
+  if (v === false) return false;
+  if (!isObj(v)) return p.add('blobCache', v, 'false, or a mapping with path, maxBytes, verifyOnRead') ?? def;
+  unknownKeys(p, v, 'blobCache.', ['path', 'maxBytes', 'verifyOnRead']);
+  if (v.verifyOnRead !== undefined && typeof v.verifyOnRead !== 'boolean') p.add('blobCache.verifyOnRead', v.verifyOnRead, 'true or false');
+  return {
+    path: str(p, v, 'path', 'blobCache.', false) ?? path,
+    maxBytes: int(p, v, 'maxBytes', 'blobCache.', def.maxBytes, 1024 * 1024, Number.MAX_SAFE_INTEGER),
+    verifyOnRead: v.verifyOnRead === true,
+  };
+}
+
 /** Validate a parsed YAML document; throws CONFIG_INVALID listing every problem. */
 export function validateConfig(doc: unknown, source: string): Config {
   const p = new Problems();
   if (!isObj(doc)) throw fail('CONFIG_INVALID', `${source}: the top level must be a mapping`);
-  unknownKeys(p, doc, '', ['listen', 'store', 'upstreams', 'default', 'trust_pinning', 'limits', 'log']);
+  unknownKeys(p, doc, '', ['listen', 'store', 'upstreams', 'default', 'trust_pinning', 'limits', 'log', 'blobCache']);
 
   let listen = { host: '127.0.0.1', port: 5050 };
   const l = doc.listen;
@@ -493,6 +519,7 @@ export function validateConfig(doc: unknown, source: string): Config {
   const log = { level: oneOf(p, logDoc, 'level', 'log.', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info') };
 
   const trustPinning = parsePinning(p, doc.trust_pinning);
+  const blobCache = parseBlobCache(p, doc.blobCache, store);
   if (p.list.length > 0) throw fail('CONFIG_INVALID', `${source} is invalid:\n  - ${p.list.join('\n  - ')}`);
-  return deepFreeze({ listen, store, upstreams, default: def as string | undefined, trustPinning, limits, log });
+  return deepFreeze({ listen, store, upstreams, default: def as string | undefined, trustPinning, limits, log, blobCache });
 }

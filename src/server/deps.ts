@@ -7,6 +7,8 @@ import type { ManifestCache } from '../store/manifest-cache.js';
 import type { Clock } from '../trust/client.js';
 import type { TrustService } from '../trust/trust-service.js';
 import type { NotationVerifier } from '../notation/notation-verifier.js';
+import type { BlobCache } from '../blobcache/blob-cache.js';
+import type { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
 
 /** What a signature check over a digest proves: which kind, and who or what satisfied the policy. */
 export interface SignatureProof {
@@ -45,6 +47,9 @@ export interface ServerDeps {
   log: Logger;
   clock: Clock;
   metrics?: Metrics | undefined;
+  /** The verified blob cache on local disk; absent with `blobCache: false`. */
+  blobCache?: BlobCache | undefined;
+  blobCacheMetrics?: BlobCacheMetrics | undefined;
   /** Set on SIGTERM: readiness turns 503 so load balancers stop sending new work. */
   lifecycle?: { draining: boolean } | undefined;
 }
