@@ -8,7 +8,8 @@ import type { X509Certificate } from 'node:crypto';
 import { NotationVerifier } from '../notation/notation-verifier.js';
 import { parseTrustPolicy } from '../notation/trust-policy.js';
 import { loadTrustStore } from '../notation/trust-store.js';
-import { createLogger, type Logger } from '../observe/logger.js';
+import type { Logger } from '../observe/logger.js';
+import { openLogStreams, type LogStreams } from '../observe/log-streams.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import type { ServerDeps, UpstreamDeps } from '../server/deps.js';
 import { buildServer } from '../server/http-server.js';
@@ -145,6 +146,23 @@ function watchBundleExpiry(kv: KvStore, warnDays: number, log: Logger, metrics: 
   return async () => clearInterval(t);
 }
 
+/**
+ * Buffered log lines must survive every way out: SIGHUP reopens the audit file (logrotate moved it),
+ * 'exit' writes what is still buffered synchronously, and a fatal error is logged, flushed, then
+ * exits 1 (Node would otherwise print the stack and exit without running any of our code).
+ */
+function keepLinesAtExit(streams: LogStreams): void {
+  process.on('SIGHUP', () => streams.reopen());
+  process.once('exit', () => streams.flushSync());
+  const fatal = (err: unknown) => {
+    streams.log.fatal({ err }, 'fatal error: exiting');
+    streams.flushSync();
+    process.exit(1);
+  };
+  process.once('uncaughtException', fatal);
+  process.once('unhandledRejection', fatal);
+}
+
 export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   let server: Server | undefined;
   try {
@@ -156,8 +174,12 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     }
     const file = values.config ?? env.TRUSTGATE_CONFIG ?? DEFAULT_CONFIG_FILE;
     const config = loadConfig(file, env);
-    const log = createLogger(config.log.level);
+    const streams = openLogStreams({ level: config.log.level, auditPath: config.audit.path });
+    await streams.ready;
+    keepLinesAtExit(streams);
+    const log = streams.log;
     const deps = await buildDeps(config, env, log);
+    deps.audit = streams.audit;
     server = buildServer(deps);
     const s = server;
     await new Promise<void>((resolve, reject) => {
@@ -192,6 +214,8 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     await once(s, 'close');
     await deps.close();
     log.info('stopped');
+    // Every buffered line written before the process exits on its own (no write left in flight).
+    await streams.drain();
     return EXIT_OK;
   } catch (err) {
     server?.close();

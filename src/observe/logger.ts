@@ -37,7 +37,19 @@ export interface AuditRecord {
   durationMs: number;
 }
 
-export function audit(log: Logger, rec: AuditRecord, metrics?: { decision(upstream: string, decision: string, code: string): void }): void {
-  if (log.isLevelEnabled('info')) log.info({ audit: true, ...rec }, `trust decision ${rec.decision} ${rec.gun}:${rec.ref}`);
-  metrics?.decision(rec.upstream, rec.decision, rec.code ?? 'OK');
+export interface AuditSinks {
+  log: Logger;
+  /** The always-on audit stream (log-streams.ts); absent where a caller built only a logger (tests). */
+  audit?: Logger | undefined;
+  metrics?: { decision(upstream: string, decision: string, code: string): void } | undefined;
+}
+
+// A fixed message: the decision, GUN and tag are fields already, and a string built per line was a
+// visible cost on the warm path (README, profile of the audit path).
+const AUDIT_MSG = 'trust decision';
+
+export function audit(to: AuditSinks, rec: AuditRecord): void {
+  if (to.audit) to.audit.info(rec, AUDIT_MSG);
+  else if (to.log.isLevelEnabled('info')) to.log.info({ audit: true, ...rec }, AUDIT_MSG);
+  to.metrics?.decision(rec.upstream, rec.decision, rec.code ?? 'OK');
 }

@@ -24,6 +24,8 @@ export interface ServerDeps {
   /** The shared store, for readiness. */
   kv?: { health(): { ok: boolean; detail?: string }; readonly kind: string } | undefined;
   log: Logger;
+  /** The audit stream: one line per decision, written whatever the log level (observe/log-streams.ts). */
+  audit?: Logger | undefined;
   clock: Clock;
   metrics?: Metrics | undefined;
   /** Set on SIGTERM: readiness turns 503 so load balancers stop sending new work. */

@@ -117,7 +117,7 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
   if (policy === 'off' || (!up.trust && !up.notation)) {
     // Audit before answering: once the client has its response, the line must already be written.
     const { m, digest } = await fetchByTag(up, repo, tag, req);
-    audit(deps.log, { ...base, digest, decision: 'pass', durationMs: ms() }, deps.metrics);
+    audit(deps, { ...base, digest, decision: 'pass', durationMs: ms() });
     writeManifest(req, res, m, digest);
     return;
   }
@@ -153,7 +153,7 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
     }
   } catch (err) {
     if (isTrustgateError(err)) {
-      audit(deps.log, { ...base, digest: dct?.digest, role: dct?.role, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
+      audit(deps, { ...base, digest: dct?.digest, role: dct?.role, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
     }
     throw err;
   }
@@ -161,18 +161,14 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
     const last = refusals[refusals.length - 1] ?? new TrustgateError('TAG_NOT_SIGNED', 'no signature requirement was met');
     const reason = refusals.map((r) => `${r.code}: ${r.message}`).join(' | ');
     if (policy === 'audit') {
-      audit(deps.log, { ...base, decision: 'audit-allow', code: last.code, reason, durationMs: ms() }, deps.metrics);
+      audit(deps, { ...base, decision: 'audit-allow', code: last.code, reason, durationMs: ms() });
       await passThroughTag(deps, up, repo, tag, req, res);
       return;
     }
-    audit(deps.log, { ...base, decision: 'deny', code: last.code, reason, durationMs: ms() }, deps.metrics);
+    audit(deps, { ...base, decision: 'deny', code: last.code, reason, durationMs: ms() });
     throw new TrustgateError(last.code, `no valid trust data for ${repo}:${tag} (require ${need}): ${refusals.map((r) => r.message).join(' | ')}`, { cause: last });
   }
   const by = [dct ? `dct ${dct.role}` : undefined, notation ? `notation ${notation.signature ?? '(skip policy)'} policy ${notation.policy}` : undefined].filter(Boolean).join(' + ');
-  audit(
-    deps.log,
-    { ...base, digest: served.digest, role: dct?.role, decision: 'allow', satisfiedBy: by, ...(dct?.stale ? { stale: true } : {}), durationMs: ms() },
-    deps.metrics,
-  );
+  audit(deps, { ...base, digest: served.digest, role: dct?.role, decision: 'allow', satisfiedBy: by, ...(dct?.stale ? { stale: true } : {}), durationMs: ms() });
   writeManifest(req, res, served.m, served.digest, by);
 }
