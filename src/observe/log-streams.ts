@@ -8,10 +8,11 @@
 // pino's default, cost ~40% of warm-tag throughput; measured in README.) The price is that lines sit in
 // memory for a moment: flushSync() writes them out on drain, fatal errors and exit, so none is lost.
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import { REDACT_PATHS } from './logger.js';
+import { AUDIT_MSG, REDACT_PATHS, type AuditRecord, type AuditWriter } from './logger.js';
 
 /** The sonic-boom instance pino.destination() returns, with the calls we rely on. */
 interface AsyncDestination extends DestinationStream {
+  write(line: string): unknown;
   flushSync(): void;
   reopen(file?: string): void;
   once(event: 'ready' | 'error' | 'drain', fn: (err?: Error) => void): unknown;
@@ -27,7 +28,7 @@ export interface LogStreams {
   /** Operational log at `log.level`. */
   log: Logger;
   /** Audit lines (`"audit":true`), always written. */
-  audit: Logger;
+  audit: AuditWriter;
   /** Resolves once every destination has its file open. */
   ready: Promise<void>;
   /** Resolves once everything buffered is written (graceful shutdown: no write left in flight). */
@@ -64,6 +65,27 @@ function whenReady(d: AsyncDestination): Promise<void> {
   });
 }
 
+/**
+ * Audit records serialised straight to their destination, in pino's line format (level, time,
+ * service, `"audit":true`, the record's fields, msg) so they read and parse like every other
+ * line. DEVIATION from "one root pino logger" (STYLE.md): pino walked and stringified each field and ran
+ * redaction per line, ~5% of the warm tag path in the profile; one native JSON.stringify of a fixed,
+ * credential-free record does the same job. Operational lines stay on pino.
+ */
+class AuditLines implements AuditWriter {
+  private readonly head = '{"level":30,"time":';
+  private readonly base: string;
+
+  constructor(private readonly dest: AsyncDestination) {
+    this.base = `,"service":"trustgate","audit":true,`;
+  }
+
+  write(rec: AuditRecord): void {
+    const body = JSON.stringify(rec);
+    this.dest.write(`${this.head}${Date.now()}${this.base}${body.slice(1, -1)},"msg":"${AUDIT_MSG}"}\n`);
+  }
+}
+
 async function drained(d: AsyncDestination): Promise<void> {
   while (d.fd >= 0 && (d._writing || d._len > 0)) {
     await new Promise<void>((resolve) => {
@@ -83,9 +105,7 @@ export function openLogStreams(opts: { level: LoggerOptions['level']; auditPath?
   const auditDest = opts.auditPath !== undefined ? openDestination(opts.auditPath) : stdout;
   const base = { service: 'trustgate' };
   const log = pino({ level: opts.level, base, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, stdout);
-  // No redaction on the audit stream: its fields are fixed (AuditRecord) and carry no credentials, and
-  // redaction wraps every serialisation. `audit: true` is a binding, serialised once, not per line.
-  const audit = pino({ level: 'info', base }, auditDest).child({ audit: true });
+  const audit = new AuditLines(auditDest);
   const dests = auditDest === stdout ? [stdout] : [stdout, auditDest];
   return {
     log,

@@ -37,19 +37,24 @@ export interface AuditRecord {
   durationMs: number;
 }
 
+/** Where audit records go when they have a stream of their own (log-streams.ts). */
+export interface AuditWriter {
+  write(rec: AuditRecord): void;
+}
+
 export interface AuditSinks {
   log: Logger;
-  /** The always-on audit stream (log-streams.ts); absent where a caller built only a logger (tests). */
-  audit?: Logger | undefined;
+  /** The always-on audit stream; absent where a caller built only a logger (tests). */
+  audit?: AuditWriter | undefined;
   metrics?: { decision(upstream: string, decision: string, code: string): void } | undefined;
 }
 
 // A fixed message: the decision, GUN and tag are fields already, and a string built per line was a
 // visible cost on the warm path (README, profile of the audit path).
-const AUDIT_MSG = 'trust decision';
+export const AUDIT_MSG = 'trust decision';
 
 export function audit(to: AuditSinks, rec: AuditRecord): void {
-  if (to.audit) to.audit.info(rec, AUDIT_MSG);
+  if (to.audit) to.audit.write(rec);
   else if (to.log.isLevelEnabled('info')) to.log.info({ audit: true, ...rec }, AUDIT_MSG);
   to.metrics?.decision(rec.upstream, rec.decision, rec.code ?? 'OK');
 }

@@ -1,6 +1,6 @@
 // What the HTTP layer is built from: injected, so tests build their own (STYLE.md "No global state").
 import type { Config, UpstreamConfig } from '../config/schema.js';
-import type { Logger } from '../observe/logger.js';
+import type { AuditWriter, Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { ManifestCache } from '../store/manifest-cache.js';
@@ -25,7 +25,7 @@ export interface ServerDeps {
   kv?: { health(): { ok: boolean; detail?: string }; readonly kind: string } | undefined;
   log: Logger;
   /** The audit stream: one line per decision, written whatever the log level (observe/log-streams.ts). */
-  audit?: Logger | undefined;
+  audit?: AuditWriter | undefined;
   clock: Clock;
   metrics?: Metrics | undefined;
   /** Set on SIGTERM: readiness turns 503 so load balancers stop sending new work. */

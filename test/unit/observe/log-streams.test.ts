@@ -54,6 +54,23 @@ describe('openLogStreams', () => {
     closeSync(fd);
   });
 
+  it('writes audit lines in pino\'s format, escaping whatever a reason contains', async () => {
+    const { fd, file } = tempFd();
+    const s = openLogStreams({ level: 'info', stdoutFd: fd });
+    await s.ready;
+    const reason = 'TAG_NOT_SIGNED: "quoted"\nnew line \u2028 \\ end';
+    const t0 = Date.now();
+    audit({ log: s.log, audit: s.audit }, { ...rec, decision: 'deny', code: 'TAG_NOT_SIGNED', reason, digest: undefined });
+    s.log.info({ other: 1 }, 'pino line');
+    await s.drain();
+    const [a, p] = read(file);
+    expect(a).toEqual({ level: 30, time: expect.any(Number), service: 'trustgate', audit: true, ...rec, decision: 'deny', code: 'TAG_NOT_SIGNED', reason, msg: 'trust decision' });
+    expect(a!.time).toBeGreaterThanOrEqual(t0);
+    // The same leading keys, in the same order, as pino's own lines.
+    expect(Object.keys(a!).slice(0, 3)).toEqual(Object.keys(p!).slice(0, 3));
+    closeSync(fd);
+  });
+
   it('without a dedicated stream (tests building their own deps) the line follows the log level', async () => {
     const { fd, file } = tempFd();
     for (const level of ['warn', 'info'] as const) {
