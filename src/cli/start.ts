@@ -1,4 +1,5 @@
 // `trustgate start [--config FILE]`: load the config, build the dependencies, serve until SIGTERM.
+import cluster from 'node:cluster';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -26,6 +27,7 @@ import { TrustService } from '../trust/trust-service.js';
 import { readBundleIndex, secondsLeft } from './bundle.js';
 import { buildKv, pinningOf } from './compose.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
+import { DRAIN_MESSAGE, REOPEN_MESSAGE, runPrimary, workerCount } from './cluster-primary.js';
 
 const START_USAGE = `usage: trustgate start [--config FILE]   (default ${DEFAULT_CONFIG_FILE}, or TRUSTGATE_CONFIG)`;
 
@@ -174,10 +176,22 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     }
     const file = values.config ?? env.TRUSTGATE_CONFIG ?? DEFAULT_CONFIG_FILE;
     const config = loadConfig(file, env);
-    const streams = openLogStreams({ level: config.log.level, auditPath: config.audit.path });
+    const worker = cluster.isWorker ? cluster.worker!.id : undefined;
+    const streams = openLogStreams({ level: config.log.level, auditPath: config.audit.path, worker });
     await streams.ready;
     keepLinesAtExit(streams);
     const log = streams.log;
+    const workers = workerCount(config.workers);
+    if (workers > 1 && cluster.isPrimary) {
+      const code = await runPrimary(workers, log);
+      await streams.drain();
+      return code;
+    }
+    // A worker may be told to drain while it is still starting: remember it until it can.
+    const fromPrimary = (m: unknown) => (m === DRAIN_MESSAGE ? stop() : m === REOPEN_MESSAGE ? streams.reopen() : undefined);
+    let stop: () => void = () => void (drainEarly = true);
+    let drainEarly = false;
+    if (cluster.isWorker) process.on('message', fromPrimary);
     const deps = await buildDeps(config, env, log);
     deps.audit = streams.audit;
     server = buildServer(deps);
@@ -192,7 +206,7 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     deps.lifecycle = lifecycle;
     // SIGTERM: stop accepting, let in-flight requests (blob streams) finish within the grace period,
     // then cut what is left, close upstream pools and the store.
-    const stop = () => {
+    stop = () => {
       if (lifecycle.draining) return;
       lifecycle.draining = true;
       const grace = config.limits.shutdownGraceSeconds;
@@ -211,14 +225,22 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    if (drainEarly) stop();
     await once(s, 'close');
     await deps.close();
     log.info('stopped');
     // Every buffered line written before the process exits on its own (no write left in flight).
     await streams.drain();
+    if (cluster.isWorker) {
+      // The IPC channel would keep a worker alive: leave on purpose (an unexpected disconnect exits at once).
+      process.off('message', fromPrimary);
+      cluster.worker!.disconnect();
+    }
     return EXIT_OK;
   } catch (err) {
     server?.close();
+    // A worker that cannot start leaves, so the primary sees it exit (the IPC channel would keep it).
+    if (cluster.isWorker) cluster.worker!.disconnect();
     return reportError(io, err, START_USAGE);
   }
 }

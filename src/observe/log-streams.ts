@@ -76,8 +76,11 @@ class AuditLines implements AuditWriter {
   private readonly head = '{"level":30,"time":';
   private readonly base: string;
 
-  constructor(private readonly dest: AsyncDestination) {
-    this.base = `,"service":"trustgate","audit":true,`;
+  constructor(
+    private readonly dest: AsyncDestination,
+    worker: number | undefined,
+  ) {
+    this.base = `,"service":"trustgate",${worker === undefined ? '' : `"worker":${worker},`}"audit":true,`;
   }
 
   write(rec: AuditRecord): void {
@@ -100,12 +103,18 @@ async function drained(d: AsyncDestination): Promise<void> {
   }
 }
 
-export function openLogStreams(opts: { level: LoggerOptions['level']; auditPath?: string | undefined; stdoutFd?: number }): LogStreams {
+export function openLogStreams(opts: {
+  level: LoggerOptions['level'];
+  auditPath?: string | undefined;
+  stdoutFd?: number;
+  /** node:cluster worker id: on every line, so lines from several workers can be told apart. */
+  worker?: number | undefined;
+}): LogStreams {
   const stdout = openDestination(opts.stdoutFd ?? 1);
   const auditDest = opts.auditPath !== undefined ? openDestination(opts.auditPath) : stdout;
-  const base = { service: 'trustgate' };
+  const base = opts.worker === undefined ? { service: 'trustgate' } : { service: 'trustgate', worker: opts.worker };
   const log = pino({ level: opts.level, base, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, stdout);
-  const audit = new AuditLines(auditDest);
+  const audit = new AuditLines(auditDest, opts.worker);
   const dests = auditDest === stdout ? [stdout] : [stdout, auditDest];
   return {
     log,
