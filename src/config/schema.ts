@@ -142,6 +142,10 @@ export interface Config {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Verified blob cache on local disk (src/blobcache), or false. */
   blobCache: BlobCacheConfig | false;
+  /** Audit lines: always written whatever `log.level`; to stdout, or appended to `path` (reopened on SIGHUP). */
+  audit: { path?: string | undefined };
+  /** Server processes sharing the listen socket (node:cluster); `auto`: one per available core. */
+  workers: number | 'auto';
 }
 
 export interface BlobCacheConfig {
@@ -437,6 +441,26 @@ function parseClientLimits(p: Problems, d: Obj) {
   };
 }
 
+function parseAuditAndWorkers(p: Problems, doc: Obj): Pick<Config, 'audit' | 'workers'> {
+  const a = doc.audit;
+  let audit: Config['audit'] = {};
+  if (a !== undefined) {
+    if (!isObj(a)) p.add('audit', a, 'a mapping with path');
+    else {
+      unknownKeys(p, a, 'audit.', ['path']);
+      if (a.path !== undefined && (typeof a.path !== 'string' || a.path === '')) p.add('audit.path', a.path, 'a file path');
+      else audit = { path: a.path as string | undefined };
+    }
+  }
+  const w = doc.workers;
+  let workers: Config['workers'] = 1;
+  if (w !== undefined) {
+    if (w === 'auto' || (typeof w === 'number' && Number.isInteger(w) && w >= 1 && w <= 256)) workers = w;
+    else p.add('workers', w, 'an integer from 1 to 256, or auto');
+  }
+  return { audit, workers };
+}
+
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
     for (const v of Object.values(o)) deepFreeze(v);
@@ -464,7 +488,7 @@ function parseBlobCache(p: Problems, v: unknown, store: Config['store']): BlobCa
 export function validateConfig(doc: unknown, source: string): Config {
   const p = new Problems();
   if (!isObj(doc)) throw fail('CONFIG_INVALID', `${source}: the top level must be a mapping`);
-  unknownKeys(p, doc, '', ['listen', 'store', 'upstreams', 'default', 'trust_pinning', 'limits', 'log', 'blobCache']);
+  unknownKeys(p, doc, '', ['listen', 'store', 'upstreams', 'default', 'trust_pinning', 'limits', 'log', 'blobCache', 'audit', 'workers']);
 
   let listen = { host: '127.0.0.1', port: 5050 };
   const l = doc.listen;
@@ -518,8 +542,9 @@ export function validateConfig(doc: unknown, source: string): Config {
   const logDoc = isObj(doc.log) ? doc.log : {};
   const log = { level: oneOf(p, logDoc, 'level', 'log.', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info') };
 
+  const { audit, workers } = parseAuditAndWorkers(p, doc);
   const trustPinning = parsePinning(p, doc.trust_pinning);
   const blobCache = parseBlobCache(p, doc.blobCache, store);
   if (p.list.length > 0) throw fail('CONFIG_INVALID', `${source} is invalid:\n  - ${p.list.join('\n  - ')}`);
-  return deepFreeze({ listen, store, upstreams, default: def as string | undefined, trustPinning, limits, log, blobCache });
+  return deepFreeze({ listen, store, upstreams, default: def as string | undefined, trustPinning, limits, log, blobCache, audit, workers });
 }

@@ -1,6 +1,6 @@
 // What the HTTP layer is built from: injected, so tests build their own (STYLE.md "No global state").
 import type { Config, UpstreamConfig } from '../config/schema.js';
-import type { Logger } from '../observe/logger.js';
+import type { AuditWriter, Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { ManifestCache } from '../store/manifest-cache.js';
@@ -45,6 +45,8 @@ export interface ServerDeps {
   /** The shared store, for readiness. */
   kv?: { health(): { ok: boolean; detail?: string }; readonly kind: string } | undefined;
   log: Logger;
+  /** The audit stream: one line per decision, written whatever the log level (observe/log-streams.ts). */
+  audit?: AuditWriter | undefined;
   clock: Clock;
   metrics?: Metrics | undefined;
   /** The verified blob cache on local disk; absent with `blobCache: false`. */

@@ -94,7 +94,7 @@ export async function handleTags(route: TagsRoute, req: IncomingMessage, res: Se
           : await upstreamTags(up, route.repo, deps.config.limits.manifestBytes);
   } catch (err) {
     // A listing that fails is a decision an operator must see too (malformed upstream answers included).
-    if (isTrustgateError(err)) audit(deps.log, { upstream: up.config.name, gun, repo: route.repo, ref: 'tags/list', policy: eff.policy, require: eff.require.label, decision: 'deny', code: err.code, reason: err.message, durationMs: 0 }, deps.metrics);
+    if (isTrustgateError(err)) audit(deps, { upstream: up.config.name, gun, repo: route.repo, ref: 'tags/list', policy: eff.policy, require: eff.require.label, decision: 'deny', code: err.code, reason: err.message, durationMs: 0 });
     throw err;
   }
   all.sort();
