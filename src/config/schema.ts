@@ -3,6 +3,7 @@
 // result is deep-frozen: bad config fails at start, never on the first request.
 import { fail } from '../errors.js';
 import { missingSources, trustSourcesOf } from '../policy/effective.js';
+import { parseRedisUrl } from '../store/redis-url.js';
 
 export type PolicyMode = 'enforce' | 'audit' | 'off';
 export const POLICY_MODES: readonly PolicyMode[] = ['enforce', 'audit', 'off'];
@@ -214,6 +215,14 @@ function strList(p: Problems, o: Obj, key: string, path: string): string[] | und
 
 function unknownKeys(p: Problems, o: Obj, path: string, known: string[]): void {
   for (const k of Object.keys(o)) if (!known.includes(k)) p.add(`${path}${k}`, o[k], `no such key (known: ${known.join(', ')})`);
+}
+
+/** store.url in any of its three forms (one server, Cluster node list, Sentinel): src/store/redis-url.ts. */
+function redisUrl(p: Problems, o: Obj): string | undefined {
+  const v = str(p, o, 'url', 'store.', true);
+  if (v === undefined) return undefined;
+  const r = parseRedisUrl(v);
+  return r.ok ? v.trim() : p.add('store.url', v, r.expected);
 }
 
 const GUN_PREFIX = /^[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::\d{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -509,7 +518,7 @@ export function validateConfig(doc: unknown, source: string): Config {
         store = { kind, path: str(p, s, 'path', 'store.', false) ?? './data', maxBytes: int(p, s, 'maxBytes', 'store.', DEFAULT_STORE_MAX_BYTES, 64 * 1024, Number.MAX_SAFE_INTEGER) };
       } else {
         unknownKeys(p, s, 'store.', ['kind', 'url', 'prefix']);
-        store = { kind, url: url(p, s, 'url', 'store.', ['redis:', 'rediss:', 'redis+sentinel:']) ?? '', prefix: str(p, s, 'prefix', 'store.', false) ?? 'trustgate:' };
+        store = { kind, url: redisUrl(p, s) ?? '', prefix: str(p, s, 'prefix', 'store.', false) ?? 'trustgate:' };
       }
     }
   }
