@@ -7,7 +7,7 @@
 // rules in README, not by calling src/policy/effective.ts.
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,7 +18,7 @@ import { validateConfig } from '../../src/config/schema.js';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
-import { makeCa } from '../support/notation-sign.js';
+import { writeNotationFiles } from '../support/notation-sign.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
@@ -104,12 +104,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'm-signed'), images.signed!.manifest);
   await cli.sign(gun, 'signed', join(dir, 'm-signed'));
 
-  const ca = makeCa(dir, 'acme');
-  const trustStore = join(dir, 'truststore');
-  mkdirSync(join(trustStore, 'x509', 'ca', 'acme'), { recursive: true });
-  copyFileSync(ca.cert, join(trustStore, 'x509', 'ca', 'acme', 'acme.pem'));
-  const trustPolicy = join(dir, 'trustpolicy.json');
-  writeFileSync(trustPolicy, JSON.stringify({ version: '1.0', trustPolicies: [{ name: 'all', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['*'] }] }));
+  const { trustPolicy, trustStore } = writeNotationFiles(dir);
   const cosignKey = join(dir, 'cosign.pub');
   writeFileSync(cosignKey, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
   files = { trustPolicy, trustStore, cosignKey };

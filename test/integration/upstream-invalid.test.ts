@@ -3,14 +3,13 @@
 // of trustgate — manifests by tag and digest under off/audit/enforce, tags list, blobs, the Notation
 // referrers lookup, the token flow — answers with an OCI error carrying a stable code (or serves under
 // audit/off), never 500, and refusals are audited. The audit fallback still serves under policy audit.
-import { createServer, type Server } from 'node:http';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeCa } from '../support/notation-sign.js';
+import { writeNotationFiles } from '../support/notation-sign.js';
+import { StandIns } from '../support/stand-in.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const BODIES: Record<string, string> = {
@@ -27,14 +26,8 @@ const D = `sha256:${'ab'.repeat(32)}`;
 let mode = 'not JSON';
 let dir: string;
 let proxy: Trustgate;
-const servers: Server[] = [];
-
-async function listen(handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void): Promise<string> {
-  const s = createServer(handler);
-  servers.push(s);
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-}
+const standIns = new StandIns();
+const listen = standIns.listen.bind(standIns);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-upstream-invalid-'));
@@ -52,12 +45,7 @@ beforeAll(async () => {
     if (!req.headers.authorization) return void res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}/token",service="junk"` }).end();
     res.writeHead(404).end();
   });
-  const ca = makeCa(dir, 'acme');
-  const trustStore = join(dir, 'truststore');
-  mkdirSync(join(trustStore, 'x509', 'ca', 'acme'), { recursive: true });
-  copyFileSync(ca.cert, join(trustStore, 'x509', 'ca', 'acme', 'acme.pem'));
-  const trustPolicy = join(dir, 'trustpolicy.json');
-  writeFileSync(trustPolicy, JSON.stringify({ version: '1.0', trustPolicies: [{ name: 'all', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['*'] }] }));
+  const { trustPolicy, trustStore } = writeNotationFiles(dir);
   const notation = { trustPolicy, trustStore };
   proxy = await startTrustgate(dir, {
     upstreams: [
@@ -73,10 +61,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy?.stop();
-  for (const s of servers) {
-    s.closeAllConnections();
-    s.close();
-  }
+  standIns.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, sign, X509Certificate } from 'node:crypto';
 import { encode as cborEncode, Token, Type } from 'cborg';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlattenedSign } from 'jose';
 import { request } from 'undici';
@@ -184,4 +184,18 @@ export function coseEnvelope(o: EnvelopeOptions & { protectedMap?: Map<unknown, 
   ]);
   // Tag 18 (COSE_Sign1) is the single byte 0xd2 in front of the array.
   return Buffer.concat([Buffer.from([0xd2]), cbor([protectedBytes, unprotected, payload, sig])]);
+}
+
+/**
+ * notation's own files for a test upstream: a CA (openssl) in the trust store `ca:acme` and a strict
+ * trust policy over every repository that trusts any identity it issued.
+ */
+export function writeNotationFiles(dir: string): { trustPolicy: string; trustStore: string; ca: KeyPair } {
+  const ca = makeCa(dir, 'acme');
+  const trustStore = join(dir, 'truststore');
+  mkdirSync(join(trustStore, 'x509', 'ca', 'acme'), { recursive: true });
+  copyFileSync(ca.cert, join(trustStore, 'x509', 'ca', 'acme', 'acme.pem'));
+  const trustPolicy = join(dir, 'trustpolicy.json');
+  writeFileSync(trustPolicy, JSON.stringify({ version: '1.0', trustPolicies: [{ name: 'all', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['*'] }] }));
+  return { trustPolicy, trustStore, ca };
 }
