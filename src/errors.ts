@@ -46,6 +46,9 @@ export const CODES = {
   UNSUPPORTED: { oci: 'UNSUPPORTED', status: 405, summary: 'the operation is not supported by this read-only proxy' },
   NAME_INVALID: { oci: 'NAME_INVALID', status: 400, summary: 'invalid repository name' },
   NOT_FOUND: { oci: 'NOT_FOUND', status: 404, summary: 'unknown route' },
+  // Client limits (slow and greedy clients).
+  TOO_MANY_STREAMS: { oci: 'TOOMANYREQUESTS', status: 429, summary: 'the client address already has limits.perClientStreams blob streams in flight' },
+  REQUEST_TIMEOUT: { oci: 'UNKNOWN', status: 408, summary: 'the client did not send its request (headers) in time' },
   INTERNAL: { oci: 'UNKNOWN', status: 500, summary: 'an unexpected internal error' },
 } as const satisfies Record<string, { oci: string; status: number; summary: string }>;
 

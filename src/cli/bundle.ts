@@ -192,7 +192,8 @@ async function runImport(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promis
         results.push({ gun: repo.gun, ok: false, code: err.code, message: `bundle ${repo.gun}: ${err.message}` });
       }
     }
-    await kv.set(BUNDLE_INDEX_KEY, Buffer.from(JSON.stringify(index)));
+    // A refused import leaves the store exactly as it was: the index is rewritten only for a success.
+    if (results.some((r) => r.ok)) await kv.set(BUNDLE_INDEX_KEY, Buffer.from(JSON.stringify(index)));
     const pushTo = parsed.values['push-to'];
     let pushed = 0;
     if (pushTo) {

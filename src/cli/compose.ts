@@ -11,7 +11,7 @@ import type { TrustPinning } from '../trust/verify/root.js';
 
 /** L1 memory in front of the embedded file store (default) or Redis (fleets). */
 export function buildKv(config: Config, log?: Logger, onGet?: (layer: string, result: 'hit' | 'miss' | 'error') => void): TieredKv {
-  const l2 = config.store.kind === 'file' ? new FileKv(config.store.path) : new RedisKv(config.store.url, config.store.prefix);
+  const l2 = config.store.kind === 'file' ? new FileKv(config.store.path, Date.now, { maxBytes: config.store.maxBytes }) : new RedisKv(config.store.url, config.store.prefix);
   return new TieredKv(new MemoryKv(), l2, log, 5, onGet);
 }
 

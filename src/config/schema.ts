@@ -3,6 +3,7 @@
 // result is deep-frozen: bad config fails at start, never on the first request.
 import { fail } from '../errors.js';
 import { missingSources, trustSourcesOf } from '../policy/effective.js';
+import { parseRedisUrl } from '../store/redis-url.js';
 
 export type PolicyMode = 'enforce' | 'audit' | 'off';
 export const POLICY_MODES: readonly PolicyMode[] = ['enforce', 'audit', 'off'];
@@ -89,6 +90,15 @@ export interface UpstreamConfig {
   realms?: readonly string[] | undefined;
   /** PEM CA bundle file for the registry's TLS. */
   ca?: string | undefined;
+  /** Where the registry may redirect us besides its own host (blob storage on a private network). */
+  redirects: RedirectsConfig;
+}
+
+export interface RedirectsConfig {
+  /** Hostnames (or host:port) followed even when they resolve to loopback, link-local or private addresses. */
+  allowHosts: readonly string[];
+  /** Follow redirects to any private address (never to trustgate's own). */
+  allowPrivate: boolean;
 }
 
 export interface TrustPinningConfig {
@@ -100,7 +110,8 @@ export interface TrustPinningConfig {
 
 export interface Config {
   listen: { host: string; port: number };
-  store: { kind: 'file'; path: string } | { kind: 'redis'; url: string; prefix: string };
+  /** file: `maxBytes` caps the disk the values occupy (default 1 GiB, least recently used evicted). */
+  store: { kind: 'file'; path: string; maxBytes: number } | { kind: 'redis'; url: string; prefix: string };
   upstreams: readonly UpstreamConfig[];
   default?: string | undefined;
   trustPinning: TrustPinningConfig;
@@ -120,9 +131,37 @@ export interface Config {
      * digests themselves; this is defence in depth that costs throughput (README benchmarks).
      */
     verifyBlobDigests: boolean;
+    /** Notation signatures tried per manifest (listed referrers beyond this are ignored). */
+    maxSignatures: number;
+    /** A response whose client has read nothing for this long is cut, freeing its upstream connection. */
+    clientStallSeconds: number;
+    /** Concurrent blob streams one client address may have; more are answered 429. */
+    perClientStreams: number;
+    /** Upstream connections per registry for blob streams. */
+    upstreamBlobConnections: number;
+    /** Upstream connections per registry for manifests, tags and tokens (never behind blob streams). */
+    upstreamMetadataConnections: number;
   };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /** Verified blob cache on local disk (src/blobcache), or false. */
+  blobCache: BlobCacheConfig | false;
+  /** Audit lines: always written whatever `log.level`; to stdout, or appended to `path` (reopened on SIGHUP). */
+  audit: { path?: string | undefined };
+  /** Server processes sharing the listen socket (node:cluster); `auto`: one per available core. */
+  workers: number | 'auto';
 }
+
+export interface BlobCacheConfig {
+  /** Directory; default `<store.path>/blobcache` (`./data/blobcache` with a Redis store). */
+  path: string;
+  /** Least recently used blobs are evicted to stay under this; default 10 GiB. */
+  maxBytes: number;
+  /** Hash every read from disk, not only the first after start. */
+  verifyOnRead: boolean;
+}
+
+/** The file store's disk cap when `store.maxBytes` is not set: 1 GiB. */
+export const DEFAULT_STORE_MAX_BYTES = 1024 ** 3;
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -178,6 +217,14 @@ function strList(p: Problems, o: Obj, key: string, path: string): string[] | und
 
 function unknownKeys(p: Problems, o: Obj, path: string, known: string[]): void {
   for (const k of Object.keys(o)) if (!known.includes(k)) p.add(`${path}${k}`, o[k], `no such key (known: ${known.join(', ')})`);
+}
+
+/** store.url in any of its three forms (one server, Cluster node list, Sentinel): src/store/redis-url.ts. */
+function redisUrl(p: Problems, o: Obj): string | undefined {
+  const v = str(p, o, 'url', 'store.', true);
+  if (v === undefined) return undefined;
+  const r = parseRedisUrl(v);
+  return r.ok ? v.trim() : p.add('store.url', v, r.expected);
 }
 
 const GUN_PREFIX = /^[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::\d{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -287,7 +334,7 @@ function checkEffectiveSources(p: Problems, path: string, u: Pick<UpstreamConfig
 function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | undefined {
   const path = `upstreams[${i}].`;
   if (!isObj(v)) return p.add(`upstreams[${i}]`, v, 'a mapping with name, registry, gun, notary, policy');
-  unknownKeys(p, v, path, ['name', 'registry', 'gun', 'notary', 'bundle', 'policy', 'require', 'digestPulls', 'notation', 'cosign', 'repositories', 'username', 'passwordEnv', 'realms', 'ca', 'insecure']);
+  unknownKeys(p, v, path, ['name', 'registry', 'gun', 'notary', 'bundle', 'policy', 'require', 'digestPulls', 'notation', 'cosign', 'repositories', 'username', 'passwordEnv', 'realms', 'ca', 'insecure', 'redirects']);
   const name = str(p, v, 'name', path, true);
   if (name !== undefined && !NAME.test(name)) p.add(`${path}name`, name, 'lower-case letters, digits, - and _');
   const registry = url(p, v, 'registry', path, ['http:', 'https:']);
@@ -356,7 +403,19 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
     p.add(`${path}username`, username, `credentials only over https: the registry ${registry} is plain http (set insecure: true on the upstream to send them in clear text anyway)`);
   }
   if (name === undefined || registry === undefined || gun === undefined) return undefined;
-  return { name, registry, gun, notary, bundle, policy, require, digestPulls, notation, cosign, insecure, repositories, username, passwordEnv, realms, ca: str(p, v, 'ca', path, false) };
+  const redirects = parseRedirects(p, v.redirects, `${path}redirects`);
+  return { name, registry, gun, notary, bundle, policy, require, digestPulls, notation, cosign, insecure, repositories, username, passwordEnv, realms, ca: str(p, v, 'ca', path, false), redirects };
+}
+
+function parseRedirects(p: Problems, v: unknown, path: string): RedirectsConfig {
+  const none: RedirectsConfig = { allowHosts: [], allowPrivate: false };
+  if (v === undefined) return none;
+  if (!isObj(v)) return p.add(path, v, 'a mapping { allowHosts: [host, …], allowPrivate: false }') ?? none;
+  unknownKeys(p, v, `${path}.`, ['allowHosts', 'allowPrivate']);
+  const allowHosts = strList(p, v, 'allowHosts', `${path}.`) ?? [];
+  for (const h of allowHosts) if (!/^[a-zA-Z0-9.:[\]-]+$/.test(h)) p.add(`${path}.allowHosts`, h, 'host names or host:port, no scheme or path');
+  if (v.allowPrivate !== undefined && typeof v.allowPrivate !== 'boolean') p.add(`${path}.allowPrivate`, v.allowPrivate, 'true or false');
+  return { allowHosts, allowPrivate: v.allowPrivate === true };
 }
 
 function parsePinning(p: Problems, v: unknown): TrustPinningConfig {
@@ -384,6 +443,38 @@ function parsePinning(p: Problems, v: unknown): TrustPinningConfig {
   return { certs, ca, disableTofu: d === true };
 }
 
+const CLIENT_LIMIT_KEYS = ['clientStallSeconds', 'perClientStreams', 'upstreamBlobConnections', 'upstreamMetadataConnections'];
+
+/** Slow clients and pools (issue 13): defaults documented in README "Limits". */
+function parseClientLimits(p: Problems, d: Obj) {
+  return {
+    clientStallSeconds: int(p, d, 'clientStallSeconds', 'limits.', 30, 1, 3600),
+    perClientStreams: int(p, d, 'perClientStreams', 'limits.', 32, 1, 100_000),
+    upstreamBlobConnections: int(p, d, 'upstreamBlobConnections', 'limits.', 64, 1, 10_000),
+    upstreamMetadataConnections: int(p, d, 'upstreamMetadataConnections', 'limits.', 32, 1, 10_000),
+  };
+}
+
+function parseAuditAndWorkers(p: Problems, doc: Obj): Pick<Config, 'audit' | 'workers'> {
+  const a = doc.audit;
+  let audit: Config['audit'] = {};
+  if (a !== undefined) {
+    if (!isObj(a)) p.add('audit', a, 'a mapping with path');
+    else {
+      unknownKeys(p, a, 'audit.', ['path']);
+      if (a.path !== undefined && (typeof a.path !== 'string' || a.path === '')) p.add('audit.path', a.path, 'a file path');
+      else audit = { path: a.path as string | undefined };
+    }
+  }
+  const w = doc.workers;
+  let workers: Config['workers'] = 1;
+  if (w !== undefined) {
+    if (w === 'auto' || (typeof w === 'number' && Number.isInteger(w) && w >= 1 && w <= 256)) workers = w;
+    else p.add('workers', w, 'an integer from 1 to 256, or auto');
+  }
+  return { audit, workers };
+}
+
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
     for (const v of Object.values(o)) deepFreeze(v);
@@ -392,11 +483,26 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+function parseBlobCache(p: Problems, v: unknown, store: Config['store']): BlobCacheConfig | false {
+  const path = store.kind === 'file' ? `${store.path.replace(/\/+$/, '')}/blobcache` : './data/blobcache';
+  const def: BlobCacheConfig = { path, maxBytes: 10 * 1024 ** 3, verifyOnRead: false };
+  if (v === undefined || v === true) return def;
+  if (v === false) return false;
+  if (!isObj(v)) return p.add('blobCache', v, 'false, or a mapping with path, maxBytes, verifyOnRead') ?? def;
+  unknownKeys(p, v, 'blobCache.', ['path', 'maxBytes', 'verifyOnRead']);
+  if (v.verifyOnRead !== undefined && typeof v.verifyOnRead !== 'boolean') p.add('blobCache.verifyOnRead', v.verifyOnRead, 'true or false');
+  return {
+    path: str(p, v, 'path', 'blobCache.', false) ?? path,
+    maxBytes: int(p, v, 'maxBytes', 'blobCache.', def.maxBytes, 1024 * 1024, Number.MAX_SAFE_INTEGER),
+    verifyOnRead: v.verifyOnRead === true,
+  };
+}
+
 /** Validate a parsed YAML document; throws CONFIG_INVALID listing every problem. */
 export function validateConfig(doc: unknown, source: string): Config {
   const p = new Problems();
   if (!isObj(doc)) throw fail('CONFIG_INVALID', `${source}: the top level must be a mapping`);
-  unknownKeys(p, doc, '', ['listen', 'store', 'upstreams', 'default', 'trust_pinning', 'limits', 'log']);
+  unknownKeys(p, doc, '', ['listen', 'store', 'upstreams', 'default', 'trust_pinning', 'limits', 'log', 'blobCache', 'audit', 'workers']);
 
   let listen = { host: '127.0.0.1', port: 5050 };
   const l = doc.listen;
@@ -406,18 +512,18 @@ export function validateConfig(doc: unknown, source: string): Config {
     else listen = { host: lm[1]!.replace(/^\[|\]$/g, ''), port: Number(lm[2]) };
   }
 
-  let store: Config['store'] = { kind: 'file', path: './data' };
+  let store: Config['store'] = { kind: 'file', path: './data', maxBytes: DEFAULT_STORE_MAX_BYTES };
   const s = doc.store;
   if (s !== undefined) {
     if (!isObj(s)) p.add('store', s, '{ kind: file, path: DIR } or { kind: redis, url: redis://… }');
     else {
       const kind = oneOf(p, s, 'kind', 'store.', ['file', 'redis'] as const, 'file');
       if (kind === 'file') {
-        unknownKeys(p, s, 'store.', ['kind', 'path']);
-        store = { kind, path: str(p, s, 'path', 'store.', false) ?? './data' };
+        unknownKeys(p, s, 'store.', ['kind', 'path', 'maxBytes']);
+        store = { kind, path: str(p, s, 'path', 'store.', false) ?? './data', maxBytes: int(p, s, 'maxBytes', 'store.', DEFAULT_STORE_MAX_BYTES, 64 * 1024, Number.MAX_SAFE_INTEGER) };
       } else {
         unknownKeys(p, s, 'store.', ['kind', 'url', 'prefix']);
-        store = { kind, url: url(p, s, 'url', 'store.', ['redis:', 'rediss:', 'redis+sentinel:']) ?? '', prefix: str(p, s, 'prefix', 'store.', false) ?? 'trustgate:' };
+        store = { kind, url: redisUrl(p, s) ?? '', prefix: str(p, s, 'prefix', 'store.', false) ?? 'trustgate:' };
       }
     }
   }
@@ -433,7 +539,7 @@ export function validateConfig(doc: unknown, source: string): Config {
 
   const limitsDoc = isObj(doc.limits) ? doc.limits : {};
   if (doc.limits !== undefined && !isObj(doc.limits)) p.add('limits', doc.limits, 'a mapping');
-  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests', 'bundleWarnDays']);
+  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests', 'bundleWarnDays', 'maxSignatures', ...CLIENT_LIMIT_KEYS]);
   const vbd = limitsDoc.verifyBlobDigests;
   if (vbd !== undefined && typeof vbd !== 'boolean') p.add('limits.verifyBlobDigests', vbd, 'true or false');
   const limits = {
@@ -443,12 +549,16 @@ export function validateConfig(doc: unknown, source: string): Config {
     shutdownGraceSeconds: int(p, limitsDoc, 'shutdownGraceSeconds', 'limits.', 30, 0, 3600),
     verifyBlobDigests: vbd !== false,
     bundleWarnDays: int(p, limitsDoc, 'bundleWarnDays', 'limits.', 7, 0, 3650),
+    maxSignatures: int(p, limitsDoc, 'maxSignatures', 'limits.', 32, 1, 1024),
+    ...parseClientLimits(p, limitsDoc),
   };
 
   const logDoc = isObj(doc.log) ? doc.log : {};
   const log = { level: oneOf(p, logDoc, 'level', 'log.', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info') };
 
+  const { audit, workers } = parseAuditAndWorkers(p, doc);
   const trustPinning = parsePinning(p, doc.trust_pinning);
+  const blobCache = parseBlobCache(p, doc.blobCache, store);
   if (p.list.length > 0) throw fail('CONFIG_INVALID', `${source} is invalid:\n  - ${p.list.join('\n  - ')}`);
-  return deepFreeze({ listen, store, upstreams, default: def as string | undefined, trustPinning, limits, log });
+  return deepFreeze({ listen, store, upstreams, default: def as string | undefined, trustPinning, limits, log, blobCache, audit, workers });
 }

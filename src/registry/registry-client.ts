@@ -1,11 +1,16 @@
 // Upstream registry client (undici): manifests by digest (bounded, with deadlines), blobs streamed,
 // tags listed; the Bearer token flow with a realm allowlist; redirects (registries send blobs to a
-// CDN) followed here rather than handed to the client, without our Authorization on another host.
+// CDN) followed here rather than handed to the client, without our Authorization on another host,
+// and only where the redirect policy allows (redirect-policy.ts).
+// Two connection pools: blob streams go at the client's pace and can hold a connection for minutes,
+// so manifests, tags and tokens have a pool of their own and never queue behind them.
 import type { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { fail, isTrustgateError } from '../errors.js';
 import { BearerAuth, parseBearerChallenge } from '../http/bearer-auth.js';
 import { readBodyCapped } from '../http/read-capped.js';
+import { checkRedirect, type RedirectPolicy } from './redirect-policy.js';
 
 export interface RegistryClientOptions {
   /** Upstream base URL, e.g. http://127.0.0.1:5000. */
@@ -13,9 +18,21 @@ export interface RegistryClientOptions {
   ca?: string | Buffer | undefined;
   credentials?: { username: string; password: string } | undefined;
   realmAllowlist?: readonly string[] | undefined;
+  /** Credentials may travel over plain http (registry or token realm): the upstream's `insecure: true`. */
+  insecure?: boolean | undefined;
   timeoutMs: number;
   manifestBytes: number;
   dispatcher?: Dispatcher | undefined;
+  /** Connections per origin: blob streams, and everything else (manifests, tags, tokens). */
+  connections?: { blobs: number; metadata: number } | undefined;
+  /** Where redirects may lead besides the registry's own host (upstream `redirects:`). */
+  redirects?: { allowHosts: readonly string[]; allowPrivate: boolean } | undefined;
+  /** trustgate's own listen address: never followed as a redirect target. */
+  self?: { host: string; port: number } | undefined;
+  /** Resolver for redirect targets (tests). */
+  resolve?: RedirectPolicy['resolve'];
+  /** A redirect was refused (the audit line). */
+  onRedirectRefused?: ((info: { repo: string; path: string; target: string; code: string; reason: string }) => void) | undefined;
   /** Time to response headers per request kind (metrics). */
   onTiming?: ((kind: 'manifest' | 'blob' | 'tags' | 'other', seconds: number) => void) | undefined;
 }
@@ -46,25 +63,34 @@ const MAX_REDIRECTS = 5;
 export class RegistryClient {
   private readonly base: URL;
   private readonly dispatcher: Dispatcher;
+  private readonly blobDispatcher: Dispatcher;
   private readonly auth: BearerAuth;
+  private readonly redirectPolicy: RedirectPolicy;
 
   constructor(private readonly opts: RegistryClientOptions) {
     this.base = new URL(opts.registry);
-    this.dispatcher =
-      opts.dispatcher ??
-      new Agent({
-        connect: opts.ca ? { ca: opts.ca } : {},
-        headersTimeout: opts.timeoutMs,
-        bodyTimeout: opts.timeoutMs,
-        connections: 64,
-        pipelining: 1,
-      });
+    // A registry `ca` is added to the system roots, not put in their place: redirects lead to storage
+    // hosts (S3, a CDN) with publicly trusted certificates.
+    const connect = opts.ca ? { ca: [...rootCertificates, typeof opts.ca === 'string' ? opts.ca : opts.ca.toString('utf8')] } : {};
+    const pool = (connections: number) =>
+      new Agent({ connect, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs, connections, pipelining: 1 });
+    this.dispatcher = opts.dispatcher ?? pool(opts.connections?.metadata ?? 32);
+    this.blobDispatcher = opts.dispatcher ?? pool(opts.connections?.blobs ?? 64);
+    this.redirectPolicy = {
+      registry: this.base,
+      allowHosts: opts.redirects?.allowHosts ?? [],
+      allowPrivate: opts.redirects?.allowPrivate ?? false,
+      self: opts.self,
+      resolve: opts.resolve,
+    };
     this.auth = new BearerAuth({
       dispatcher: this.dispatcher,
       realmAllowlist: opts.realmAllowlist ?? [this.base.origin],
       credentials: opts.credentials,
       timeoutMs: opts.timeoutMs,
       errorCode: 'UPSTREAM_UNAUTHORIZED',
+      invalidCode: 'UPSTREAM_INVALID',
+      allowInsecure: opts.insecure,
     });
   }
 
@@ -73,7 +99,12 @@ export class RegistryClient {
   }
 
   async close(): Promise<void> {
-    if (!this.opts.dispatcher) await this.dispatcher.close();
+    if (!this.opts.dispatcher) await Promise.all([this.dispatcher.close(), this.blobDispatcher.close()]);
+  }
+
+  /** A path under the registry URL: a path prefix in it (a registry served under /prefix) is kept. */
+  private urlFor(path: string): URL {
+    return new URL(this.base.pathname.replace(/\/+$/, '') + path, this.base);
   }
 
   /**
@@ -92,7 +123,7 @@ export class RegistryClient {
     },
   ): Promise<UpstreamResponse> {
     const scope = `repository:${init.repo}:pull`;
-    let url = new URL(path, this.base);
+    let url = this.urlFor(path);
     let res = await this.once(url, init, this.authHeader(url, this.auth.cached(scope)));
     if (res.statusCode === 401) {
       const ch = parseBearerChallenge(res.headers['www-authenticate']);
@@ -101,6 +132,9 @@ export class RegistryClient {
         const token = await this.auth.token(ch, scope);
         res = await this.once(url, init, this.authHeader(url, token));
       } else if (this.opts.credentials && /^basic/i.test(String(res.headers['www-authenticate'] ?? ''))) {
+        if (url.protocol !== 'https:' && !this.opts.insecure) {
+          throw fail('UPSTREAM_UNAUTHORIZED', `${this.base.host} asks for Basic credentials over plain http: not sent (insecure: true on the upstream allows it)`);
+        }
         const { username, password } = this.opts.credentials;
         res = await this.once(url, init, { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` });
       } else {
@@ -114,9 +148,17 @@ export class RegistryClient {
     for (let hop = 0; [301, 302, 303, 307, 308].includes(res.statusCode); hop++) {
       const location = res.headers.location;
       await res.body.dump();
-      if (hop >= MAX_REDIRECTS || typeof location !== 'string') throw fail('UPSTREAM_UNAVAILABLE', `${this.base.host}: too many or bad redirects for ${path}`);
-      url = new URL(location, url);
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw fail('UPSTREAM_UNAVAILABLE', `${this.base.host} redirected to ${url.protocol}`);
+      let next: URL | undefined;
+      try {
+        if (hop >= MAX_REDIRECTS || typeof location !== 'string') throw fail('UPSTREAM_INVALID', `${this.base.host}: too many or bad redirects for ${path}`);
+        next = new URL(location, url);
+        await checkRedirect(url, next, this.redirectPolicy);
+      } catch (err) {
+        const e = isTrustgateError(err) ? err : fail('UPSTREAM_INVALID', `${this.base.host} sent an invalid redirect for ${path}`, err);
+        this.opts.onRedirectRefused?.({ repo: init.repo, path, target: next ? `${next.protocol}//${next.host}` : String(location).slice(0, 200), code: e.code, reason: e.message });
+        throw e;
+      }
+      url = next;
       res = await this.once(url, init, this.authHeader(url, this.auth.cached(scope)));
     }
     return res;
@@ -135,7 +177,7 @@ export class RegistryClient {
     try {
       const res = await request(url, {
         method: init.method,
-        dispatcher: this.dispatcher,
+        dispatcher: init.stream ? this.blobDispatcher : this.dispatcher,
         headers: { ...init.headers, ...auth },
         signal: init.signal,
         ...(init.stream ? { highWaterMark: 1 << 20 } : {}),

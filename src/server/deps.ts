@@ -1,12 +1,14 @@
 // What the HTTP layer is built from: injected, so tests build their own (STYLE.md "No global state").
 import type { Config, UpstreamConfig } from '../config/schema.js';
-import type { Logger } from '../observe/logger.js';
+import type { AuditWriter, Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { ManifestCache } from '../store/manifest-cache.js';
 import type { Clock } from '../trust/client.js';
 import type { TrustService } from '../trust/trust-service.js';
 import type { NotationVerifier } from '../notation/notation-verifier.js';
+import type { BlobCache } from '../blobcache/blob-cache.js';
+import type { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
 
 /** What a signature check over a digest proves: which kind, and who or what satisfied the policy. */
 export interface SignatureProof {
@@ -22,7 +24,7 @@ export interface SignatureProof {
  * signature of it satisfies the site's policy, or throw a TrustgateError with the refusal code.
  */
 export interface DigestSignatureVerifier {
-  verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: { digest: string; size: number; mediaType?: string | undefined }): Promise<SignatureProof>;
+  verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: { digest: string; size: number; mediaType: string }): Promise<SignatureProof>;
 }
 
 export interface UpstreamDeps {
@@ -43,8 +45,13 @@ export interface ServerDeps {
   /** The shared store, for readiness. */
   kv?: { health(): { ok: boolean; detail?: string }; readonly kind: string } | undefined;
   log: Logger;
+  /** The audit stream: one line per decision, written whatever the log level (observe/log-streams.ts). */
+  audit?: AuditWriter | undefined;
   clock: Clock;
   metrics?: Metrics | undefined;
+  /** The verified blob cache on local disk; absent with `blobCache: false`. */
+  blobCache?: BlobCache | undefined;
+  blobCacheMetrics?: BlobCacheMetrics | undefined;
   /** Set on SIGTERM: readiness turns 503 so load balancers stop sending new work. */
   lifecycle?: { draining: boolean } | undefined;
 }

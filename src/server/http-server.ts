@@ -7,6 +7,9 @@ import { handleManifest } from './handlers/manifest.js';
 import { handleTags } from './handlers/tags.js';
 import type { ServerDeps } from './deps.js';
 import { routeRequest } from './route.js';
+import { fail } from '../errors.js';
+import { ClientStreams } from './client-streams.js';
+import { StallWatch } from './stall-watch.js';
 
 function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -18,13 +21,27 @@ function sendJson(req: IncomingMessage, res: ServerResponse, status: number, bod
   res.end(req.method === 'HEAD' ? undefined : text);
 }
 
+/**
+ * Slowloris and idle connections: headers must arrive within the stall period (at most 60 s), the whole
+ * request within 60 s, idle keep-alive connections close after 5 s, and the deadlines are checked every
+ * second (Node's default, 30 s, lets a timed-out connection linger that long). Answered 408.
+ */
+export function serverTimeouts(clientStallSeconds: number) {
+  const headersTimeout = Math.min(clientStallSeconds, 60) * 1000;
+  return { maxHeaderSize: 16 * 1024, headersTimeout, requestTimeout: Math.max(60_000, headersTimeout), keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 };
+}
+
 export function buildServer(deps: ServerDeps): Server {
   const log = deps.log.child({ component: 'server' });
-  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 60_000 }, (req, res) => {
+  const limits = deps.config.limits;
+  const stalls = new StallWatch(limits.clientStallSeconds * 1000, (res) => log.warn({ client: res.req.socket.remoteAddress, url: res.req.url }, 'client stopped reading: response cut'));
+  const streams = new ClientStreams(limits.perClientStreams);
+  const server = createServer(serverTimeouts(limits.clientStallSeconds), (req, res) => {
+    stalls.watch(res);
     const labels = { route: 'unrouted', method: req.method === 'HEAD' ? 'HEAD' : req.method === 'GET' ? 'GET' : 'other' };
     if (deps.metrics) {
       const m = deps.metrics;
-      res.once('close', () => m.request(labels.route, labels.method, String(res.statusCode)));
+      res.once('close', () => m.request(labels.route, labels.method, res.statusCode));
     }
     void handle(req, res, labels).catch((err) => sendError(res, err, req.method ?? 'GET', log));
   });
@@ -55,21 +72,36 @@ export function buildServer(deps: ServerDeps): Server {
         return sendJson(req, res, 200, {});
       case 'manifest':
         return handleManifest(route, req, res, deps);
-      case 'blob':
+      case 'blob': {
+        if (req.method === 'GET') {
+          // HEAD holds no stream; a GET does until its response closes (finished, cut or aborted).
+          const address = req.socket.remoteAddress ?? 'unknown';
+          const release = streams.acquire(address);
+          if (!release) throw fail('TOO_MANY_STREAMS', `${address} already has ${limits.perClientStreams} blob streams in flight (limits.perClientStreams)`);
+          res.once('close', release);
+        }
         return handleBlob(route, req, res, deps);
+      }
       case 'tags':
         return handleTags(route, req, res, deps);
     }
   }
 
-  // Malformed requests and oversized headers never reach the handler: answer them in OCI JSON too.
+  // Malformed requests, oversized headers and request timeouts never reach the handler: answer them in
+  // OCI JSON too — unless a response is already in flight on this socket (a pipelined bad request, a
+  // reset mid-stream): writing an error then would corrupt the response the client is reading.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable) return socket.destroy();
-    const tooBig = err.code === 'HPE_HEADER_OVERFLOW';
-    const body = ociErrorBody(tooBig ? 'NAME_INVALID' : 'UNSUPPORTED', tooBig ? 'request headers too large' : 'malformed HTTP request');
-    socket.end(
-      `HTTP/1.1 ${tooBig ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    const inFlight = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
+    if (!socket.writable || inFlight) return socket.destroy();
+    const [status, code, message] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? (['431 Request Header Fields Too Large', 'NAME_INVALID', 'request headers too large'] as const)
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? (['408 Request Timeout', 'REQUEST_TIMEOUT', 'the request was not received in time'] as const)
+          : (['400 Bad Request', 'UNSUPPORTED', 'malformed HTTP request'] as const);
+    const body = ociErrorBody(code, message);
+    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
+  server.once('close', () => stalls.stop());
   return server;
 }

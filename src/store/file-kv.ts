@@ -2,12 +2,37 @@
 // written to a temp file and renamed so a crash never leaves a torn value, and readers in other
 // processes see either the old or the new one. Locks are O_EXCL lock files with an expiry, so two
 // trustgate processes sharing the directory coalesce too.
+// Bounded on disk (`store.maxBytes`): values are charged in whole 4 KiB blocks (what they really
+// occupy), the least recently used values with a TTL are evicted to make room, and a sweeper deletes
+// expired values, leftover temp files and dead locks. Values without a TTL (trusted roots, bundle
+// metadata of air-gapped upstreams) and version floors are never evicted: losing them would weaken
+// rollback protection or break offline serving, and only verified data is ever stored that way.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mergeMax, type KvStore, type Release } from './kv.js';
 
 const HEADER = 16; // 8 bytes expiresAt (ms, 0 = never) + 8 reserved
+const BLOCK = 4096;
+const VALUE_FILE = /^[0-9a-f]{64}$/;
+/** A temp file this old belongs to a writer that died. */
+const TMP_MAX_AGE_MS = 3600_000;
+
+export interface FileKvOptions {
+  /** Cap on the bytes values occupy (default 1 GiB). */
+  maxBytes?: number;
+  /** Seconds between sweeps for expired entries (default 600; 0 = only on demand). */
+  sweepSeconds?: number;
+}
+
+interface IndexEntry {
+  /** Bytes charged against the cap (whole blocks). */
+  charged: number;
+  /** 0 = no TTL (never evicted). */
+  expiresAt: number;
+}
+
+const charge = (fileBytes: number) => Math.ceil(fileBytes / BLOCK) * BLOCK;
 
 export class FileKv implements KvStore {
   readonly kind = 'file';
@@ -16,16 +41,29 @@ export class FileKv implements KvStore {
   // Serializes read-merge-write of version floors within this process; rename keeps it atomic
   // for readers, and floors are re-merged on every write, so a lost race can only lower nothing.
   private chain: Promise<unknown> = Promise.resolve();
+  readonly maxBytes: number;
+  // Value files in least-recently-used order (Map insertion order), built from a directory scan on
+  // first write and rebuilt by every sweep, so processes sharing the directory re-synchronise.
+  private index: Map<string, IndexEntry> | undefined;
+  private indexing: Promise<void> | undefined;
+  private total = 0;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     path: string,
     private readonly now: () => number = Date.now,
+    private readonly opts: FileKvOptions = {},
   ) {
     this.dir = join(path, 'kv');
+    this.maxBytes = opts.maxBytes ?? 1024 ** 3;
+  }
+
+  private name(key: string): string {
+    return createHash('sha256').update(key).digest('hex');
   }
 
   private file(key: string, ext = ''): string {
-    return join(this.dir, createHash('sha256').update(key).digest('hex') + ext);
+    return join(this.dir, this.name(key) + ext);
   }
 
   private async ensureDir(): Promise<void> {
@@ -41,23 +79,145 @@ export class FileKv implements KvStore {
   }
 
   async get(key: string): Promise<Buffer | undefined> {
+    const name = this.name(key);
     let raw: Buffer;
     try {
-      raw = await readFile(this.file(key));
+      raw = await readFile(join(this.dir, name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
     if (raw.length < HEADER) return undefined;
     const expiresAt = Number(raw.readBigUInt64BE(0));
-    if (expiresAt !== 0 && expiresAt <= this.now()) return undefined;
+    if (expiresAt !== 0 && expiresAt <= this.now()) {
+      await this.remove(name);
+      return undefined;
+    }
+    const e = this.index?.get(name);
+    if (e) {
+      this.index!.delete(name); // refresh recency
+      this.index!.set(name, e);
+    }
     return raw.subarray(HEADER);
   }
 
   async set(key: string, value: Buffer, ttlSeconds = 0): Promise<void> {
+    const expiresAt = ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : 0;
+    const size = charge(HEADER + value.length);
+    // A TTL'd value that could never fit is not stored at all, like the memory store does.
+    if (expiresAt !== 0 && size > this.maxBytes) return;
+    await this.ensureIndex();
+    const name = this.name(key);
+    this.account(name, undefined);
+    await this.makeRoom(size);
     const head = Buffer.alloc(HEADER);
-    head.writeBigUInt64BE(BigInt(ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : 0), 0);
-    await this.writeAtomic(this.file(key), Buffer.concat([head, value]));
+    head.writeBigUInt64BE(BigInt(expiresAt), 0);
+    await this.writeAtomic(join(this.dir, name), Buffer.concat([head, value]));
+    this.account(name, { charged: size, expiresAt });
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.remove(this.name(key));
+  }
+
+  /** Bytes the values occupy, as this process counts them. */
+  async usedBytes(): Promise<number> {
+    await this.ensureIndex();
+    return this.total;
+  }
+
+  private account(name: string, e: IndexEntry | undefined): void {
+    if (!this.index) return;
+    const old = this.index.get(name);
+    if (old) {
+      this.total -= old.charged;
+      this.index.delete(name);
+    }
+    if (e) {
+      this.index.set(name, e);
+      this.total += e.charged;
+    }
+  }
+
+  private async remove(name: string): Promise<void> {
+    this.account(name, undefined);
+    await unlink(join(this.dir, name)).catch(() => undefined);
+  }
+
+  /** Evict the least recently used values that have a TTL until `incoming` fits. */
+  private async makeRoom(incoming: number): Promise<void> {
+    if (!this.index) return;
+    // Deleting from a Map while iterating it is safe: the walk goes on from the next entry.
+    for (const [name, e] of this.index) {
+      if (this.total + incoming <= this.maxBytes) return;
+      if (e.expiresAt !== 0) await this.remove(name);
+    }
+  }
+
+  private async ensureIndex(): Promise<void> {
+    if (this.index) return;
+    this.indexing ??= this.sweep().then(
+      () => undefined,
+      (err) => {
+        this.indexing = undefined;
+        throw err;
+      },
+    );
+    await this.indexing;
+    if (!this.sweeper && (this.opts.sweepSeconds ?? 600) > 0) {
+      this.sweeper = setInterval(() => void this.sweep().catch(() => undefined), (this.opts.sweepSeconds ?? 600) * 1000);
+      this.sweeper.unref();
+    }
+  }
+
+  /**
+   * Scan the directory: delete expired values, temp files of dead writers and expired locks; rebuild
+   * the index (known values keep their recency, the others are ordered by modification time); evict
+   * down to the cap. Run at start, periodically, and on demand (`trustgate cache prune`, tests).
+   */
+  async sweep(): Promise<{ removed: number; bytes: number }> {
+    await this.ensureDir();
+    const now = this.now();
+    let removed = 0;
+    const found: Array<[string, IndexEntry, number]> = [];
+    for (const d of await readdir(this.dir, { withFileTypes: true })) {
+      if (!d.isFile()) continue;
+      const path = join(this.dir, d.name);
+      if (d.name.endsWith('.tmp')) {
+        const st = await stat(path).catch(() => undefined);
+        if (st && now - st.mtimeMs > TMP_MAX_AGE_MS && (await unlink(path).then(() => true, () => false))) removed++;
+        continue;
+      }
+      if (d.name.endsWith('.lock')) {
+        const cur = await readFile(path, 'utf8').catch(() => '');
+        if (cur && Number(cur.split(' ')[0]) <= now && (await unlink(path).then(() => true, () => false))) removed++;
+        continue;
+      }
+      if (!VALUE_FILE.test(d.name)) continue;
+      const head = await readHead(path);
+      if (!head) continue;
+      if (head.expiresAt !== 0 && head.expiresAt <= now) {
+        if (await unlink(path).then(() => true, () => false)) removed++;
+        continue;
+      }
+      found.push([d.name, { charged: charge(head.size), expiresAt: head.expiresAt }, head.mtimeMs]);
+    }
+    // Values this process has not used come first (oldest write first), then the ones it has, in
+    // the order it used them.
+    const old = this.index ?? new Map<string, IndexEntry>();
+    const onDisk = new Map(found.map((f) => [f[0], f[1]]));
+    const next = new Map<string, IndexEntry>(found.filter((f) => !old.has(f[0])).sort((a, b) => a[2] - b[2]).map((f) => [f[0], f[1]]));
+    for (const name of old.keys()) {
+      const e = onDisk.get(name);
+      if (e) next.set(name, e);
+    }
+    this.index = next;
+    this.total = 0;
+    for (const e of next.values()) this.total += e.charged;
+    const before = next.size;
+    await this.makeRoom(0);
+    removed += before - next.size;
+    return { removed, bytes: this.total };
   }
 
   async getVersions(key: string): Promise<Record<string, number>> {
@@ -120,5 +280,24 @@ export class FileKv implements KvStore {
     return { ok: true };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+}
+
+/** Size, expiry and modification time of a value file, reading only its header. */
+async function readHead(path: string): Promise<{ size: number; expiresAt: number; mtimeMs: number } | undefined> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+    const st = await fh.stat();
+    const buf = Buffer.alloc(8);
+    const { bytesRead } = await fh.read(buf, 0, 8, 0);
+    return { size: st.size, expiresAt: bytesRead === 8 ? Number(buf.readBigUInt64BE(0)) : 0, mtimeMs: st.mtimeMs };
+  } catch {
+    return undefined;
+  } finally {
+    await fh?.close();
+  }
 }

@@ -8,6 +8,8 @@ export interface KvStore {
   get(key: string): Promise<Buffer | undefined>;
   /** ttlSeconds 0 or absent: kept until evicted or overwritten. */
   set(key: string, value: Buffer, ttlSeconds?: number): Promise<void>;
+  /** Remove a value (absent is not an error): a copy read back that fails its integrity check. */
+  delete(key: string): Promise<void>;
   /**
    * Raise per-field integer maxima atomically and return the merged map: rollback floors only ever
    * rise, whatever order concurrent writers (processes, replicas) arrive in.

@@ -42,6 +42,11 @@ export class MemoryKv implements KvStore {
     }
   }
 
+  async delete(key: string): Promise<void> {
+    const e = this.entries.get(key);
+    if (e) this.drop(key, e);
+  }
+
   private drop(key: string, e: Entry): void {
     this.entries.delete(key);
     this.bytes -= e.value.length;

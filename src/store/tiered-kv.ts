@@ -50,6 +50,11 @@ export class TieredKv implements KvStore {
     await this.fromL2('set', () => this.l2.set(key, value, ttlSeconds));
   }
 
+  async delete(key: string): Promise<void> {
+    await this.l1.delete(key);
+    await this.fromL2('delete', () => this.l2.delete(key));
+  }
+
   async raiseVersions(key: string, versions: Readonly<Record<string, number>>): Promise<Record<string, number>> {
     const local = await this.l1.raiseVersions(key, versions);
     const r = await this.fromL2('raiseVersions', () => this.l2.raiseVersions(key, local));

@@ -17,12 +17,14 @@ export interface TrustServiceOptions {
   cacheSeconds: number;
   /** Bytes of verified metadata kept in memory (sum of the raw files of each set; default 128 MiB). */
   maxBytes?: number;
-  /** Shared store: cross-replica update locks and negative results. */
+  /** Shared store: cross-replica update locks. */
   kv?: KvStore | undefined;
   /** Reports whether an update had to use stale metadata (notary unreachable). */
   fetcher?: Pick<CachingFetcher, 'takeStale' | 'commit' | 'discard'> | undefined;
   /** Seconds a "no trust data" answer is remembered (default 30). */
   negativeSeconds?: number;
+  /** How many "no trust data" answers are remembered at most (default 10,000; least recent go first). */
+  negativeEntries?: number;
   /** How long a replica waits for another replica's update of the same GUN (default 10 s). */
   lockWaitMs?: number;
 }
@@ -59,6 +61,9 @@ export class TrustService {
   private readonly inflight = new Map<string, Promise<Entry>>();
   private readonly maxBytes: number;
   private bytes = 0;
+  // "No trust data" answers, GUN → until (ms). In process and bounded in count: every unknown
+  // repository name a client makes up would otherwise be one more entry in the shared store.
+  private readonly negatives = new Map<string, number>();
 
   constructor(private readonly opts: TrustServiceOptions) {
     this.maxBytes = opts.maxBytes ?? 128 * 1024 * 1024;
@@ -97,8 +102,11 @@ export class TrustService {
    */
   private async update(gun: string): Promise<Entry> {
     const kv = this.opts.kv;
-    const negKey = `neg:${gun}`;
-    if (kv && (await kv.get(negKey))) throw fail('TRUST_DATA_MISSING', `no trust data for ${gun} (remembered for ${this.opts.negativeSeconds ?? 30} s)`);
+    const negUntil = this.negatives.get(gun);
+    if (negUntil !== undefined && negUntil > this.opts.clock.now().getTime()) {
+      throw fail('TRUST_DATA_MISSING', `no trust data for ${gun} (remembered for ${this.opts.negativeSeconds ?? 30} s)`);
+    }
+    this.negatives.delete(gun);
     let release: (() => Promise<void>) | undefined;
     if (kv) {
       const deadline = Date.now() + (this.opts.lockWaitMs ?? 10_000);
@@ -121,12 +129,20 @@ export class TrustService {
         : Math.min(set.now.getTime() + this.opts.cacheSeconds * 1000, earliestExpiry(set));
       return { set, bytes: setBytes(set), until: Math.min(until, earliestExpiry(set)), stale };
     } catch (err) {
-      if (kv && isTrustgateError(err) && err.code === 'TRUST_DATA_MISSING') {
-        await kv.set(negKey, Buffer.from('1'), this.opts.negativeSeconds ?? 30);
-      }
+      if (isTrustgateError(err) && err.code === 'TRUST_DATA_MISSING') this.rememberMissing(gun);
       throw err;
     } finally {
       await release?.();
+    }
+  }
+
+  private rememberMissing(gun: string): void {
+    this.negatives.delete(gun);
+    this.negatives.set(gun, this.opts.clock.now().getTime() + (this.opts.negativeSeconds ?? 30) * 1000);
+    const max = this.opts.negativeEntries ?? 10_000;
+    for (const g of this.negatives.keys()) {
+      if (this.negatives.size <= max) break;
+      this.negatives.delete(g);
     }
   }
 

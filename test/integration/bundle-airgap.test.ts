@@ -2,7 +2,7 @@
 // a fresh store (images pushed into a second, internal registry from the same file), and pulled with
 // skopeo through trustgate from that registry; unsigned, tampered, expired and rolled-back bundles refused.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -127,6 +127,18 @@ describe('air-gapped trust bundles', () => {
     expect(r.code).toBe(1);
     expect(r.out.error).toBe('HASH_MISMATCH');
     expect(r.out.message).toContain(gun);
+  });
+
+  it('after a refused tampered bundle the store is unchanged and the genuine bundle imports (store poisoning)', async () => {
+    const config = siteConfig('poison');
+    const storeDir = join(dir, 'poison-store', 'kv');
+    const r = await runCli(['bundle', 'import', join(dir, 'tampered.json'), '--config', config]);
+    expect(r.out.error).toBe('HASH_MISMATCH');
+    const files = () => (existsSync(storeDir) ? readdirSync(storeDir).filter((f) => !f.endsWith('.lock')) : []);
+    expect(files()).toEqual([]);
+    const ok = await runCli(['bundle', 'import', bundle1(), '--config', config]);
+    expect(ok, ok.stdout).toMatchObject({ code: 0, out: { ok: true, repositories: [{ gun, ok: true }] } });
+    expect(files().length).toBeGreaterThan(0);
   });
 
   it('refuses an expired bundle', async () => {

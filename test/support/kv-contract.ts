@@ -14,6 +14,16 @@ export function runKvContract(name: string, make: () => Promise<KvStore> | KvSto
       expect((await kv.get('a'))?.toString()).toBe('two');
     });
 
+    it('deletes a value, and deleting an absent one is not an error', async () => {
+      const kv = await make();
+      await kv.set('d', Buffer.from('x'), 60);
+      await kv.delete('d');
+      expect(await kv.get('d')).toBeUndefined();
+      await kv.delete('never-set');
+      await kv.set('d', Buffer.from('y'));
+      expect((await kv.get('d'))?.toString()).toBe('y');
+    });
+
     it('keeps binary values byte for byte', async () => {
       const kv = await make();
       const v = Buffer.from(Array.from({ length: 256 }, (_, i) => i));

@@ -27,7 +27,7 @@ function acceptList(req: IncomingMessage): string[] {
  * The Content-Type served: the manifest's own `mediaType` when the verified bytes carry one (what the
  * signature covers), else the upstream's header, else Docker's schema 2 type.
  */
-function mediaTypeOf(bytes: Buffer, header: string | undefined): string {
+export function mediaTypeOf(bytes: Buffer, header: string | undefined): string {
   try {
     const mt = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
     if (typeof mt === 'string' && /^[\w.+-]+\/[\w.+-]+$/.test(mt)) return mt;
@@ -43,15 +43,26 @@ function sha256Digest(bytes: Buffer): string {
 }
 
 function writeManifest(req: IncomingMessage, res: ServerResponse, m: CachedManifest, digest: string, verifiedBy?: string): void {
-  res.writeHead(200, {
-    'content-type': m.mediaType,
-    'content-length': m.bytes.length,
-    'docker-content-digest': digest,
-    etag: `"${digest}"`,
-    'docker-distribution-api-version': 'registry/2.0',
-    // Which signature satisfied the policy, for people and tooling (the audit line says the same).
-    ...(verifiedBy ? { 'x-trustgate-verified-by': verifiedBy } : {}),
-  });
+  // The headers of a cached manifest are the same on every warm request: built once and kept with it
+  // (the object was rebuilt, etag string included, per response; README profile of the tag path).
+  const key = verifiedBy === undefined ? digest : `${digest} ${verifiedBy}`;
+  let h = m.headers;
+  if (h?.key !== key) {
+    h = {
+      key,
+      value: {
+        'content-type': m.mediaType,
+        'content-length': m.bytes.length,
+        'docker-content-digest': digest,
+        etag: `"${digest}"`,
+        'docker-distribution-api-version': 'registry/2.0',
+        // Which signature satisfied the policy, for people and tooling (the audit line says the same).
+        ...(verifiedBy ? { 'x-trustgate-verified-by': verifiedBy } : {}),
+      },
+    };
+    m.headers = h;
+  }
+  res.writeHead(200, h.value);
   res.end(req.method === 'HEAD' ? undefined : m.bytes);
 }
 
@@ -245,7 +256,7 @@ async function handleDigest(deps: ServerDeps, up: UpstreamDeps, repo: string, di
   const missing = missingSources(eff, sourcesOf(up));
   if (missing.length > 0) {
     const err = fail('TRUST_SOURCE_MISSING', `${repo}@${digest}: policy ${eff.policy} requires ${missing.join(', ')}, which upstream ${up.config.name} does not configure`);
-    audit(deps.log, { ...base, digest, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
+    audit(deps, { ...base, digest, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
     throw err;
   }
   const refusals = new Refusals();
@@ -255,7 +266,7 @@ async function handleDigest(deps: ServerDeps, up: UpstreamDeps, repo: string, di
     m = await verifiedManifest(deps, up, repo, digest, undefined, req, 'pulled by digest');
     by = await satisfyDigest(deps, up, eff, gun, repo, m, digest, refusals);
   } catch (err) {
-    if (isTrustgateError(err)) audit(deps.log, { ...base, digest, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
+    if (isTrustgateError(err)) audit(deps, { ...base, digest, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
     throw err;
   }
   if (!by) {
@@ -264,14 +275,14 @@ async function handleDigest(deps: ServerDeps, up: UpstreamDeps, repo: string, di
     const unavailable = refusals.list.length > 0 && refusals.list.every((r) => UNAVAILABLE.has(r.code));
     const code = unavailable ? refusals.last.code : 'DIGEST_NOT_SIGNED';
     if (eff.policy === 'audit') {
-      audit(deps.log, { ...base, digest, decision: 'audit-allow', code, reason: refusals.reason, durationMs: ms() }, deps.metrics);
+      audit(deps, { ...base, digest, decision: 'audit-allow', code, reason: refusals.reason, durationMs: ms() });
       writeManifest(req, res, m, digest);
       return;
     }
-    audit(deps.log, { ...base, digest, decision: 'deny', code, reason: refusals.reason, durationMs: ms() }, deps.metrics);
+    audit(deps, { ...base, digest, decision: 'deny', code, reason: refusals.reason, durationMs: ms() });
     throw new TrustgateError(code, `digest ${digest} of ${repo} is not covered by a signature (digestPulls: signed, require ${eff.require.label}): ${refusals.list.map((r) => r.message).join(' | ')}`);
   }
-  audit(deps.log, { ...base, digest, decision: 'allow', satisfiedBy: by, durationMs: ms() }, deps.metrics);
+  audit(deps, { ...base, digest, decision: 'allow', satisfiedBy: by, durationMs: ms() });
   writeManifest(req, res, m, digest, by);
 }
 
@@ -290,7 +301,7 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
     // `pass` is written only here: the effective policy verifies nothing. Audit before answering: once
     // the client has its response, the line must already be written.
     const { m, digest } = await fetchByTag(up, repo, tag, req);
-    audit(deps.log, { ...base, digest, decision: 'pass', durationMs: ms() }, deps.metrics);
+    audit(deps, { ...base, digest, decision: 'pass', durationMs: ms() });
     writeManifest(req, res, m, digest);
     return;
   }
@@ -298,7 +309,7 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
   if (missing.length > 0) {
     // config check refuses this; if it is reached anyway, it is a refusal, never a pass (audit too).
     const err = fail('TRUST_SOURCE_MISSING', `${repo}:${tag}: policy ${eff.policy} requires ${missing.join(', ')}, which upstream ${up.config.name} does not configure`);
-    audit(deps.log, { ...base, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
+    audit(deps, { ...base, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
     throw err;
   }
   // Trust refusals are collected (they decide deny vs audit-allow); errors serving the manifest
@@ -310,26 +321,22 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
     ok = await satisfyTag(deps, up, eff, gun, repo, tag, req, refusals, seen);
   } catch (err) {
     if (isTrustgateError(err)) {
-      audit(deps.log, { ...base, digest: seen.dct?.digest, role: seen.dct?.role, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
+      audit(deps, { ...base, digest: seen.dct?.digest, role: seen.dct?.role, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
     }
     throw err;
   }
   if (!ok) {
     const last = refusals.last;
     if (eff.policy === 'audit' && last.code !== 'TRUST_SOURCE_MISSING') {
-      audit(deps.log, { ...base, decision: 'audit-allow', code: last.code, reason: refusals.reason, durationMs: ms() }, deps.metrics);
+      audit(deps, { ...base, decision: 'audit-allow', code: last.code, reason: refusals.reason, durationMs: ms() });
       await passThroughTag(up, repo, tag, req, res);
       return;
     }
-    audit(deps.log, { ...base, decision: 'deny', code: last.code, reason: refusals.reason, durationMs: ms() }, deps.metrics);
+    audit(deps, { ...base, decision: 'deny', code: last.code, reason: refusals.reason, durationMs: ms() });
     throw new TrustgateError(last.code, `no valid trust data for ${repo}:${tag} (require ${eff.require.label}): ${refusals.list.map((r) => r.message).join(' | ')}`, { cause: last });
   }
   const { served, dct, proofs } = ok;
   const by = [dct ? `dct ${dct.role}` : undefined, ...proofs.map((p) => p.by)].filter(Boolean).join(' + ');
-  audit(
-    deps.log,
-    { ...base, digest: served.digest, role: dct?.role, decision: 'allow', satisfiedBy: by, ...loggedFields(proofs), ...(dct?.stale ? { stale: true } : {}), durationMs: ms() },
-    deps.metrics,
-  );
+  audit(deps, { ...base, digest: served.digest, role: dct?.role, decision: 'allow', satisfiedBy: by, ...loggedFields(proofs), ...(dct?.stale ? { stale: true } : {}), durationMs: ms() });
   writeManifest(req, res, served.m, served.digest, by);
 }

@@ -1,11 +1,17 @@
 // Metadata through the shared store. Nothing read from the store is trusted: every byte is verified
 // again by the trusted set, at the current time, exactly like bytes from the network.
-//  - content-addressed names (<role>.<sha256>.json) are served from the store when present: the
-//    parent's hash decides whether they are right, so any copy will do, from any replica;
+//  - content-addressed names (<role>.<sha256>.json) are served from the store when present and only
+//    when their bytes hash to the name: a copy that does not (poisoned by a hostile server or bundle
+//    before this check existed, or corrupted on disk) is deleted and fetched again. Bytes that do not
+//    hash to the name they were fetched for are never stored, so one bad answer cannot sit in the
+//    shared store for every replica and block the genuine data for the retention period;
 //  - timestamp.json fetched by any replica within the cache period is reused by the others, so a
 //    fleet makes one notary request per period, not one per replica;
 //  - when the notary server cannot be reached, the last timestamp/root seen is used instead
 //    (stale-if-error): it still has to verify and be unexpired, so once it expires the tag is refused.
+// Nothing an update fetched is written before the whole update verified (commit): a refused update or
+// bundle import leaves the store exactly as it was.
+import { createHash } from 'node:crypto';
 import { isTrustgateError } from '../../errors.js';
 import type { KvStore } from '../../store/kv.js';
 import type { MetadataFetcher, MetadataRequest } from '../client.js';
@@ -27,8 +33,8 @@ export interface CachingFetcherOptions {
 export class CachingFetcher implements MetadataFetcher {
   readonly source: string;
   private readonly stale = new Set<string>();
-  // Un-addressed files (timestamp.json, root.json) are kept as "last known" only once the update that
-  // fetched them has verified: a hostile answer must not displace the good copy stale-if-error needs.
+  // What an update fetched is kept only once that update has verified: a hostile timestamp.json must not
+  // displace the good copy stale-if-error needs, and a refused update must not change the store at all.
   private readonly pending = new Map<string, Array<[string, Buffer, number]>>();
 
   constructor(
@@ -49,9 +55,13 @@ export class CachingFetcher implements MetadataFetcher {
     if (req.sha256 !== undefined) {
       const key = `${base}:${req.sha256}`;
       const hit = await this.kv.get(key);
-      if (hit && hit.length <= req.maxBytes) return hit;
+      if (hit) {
+        if (hit.length <= req.maxBytes && hashesTo(hit, req.sha256)) return hit;
+        await this.kv.delete(key);
+      }
       const bytes = await this.inner.fetch(req);
-      if (bytes) await this.kv.set(key, Buffer.from(bytes), this.opts.retainSeconds ?? 30 * 86400);
+      // Stored only if it is the file it is named after; whether the update then verifies decides commit.
+      if (bytes && hashesTo(bytes, req.sha256)) this.defer(req.gun, [key, Buffer.from(bytes), this.opts.retainSeconds ?? 30 * 86400]);
       return bytes;
     }
     if (req.version !== undefined) return this.inner.fetch(req);
@@ -78,12 +88,16 @@ export class CachingFetcher implements MetadataFetcher {
     }
     if (bytes) {
       const b = Buffer.from(bytes);
-      const writes = this.pending.get(req.gun) ?? [];
-      writes.push([`${base}:last`, b, this.opts.retainSeconds ?? 30 * 86400]);
-      if (req.role === 'timestamp' && this.opts.freshSeconds > 0) writes.push([fresh, b, this.opts.freshSeconds]);
-      this.pending.set(req.gun, writes);
+      this.defer(req.gun, [`${base}:last`, b, this.opts.retainSeconds ?? 30 * 86400]);
+      if (req.role === 'timestamp' && this.opts.freshSeconds > 0) this.defer(req.gun, [fresh, b, this.opts.freshSeconds]);
     }
     return bytes;
+  }
+
+  private defer(gun: string, write: [string, Buffer, number]): void {
+    const writes = this.pending.get(gun) ?? [];
+    writes.push(write);
+    this.pending.set(gun, writes);
   }
 
   /** The update of `gun` verified: keep what it fetched as the last known good copies. */
@@ -97,4 +111,8 @@ export class CachingFetcher implements MetadataFetcher {
   discard(gun: string): void {
     this.pending.delete(gun);
   }
+}
+
+function hashesTo(bytes: Uint8Array, sha256Hex: string): boolean {
+  return createHash('sha256').update(bytes).digest('hex') === sha256Hex.toLowerCase();
 }

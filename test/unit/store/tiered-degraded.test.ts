@@ -13,6 +13,7 @@ class FlakyKv implements KvStore {
   }
   get = (k: string) => this.gate(() => this.inner.get(k));
   set = (k: string, v: Buffer, t?: number) => this.gate(() => this.inner.set(k, v, t));
+  delete = (k: string) => this.gate(() => this.inner.delete(k));
   raiseVersions = (k: string, v: Record<string, number>) => this.gate(() => this.inner.raiseVersions(k, v));
   getVersions = (k: string) => this.gate(() => this.inner.getVersions(k));
   tryLock = (k: string, ms: number) => this.gate(() => this.inner.tryLock(k, ms));
