@@ -134,7 +134,7 @@ export async function buildDeps(
     }
     const notation = notations[i];
     // Cosign keys and trusted root are read once, here: a bad file fails start naming its config key.
-    const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`)) : undefined;
+    const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`), config.limits.maxSignatures) : undefined;
     upstreams.set(u.name, { config: u, registry, trust, notation, signatures: { ...(notation ? { notation: notationProofs(notation) } : {}), ...(cosign ? { cosign } : {}) } });
   });
   // Blob cache: partial files from a crash are discarded and the index rebuilt from disk before serving.

@@ -4,7 +4,7 @@
 import { fail } from '../errors.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { DigestSignatureVerifier, SignatureProof } from '../server/deps.js';
-import { findCosignSignatures } from './discovery.js';
+import { findCosignSignatures, MAX_COSIGN_SIGNATURES } from './discovery.js';
 import type { CosignTrustSelector } from './select-trust.js';
 import { verifyBundleSignature, verifyClassicSignature, type CosignTrust } from './verify-signature.js';
 
@@ -19,17 +19,21 @@ export function describeTrust(trust: CosignTrust): string {
 export class CosignVerifier implements DigestSignatureVerifier {
   /** A fixed trust, or one chosen per repository (repository entries with their own `cosign:`). */
   private readonly trustFor: CosignTrustSelector;
-  constructor(trust: CosignTrust | CosignTrustSelector) {
+  constructor(
+    trust: CosignTrust | CosignTrustSelector,
+    /** Candidates tried per form (limits.maxSignatures). */
+    private readonly maxSignatures = MAX_COSIGN_SIGNATURES,
+  ) {
     this.trustFor = typeof trust === 'function' ? trust : () => trust;
   }
 
   async verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: { digest: string }): Promise<SignatureProof> {
     const trust = this.trustFor(repo);
-    const found = await findCosignSignatures(registry, repo, manifest.digest);
-    if (found.classic.length === 0 && found.bundles.length === 0) {
+    const found = await findCosignSignatures(registry, repo, manifest.digest, this.maxSignatures);
+    if (found.classic.length === 0 && found.bundles.length === 0 && found.rejected.length === 0) {
       throw fail('COSIGN_UNSIGNED', `${repositoryUri}@${manifest.digest} has no cosign signature (no ${manifest.digest.replace(':', '-')}.sig tag, no Sigstore bundle referrer)`);
     }
-    const reasons: string[] = [];
+    const reasons: string[] = [...found.rejected];
     for (const sig of found.classic) {
       try {
         const signer = verifyClassicSignature(sig, manifest.digest, trust);

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
 import { readBodyCapped } from '../http/read-capped.js';
+import { parseUpstreamObject } from '../http/upstream-json.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { SIMPLE_SIGNING_MEDIA_TYPE } from './signed-subject.js';
 import type { ClassicSignature } from './verify-signature.js';
@@ -21,8 +22,9 @@ const ANNOTATION_BUNDLE = 'dev.sigstore.cosign/bundle';
 const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json'];
 // cosign wrote Docker v2 manifests before it wrote OCI ones; both are still in registries.
 const MANIFEST_TYPES = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];
-/** Signatures considered per manifest and form: a registry could list endless ones. */
-export const MAX_COSIGN_SIGNATURES = 16;
+/** Signatures considered per manifest and form by default (limits.maxSignatures): a registry could list endless ones. */
+export const MAX_COSIGN_SIGNATURES = 32;
+const MAX_REFERRER_PAGES = 8;
 const MAX_PAYLOAD_BYTES = 64 * 1024;
 const MAX_BUNDLE_BYTES = 256 * 1024;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -44,6 +46,11 @@ export interface FoundBundle {
 export interface FoundCosign {
   classic: FoundClassic[];
   bundles: FoundBundle[];
+  /**
+   * Candidates that are there but unusable (bytes that do not match their digest, a manifest that is
+   * not JSON or points at another subject): the image is not unsigned, its signatures are invalid.
+   */
+  rejected: string[];
 }
 
 interface Descriptor {
@@ -58,34 +65,53 @@ const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).diges
 
 function parse<T>(bytes: Buffer): T | undefined {
   try {
-    return JSON.parse(bytes.toString('utf8')) as T;
+    const v = JSON.parse(bytes.toString('utf8')) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as T) : undefined;
   } catch {
     return undefined;
   }
 }
 
-async function fetchBlob(registry: RegistryClient, repo: string, digest: string, max: number, what: string): Promise<Buffer | undefined> {
+/** A blob by digest, or why not: a blob the registry swapped is simply not the signed one. */
+async function fetchBlob(registry: RegistryClient, repo: string, digest: string, max: number, what: string): Promise<Buffer | string> {
   const res = await registry.send(`/v2/${repo}/blobs/${digest}`, { method: 'GET', repo, signal: AbortSignal.timeout(30_000) });
   if (res.statusCode !== 200) {
     await res.body.dump();
-    return undefined;
+    return `${what}: the registry answered ${res.statusCode}`;
   }
-  const bytes = Buffer.from(await readBodyCapped(res.body, max, what, res.headers['content-length']));
-  // A blob the registry swapped is simply not the signed one.
-  return sha256(bytes) === digest ? bytes : undefined;
+  let bytes: Buffer;
+  try {
+    bytes = Buffer.from(await readBodyCapped(res.body, max, what, res.headers['content-length']));
+  } catch (err) {
+    return `${what}: ${(err as Error).message}`;
+  }
+  return sha256(bytes) === digest ? bytes : `the registry served other bytes for ${what}`;
 }
 
-async function findClassic(registry: RegistryClient, repo: string, digest: string): Promise<FoundClassic[]> {
-  const m = await registry.fetchManifest(repo, `sha256-${digest.slice('sha256:'.length)}.sig`, MANIFEST_TYPES);
+async function findClassic(registry: RegistryClient, repo: string, digest: string, max: number, rejected: string[]): Promise<FoundClassic[]> {
+  const tag = `sha256-${digest.slice('sha256:'.length)}.sig`;
+  const m = await registry.fetchManifest(repo, tag, MANIFEST_TYPES);
   if (!m) return [];
-  const doc = parse<{ layers?: Array<Descriptor> }>(m.bytes);
   const manifestDigest = sha256(m.bytes);
+  const doc = parse<{ layers?: unknown }>(m.bytes);
+  if (!doc || !Array.isArray(doc.layers)) {
+    rejected.push(`${tag} (${manifestDigest}) is not an image manifest with layers`);
+    return [];
+  }
   const out: FoundClassic[] = [];
-  for (const [i, l] of (doc?.layers ?? []).slice(0, MAX_COSIGN_SIGNATURES).entries()) {
+  for (const [i, l] of (doc.layers as Array<Descriptor | null>).slice(0, max).entries()) {
     const signature = l?.annotations?.[ANNOTATION_SIGNATURE];
-    if (l?.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE || typeof signature !== 'string' || typeof l.digest !== 'string' || !DIGEST.test(l.digest)) continue;
+    // Other layers (attestations pushed to the same tag by older tools) are not signatures.
+    if (l?.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) continue;
+    if (typeof signature !== 'string' || typeof l.digest !== 'string' || !DIGEST.test(l.digest)) {
+      rejected.push(`${manifestDigest} layer ${i}: no ${ANNOTATION_SIGNATURE} annotation or no sha256 digest`);
+      continue;
+    }
     const payload = await fetchBlob(registry, repo, l.digest, MAX_PAYLOAD_BYTES, `cosign payload ${l.digest}`);
-    if (!payload) continue;
+    if (typeof payload === 'string') {
+      rejected.push(`${manifestDigest} layer ${i}: ${payload}`);
+      continue;
+    }
     out.push({
       manifestDigest,
       layer: i,
@@ -99,44 +125,74 @@ async function findClassic(registry: RegistryClient, repo: string, digest: strin
   return out;
 }
 
-async function referrerDescriptors(registry: RegistryClient, repo: string, digest: string): Promise<Descriptor[]> {
-  const res = await registry.send(`/v2/${repo}/referrers/${digest}?artifactType=${encodeURIComponent(BUNDLE_ARTIFACT_TYPE)}`, {
-    method: 'GET',
-    repo,
-    headers: { accept: INDEX_TYPES.join(', ') },
-    signal: AbortSignal.timeout(30_000),
-  });
-  let index: { manifests?: Descriptor[] } | undefined;
-  if (res.statusCode === 200) {
-    index = parse(Buffer.from(await readBodyCapped(res.body, 4 * 1024 * 1024, 'referrers index', res.headers['content-length'])));
-  } else {
-    await res.body.dump();
-    if (res.statusCode !== 404) throw fail('UPSTREAM_UNAVAILABLE', `referrers of ${repo}@${digest}: upstream answered ${res.statusCode}`);
-    const fallback = await registry.fetchManifest(repo, `sha256-${digest.slice('sha256:'.length)}`, INDEX_TYPES);
-    index = fallback ? parse(fallback.bytes) : undefined;
-  }
-  const manifests = Array.isArray(index?.manifests) ? index.manifests : [];
-  return manifests.filter((d) => d?.artifactType === BUNDLE_ARTIFACT_TYPE && typeof d.digest === 'string' && DIGEST.test(d.digest)).slice(0, MAX_COSIGN_SIGNATURES);
+function indexManifests(bytes: Uint8Array, what: string): Descriptor[] {
+  // A listing is the upstream's answer: malformed is UPSTREAM_INVALID, as for Notation's referrers.
+  const manifests = parseUpstreamObject(bytes, what).manifests;
+  if (manifests === undefined || manifests === null) return [];
+  if (!Array.isArray(manifests)) throw fail('UPSTREAM_INVALID', `${what}: manifests is not a list`);
+  return manifests as Descriptor[];
 }
 
-async function findBundles(registry: RegistryClient, repo: string, digest: string): Promise<FoundBundle[]> {
+/** The next page of a referrers listing (Link rel="next"), only on the same registry. */
+function nextLink(link: string | string[] | undefined): string | undefined {
+  const l = Array.isArray(link) ? link.join(', ') : link;
+  const m = l ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(l) : null;
+  if (!m) return undefined;
+  const u = new URL(m[1]!, 'http://registry.invalid');
+  return u.origin === 'http://registry.invalid' ? `${u.pathname}${u.search}` : undefined;
+}
+
+async function referrerDescriptors(registry: RegistryClient, repo: string, digest: string, max: number): Promise<Descriptor[]> {
+  const listed: Descriptor[] = [];
+  const keep = (ds: Descriptor[]) => ds.filter((d) => d?.artifactType === BUNDLE_ARTIFACT_TYPE && typeof d.digest === 'string' && DIGEST.test(d.digest));
+  let path: string | undefined = `/v2/${repo}/referrers/${digest}?artifactType=${encodeURIComponent(BUNDLE_ARTIFACT_TYPE)}`;
+  for (let page = 0; path && page < MAX_REFERRER_PAGES && listed.length < max; page++) {
+    const res = await registry.send(path, { method: 'GET', repo, headers: { accept: INDEX_TYPES.join(', ') }, signal: AbortSignal.timeout(30_000) });
+    if (res.statusCode === 200) {
+      listed.push(...keep(indexManifests(await readBodyCapped(res.body, 4 * 1024 * 1024, 'referrers index', res.headers['content-length']), `referrers of ${repo}@${digest}`)));
+      path = nextLink(res.headers.link);
+      continue;
+    }
+    await res.body.dump();
+    if (page > 0 || res.statusCode !== 404) throw fail('UPSTREAM_UNAVAILABLE', `referrers of ${repo}@${digest}: upstream answered ${res.statusCode}`);
+    // No referrers API: the referrers tag schema.
+    const fallback = await registry.fetchManifest(repo, `sha256-${digest.slice('sha256:'.length)}`, INDEX_TYPES);
+    if (fallback) listed.push(...keep(indexManifests(fallback.bytes, `referrers tag of ${repo}@${digest}`)));
+    break;
+  }
+  const seen = new Set<string>();
+  return listed.filter((d) => !seen.has(d.digest) && seen.add(d.digest)).slice(0, max);
+}
+
+async function findBundles(registry: RegistryClient, repo: string, digest: string, max: number, rejected: string[]): Promise<FoundBundle[]> {
   const out: FoundBundle[] = [];
-  for (const d of await referrerDescriptors(registry, repo, digest)) {
+  for (const d of await referrerDescriptors(registry, repo, digest, max)) {
     const m = await registry.fetchManifest(repo, d.digest, MANIFEST_TYPES);
-    if (!m || sha256(m.bytes) !== d.digest) continue;
+    if (!m || sha256(m.bytes) !== d.digest) {
+      rejected.push(`bundle manifest ${d.digest}: ${m ? 'the registry served other bytes' : 'not in the registry'}`);
+      continue;
+    }
     const doc = parse<{ artifactType?: string; subject?: { digest?: string }; layers?: Descriptor[] }>(m.bytes);
     // A referrer must say it is a bundle and point back at exactly this manifest.
-    if (doc?.artifactType !== BUNDLE_ARTIFACT_TYPE || doc.subject?.digest !== digest) continue;
-    const layer = doc.layers?.[0];
-    if (!layer || !BUNDLE_MEDIA_TYPES.includes(String(layer.mediaType)) || typeof layer.digest !== 'string' || !DIGEST.test(layer.digest)) continue;
+    if (doc?.artifactType !== BUNDLE_ARTIFACT_TYPE || doc.subject?.digest !== digest) {
+      rejected.push(`bundle manifest ${d.digest}: not a Sigstore bundle manifest whose subject is ${digest}`);
+      continue;
+    }
+    const layer = Array.isArray(doc.layers) ? doc.layers[0] : undefined;
+    if (!layer || !BUNDLE_MEDIA_TYPES.includes(String(layer.mediaType)) || typeof layer.digest !== 'string' || !DIGEST.test(layer.digest)) {
+      rejected.push(`bundle manifest ${d.digest}: its first layer is not a Sigstore bundle`);
+      continue;
+    }
     const bundle = await fetchBlob(registry, repo, layer.digest, MAX_BUNDLE_BYTES, `sigstore bundle ${layer.digest}`);
-    if (bundle) out.push({ manifestDigest: d.digest, bundle });
+    if (typeof bundle === 'string') rejected.push(`bundle manifest ${d.digest}: ${bundle}`);
+    else out.push({ manifestDigest: d.digest, bundle });
   }
   return out;
 }
 
-/** Every cosign signature candidate of `digest` in `repo`, both forms. */
-export async function findCosignSignatures(registry: RegistryClient, repo: string, digest: string): Promise<FoundCosign> {
-  const [classic, bundles] = await Promise.all([findClassic(registry, repo, digest), findBundles(registry, repo, digest)]);
-  return { classic, bundles };
+/** Every cosign signature candidate of `digest` in `repo`, both forms, at most `max` of each. */
+export async function findCosignSignatures(registry: RegistryClient, repo: string, digest: string, max = MAX_COSIGN_SIGNATURES): Promise<FoundCosign> {
+  const rejected: string[] = [];
+  const [classic, bundles] = await Promise.all([findClassic(registry, repo, digest, max, rejected), findBundles(registry, repo, digest, max, rejected)]);
+  return { classic, bundles, rejected };
 }

@@ -22,6 +22,8 @@ export interface CosignTagView {
   Tag: string;
   Digest: string;
   Signatures: CosignSignatureView[];
+  /** Signature artifacts that are there but unusable (bytes not matching, wrong subject), with why. */
+  Unusable?: string[];
 }
 
 /** Tags inspected when none is named: a repository could have endless ones. */
@@ -59,6 +61,7 @@ export async function inspectCosign(registry: RegistryClient, repo: string, trus
         ...found.classic.map((s) => ({ Form: 'tag' as const, Manifest: s.manifestDigest, Layer: s.layer, ...check(() => verifyClassicSignature(s, digest, trust)) })),
         ...found.bundles.map((b) => ({ Form: 'referrer' as const, Manifest: b.manifestDigest, ...check(() => verifyBundleSignature(b.bundle, digest, trust)) })),
       ],
+      ...(found.rejected.length ? { Unusable: found.rejected } : {}),
     });
   }
   return out;
@@ -67,7 +70,9 @@ export async function inspectCosign(registry: RegistryClient, repo: string, trus
 export function formatCosignInspection(name: string, tags: readonly CosignTagView[]): string {
   const out = [`Cosign signatures for ${name}`, ''];
   const rows = tags.flatMap((t) =>
-    t.Signatures.length === 0 ? [[t.Tag, t.Digest, '-', 'unsigned']] : t.Signatures.map((s) => [t.Tag, t.Digest, s.Form, s.Verified ? `verified: ${s.Signer}` : `NOT VERIFIED: ${s.Reason}`]),
+    t.Signatures.length === 0 && !t.Unusable
+      ? [[t.Tag, t.Digest, '-', 'unsigned']]
+      : [...t.Signatures.map((s) => [t.Tag, t.Digest, s.Form, s.Verified ? `verified: ${s.Signer}` : `NOT VERIFIED: ${s.Reason}`]), ...(t.Unusable ?? []).map((u) => [t.Tag, t.Digest, '-', `UNUSABLE: ${u}`])],
   );
   if (rows.length === 0) return [...out, `No tags for ${name}`].join('\n');
   const all = [['TAG', 'DIGEST', 'FORM', 'SIGNER'], ...rows];

@@ -50,6 +50,7 @@ beforeAll(async () => {
       const entry = (b: Buffer, artifactType: string) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType, digest: sha(b), size: b.length });
       return void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' }).end(JSON.stringify({ schemaVersion: 2, manifests: [entry(good, BUNDLE), entry(elsewhere, BUNDLE), entry(sbom, 'application/spdx+json')] }));
     }
+    if (url.pathname === `/v2/r/referrers/sha256:${'9'.repeat(64)}`) return void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' }).end('{"manifests": {}}');
     if (url.pathname === `/v2/r/manifests/sha256-${'a'.repeat(64)}.sig`) return void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }).end(sigManifest);
     const m = /^\/v2\/r\/(manifests|blobs)\/(sha256:[0-9a-f]{64})$/.exec(url.pathname);
     const b = m ? blobs.get(m[2]!) : undefined;
@@ -66,18 +67,36 @@ afterAll(async () => {
 });
 
 describe('findCosignSignatures', () => {
-  it('finds the bundle referrer of this subject through the referrers API, and only that one', async () => {
+  it('finds the bundle referrer of this subject through the referrers API; one for another subject is unusable, another artifactType ignored', async () => {
     const found = await findCosignSignatures(client, 'r', subject);
     expect(found.bundles).toEqual([{ manifestDigest: sha(good), bundle }]);
+    expect(found.rejected).toContain(`bundle manifest ${sha(elsewhere)}: not a Sigstore bundle manifest whose subject is ${subject}`);
+    expect(found.rejected.join('\n')).not.toContain(sha(sbom));
   });
 
-  it('keeps only simple-signing layers with a signature whose blob matches its digest', async () => {
+  it('keeps simple-signing layers with a signature whose blob matches its digest, says why the others are unusable', async () => {
     const found = await findCosignSignatures(client, 'r', subject);
     expect(found.classic.map((c) => [c.layer, c.payload.toString(), c.signature])).toEqual([[0, payload.toString(), 'c2ln']]);
     expect(found.classic[0]!.manifestDigest).toBe(sha(sigManifest));
+    const m = sha(sigManifest);
+    expect(found.rejected.filter((r) => r.startsWith(m))).toEqual([
+      `${m} layer 1: no dev.cosignproject.cosign/signature annotation or no sha256 digest`,
+      `${m} layer 3: cosign payload sha256:${'d'.repeat(64)}: the registry answered 404`,
+      `${m} layer 4: the registry served other bytes for cosign payload sha256:${'e'.repeat(64)}`,
+    ]);
+  });
+
+  it('takes at most max candidates per form', async () => {
+    const found = await findCosignSignatures(client, 'r', subject, 1);
+    expect(found.bundles).toHaveLength(1);
+    expect(found.rejected).toEqual([]);
   });
 
   it('finds nothing for a digest without signatures', async () => {
-    expect(await findCosignSignatures(client, 'r', `sha256:${'f'.repeat(64)}`)).toEqual({ classic: [], bundles: [] });
+    expect(await findCosignSignatures(client, 'r', `sha256:${'f'.repeat(64)}`)).toEqual({ classic: [], bundles: [], rejected: [] });
+  });
+
+  it('answers UPSTREAM_INVALID for a referrers listing that is not an index', async () => {
+    await expect(findCosignSignatures(client, 'r', `sha256:${'9'.repeat(64)}`)).rejects.toMatchObject({ code: 'UPSTREAM_INVALID' });
   });
 });
