@@ -185,6 +185,22 @@ describe('migration policy any-of: [dct, cosign]', () => {
   });
 });
 
+describe('tags/list: the trust view under cosign', () => {
+  it('require cosign: only tags whose current digest carries a valid signature, never the .sig tag', async () => {
+    const upstream = (await (await fetch(`${registry.url}/v2/c/good/tags/list`)).json()) as { tags: string[] };
+    expect(upstream.tags).toContain(`${images['c/good']!.digest.replace(':', '-')}.sig`);
+    expect(await (await fetch(`${proxy.url}/v2/c/good/tags/list`)).json()).toEqual({ name: 'c/good', tags: ['v1'] });
+    expect(await (await fetch(`${proxy.url}/v2/c/wrongkey/tags/list`)).json()).toEqual({ name: 'c/wrongkey', tags: [] });
+    expect(await (await fetch(`${proxy.url}/v2/c/unsigned/tags/list`)).json()).toEqual({ name: 'c/unsigned', tags: [] });
+  });
+
+  it('any-of [dct, cosign]: DCT-signed and cosign-signed tags are both listed, neither is not', async () => {
+    expect(await (await fetch(`${proxy.url}/v2/m/dctonly/tags/list`)).json()).toEqual({ name: 'm/dctonly', tags: ['v1'] });
+    expect(await (await fetch(`${proxy.url}/v2/m/cosignonly/tags/list`)).json()).toEqual({ name: 'm/cosignonly', tags: ['v1'] });
+    expect(await (await fetch(`${proxy.url}/v2/m/neither/tags/list`)).json()).toEqual({ name: 'm/neither', tags: [] });
+  });
+});
+
 describe('repository entries with their own cosign keys', () => {
   it('serves a repository signed with its own key', async () => {
     const res = await fetch(`${proxy.url}/v2/r/teamsigned/manifests/v1`, { method: 'HEAD' });

@@ -47,27 +47,38 @@ async function signedTags(up: UpstreamDeps, gun: string): Promise<string[]> {
 }
 
 /**
- * Under require: notation the trust view is the tags whose current digest carries a signature that
- * satisfies the trust policy: each tag's manifest is fetched (its digest, size and media type are what
- * a signature must name) and verified, a few at a time. Verified inspections are cached by signature
- * digest, so listing again costs the referrers look-ups, not the signatures.
+ * Notation and cosign sign digests: under a requirement of those kinds the trust view is the tags
+ * whose current digest carries signatures that satisfy it (`any-of`: one kind, `all-of`: every kind).
+ * Each tag's manifest is fetched (its digest, size and media type are what a signature must name) and
+ * verified, a few at a time. Verified Notation inspections are cached by signature digest, so listing
+ * again costs the referrers look-ups, not the signatures. `skip`: tags already known to be signed.
  */
-async function notationSignedTags(up: UpstreamDeps, repo: string, gun: string, maxBytes: number): Promise<string[]> {
-  const tags = await upstreamTags(up, repo, maxBytes);
+async function digestSignedTags(up: UpstreamDeps, repo: string, gun: string, maxBytes: number, kinds: readonly ('notation' | 'cosign')[], mode: 'any-of' | 'all-of', skip: ReadonlySet<string> = new Set()): Promise<string[]> {
+  const tags = (await upstreamTags(up, repo, maxBytes)).filter((t) => !skip.has(t));
   const ok = new Array<boolean>(tags.length).fill(false);
   let next = 0;
+  const satisfies = async (kind: 'notation' | 'cosign', m: { digest: string; size: number; mediaType: string }) => {
+    try {
+      await up.signatures![kind]!.verify(up.registry, gun, repo, m);
+      return true;
+    } catch (err) {
+      // A tag that is not signed (or whose signatures fail) is simply not listed; upstream trouble is.
+      if (!isTrustgateError(err) || !(err.code.startsWith('NOTATION_') || err.code.startsWith('COSIGN_'))) throw err;
+      return false;
+    }
+  };
   const worker = async () => {
     for (let i = next++; i < tags.length; i = next++) {
-      try {
-        const m = await up.registry.fetchManifest(repo, tags[i]!, MANIFEST_MEDIA_TYPES);
-        if (!m) continue;
-        const digest = `sha256:${createHash('sha256').update(m.bytes).digest('hex')}`;
-        await up.notation!.verify(up.registry, gun, repo, { digest, size: m.bytes.length, mediaType: mediaTypeOf(m.bytes, m.mediaType) });
-        ok[i] = true;
-      } catch (err) {
-        // A tag that is not signed (or whose signatures fail) is simply not listed; upstream trouble is.
-        if (!isTrustgateError(err) || !err.code.startsWith('NOTATION_')) throw err;
+      const m = await up.registry.fetchManifest(repo, tags[i]!, MANIFEST_MEDIA_TYPES);
+      if (!m) continue;
+      const d = { digest: `sha256:${createHash('sha256').update(m.bytes).digest('hex')}`, size: m.bytes.length, mediaType: mediaTypeOf(m.bytes, m.mediaType) };
+      let passed = 0;
+      for (const kind of kinds) {
+        if (await satisfies(kind, d)) passed++;
+        else if (mode === 'all-of') break;
+        if (mode === 'any-of' && passed > 0) break;
       }
+      ok[i] = mode === 'any-of' ? passed > 0 : passed === kinds.length;
     }
   };
   await Promise.all(Array.from({ length: Math.min(4, tags.length) }, worker));
@@ -84,14 +95,16 @@ export async function handleTags(route: TagsRoute, req: IncomingMessage, res: Se
       throw fail('TRUST_SOURCE_MISSING', `${route.repo}: policy enforce requires ${eff.require.label}, which upstream ${up.config.name} does not configure`);
     }
     // Under enforce, the trust view: tags signed with DCT where the requirement includes it; under a
-    // Notation-only requirement, the tags whose current digest carries a satisfying signature.
-    const notationOnly = eff.require.of.length === 1 && eff.require.of[0] === 'notation';
-    all =
-      eff.policy === 'enforce' && notationOnly && up.notation
-        ? await notationSignedTags(up, route.repo, gun, deps.config.limits.manifestBytes)
-        : eff.policy === 'enforce' && eff.require.of.includes('dct') && up.trust
-          ? await signedTags(up, gun)
-          : await upstreamTags(up, route.repo, deps.config.limits.manifestBytes);
+    // requirement of digest-signing kinds (notation, cosign), the tags whose current digest carries
+    // satisfying signatures; `any-of` mixing both is the union of the two.
+    const digestKinds = eff.require.of.filter((k): k is 'notation' | 'cosign' => k !== 'dct');
+    const withDct = eff.require.of.includes('dct');
+    if (eff.policy !== 'enforce') all = await upstreamTags(up, route.repo, deps.config.limits.manifestBytes);
+    else if (!withDct) all = await digestSignedTags(up, route.repo, gun, deps.config.limits.manifestBytes, digestKinds, eff.require.mode);
+    else if (eff.require.mode === 'any-of' && digestKinds.length > 0) {
+      const dct = await signedTags(up, gun);
+      all = [...dct, ...(await digestSignedTags(up, route.repo, gun, deps.config.limits.manifestBytes, digestKinds, 'any-of', new Set(dct)))];
+    } else all = await signedTags(up, gun);
   } catch (err) {
     // A listing that fails is a decision an operator must see too (malformed upstream answers included).
     if (isTrustgateError(err)) audit(deps, { upstream: up.config.name, gun, repo: route.repo, ref: 'tags/list', policy: eff.policy, require: eff.require.label, decision: 'deny', code: err.code, reason: err.message, durationMs: 0 });
