@@ -3,8 +3,10 @@
 // transparency-log proof, CA, and what the statement signs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CosignIdentity } from '../../src/config/schema.js';
-import { parseTrustedRoot, verifyBundleSignature, type CosignTrust } from '../../src/cosign/verify-signature.js';
-import { cosignSignStatement, signKeyless, startFulcio, startRekor, trustedRootJson, type FulcioStandIn, type RekorStandIn } from '../support/sigstore-lab.js';
+import { createPublicKey } from 'node:crypto';
+import { parseTrustedRoot, verifyBundleSignature, verifyClassicSignature, type CosignTrust } from '../../src/cosign/verify-signature.js';
+import { makeCosignKey, signPayload, simpleSigningPayload } from '../support/cosign-sign.js';
+import { cosignSignStatement, logKeyedSignature, signKeyless, startFulcio, startRekor, trustedRootJson, type FulcioStandIn, type RekorStandIn } from '../support/sigstore-lab.js';
 
 const digest = `sha256:${'c'.repeat(64)}`;
 const ISSUER = 'https://token.actions.githubusercontent.com';
@@ -84,5 +86,33 @@ describe('keyless Sigstore bundle', () => {
 
   it('refuses a keyless bundle when no trusted root is configured', () => {
     expect(() => verifyBundleSignature(good, digest, { keys: [], identities: [{ issuer: ISSUER, subject: WORKFLOW }] })).toThrow(/no cosign trustedRoot is configured/);
+  });
+});
+
+describe('keyed classic signature logged in Rekor (cosign sign --key, the default upload)', () => {
+  const key = makeCosignKey();
+  const payload = simpleSigningPayload(digest);
+  const signature = signPayload(payload, key.privateKey);
+  const keys = [{ name: 'release.pub', key: createPublicKey(key.publicPem) }];
+  const forge = (annotation: string) => {
+    const doc = JSON.parse(annotation);
+    const set = Buffer.from(doc.SignedEntryTimestamp, 'base64');
+    set.writeUInt8(set.readUInt8(set.length - 1) ^ 1, set.length - 1);
+    return JSON.stringify({ ...doc, SignedEntryTimestamp: set.toString('base64') });
+  };
+
+  it('verifies with the key, its log entry checked against the trusted root', async () => {
+    const rekorBundle = await logKeyedSignature(rekor, payload, signature, key.publicPem);
+    expect(verifyClassicSignature({ payload, signature, rekorBundle }, digest, { keys, root, identities: [] }).by).toBe('key release.pub');
+  });
+
+  it('refuses a log entry Rekor did not sign when a trusted root is configured', async () => {
+    const rekorBundle = forge(await logKeyedSignature(rekor, payload, signature, key.publicPem));
+    expect(() => verifyClassicSignature({ payload, signature, rekorBundle }, digest, { keys, root, identities: [] })).toThrow(/inclusion promise could not be verified/);
+  });
+
+  it('keys only (no trusted root): the key is the anchor and log entries are not consulted', async () => {
+    const rekorBundle = forge(await logKeyedSignature(rekor, payload, signature, key.publicPem));
+    expect(verifyClassicSignature({ payload, signature, rekorBundle }, digest, { keys, identities: [] }).by).toBe('key release.pub');
   });
 });

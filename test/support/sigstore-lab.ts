@@ -6,7 +6,8 @@
 import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { bundleToJSON, type Bundle } from '@sigstore/bundle';
+import { bundleToJSON, type Bundle, type TransparencyLogEntry } from '@sigstore/bundle';
+import { HashAlgorithm } from '@sigstore/protobuf-specs';
 // Deep imports: the package index also loads nock, which would patch node:http in the test process.
 import { fulcioHandler, initializeCA, initializeCTLog } from '@sigstore/mock/dist/fulcio/index.js';
 import { initializeTLog, rekorHandler } from '@sigstore/mock/dist/rekor/index.js';
@@ -124,14 +125,24 @@ export async function signClassicKeyless(opts: { fulcio: FulcioStandIn; rekor: R
   const vm = bundle.verificationMaterial;
   const der = vm.content.$case === 'certificate' ? vm.content.certificate.rawBytes : vm.content.$case === 'x509CertificateChain' ? vm.content.x509CertificateChain.certificates[0]!.rawBytes : undefined;
   if (!der) throw new Error('expected a certificate');
-  const e = vm.tlogEntries[0]!;
   const pem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
-  return {
-    signature: Buffer.from(bundle.content.messageSignature.signature).toString('base64'),
-    certificate: pem,
-    rekorBundle: JSON.stringify({
-      SignedEntryTimestamp: Buffer.from(e.inclusionPromise!.signedEntryTimestamp).toString('base64'),
-      Payload: { body: Buffer.from(e.canonicalizedBody).toString('base64'), integratedTime: Number(e.integratedTime), logIndex: Number(e.logIndex), logID: Buffer.from(e.logId.keyId).toString('hex') },
-    }),
-  };
+  return { signature: Buffer.from(bundle.content.messageSignature.signature).toString('base64'), certificate: pem, rekorBundle: rekorAnnotation(vm.tlogEntries[0]!) };
+}
+
+/** A Rekor entry as cosign's dev.sigstore.cosign/bundle annotation (SignedEntryTimestamp + Payload). */
+function rekorAnnotation(e: TransparencyLogEntry): string {
+  return JSON.stringify({
+    SignedEntryTimestamp: Buffer.from(e.inclusionPromise!.signedEntryTimestamp).toString('base64'),
+    Payload: { body: Buffer.from(e.canonicalizedBody).toString('base64'), integratedTime: Number(e.integratedTime), logIndex: Number(e.logIndex), logID: Buffer.from(e.logId.keyId).toString('hex') },
+  });
+}
+
+/** `cosign sign --key` uploads to Rekor by default: log a keyed signature, return the bundle annotation. */
+export async function logKeyedSignature(rekor: RekorStandIn, payload: Buffer, signature: string, publicPem: string): Promise<string> {
+  const witness = new RekorWitness({ rekorBaseURL: rekor.url, retry: 0 });
+  const { tlogEntries } = await witness.testify(
+    { $case: 'messageSignature', messageSignature: { messageDigest: { algorithm: HashAlgorithm.SHA2_256, digest: createHash('sha256').update(payload).digest() }, signature: Buffer.from(signature, 'base64') } },
+    publicPem,
+  );
+  return rekorAnnotation(tlogEntries![0]!);
 }
