@@ -1,5 +1,6 @@
 // `trustgate config check FILE`: validate without starting; every problem names key, value, expectation.
 import { loadConfig, readConfigFile } from '../config/load.js';
+import { loadCosignTrustSelector } from '../cosign/load-trust.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 
 export async function runConfigCheck(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
@@ -11,6 +12,8 @@ export async function runConfigCheck(argv: string[], io: Io, env: NodeJS.Process
     config.upstreams.forEach((u, i) => {
       if (u.ca) readConfigFile(u.ca, `upstreams[${i}].ca`);
       if (u.notary?.ca) readConfigFile(u.notary.ca, `upstreams[${i}].notary.ca`);
+      // Cosign keys and trusted roots are parsed as start parses them (upstream and repository entries).
+      if (u.cosign) loadCosignTrustSelector(u, `upstreams[${i}]`);
       for (const k of [u.passwordEnv, u.notary?.passwordEnv]) {
         if (k !== undefined && env[k] === undefined) throw new UsageError(`upstreams[${i}]: environment variable ${k} is not set`);
       }
