@@ -6,7 +6,7 @@ import type { CosignIdentity } from '../../src/config/schema.js';
 import { createPublicKey } from 'node:crypto';
 import { parseTrustedRoot, verifyBundleSignature, verifyClassicSignature, type CosignTrust } from '../../src/cosign/verify-signature.js';
 import { makeCosignKey, signPayload, simpleSigningPayload } from '../support/cosign-sign.js';
-import { cosignSignStatement, logKeyedSignature, signKeyless, startFulcio, startRekor, trustedRootJson, type FulcioStandIn, type RekorStandIn } from '../support/sigstore-lab.js';
+import { cosignSignStatement, logKeyedSignature, signKeyedBundle, signKeyless, startFulcio, startRekor, trustedRootJson, type FulcioStandIn, type RekorStandIn } from '../support/sigstore-lab.js';
 
 const digest = `sha256:${'c'.repeat(64)}`;
 const ISSUER = 'https://token.actions.githubusercontent.com';
@@ -114,5 +114,25 @@ describe('keyed classic signature logged in Rekor (cosign sign --key, the defaul
   it('keys only (no trusted root): the key is the anchor and log entries are not consulted', async () => {
     const rekorBundle = forge(await logKeyedSignature(rekor, payload, signature, key.publicPem));
     expect(verifyClassicSignature({ payload, signature, rekorBundle }, digest, { keys, identities: [] }).by).toBe('key release.pub');
+  });
+});
+
+describe('keyed Sigstore bundle (cosign sign --key --new-bundle-format)', () => {
+  const key = makeCosignKey();
+  const other = makeCosignKey();
+
+  it('verifies with the configured key, whatever key hint the bundle claims', async () => {
+    const b = await signKeyedBundle(key.privateKey, key.publicPem, cosignSignStatement(digest));
+    expect(verifyBundleSignature(b, digest, { keys: [{ name: 'other.pub', key: createPublicKey(other.publicPem) }, { name: 'release.pub', key: createPublicKey(key.publicPem) }], identities: [] }).by).toBe('key release.pub');
+  });
+
+  it('refuses it under another key', async () => {
+    const b = await signKeyedBundle(key.privateKey, key.publicPem, cosignSignStatement(digest));
+    expect(() => verifyBundleSignature(b, digest, { keys: [{ name: 'other.pub', key: createPublicKey(other.publicPem) }], identities: [] })).toThrow(/key other.pub: signature verification failed/);
+  });
+
+  it('refuses a keyed statement for another digest', async () => {
+    const b = await signKeyedBundle(key.privateKey, key.publicPem, cosignSignStatement(`sha256:${'d'.repeat(64)}`));
+    expect(() => verifyBundleSignature(b, digest, { keys: [{ name: 'release.pub', key: createPublicKey(key.publicPem) }], identities: [] })).toThrow(/subject is not/);
   });
 });

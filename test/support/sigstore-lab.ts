@@ -3,7 +3,7 @@
 // @sigstore/sign against them, as `cosign sign --new-bundle-format` does for an image: a DSSE envelope
 // over an in-toto statement (predicate https://sigstore.dev/cosign/sign/v1, subject = image digest).
 // Also writes the trusted_root.json an air-gapped site would copy in. Stopped by closing the servers.
-import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bundleToJSON, type Bundle, type TransparencyLogEntry } from '@sigstore/bundle';
@@ -145,4 +145,11 @@ export async function logKeyedSignature(rekor: RekorStandIn, payload: Buffer, si
     publicPem,
   );
   return rekorAnnotation(tlogEntries![0]!);
+}
+
+/** `cosign sign --key --new-bundle-format --tlog-upload=false`: a keyed DSSE bundle, signed with node:crypto. */
+export async function signKeyedBundle(privateKey: KeyObject, publicPem: string, statement: Buffer): Promise<Buffer> {
+  const signer = { sign: async (data: Buffer) => ({ signature: sign('sha256', data, privateKey), key: { $case: 'publicKey' as const, publicKey: publicPem, hint: 'signer-claimed-hint' } }) };
+  const bundle = await new DSSEBundleBuilder({ signer, witnesses: [] }).create({ data: statement, type: 'application/vnd.in-toto+json' });
+  return Buffer.from(JSON.stringify(bundleToJSON(bundle)));
 }
