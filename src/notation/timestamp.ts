@@ -74,7 +74,8 @@ function skiOf(c: X509Certificate): Buffer | undefined {
   return e ? octets(parseDer(e.value), 'subjectKeyIdentifier') : undefined;
 }
 
-function verifyCmsSignature(signer: X509Certificate, sigAlg: Tlv, digestHash: string, data: Buffer, signature: Buffer): boolean {
+/** Verify `signature` over `data` with `signer`'s key under the AlgorithmIdentifier `sigAlg` (CMS, OCSP, CRL). */
+export function verifyCmsSignature(signer: X509Certificate, sigAlg: Tlv, digestHash: string, data: Buffer, signature: Buffer): boolean {
   const parts = seq(sigAlg, 'signatureAlgorithm');
   const alg = SIG_ALGS[oid(parts[0], 'signatureAlgorithm')] ?? refuse(`signature algorithm ${oid(parts[0])} is not allowed`);
   const key = signer.publicKey;

@@ -105,24 +105,29 @@ export class OpensslCa implements KeyPair {
   }
 
   /** `openssl ocsp` answering for this CA on 127.0.0.1, signing with a delegated responder certificate. */
-  async startOcsp(): Promise<{ url: string; stop(): void }> {
-    const port = await freePort();
+  async startOcsp(port?: number): Promise<{ url: string; stop(): void }> {
+    port ??= await freePort();
     const responder = this.issue(`ocsp-${port}`, `/C=US/ST=WA/O=${this.name}/CN=${this.name} OCSP`, 'keyUsage=critical,digitalSignature\nextendedKeyUsage=critical,OCSPSigning\nnoCheck=ignored\n');
-    const proc: ChildProcess = spawn('openssl', ['ocsp', '-port', `127.0.0.1:${port}`, '-index', join(this.dir, 'index.txt'), '-CA', this.cert, '-rsigner', responder.cert, '-rkey', responder.key, '-nmin', '5', '-ignore_err'], {
+    const proc: ChildProcess = spawn('openssl', ['ocsp', '-port', String(port), '-index', join(this.dir, 'index.txt'), '-CA', this.cert, '-rsigner', responder.cert, '-rkey', responder.key, '-nmin', '5', '-ignore_err'], {
       cwd: this.dir,
       stdio: 'ignore',
     });
     const url = `http://127.0.0.1:${port}`;
-    // Ready when it accepts connections.
+    // Ready when it accepts connections (a GET of the root is a malformed request it answers or drops).
     for (let i = 0; i < 100; i++) {
-      const ok = await fetch(url, { method: 'POST', body: Buffer.alloc(0) }).then(
+      const ok = await fetch(url, { signal: AbortSignal.timeout(500) }).then(
         () => true,
-        () => false,
+        (e: Error) => !/ECONNREFUSED/.test(String((e.cause as Error | undefined)?.message ?? e.message)) && e.name !== 'TypeError',
       );
       if (ok) break;
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 100));
     }
-    return { url, stop: () => proc.pid && process.kill(proc.pid) };
+    return {
+      url,
+      stop: () => {
+        if (proc.pid && proc.exitCode === null) process.kill(proc.pid);
+      },
+    };
   }
 }
 
