@@ -16,13 +16,22 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+// Patterns compiled once per config entry, not on every request (the entries are frozen config objects;
+// a WeakMap lets a reloaded config's old entries go).
+const compiled = new WeakMap<object, RegExp>();
+function matches(r: { match: string }, repo: string): boolean {
+  let re = compiled.get(r);
+  if (!re) compiled.set(r, (re = globToRegExp(r.match)));
+  return re.test(repo);
+}
+
 export function policyFor(upstream: Pick<UpstreamConfig, 'policy' | 'repositories'>, repo: string): PolicyMode {
-  for (const r of upstream.repositories) if (globToRegExp(r.match).test(repo)) return r.policy;
+  for (const r of upstream.repositories) if (matches(r, repo)) return r.policy;
   return upstream.policy;
 }
 
 /** Which signatures the repository's tags need: the first matching pattern that says, else the upstream's. */
 export function requireFor(upstream: Pick<UpstreamConfig, 'require' | 'repositories'>, repo: string): RequireMode {
-  for (const r of upstream.repositories) if (r.require && globToRegExp(r.match).test(repo)) return r.require;
+  for (const r of upstream.repositories) if (r.require && matches(r, repo)) return r.require;
   return upstream.require;
 }

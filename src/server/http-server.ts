@@ -20,6 +20,7 @@ function sendJson(req: IncomingMessage, res: ServerResponse, status: number, bod
 
 export function buildServer(deps: ServerDeps): Server {
   const log = deps.log.child({ component: 'server' });
+  const debug = log.isLevelEnabled('debug');
   const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 60_000 }, (req, res) => {
     const labels = { route: 'unrouted', method: req.method === 'HEAD' ? 'HEAD' : req.method === 'GET' ? 'GET' : 'other' };
     if (deps.metrics) {
@@ -32,7 +33,7 @@ export function buildServer(deps: ServerDeps): Server {
   async function handle(req: IncomingMessage, res: ServerResponse, labels: { route: string }): Promise<void> {
     const route = routeRequest(req.method ?? 'GET', req.url ?? '/', { upstreams: deps.config.upstreams, defaultUpstream: deps.config.default });
     labels.route = route.kind;
-    log.debug({ method: req.method, url: req.url, route: route.kind }, 'request');
+    if (debug) log.debug({ method: req.method, url: req.url, route: route.kind }, 'request'); // no object built per request at info
     switch (route.kind) {
       case 'metrics': {
         if (!deps.metrics) return sendJson(req, res, 404, {});
