@@ -1,6 +1,6 @@
-// An append-only line writer that batches by event-loop turn. The first line of a turn, when nothing
-// is queued or in flight, is written at once (synchronously): at low traffic every line is in the file
-// before its response leaves, as before. The lines that follow in the same turn are queued and one
+// An append-only line writer that batches by event-loop turn. A line that comes after a quiet moment
+// (no line for a millisecond) is written at once, synchronously: at low traffic every line is in the
+// file before its response leaves, as before. Lines that come closer together are queued and one
 // fs.write at the end of the turn (setImmediate) carries all of them: under load a turn serves many
 // requests, so one syscall and one buffer copy carry many lines. (sonic-boom with minLength 0 made one
 // write per line under load here — each write completes before the next line comes — and with a
@@ -21,6 +21,8 @@ export interface LineWriterOptions {
 }
 
 const RETRY_MS = 10;
+/** A line after this long without one is written at once (low traffic); closer together they batch. */
+const IDLE_MS = 1;
 
 export class LineWriter {
   private fd: number;
@@ -32,6 +34,7 @@ export class LineWriter {
   private scheduled = false;
   private reopenAfterWrite = false;
   private waiters: Array<() => void> = [];
+  private lastLine = -Infinity;
   /** Last write error, reported once; lines keep being buffered and retried. */
   onError: (err: Error) => void = () => undefined;
 
@@ -47,8 +50,12 @@ export class LineWriter {
 
   /** Queue one line (with its trailing newline). */
   write(line: string): void {
-    if (!this.scheduled && !this.writing && this.pending.length === 0 && !this.reopenAfterWrite) {
-      // Idle: this line goes now, and the rest of this turn's lines will be batched behind it.
+    const now = performance.now();
+    const idle = now - this.lastLine > IDLE_MS;
+    this.lastLine = now;
+    if (idle && !this.scheduled && !this.writing && this.pending.length === 0 && !this.reopenAfterWrite) {
+      // Idle: this line goes now, and the rest of this turn's lines will be batched behind it. Under
+      // steady traffic lines come less than IDLE_MS apart and every one of them is batched.
       this.scheduled = true;
       setImmediate(this.flushTurn);
       if (this.writeNow(line)) return;

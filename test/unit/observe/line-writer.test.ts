@@ -47,6 +47,7 @@ describe('LineWriter', () => {
     w.write('two\n');
     await w.drain();
     renameSync(file, `${file}.1`);
+    await new Promise((r) => setTimeout(r, 5)); // a quiet moment: the next line is written at once
     w.write('three\n'); // written before the signal: still the old file, as logrotate expects
     w.write('four\n'); // queued behind it in the same turn
     w.reopen();
