@@ -212,7 +212,6 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     const config = loadConfig(file, env);
     const worker = cluster.isWorker ? cluster.worker!.id : undefined;
     const streams = openLogStreams({ level: config.log.level, auditPath: config.audit.path, worker });
-    await streams.ready;
     keepLinesAtExit(streams);
     const log = streams.log;
     const workers = workerCount(config.workers);
