@@ -93,7 +93,7 @@ export async function jwsEnvelope(o: EnvelopeOptions): Promise<Buffer> {
   const jws = await new FlattenedSign(payload)
     .setProtectedHeader(header as never)
     .setUnprotectedHeader({ x5c: o.chain, 'io.cncf.notary.signingAgent': 'trustgate-test', ...o.unprotected } as never)
-    .sign(createPrivateKey(readFileSync(o.signer.key)), { crit: { 'io.cncf.notary.signingScheme': true, 'io.cncf.notary.expiry': true } });
+    .sign(createPrivateKey(readFileSync(o.signer.key)), { crit: { 'io.cncf.notary.signingScheme': true, 'io.cncf.notary.expiry': true, 'io.cncf.notary.authenticSigningTime': true } });
   return Buffer.from(JSON.stringify(jws));
 }
 
