@@ -124,7 +124,11 @@ export class BlobCache {
   private readonly fills = new Map<string, Fill>();
   private readonly links = new Set<string>();
   private held = 0;
+  /** Sizes of the fills in progress: a fill starts only if its whole size could be made room for. */
   private reserved = 0;
+  /** Bytes the fills in progress have on disk: room is made as they land, not up front, so an
+   *  upstream announcing a huge length cannot flush the cache before sending anything. */
+  private landed = 0;
 
   private constructor(private readonly opts: BlobCacheOptions) {}
 
@@ -281,11 +285,17 @@ export class BlobCache {
   private async pump(fill: Fill, body: Readable, digest: string, onCommit?: () => Promise<void>): Promise<void> {
     let fh: FileHandle | undefined;
     try {
-      await this.evictFor(0);
       fh = await open(fill.tmpPath, 'wx');
       fill.fileCreated();
       const hash = createHash('sha256');
-      await pipeline(body, new FillWriter(fh, fill, hash, digest, (n) => this.opts.metrics?.bytesFromUpstream.inc(n)));
+      const writer = new FillWriter(fh, fill, hash, digest, {
+        beforeWrite: (n) => this.evictFor(n),
+        afterWrite: (n) => {
+          this.landed += n;
+          this.opts.metrics?.bytesFromUpstream.inc(n);
+        },
+      });
+      await pipeline(body, writer);
       if (fill.written !== fill.size) throw fail('DIGEST_MISMATCH', `blob ${digest}: ${fill.written} bytes, not the announced ${fill.size}`);
       const got = `sha256:${hash.digest('hex')}`;
       if (got !== digest) throw fail('DIGEST_MISMATCH', `upstream blob hashes to ${got}, not ${digest}`);
@@ -293,19 +303,23 @@ export class BlobCache {
       fh = undefined;
       await mkdir(join(fill.finalPath, '..'), { recursive: true });
       await rename(fill.tmpPath, fill.finalPath);
+      // From partial to held in one step: no await between, so no eviction sees it counted twice.
       this.entries.set(fill.key, { size: fill.size, verified: true, readers: 0 });
       this.held += fill.size;
+      this.landed -= fill.written;
+      this.reserved -= fill.size;
+      this.fills.delete(fill.key);
       await onCommit?.().catch(() => undefined);
       fill.finish();
     } catch (err) {
       body.destroy();
       await fh?.close().catch(() => undefined);
       await unlink(fill.tmpPath).catch(() => undefined);
-      fill.finish(err instanceof Error ? err : new Error(String(err)));
-    } finally {
+      this.landed -= fill.written;
       this.reserved -= fill.size;
       this.fills.delete(fill.key);
-      await this.evictFor(0).catch(() => undefined);
+      fill.finish(err instanceof Error ? err : new Error(String(err)));
+    } finally {
       this.publish();
     }
   }
@@ -322,11 +336,11 @@ export class BlobCache {
 
   /**
    * Least recently used first, skipping blobs being read (a blob being written is not in the index
-   * yet), until held + reserved + extra fits under maxBytes.
+   * yet), until what is on disk plus `extra` about to be written fits under maxBytes.
    */
   private async evictFor(extra: number): Promise<void> {
     for (const [key, e] of this.entries) {
-      if (this.held + this.reserved + extra <= this.opts.maxBytes) break;
+      if (this.held + this.landed + extra <= this.opts.maxBytes) break;
       if (e.readers > 0) continue;
       this.drop(key);
       this.opts.metrics?.evictions.inc();
