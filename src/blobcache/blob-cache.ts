@@ -3,7 +3,8 @@
 // ServeBlob: tee, then commit or cancel), least recently used out under `maxBytes`.
 //
 //   <path>/blobs/<upstream>/<hex>          committed blobs (the index is rebuilt from these at start)
-//   <path>/tmp/<upstream>-<hex>-<rand>     fills in progress; whatever is left at start is a crash's debris
+//   <path>/tmp/<pid>/<upstream>-<hex>-<rand>  fills in progress, per process (several processes, e.g.
+//                                          workers, may share the directory); a dead process's are debris
 //   <path>/links/<upstream>/<repo>/<hex>   "the upstream served this blob to this repository" (distribution's
 //                                          repository links): another repository's requester is confirmed first
 //
@@ -130,13 +131,17 @@ export class BlobCache {
    *  upstream announcing a huge length cannot flush the cache before sending anything. */
   private landed = 0;
 
-  private constructor(private readonly opts: BlobCacheOptions) {}
+  private readonly tmpDir: string;
+
+  private constructor(private readonly opts: BlobCacheOptions) {
+    this.tmpDir = join(opts.path, 'tmp', String(process.pid));
+  }
 
   /** Open the cache directory: discard partial files, rebuild the index from disk, trim to maxBytes. */
   static async open(opts: BlobCacheOptions): Promise<BlobCache> {
     const c = new BlobCache(opts);
-    await rm(join(opts.path, 'tmp'), { recursive: true, force: true });
-    await mkdir(join(opts.path, 'tmp'), { recursive: true });
+    await discardPartials(join(opts.path, 'tmp'));
+    await mkdir(c.tmpDir, { recursive: true });
     await mkdir(join(opts.path, 'blobs'), { recursive: true });
     const found = await scanBlobs(opts.path);
     // Oldest use first: mtime is touched on every hit, so restart keeps the LRU order.
@@ -254,7 +259,7 @@ export class BlobCache {
   /** Register a fill for a missed blob. Must be called in the same tick as the `miss` lookup. */
   beginFill(key: string): Fill {
     if (this.fills.has(key) || this.entries.has(key)) throw new Error(`blob cache: ${key} is already present`);
-    const fill = new Fill(key, join(this.opts.path, 'tmp', `${key.replace('/', '-')}-${randomBytes(6).toString('hex')}`), this.blobPath(key));
+    const fill = new Fill(key, join(this.tmpDir, `${key.replace('/', '-')}-${randomBytes(6).toString('hex')}`), this.blobPath(key));
     this.fills.set(key, fill);
     return fill;
   }
@@ -367,6 +372,34 @@ export class BlobCache {
   private publish(): void {
     this.opts.metrics?.bytesHeld.set(this.held);
     this.opts.metrics?.blobs.set(this.entries.size);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Partial files left by processes that are gone (a crash, a restart) are removed; those of live
+ * processes sharing the directory are theirs. Our own pid's directory can only be a previous
+ * process's that had our pid: removed too.
+ */
+async function discardPartials(tmp: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(tmp);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = /^\d+$/.test(n) ? Number(n) : NaN;
+    if (pid !== process.pid && Number.isSafeInteger(pid) && isAlive(pid)) continue;
+    await rm(join(tmp, n), { recursive: true, force: true });
   }
 }
 

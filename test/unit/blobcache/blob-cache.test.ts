@@ -41,7 +41,7 @@ describe('BlobCache', () => {
     expect(f.committed).toBe(false);
     expect((f.error as { code?: string }).code).toBe('DIGEST_MISMATCH');
     expect(cache.lookup(BlobCache.key('up', `sha256:${'a'.repeat(64)}`)).kind).toBe('miss');
-    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+    expect(readdirSync(join(dir, 'tmp', String(process.pid)))).toEqual([]);
     expect(cache.bytesHeld).toBe(MiB);
   });
 
@@ -92,10 +92,14 @@ describe('BlobCache', () => {
     const fresh = await first.openCommitted(key);
     expect(fresh!.mustVerify).toBe(false); // written and hashed by this process
     fresh!.release();
-    mkdirSync(join(dir, 'tmp'), { recursive: true });
-    writeFileSync(join(dir, 'tmp', 'up-crashed-fill'), 'partial');
+    // A dead process's partial fill is debris; a live one's (another worker sharing the directory) is not.
+    mkdirSync(join(dir, 'tmp', '999999999'), { recursive: true });
+    writeFileSync(join(dir, 'tmp', '999999999', 'up-crashed-fill'), 'partial');
+    mkdirSync(join(dir, 'tmp', String(process.ppid)), { recursive: true });
+    writeFileSync(join(dir, 'tmp', String(process.ppid), 'up-live-fill'), 'partial');
     const second = await BlobCache.open({ path: dir, maxBytes: 10 * MiB, verifyOnRead: false });
-    expect(existsSync(join(dir, 'tmp', 'up-crashed-fill'))).toBe(false);
+    expect(existsSync(join(dir, 'tmp', '999999999'))).toBe(false);
+    expect(existsSync(join(dir, 'tmp', String(process.ppid), 'up-live-fill'))).toBe(true);
     expect(second.bytesHeld).toBe(MiB);
     const r1 = await second.openCommitted(key);
     expect(r1!.mustVerify).toBe(true);
