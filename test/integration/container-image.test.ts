@@ -108,12 +108,12 @@ describe('the container image (npm run image → podman run)', () => {
     expect(buildLog).toMatch(/build-image: built localhost\/trustgate:dev from (node:20-bookworm-slim|localhost\/trustgate-base:node20\.\d+\.\d+-bookworm)/);
     // When the stand-in was used the script says so (it cannot be mistaken for the real base).
     if (!/from node:20-bookworm-slim/.test(buildLog)) expect(buildLog).toMatch(/NOTE: localhost\/trustgate:dev is built FROM the stand-in/);
-    const r = await podman.run(['image', 'inspect', IMAGE, '--format', '{{json .}}']);
+    const r = await podman.run(['image', 'inspect', IMAGE]);
     expect(r.code, r.stderr).toBe(0);
-    const img = JSON.parse(r.stdout) as { Config: { User: string; Volumes: Record<string, unknown>; Entrypoint: string[]; Env: string[] }; HealthCheck?: { Test: string[] } };
-    const cfg = img.Config;
+    const [img] = JSON.parse(r.stdout) as Array<{ Config: { User: string; Volumes: Record<string, unknown>; Entrypoint: string[]; Env: string[] }; Healthcheck?: { Test: string[] } }>;
+    const cfg = img!.Config;
     // podman reports the (docker-format) HEALTHCHECK at the top level of its inspect output.
-    expect(img.HealthCheck?.Test.join(' ')).toMatch(/node -e .*\/healthz/);
+    expect(img!.Healthcheck?.Test.join(' ')).toMatch(/node -e .*\/healthz/);
     expect(cfg.User).toBe('node');
     expect(Object.keys(cfg.Volumes)).toEqual(['/app/data']);
     expect(cfg.Entrypoint).toEqual(['node', 'dist/main.js']);
