@@ -17,6 +17,9 @@ const run = promisify(execFile);
 const DEPLOY = fileURLToPath(new URL('../../deploy/', import.meta.url));
 let dir: string;
 let commands: string[][];
+let podmanWrapper: string | undefined;
+/** Unique per run: the network name podman-compose derives from it is host-global. */
+const PROJECT = `tgcompose${process.pid}`;
 
 /** podman-compose prints each podman command it would run; `podman run` lines as shell words. */
 function parseRuns(out: string): string[][] {
@@ -37,11 +40,19 @@ beforeAll(async () => {
   const wrapper = join(dir, 'podman-with-temp-storage');
   writeFileSync(wrapper, `#!/bin/sh\nexec podman ${podman.globalArgs.join(' ')} "$@"\n`);
   chmodSync(wrapper, 0o755);
-  const { stdout, stderr } = await run('podman-compose', ['--podman-path', wrapper, '--dry-run', '-f', 'compose.yaml', 'up', '-d'], { cwd: dir, timeout: 60_000 });
+  podmanWrapper = wrapper;
+  const { stdout, stderr } = await run('podman-compose', ['--podman-path', wrapper, '--project-name', PROJECT, '--dry-run', '-f', 'compose.yaml', 'up', '-d'], { cwd: dir, timeout: 60_000 });
   commands = parseRuns(`${stdout}\n${stderr}`);
 });
 
-afterAll(() => {
+afterAll(async () => {
+  // --dry-run still creates the project's network, and rootful CNI networks live in /etc/cni/net.d,
+  // outside the temporary storage: remove exactly the one this test made.
+  if (podmanWrapper) {
+    await run(podmanWrapper, ['network', 'rm', `${PROJECT}_default`]).catch(() => undefined);
+    const left = await run(podmanWrapper, ['network', 'exists', `${PROJECT}_default`]).then(() => true, () => false);
+    expect(left).toBe(false);
+  }
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
