@@ -2,9 +2,11 @@
 // commands (`--dry-run`, against a throw-away podman storage) is checked, and the config file it mounts
 // is validated by `trustgate config check` with the environment the compose file gives the replicas.
 // DEVIATION: the stack is not started here — its Redis image (docker.io/library/redis) cannot be
-// pulled on these machines; the image itself is run by container-image.test.ts.
+// pulled on these machines, and the lab registry/notary listen on the host's 127.0.0.1, out of reach of
+// a compose bridge network (podman-compose 1.0.3 adds the project network even to a `network_mode: host`
+// service). The image itself is run by container-image.test.ts.
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +36,8 @@ const arg = (cmd: string[], flag: string) => cmd.flatMap((w, i) => (w === flag ?
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-compose-'));
   copyFileSync(join(DEPLOY, 'compose.yaml'), join(dir, 'compose.yaml'));
-  copyFileSync(join(DEPLOY, 'trustgate.example.yaml'), join(dir, 'trustgate.yaml'));
+  mkdirSync(join(dir, 'trustgate'));
+  copyFileSync(join(DEPLOY, 'trustgate', 'config.example.yaml'), join(dir, 'trustgate', 'config.yaml'));
   // podman-compose runs `podman volume create` even in --dry-run: point it at a podman with its own storage.
   const podman = makePodman(dir);
   const wrapper = join(dir, 'podman-with-temp-storage');
@@ -57,7 +60,7 @@ afterAll(async () => {
 });
 
 describe('deploy/compose.yaml with podman-compose', () => {
-  it('gives one Redis and two trustgate replicas sharing it, the config file mounted read-only into both', () => {
+  it('gives one Redis and two trustgate replicas sharing it, the config directory mounted read-only into both', () => {
     const byService = Object.fromEntries(commands.map((c) => [arg(c, '--label').find((l) => l.startsWith('com.docker.compose.service='))!.split('=')[1]!, c]));
     expect(Object.keys(byService).sort()).toEqual(['redis', 'trustgate-a', 'trustgate-b']);
     const net = arg(byService.redis!, '--net')[0];
@@ -69,7 +72,7 @@ describe('deploy/compose.yaml with podman-compose', () => {
       expect(c).toContain('localhost/trustgate:dev');
       expect(arg(c, '--net')).toEqual([net]);
       expect(arg(c, '-e')).toEqual(expect.arrayContaining(['TRUSTGATE_CONFIG=/etc/trustgate/config.yaml', 'TRUSTGATE_REDIS_URL=redis://redis:6379']));
-      expect(arg(c, '-v')).toEqual([`${join(dir, 'trustgate.yaml')}:/etc/trustgate/config.yaml:ro`]);
+      expect(arg(c, '-v')).toEqual([`${join(dir, 'trustgate')}:/etc/trustgate:ro`]);
       expect(arg(c, '--ulimit')).toEqual(['nofile=20000:20000']);
       ports.push(...arg(c, '-p'));
     }
@@ -77,7 +80,7 @@ describe('deploy/compose.yaml with podman-compose', () => {
   });
 
   it('the mounted config is valid with the environment the replicas get: Redis store, listening on all interfaces', async () => {
-    const r = await runCli(['config', 'check', join(dir, 'trustgate.yaml')], { TRUSTGATE_REDIS_URL: 'redis://redis:6379', TRUSTGATE_LISTEN: '0.0.0.0:5050' });
+    const r = await runCli(['config', 'check', join(dir, 'trustgate', 'config.yaml')], { TRUSTGATE_REDIS_URL: 'redis://redis:6379', TRUSTGATE_LISTEN: '0.0.0.0:5050' });
     expect(r.out).toMatchObject({ ok: true, listen: '0.0.0.0:5050', store: 'redis', upstreams: ['hub'] });
     expect(r.code).toBe(0);
   });
