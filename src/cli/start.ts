@@ -10,7 +10,7 @@ import { NotationVerifier } from '../notation/notation-verifier.js';
 import { CosignVerifier } from '../cosign/cosign-verifier.js';
 import { loadCosignTrustSelector } from '../cosign/load-trust.js';
 import type { DigestSignatureVerifier } from '../server/deps.js';
-import { PointerOnlyRevocation } from '../notation/revocation.js';
+import { RevocationClient } from '../notation/revocation.js';
 import { parseTrustPolicy } from '../notation/trust-policy.js';
 import { loadTrustStore } from '../notation/trust-store.js';
 import { audit, type AuditSinks, type Logger } from '../observe/logger.js';
@@ -65,7 +65,7 @@ async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock
       if (!trustStores.has(key)) trustStores.set(key, await loadTrustStore(u.notation.trustStore, ref));
     }
   }
-  return new NotationVerifier({ trustPolicy, trustStores, maxSignatures: config.limits.maxSignatures, revocation: new PointerOnlyRevocation(), now: () => clock.now() });
+  return new NotationVerifier({ trustPolicy, trustStores, maxSignatures: config.limits.maxSignatures, revocation: new RevocationClient({ now: () => clock.now() }), now: () => clock.now() });
 }
 
 /** Everything the server needs, built from a validated config. */
@@ -216,7 +216,6 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     const config = loadConfig(file, env);
     const worker = cluster.isWorker ? cluster.worker!.id : undefined;
     const streams = openLogStreams({ level: config.log.level, auditPath: config.audit.path, worker });
-    await streams.ready;
     keepLinesAtExit(streams);
     const log = streams.log;
     const workers = workerCount(config.workers);
