@@ -56,6 +56,23 @@ export function parseTrustedRoot(json: string): TrustedRoot {
   return root;
 }
 
+// Trust material parses every CA certificate and log key of the root: built once per root (and per
+// key), not on every request.
+const rootMaterials = new WeakMap<TrustedRoot, TrustMaterial>();
+const keyMaterials = new WeakMap<CosignKey, WeakMap<TrustedRoot, TrustMaterial>>();
+function rootMaterial(root: TrustedRoot): TrustMaterial {
+  let m = rootMaterials.get(root);
+  if (!m) rootMaterials.set(root, (m = toTrustMaterial(root)));
+  return m;
+}
+function keyMaterial(k: CosignKey, root: TrustedRoot = EMPTY_ROOT): TrustMaterial {
+  let byRoot = keyMaterials.get(k);
+  if (!byRoot) keyMaterials.set(k, (byRoot = new WeakMap()));
+  let m = byRoot.get(root);
+  if (!m) byRoot.set(root, (m = { ...rootMaterial(root), publicKey: () => ({ publicKey: k.key, validFor: () => true }) }));
+  return m;
+}
+
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** A bundle's tlog/timestamp material is only usable with a trusted root; keyed trust without one ignores it. */
@@ -75,9 +92,8 @@ function verifyBundleModel(bundle: Bundle, artifact: Buffer | undefined, trust: 
     const failures: string[] = [];
     // Every configured key is tried: the bundle's key hint is the signer's claim, not ours to trust.
     for (const k of trust.keys) {
-      const material: TrustMaterial = toTrustMaterial(trust.root ?? EMPTY_ROOT, () => ({ publicKey: k.key, validFor: () => true }));
       try {
-        new Verifier(material, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity);
+        new Verifier(keyMaterial(k, trust.root), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity);
         return { by: `key ${k.name}` };
       } catch (err) {
         failures.push(`key ${k.name}: ${(err as Error).message}`);
@@ -91,7 +107,7 @@ function verifyBundleModel(bundle: Bundle, artifact: Buffer | undefined, trust: 
   const entity = toSignedEntity(bundle, artifact);
   // Keyless needs all three: a Fulcio certificate with an SCT, a Rekor entry (inclusion proof or signed
   // entry timestamp) and a verified time inside the certificate's validity (sigstore client spec §4).
-  const verifier = new Verifier(toTrustMaterial(trust.root), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 });
+  const verifier = new Verifier(rootMaterial(trust.root), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 });
   let seen = '';
   for (const id of trust.identities) {
     // @sigstore/verify treats the SAN policy as an unanchored regular expression: an exact subject is
