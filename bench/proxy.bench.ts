@@ -3,7 +3,7 @@
 // are noisy here: client, servers and proxy share 2 cores). Traffic only to 127.0.0.1; every loop is
 // bounded in time. `npm run bench` (BENCH_SECONDS, MIXED_SECONDS shorten or lengthen the runs).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,17 +55,21 @@ async function main(): Promise<void> {
   await sign(REPO, img);
   console.log(`# manifest ${img.manifest.length} bytes, ${img.digest}`);
 
-  const tgConfig = (store: Record<string, unknown>, limits: Record<string, unknown> = {}) => ({
+  // The default configuration (audit line per decision, info log), stdout to a file as under a
+  // service manager: the headline rows. Other rows say what they change.
+  const tgConfig = (store: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
     upstreams: [{ name: 'lab', registry: registry.url, gun: registry.host, notary: { url: notary.url, ca: notary.caFile }, policy: 'enforce' }],
     default: 'lab',
     store,
-    limits,
-    log: { level: 'warn' },
+    ...extra,
   });
   const tgFile = await startTrustgate(dir, tgConfig({ kind: 'file', path: join(dir, 'tg-file') }), 'tg-file');
   const tgRedis = await startTrustgate(dir, tgConfig({ kind: 'redis', url: redis.url }), 'tg-redis');
-  const tgNoVerify = await startTrustgate(dir, tgConfig({ kind: 'file', path: join(dir, 'tg-nv') }, { verifyBlobDigests: false }), 'tg-nv');
-  stops.push(() => tgFile.stop(), () => tgRedis.stop(), () => tgNoVerify.stop());
+  const tgNoVerify = await startTrustgate(dir, tgConfig({ kind: 'file', path: join(dir, 'tg-nv') }, { limits: { verifyBlobDigests: false } }), 'tg-nv');
+  // Audit cannot be switched off: "off" here is the closest thing, lines to /dev/null and log.level warn.
+  const tgQuiet = await startTrustgate(dir, tgConfig({ kind: 'file', path: join(dir, 'tg-quiet') }, { log: { level: 'warn' }, audit: { path: '/dev/null' } }), 'tg-quiet');
+  const tgWorkers = await startTrustgate(dir, tgConfig({ kind: 'file', path: join(dir, 'tg-workers') }, { workers: 2 }), 'tg-workers');
+  stops.push(() => tgFile.stop(), () => tgRedis.stop(), () => tgNoVerify.stop(), () => tgQuiet.stop(), () => tgWorkers.stop());
   const bare = await startBareServer(img.manifest, img.mediaType, img.digest);
   stops.push(() => bare.close());
 
@@ -75,6 +79,8 @@ async function main(): Promise<void> {
     'bare node:http': bare.url,
     'trustgate (file store)': tgFile.url,
     'trustgate (redis store)': tgRedis.url,
+    'trustgate (file store, audit off)': tgQuiet.url,
+    'trustgate (file store, workers: 2)': tgWorkers.url,
   };
   // Warm every cache (and the proxy-mode registry's copy) before measuring.
   for (const base of Object.values(targets)) {
@@ -187,6 +193,7 @@ async function main(): Promise<void> {
   {
     const small = img.blobs[0]!.digest;
     const rssStart = rssBytes(tgFile.pid);
+    const auditBefore = readFileSync(tgFile.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit":true') && l.includes(`"repo":"${REPO}"`)).length;
     const byPath = new Map<string, Map<number, number>>();
     const paths = [`/v2/${REPO}/manifests/v1`, `/v2/${REPO}/manifests/${img.digest}`, `/v2/${REPO}/blobs/${small}`, `/v2/${REPO}/manifests/unsigned`];
     const r = await autocannon({
@@ -205,6 +212,14 @@ async function main(): Promise<void> {
       })),
     });
     const rssEnd = rssBytes(tgFile.pid);
+    // Every tag request is a decision and must have its audit line (digest and blob pulls have none).
+    const decisions = [...byPath.entries()].filter(([p]) => /manifests\/(v1|unsigned)$/.test(p)).reduce((n, [, m]) => n + [...m.values()].reduce((a, c) => a + c, 0), 0);
+    const countAudit = () => readFileSync(tgFile.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit":true') && l.includes(`"repo":"${REPO}"`)).length;
+    let auditLines = countAudit() - auditBefore;
+    for (let i = 0; i < 100 && auditLines < decisions; i++) {
+      await new Promise((res) => setTimeout(res, 50)); // lines reach the file a moment after the response
+      auditLines = countAudit() - auditBefore;
+    }
     const unexpected = [...byPath.entries()].reduce((n, [path, m]) => n + [...m.entries()].filter(([st]) => (path.endsWith('/unsigned') ? st !== 403 : st !== 200)).reduce((a, [, c]) => a + c, 0), 0);
     results.mixed = {
       seconds: MIXED_SECONDS,
@@ -215,8 +230,10 @@ async function main(): Promise<void> {
       statuses: Object.fromEntries([...byPath.entries()].map(([p, m]) => [p.replace(/sha256:[0-9a-f]{64}/, 'sha256:…'), Object.fromEntries(m)])),
       rssStartMiB: rssStart / 2 ** 20,
       rssEndMiB: rssEnd / 2 ** 20,
+      decisions,
+      auditLines,
     };
-    console.log(`mixed ${MIXED_SECONDS}s: ${fmt(r.requests.average)} req/s, errors ${r.errors + r.timeouts}, unexpected statuses ${unexpected}, RSS ${fmt(rssStart / 2 ** 20)} → ${fmt(rssEnd / 2 ** 20)} MiB`);
+    console.log(`mixed ${MIXED_SECONDS}s: ${fmt(r.requests.average)} req/s, errors ${r.errors + r.timeouts}, unexpected statuses ${unexpected}, RSS ${fmt(rssStart / 2 ** 20)} → ${fmt(rssEnd / 2 ** 20)} MiB, decisions ${decisions}, audit lines ${auditLines}`);
   }
 
   const file = writeResults('proxy', { seconds: SECONDS, connections: CONNECTIONS, manifestBytes: img.manifest.length, ...results });

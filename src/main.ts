@@ -10,6 +10,7 @@ commands:
   inspect IMAGE[:TAG] [--json]   signed tags, digests, signers and keys, like docker trust inspect
   config check FILE              validate a configuration file without starting
   bundle export|import|status    trust bundles for air-gapped sites
+  cache status|prune             the blob cache on local disk: what it holds; remove least recently used
 
 run 'trustgate <command> --help' for a command's options.`;
 
@@ -28,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./cli/config-check.js')).runConfigCheck(rest, processIo, process.env);
     case 'bundle':
       return (await import('./cli/bundle.js')).runBundle(rest, processIo, process.env);
+    case 'cache':
+      return (await import('./cli/cache.js')).runCache(rest, processIo, process.env);
     case undefined:
     case '-h':
     case '--help':

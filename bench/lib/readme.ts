@@ -9,7 +9,7 @@ interface Results {
   cold: Record<string, { medianMs: number }>;
   stampede: { requests: number; ok: number; notaryRequests: number; registryManifestRequests: number };
   blobs: Array<{ sizeMiB: number; target: string; MBps: number; rssGrowthMiB?: number }>;
-  mixed: { seconds: number; rps: number; p99: number; errors: number; unexpectedStatuses: number; rssStartMiB: number; rssEndMiB: number };
+  mixed: { seconds: number; rps: number; p99: number; errors: number; unexpectedStatuses: number; rssStartMiB: number; rssEndMiB: number; decisions?: number; auditLines?: number };
 }
 
 const START = '<!-- bench:proxy:start -->';
@@ -20,12 +20,21 @@ export function renderTables(r: Results, seconds: number, connections: number, m
   const out: string[] = [];
   out.push(`Run ${env.date.slice(0, 10)}, commit ${env.commit}, Node ${env.node}, ${env.cpu} × ${env.cores} (load generator, registries and proxies share these cores); \`npm run bench\`; raw figures in bench/results/proxy.json.`, '');
   out.push(`Warm manifests (${manifestBytes}-byte manifest, ${connections} connections, ${seconds} s each; HEAD with a raw-socket loop (autocannon 9 reports 0 req/s for HEAD), GET with autocannon):`, '');
-  out.push('| scenario | target | req/s | p50 ms | p99 ms | × direct | × bare node |', '|---|---|---:|---:|---:|---:|---:|');
+  out.push(
+    'trustgate rows run the default configuration (an audit line per decision, info log, stdout to a file) unless the row says otherwise; "audit off" = `log.level: warn` and `audit.path: /dev/null` (audit lines cannot be switched off).',
+    '',
+  );
+  out.push('| scenario | target | req/s | p50 ms | p99 ms | × direct | × bare node | p99 × bare |', '|---|---|---:|---:|---:|---:|---:|---:|');
   for (const row of r.manifests) {
     const direct = r.manifests.find((x) => x.scenario === row.scenario && x.target === 'direct registry')!;
     const bare = r.manifests.find((x) => x.scenario === row.scenario && x.target === 'bare node:http')!;
-    out.push(`| ${row.scenario} | ${row.target} | ${f(row.rps)} | ${f(row.p50, 1)} | ${f(row.p99, 1)} | ${f(row.rps / direct.rps, 2)} | ${f(row.rps / bare.rps, 2)} |`);
+    out.push(`| ${row.scenario} | ${row.target} | ${f(row.rps)} | ${f(row.p50, 1)} | ${f(row.p99, 1)} | ${f(row.rps / direct.rps, 2)} | ${f(row.rps / bare.rps, 2)} | ${f(row.p99 / bare.p99, 2)} |`);
   }
+  const quiet = (scenario: string) => r.manifests.find((x) => x.scenario === scenario && x.target.includes('audit off'));
+  const costs = r.manifests
+    .filter((x) => x.target === 'trustgate (file store)' && quiet(x.scenario))
+    .map((x) => `${x.scenario} ${f((1 - x.rps / quiet(x.scenario)!.rps) * 100)}%`);
+  if (costs.length) out.push('', `Cost of the audit line (file store, audit on vs off, same run): ${costs.join(', ')}.`);
   out.push('', 'Cold tag (never-seen GUN), median time to first byte of 5:', '', '| path | ms | × notary lookup (CLI) | × registry proxy mode |', '|---|---:|---:|---:|');
   const notaryMs = r.cold['notary lookup (CLI)']?.medianMs ?? NaN;
   const mirrorMs = r.cold['registry proxy mode']?.medianMs ?? NaN;
@@ -38,7 +47,7 @@ export function renderTables(r: Results, seconds: number, connections: number, m
     out.push(`| ${row.sizeMiB} MiB | ${row.target} | ${f(row.MBps)} | ${f(row.MBps / direct.MBps, 2)} | ${f(row.MBps / mirror.MBps, 2)} | ${row.rssGrowthMiB !== undefined ? `${f(row.rssGrowthMiB, 1)} MiB` : ''} |`);
   }
   const m = r.mixed;
-  out.push('', `Mixed load for ${m.seconds} s (by tag, by digest, blobs, unsigned tags; 32 connections): ${f(m.rps)} req/s, p99 ${f(m.p99, 1)} ms, ${m.errors} errors, ${m.unexpectedStatuses} unexpected statuses (unsigned tags must be 403, the rest 200), RSS ${f(m.rssStartMiB)} → ${f(m.rssEndMiB)} MiB.`);
+  out.push('', `Mixed load for ${m.seconds} s (by tag, by digest, blobs, unsigned tags; 32 connections): ${f(m.rps)} req/s, p99 ${f(m.p99, 1)} ms, ${m.errors} errors, ${m.unexpectedStatuses} unexpected statuses (unsigned tags must be 403, the rest 200), RSS ${f(m.rssStartMiB)} → ${f(m.rssEndMiB)} MiB${m.decisions !== undefined ? `; ${m.decisions} trust decisions, ${m.auditLines} audit lines` : ''}.`);
   return out.join('\n');
 }
 

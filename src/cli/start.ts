@@ -1,4 +1,5 @@
 // `trustgate start [--config FILE]`: load the config, build the dependencies, serve until SIGTERM.
+import cluster from 'node:cluster';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -6,13 +7,18 @@ import { DEFAULT_CONFIG_FILE, loadConfig, readConfigFile } from '../config/load.
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import type { X509Certificate } from 'node:crypto';
 import { NotationVerifier } from '../notation/notation-verifier.js';
+import type { DigestSignatureVerifier } from '../server/deps.js';
+import { PointerOnlyRevocation } from '../notation/revocation.js';
 import { parseTrustPolicy } from '../notation/trust-policy.js';
 import { loadTrustStore } from '../notation/trust-store.js';
-import { audit, createLogger, type Logger } from '../observe/logger.js';
+import { audit, type AuditSinks, type Logger } from '../observe/logger.js';
+import { openLogStreams, type LogStreams } from '../observe/log-streams.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import type { ServerDeps, UpstreamDeps } from '../server/deps.js';
 import { buildServer } from '../server/http-server.js';
 import { ManifestCache } from '../store/manifest-cache.js';
+import { BlobCache } from '../blobcache/blob-cache.js';
+import { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
 import { TrustClient, type Clock, type MetadataFetcher, type TrustStateStore } from '../trust/client.js';
 import { Metrics } from '../observe/metrics.js';
 import { KvTrustState } from '../store/kv-trust-state.js';
@@ -25,6 +31,7 @@ import { TrustService } from '../trust/trust-service.js';
 import { readBundleIndex, secondsLeft } from './bundle.js';
 import { buildKv, pinningOf } from './compose.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
+import { DRAIN_MESSAGE, REOPEN_MESSAGE, runPrimary, workerCount } from './cluster-primary.js';
 
 const START_USAGE = `usage: trustgate start [--config FILE]   (default ${DEFAULT_CONFIG_FILE}, or TRUSTGATE_CONFIG)`;
 
@@ -35,8 +42,18 @@ function password(env: NodeJS.ProcessEnv, name: string | undefined, key: string)
   return v;
 }
 
+/** Notation's verdict as the proxy's signature proof (header and audit line). */
+function notationProofs(nv: NotationVerifier): DigestSignatureVerifier {
+  return {
+    async verify(registry, repositoryUri, repo, manifest) {
+      const r = await nv.verify(registry, repositoryUri, repo, manifest);
+      return { kind: 'notation', by: `notation ${r.signature ?? '(skip policy)'} policy ${r.policy}`, logged: r.logged };
+    },
+  };
+}
+
 /** Notation: the site's own trustpolicy.json and trust store directory, read and validated at start. */
-async function buildNotation(u: UpstreamConfig, i: number): Promise<NotationVerifier | undefined> {
+async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock: Clock): Promise<NotationVerifier | undefined> {
   if (!u.notation) return undefined;
   const trustPolicy = parseTrustPolicy(readConfigFile(u.notation.trustPolicy, `upstreams[${i}].notation.trustPolicy`).toString('utf8'));
   const trustStores = new Map<string, X509Certificate[]>();
@@ -46,7 +63,7 @@ async function buildNotation(u: UpstreamConfig, i: number): Promise<NotationVeri
       if (!trustStores.has(key)) trustStores.set(key, await loadTrustStore(u.notation.trustStore, ref));
     }
   }
-  return new NotationVerifier({ trustPolicy, trustStores });
+  return new NotationVerifier({ trustPolicy, trustStores, maxSignatures: config.limits.maxSignatures, revocation: new PointerOnlyRevocation(), now: () => clock.now() });
 }
 
 /** Everything the server needs, built from a validated config. */
@@ -63,14 +80,17 @@ export async function buildDeps(
   const kv = buildKv(config, log.child({ component: 'store' }), (layer, result) => metrics.store.inc({ layer, result }));
   const state: TrustStateStore = new KvTrustState(kv);
   const upstreams = new Map<string, UpstreamDeps>();
+  // Where request-time audit lines go: the deps returned below, once the caller has set their stream.
+  let sinks: AuditSinks = { log, metrics };
   const closers: Array<() => Promise<void>> = [];
-  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i)));
+  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i, config, clock)));
   config.upstreams.forEach((u, i) => {
     const registry = new RegistryClient({
       registry: u.registry,
       ca: u.ca ? readConfigFile(u.ca, `upstreams[${i}].ca`) : undefined,
       credentials: u.username ? { username: u.username, password: password(env, u.passwordEnv, `upstreams[${i}].passwordEnv`)! } : undefined,
       realmAllowlist: u.realms,
+      insecure: u.insecure,
       timeoutMs: config.limits.upstreamTimeoutMs,
       manifestBytes: config.limits.manifestBytes,
       onTiming: (kind, seconds) => metrics.upstreamSeconds.observe({ upstream: u.name, kind }, seconds),
@@ -79,7 +99,7 @@ export async function buildDeps(
       self: config.listen,
       // A refused redirect is a decision about where trustgate may go: one audit line, like a trust refusal.
       onRedirectRefused: (r) =>
-        audit(log, { upstream: u.name, gun: `${u.gun}/${r.repo}`, repo: r.repo, ref: r.path.slice(r.path.lastIndexOf('/') + 1), decision: 'deny', policy: u.policy, code: r.code, reason: `redirect to ${r.target} refused: ${r.reason}`, durationMs: 0 }, metrics),
+        audit(sinks, { upstream: u.name, gun: `${u.gun}/${r.repo}`, repo: r.repo, ref: r.path.slice(r.path.lastIndexOf('/') + 1), decision: 'deny', policy: u.policy, code: r.code, reason: `redirect to ${r.target} refused: ${r.reason}`, durationMs: 0 }),
     });
     closers.push(() => registry.close());
     let trust: TrustService | undefined;
@@ -110,13 +130,22 @@ export async function buildDeps(
         fetcher: cached,
       });
     }
-    upstreams.set(u.name, { config: u, registry, trust, notation: notations[i] });
+    const notation = notations[i];
+    upstreams.set(u.name, { config: u, registry, trust, notation, signatures: notation ? { notation: notationProofs(notation) } : {} });
   });
+  // Blob cache: partial files from a crash are discarded and the index rebuilt from disk before serving.
+  const blobCacheMetrics = config.blobCache ? new BlobCacheMetrics(metrics.registry) : undefined;
+  const cacheLog = log.child({ component: 'blobcache' });
+  const blobCache = config.blobCache
+    ? await BlobCache.open({ ...config.blobCache, metrics: blobCacheMetrics, onDiscard: (key, reason) => cacheLog.warn({ key, reason }, 'cached blob dropped') })
+    : undefined;
   if (config.upstreams.some((u) => u.bundle)) closers.push(watchBundleExpiry(kv, config.limits.bundleWarnDays, log.child({ component: 'bundle' }), metrics, clock));
-  return {
+  const deps = {
     config,
     upstreams,
     manifests: new ManifestCache(64 * 1024 * 1024, kv),
+    blobCache,
+    blobCacheMetrics,
     log,
     clock,
     metrics,
@@ -126,6 +155,8 @@ export async function buildDeps(
       await kv.close();
     },
   };
+  sinks = deps;
+  return deps;
 }
 
 /**
@@ -151,6 +182,23 @@ function watchBundleExpiry(kv: KvStore, warnDays: number, log: Logger, metrics: 
   return async () => clearInterval(t);
 }
 
+/**
+ * Buffered log lines must survive every way out: SIGHUP reopens the audit file (logrotate moved it),
+ * 'exit' writes what is still buffered synchronously, and a fatal error is logged, flushed, then
+ * exits 1 (Node would otherwise print the stack and exit without running any of our code).
+ */
+function keepLinesAtExit(streams: LogStreams): void {
+  process.on('SIGHUP', () => streams.reopen());
+  process.once('exit', () => streams.flushSync());
+  const fatal = (err: unknown) => {
+    streams.log.fatal({ err }, 'fatal error: exiting');
+    streams.flushSync();
+    process.exit(1);
+  };
+  process.once('uncaughtException', fatal);
+  process.once('unhandledRejection', fatal);
+}
+
 export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   let server: Server | undefined;
   try {
@@ -162,8 +210,24 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     }
     const file = values.config ?? env.TRUSTGATE_CONFIG ?? DEFAULT_CONFIG_FILE;
     const config = loadConfig(file, env);
-    const log = createLogger(config.log.level);
+    const worker = cluster.isWorker ? cluster.worker!.id : undefined;
+    const streams = openLogStreams({ level: config.log.level, auditPath: config.audit.path, worker });
+    await streams.ready;
+    keepLinesAtExit(streams);
+    const log = streams.log;
+    const workers = workerCount(config.workers);
+    if (workers > 1 && cluster.isPrimary) {
+      const code = await runPrimary(workers, log);
+      await streams.drain();
+      return code;
+    }
+    // A worker may be told to drain while it is still starting: remember it until it can.
+    const fromPrimary = (m: unknown) => (m === DRAIN_MESSAGE ? stop() : m === REOPEN_MESSAGE ? streams.reopen() : undefined);
+    let stop: () => void = () => void (drainEarly = true);
+    let drainEarly = false;
+    if (cluster.isWorker) process.on('message', fromPrimary);
     const deps = await buildDeps(config, env, log);
+    deps.audit = streams.audit;
     server = buildServer(deps);
     const s = server;
     await new Promise<void>((resolve, reject) => {
@@ -176,7 +240,7 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     deps.lifecycle = lifecycle;
     // SIGTERM: stop accepting, let in-flight requests (blob streams) finish within the grace period,
     // then cut what is left, close upstream pools and the store.
-    const stop = () => {
+    stop = () => {
       if (lifecycle.draining) return;
       lifecycle.draining = true;
       const grace = config.limits.shutdownGraceSeconds;
@@ -195,12 +259,22 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    if (drainEarly) stop();
     await once(s, 'close');
     await deps.close();
     log.info('stopped');
+    // Every buffered line written before the process exits on its own (no write left in flight).
+    await streams.drain();
+    if (cluster.isWorker) {
+      // The IPC channel would keep a worker alive: leave on purpose (an unexpected disconnect exits at once).
+      process.off('message', fromPrimary);
+      cluster.worker!.disconnect();
+    }
     return EXIT_OK;
   } catch (err) {
     server?.close();
+    // A worker that cannot start leaves, so the primary sees it exit (the IPC channel would keep it).
+    if (cluster.isWorker) cluster.worker!.disconnect();
     return reportError(io, err, START_USAGE);
   }
 }

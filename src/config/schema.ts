@@ -2,12 +2,49 @@
 // Validation collects every problem, each naming the key, the value and what is expected, and the
 // result is deep-frozen: bad config fails at start, never on the first request.
 import { fail } from '../errors.js';
+import { missingSources, trustSourcesOf } from '../policy/effective.js';
+import { parseRedisUrl } from '../store/redis-url.js';
 
 export type PolicyMode = 'enforce' | 'audit' | 'off';
-/** Which signatures a tag needs: Docker Content Trust, Notation, either, or both (the migration path). */
-export type RequireMode = 'dct' | 'notation' | 'any-of' | 'all-of';
-export const REQUIRE_MODES: readonly RequireMode[] = ['dct', 'notation', 'any-of', 'all-of'];
 export const POLICY_MODES: readonly PolicyMode[] = ['enforce', 'audit', 'off'];
+/** The signatures trustgate can check: Docker Content Trust (Notary v1), Notation, Sigstore cosign. */
+export type SignatureKind = 'dct' | 'notation' | 'cosign';
+export const SIGNATURE_KINDS: readonly SignatureKind[] = ['dct', 'notation', 'cosign'];
+/**
+ * Which signatures a tag needs, normalized: `any-of` is satisfied by one kind, `all-of` needs every
+ * kind on the same digest. Written as `dct`, `notation`, `cosign`, `any-of` (= dct or notation),
+ * `all-of` (= dct and notation), or `{ any-of: [dct, cosign] }` / `{ all-of: [...] }`.
+ */
+export interface RequireSpec {
+  mode: 'any-of' | 'all-of';
+  of: readonly SignatureKind[];
+  /** As the operator wrote it, for messages and audit lines. */
+  label: string;
+}
+const REQUIRE_WORDS: Readonly<Record<string, Omit<RequireSpec, 'label'>>> = {
+  dct: { mode: 'any-of', of: ['dct'] },
+  notation: { mode: 'any-of', of: ['notation'] },
+  cosign: { mode: 'any-of', of: ['cosign'] },
+  'any-of': { mode: 'any-of', of: ['dct', 'notation'] },
+  'all-of': { mode: 'all-of', of: ['dct', 'notation'] },
+};
+export const DEFAULT_REQUIRE: RequireSpec = { mode: 'any-of', of: ['dct'], label: 'dct' };
+/** Pull by digest: `allow` (Docker Content Trust's rule: content-addressed) or `signed` (only digests a signature covers). */
+export type DigestPulls = 'allow' | 'signed';
+export const DIGEST_PULLS: readonly DigestPulls[] = ['allow', 'signed'];
+
+export interface CosignIdentity {
+  issuer: string;
+  subject?: string | undefined;
+  subjectRegExp?: string | undefined;
+}
+export interface CosignConfig {
+  /** PEM public key files (keyed signatures). */
+  keys: readonly string[];
+  /** Sigstore trusted_root.json (keyless): Fulcio CAs, Rekor, CT logs, TSAs. Read from disk only. */
+  trustedRoot?: string | undefined;
+  identities: readonly CosignIdentity[];
+}
 
 export interface NotaryConfig {
   url: string;
@@ -25,7 +62,8 @@ export interface RepositoryPolicy {
   /** Glob over the repository name: `*` matches within a path segment, `**` across segments. */
   match: string;
   policy: PolicyMode;
-  require?: RequireMode | undefined;
+  require?: RequireSpec | undefined;
+  digestPulls?: DigestPulls | undefined;
 }
 
 export interface UpstreamConfig {
@@ -37,9 +75,13 @@ export interface UpstreamConfig {
   /** No notary server: tags resolve only from trust bundles imported with `trustgate bundle import`. */
   bundle: boolean;
   policy: PolicyMode;
-  require: RequireMode;
+  require: RequireSpec;
+  digestPulls: DigestPulls;
   /** notation's own files: trustpolicy.json and the trust store directory (x509/<type>/<name>/). */
   notation?: { trustPolicy: string; trustStore: string } | undefined;
+  cosign?: CosignConfig | undefined;
+  /** Credentials may travel over plain http (registry or token realm) only when this says so. */
+  insecure: boolean;
   repositories: readonly RepositoryPolicy[];
   username?: string | undefined;
   passwordEnv?: string | undefined;
@@ -87,6 +129,8 @@ export interface Config {
      * digests themselves; this is defence in depth that costs throughput (README benchmarks).
      */
     verifyBlobDigests: boolean;
+    /** Notation signatures tried per manifest (listed referrers beyond this are ignored). */
+    maxSignatures: number;
     /** A response whose client has read nothing for this long is cut, freeing its upstream connection. */
     clientStallSeconds: number;
     /** Concurrent blob streams one client address may have; more are answered 429. */
@@ -97,6 +141,21 @@ export interface Config {
     upstreamMetadataConnections: number;
   };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /** Verified blob cache on local disk (src/blobcache), or false. */
+  blobCache: BlobCacheConfig | false;
+  /** Audit lines: always written whatever `log.level`; to stdout, or appended to `path` (reopened on SIGHUP). */
+  audit: { path?: string | undefined };
+  /** Server processes sharing the listen socket (node:cluster); `auto`: one per available core. */
+  workers: number | 'auto';
+}
+
+export interface BlobCacheConfig {
+  /** Directory; default `<store.path>/blobcache` (`./data/blobcache` with a Redis store). */
+  path: string;
+  /** Least recently used blobs are evicted to stay under this; default 10 GiB. */
+  maxBytes: number;
+  /** Hash every read from disk, not only the first after start. */
+  verifyOnRead: boolean;
 }
 
 /** The file store's disk cap when `store.maxBytes` is not set: 1 GiB. */
@@ -158,6 +217,14 @@ function unknownKeys(p: Problems, o: Obj, path: string, known: string[]): void {
   for (const k of Object.keys(o)) if (!known.includes(k)) p.add(`${path}${k}`, o[k], `no such key (known: ${known.join(', ')})`);
 }
 
+/** store.url in any of its three forms (one server, Cluster node list, Sentinel): src/store/redis-url.ts. */
+function redisUrl(p: Problems, o: Obj): string | undefined {
+  const v = str(p, o, 'url', 'store.', true);
+  if (v === undefined) return undefined;
+  const r = parseRedisUrl(v);
+  return r.ok ? v.trim() : p.add('store.url', v, r.expected);
+}
+
 const GUN_PREFIX = /^[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::\d{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
@@ -176,17 +243,104 @@ function parseNotary(p: Problems, v: unknown, path: string): NotaryConfig | unde
     : { url: u, ca: str(p, v, 'ca', path, false), username, passwordEnv, realms, timeoutMs: int(p, v, 'timeoutMs', path, 15_000, 100, 600_000) };
 }
 
+/** `require`: one of the words, or `{ any-of: [kinds] }` / `{ all-of: [kinds] }`. */
+function parseRequire(p: Problems, o: Obj, path: string): RequireSpec | undefined {
+  const v = o.require;
+  if (v === undefined) return undefined;
+  const expected = `one of ${Object.keys(REQUIRE_WORDS).join(', ')}, or { any-of: [...] } / { all-of: [...] } over ${SIGNATURE_KINDS.join(', ')}`;
+  if (typeof v === 'string') {
+    const w = REQUIRE_WORDS[v];
+    return w ? { ...w, label: v } : p.add(`${path}require`, v, expected);
+  }
+  if (!isObj(v) || Object.keys(v).length !== 1) return p.add(`${path}require`, v, expected);
+  const mode = Object.keys(v)[0]!;
+  const list = v[mode];
+  if ((mode !== 'any-of' && mode !== 'all-of') || !Array.isArray(list) || list.length === 0) return p.add(`${path}require`, v, expected);
+  const of: SignatureKind[] = [];
+  for (const k of list) {
+    if (typeof k !== 'string' || !SIGNATURE_KINDS.includes(k as SignatureKind) || of.includes(k as SignatureKind)) {
+      return p.add(`${path}require.${mode}`, k, `distinct signature kinds from ${SIGNATURE_KINDS.join(', ')}`);
+    }
+    of.push(k as SignatureKind);
+  }
+  return { mode, of, label: `${mode}: [${of.join(', ')}]` };
+}
+
+function parseCosign(p: Problems, v: unknown, path: string): CosignConfig | undefined {
+  if (v === undefined) return undefined;
+  if (!isObj(v)) return p.add(path.slice(0, -1), v, 'a mapping with keys, trustedRoot, identities');
+  unknownKeys(p, v, path, ['keys', 'trustedRoot', 'identities']);
+  const keys = strList(p, v, 'keys', path) ?? [];
+  const trustedRoot = str(p, v, 'trustedRoot', path, false);
+  const identities: CosignIdentity[] = [];
+  if (v.identities !== undefined) {
+    if (!Array.isArray(v.identities)) p.add(`${path}identities`, v.identities, 'a list of { issuer, subject | subjectRegExp }');
+    else
+      v.identities.forEach((id, j) => {
+        const ip = `${path}identities[${j}].`;
+        if (!isObj(id)) return p.add(`${path}identities[${j}]`, id, 'a mapping { issuer, subject | subjectRegExp }');
+        unknownKeys(p, id, ip, ['issuer', 'subject', 'subjectRegExp']);
+        const issuer = str(p, id, 'issuer', ip, true);
+        const subject = str(p, id, 'subject', ip, false);
+        const subjectRegExp = str(p, id, 'subjectRegExp', ip, false);
+        if ((subject === undefined) === (subjectRegExp === undefined)) p.add(`${ip}subject`, id.subject, 'exactly one of subject or subjectRegExp');
+        if (subjectRegExp !== undefined) {
+          try {
+            new RegExp(subjectRegExp);
+          } catch {
+            p.add(`${ip}subjectRegExp`, subjectRegExp, 'a valid regular expression');
+          }
+        }
+        if (issuer !== undefined) identities.push({ issuer, subject, subjectRegExp });
+      });
+  }
+  if (keys.length === 0 && trustedRoot === undefined) return p.add(path.slice(0, -1), v, 'keys (PEM public key files) or trustedRoot (keyless)');
+  if (trustedRoot !== undefined && identities.length === 0) p.add(`${path}identities`, v.identities, 'at least one { issuer, subject | subjectRegExp } for keyless signatures (trustedRoot)');
+  return { keys, trustedRoot, identities };
+}
+
+const SOURCE_NEEDED: Readonly<Record<SignatureKind, string>> = {
+  dct: 'a notary server (notary:) or bundle: true',
+  notation: 'notation: { trustPolicy, trustStore }',
+  cosign: 'cosign: { keys | trustedRoot }',
+};
+
+/**
+ * Every repository entry's effective requirement against the upstream's trust sources. A repository
+ * whose first matching entry is j takes j's policy; its `require` is j's, else the first later
+ * matching entry's that sets one, else the upstream's. Every candidate is checked, so no accepted
+ * configuration can reach a requirement the upstream cannot verify.
+ */
+function checkEffectiveSources(p: Problems, path: string, u: Pick<UpstreamConfig, 'policy' | 'require' | 'repositories' | 'notary' | 'bundle' | 'notation' | 'cosign'>): void {
+  const sources = trustSourcesOf(u);
+  const report = (key: string, value: unknown, eff: { policy: PolicyMode; require: RequireSpec }, why: string) => {
+    for (const k of missingSources({ ...eff, digestPulls: 'allow' }, sources)) {
+      p.add(key, value, `${SOURCE_NEEDED[k]} on the upstream (policy ${eff.policy} with require ${eff.require.label} needs ${k}${why}; or policy: off to serve unverified)`);
+    }
+  };
+  report(u.require === DEFAULT_REQUIRE ? `${path}notary` : `${path}require`, u.require === DEFAULT_REQUIRE ? undefined : u.require.label, u, '');
+  u.repositories.forEach((r, j) => {
+    const rp = `${path}repositories[${j}].`;
+    if (r.require) return report(`${rp}require`, r.require.label, { policy: r.policy, require: r.require }, '');
+    report(`${rp}policy`, r.policy, { policy: r.policy, require: u.require }, ` (the upstream's require)`);
+    u.repositories.slice(j + 1).forEach((later, k) => {
+      if (later.require) report(`${rp}policy`, r.policy, { policy: r.policy, require: later.require }, ` (require of repositories[${j + 1 + k}], which a repository matching both would take)`);
+    });
+  });
+}
+
 function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | undefined {
   const path = `upstreams[${i}].`;
   if (!isObj(v)) return p.add(`upstreams[${i}]`, v, 'a mapping with name, registry, gun, notary, policy');
-  unknownKeys(p, v, path, ['name', 'registry', 'gun', 'notary', 'bundle', 'policy', 'require', 'notation', 'repositories', 'username', 'passwordEnv', 'realms', 'ca', 'redirects']);
+  unknownKeys(p, v, path, ['name', 'registry', 'gun', 'notary', 'bundle', 'policy', 'require', 'digestPulls', 'notation', 'cosign', 'repositories', 'username', 'passwordEnv', 'realms', 'ca', 'insecure', 'redirects']);
   const name = str(p, v, 'name', path, true);
   if (name !== undefined && !NAME.test(name)) p.add(`${path}name`, name, 'lower-case letters, digits, - and _');
   const registry = url(p, v, 'registry', path, ['http:', 'https:']);
   const gun = str(p, v, 'gun', path, true);
   if (gun !== undefined && !GUN_PREFIX.test(gun)) p.add(`${path}gun`, gun, 'a registry host[:port] optionally followed by /path');
   const policy = oneOf(p, v, 'policy', path, POLICY_MODES, 'enforce');
-  const require = oneOf(p, v, 'require', path, REQUIRE_MODES, 'dct');
+  const require = parseRequire(p, v, path) ?? DEFAULT_REQUIRE;
+  const digestPulls = oneOf(p, v, 'digestPulls', path, DIGEST_PULLS, 'allow');
   const notary = parseNotary(p, v.notary, `${path}notary.`);
   let notation: UpstreamConfig['notation'];
   if (v.notation !== undefined) {
@@ -199,27 +353,12 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
       if (tp && ts) notation = { trustPolicy: tp, trustStore: ts };
     }
   }
+  const cosign = parseCosign(p, v.cosign, `${path}cosign.`);
   if (v.bundle !== undefined && typeof v.bundle !== 'boolean') p.add(`${path}bundle`, v.bundle, 'true or false');
   const bundle = v.bundle === true;
   if (bundle && v.notary !== undefined) p.add(`${path}bundle`, v.bundle, 'either a notary server or bundle: true, not both');
-  const repositoriesNeed: Array<{ require: RequireMode | undefined; policy: unknown }> = Array.isArray(v.repositories)
-    ? v.repositories.map((r) => {
-        const o = (typeof r === 'object' && r !== null ? r : {}) as Obj;
-        return { require: REQUIRE_MODES.includes(o.require as RequireMode) ? (o.require as RequireMode) : undefined, policy: o.policy };
-      })
-    : [];
-  const needsDct = (r: RequireMode) => r !== 'notation';
-  const needsNotation = (r: RequireMode) => r !== 'dct';
-  if (!notary && !bundle && policy !== 'off' && needsDct(require)) {
-    p.add(`${path}notary`, v.notary, `a notary server (policy ${policy} needs one; or bundle: true for imported trust bundles; or policy: off to serve unverified)`);
-  }
-  if (!notation && policy !== 'off' && needsNotation(require)) p.add(`${path}notation`, v.notation, `trustPolicy and trustStore (require: ${require} needs Notation)`);
-  // A repository pattern may ask for more than the upstream's default: what it needs must be configured too.
-  repositoriesNeed.forEach(({ require: r, policy: rp }, j) => {
-    if (rp === 'off' || r === undefined) return;
-    if (needsNotation(r) && !notation) p.add(`${path}repositories[${j}].require`, r, 'notation configured on the upstream (trustPolicy and trustStore)');
-    if (needsDct(r) && !notary && !bundle) p.add(`${path}repositories[${j}].require`, r, 'a notary server or bundle: true on the upstream');
-  });
+  if (v.insecure !== undefined && typeof v.insecure !== 'boolean') p.add(`${path}insecure`, v.insecure, 'true or false');
+  const insecure = v.insecure === true;
   const repositories: RepositoryPolicy[] = [];
   if (v.repositories !== undefined) {
     if (!Array.isArray(v.repositories)) p.add(`${path}repositories`, v.repositories, 'a list of {match, policy}');
@@ -227,21 +366,40 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
       v.repositories.forEach((r, j) => {
         const rp = `${path}repositories[${j}].`;
         if (!isObj(r)) return p.add(`${path}repositories[${j}]`, r, 'a mapping {match, policy}');
-        unknownKeys(p, r, rp, ['match', 'policy', 'require']);
+        unknownKeys(p, r, rp, ['match', 'policy', 'require', 'digestPulls']);
         const match = str(p, r, 'match', rp, true);
         const pol = oneOf(p, r, 'policy', rp, POLICY_MODES, 'enforce');
         if (r.policy === undefined) p.add(`${rp}policy`, undefined, `one of ${POLICY_MODES.join(', ')}`);
-        const req = r.require === undefined ? undefined : oneOf(p, r, 'require', rp, REQUIRE_MODES, 'dct');
-        if (match !== undefined) repositories.push({ match, policy: pol, require: req });
+        const req = parseRequire(p, r, rp);
+        const dp = r.digestPulls === undefined ? undefined : oneOf(p, r, 'digestPulls', rp, DIGEST_PULLS, 'signed');
+        if (match !== undefined) repositories.push({ match, policy: pol, require: req, digestPulls: dp });
       });
   }
+  checkEffectiveSources(p, path, { policy, require, repositories, notary, bundle, notation, cosign });
   const username = str(p, v, 'username', path, false);
   const passwordEnv = str(p, v, 'passwordEnv', path, false);
   if ((username === undefined) !== (passwordEnv === undefined)) p.add(`${path}passwordEnv`, v.passwordEnv, 'username and passwordEnv together');
   const realms = strList(p, v, 'realms', path);
+  // Token realms are origins (scheme://host[:port]); credentials go to them, so they are checked here.
+  for (const r of realms ?? []) {
+    let ok = false;
+    try {
+      const u = new URL(r);
+      ok = (u.protocol === 'https:' || u.protocol === 'http:') && (u.pathname === '/' || u.pathname === '') && !u.search && !u.username;
+      if (ok && u.protocol === 'http:' && username !== undefined && !insecure) {
+        p.add(`${path}realms`, r, 'an https origin: credentials are never sent in clear text (or insecure: true on the upstream)');
+      }
+    } catch {
+      /* reported below */
+    }
+    if (!ok) p.add(`${path}realms`, r, 'an origin URL such as https://auth.example.com');
+  }
+  if (username !== undefined && registry?.startsWith('http:') && !insecure) {
+    p.add(`${path}username`, username, `credentials only over https: the registry ${registry} is plain http (set insecure: true on the upstream to send them in clear text anyway)`);
+  }
   if (name === undefined || registry === undefined || gun === undefined) return undefined;
   const redirects = parseRedirects(p, v.redirects, `${path}redirects`);
-  return { name, registry, gun, notary, bundle, policy, require, notation, repositories, username, passwordEnv, realms, ca: str(p, v, 'ca', path, false), redirects };
+  return { name, registry, gun, notary, bundle, policy, require, digestPulls, notation, cosign, insecure, repositories, username, passwordEnv, realms, ca: str(p, v, 'ca', path, false), redirects };
 }
 
 function parseRedirects(p: Problems, v: unknown, path: string): RedirectsConfig {
@@ -292,6 +450,26 @@ function parseClientLimits(p: Problems, d: Obj) {
   };
 }
 
+function parseAuditAndWorkers(p: Problems, doc: Obj): Pick<Config, 'audit' | 'workers'> {
+  const a = doc.audit;
+  let audit: Config['audit'] = {};
+  if (a !== undefined) {
+    if (!isObj(a)) p.add('audit', a, 'a mapping with path');
+    else {
+      unknownKeys(p, a, 'audit.', ['path']);
+      if (a.path !== undefined && (typeof a.path !== 'string' || a.path === '')) p.add('audit.path', a.path, 'a file path');
+      else audit = { path: a.path as string | undefined };
+    }
+  }
+  const w = doc.workers;
+  let workers: Config['workers'] = 1;
+  if (w !== undefined) {
+    if (w === 'auto' || (typeof w === 'number' && Number.isInteger(w) && w >= 1 && w <= 256)) workers = w;
+    else p.add('workers', w, 'an integer from 1 to 256, or auto');
+  }
+  return { audit, workers };
+}
+
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
     for (const v of Object.values(o)) deepFreeze(v);
@@ -300,11 +478,26 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+function parseBlobCache(p: Problems, v: unknown, store: Config['store']): BlobCacheConfig | false {
+  const path = store.kind === 'file' ? `${store.path.replace(/\/+$/, '')}/blobcache` : './data/blobcache';
+  const def: BlobCacheConfig = { path, maxBytes: 10 * 1024 ** 3, verifyOnRead: false };
+  if (v === undefined || v === true) return def;
+  if (v === false) return false;
+  if (!isObj(v)) return p.add('blobCache', v, 'false, or a mapping with path, maxBytes, verifyOnRead') ?? def;
+  unknownKeys(p, v, 'blobCache.', ['path', 'maxBytes', 'verifyOnRead']);
+  if (v.verifyOnRead !== undefined && typeof v.verifyOnRead !== 'boolean') p.add('blobCache.verifyOnRead', v.verifyOnRead, 'true or false');
+  return {
+    path: str(p, v, 'path', 'blobCache.', false) ?? path,
+    maxBytes: int(p, v, 'maxBytes', 'blobCache.', def.maxBytes, 1024 * 1024, Number.MAX_SAFE_INTEGER),
+    verifyOnRead: v.verifyOnRead === true,
+  };
+}
+
 /** Validate a parsed YAML document; throws CONFIG_INVALID listing every problem. */
 export function validateConfig(doc: unknown, source: string): Config {
   const p = new Problems();
   if (!isObj(doc)) throw fail('CONFIG_INVALID', `${source}: the top level must be a mapping`);
-  unknownKeys(p, doc, '', ['listen', 'store', 'upstreams', 'default', 'trust_pinning', 'limits', 'log']);
+  unknownKeys(p, doc, '', ['listen', 'store', 'upstreams', 'default', 'trust_pinning', 'limits', 'log', 'blobCache', 'audit', 'workers']);
 
   let listen = { host: '127.0.0.1', port: 5050 };
   const l = doc.listen;
@@ -325,7 +518,7 @@ export function validateConfig(doc: unknown, source: string): Config {
         store = { kind, path: str(p, s, 'path', 'store.', false) ?? './data', maxBytes: int(p, s, 'maxBytes', 'store.', DEFAULT_STORE_MAX_BYTES, 64 * 1024, Number.MAX_SAFE_INTEGER) };
       } else {
         unknownKeys(p, s, 'store.', ['kind', 'url', 'prefix']);
-        store = { kind, url: url(p, s, 'url', 'store.', ['redis:', 'rediss:', 'redis+sentinel:']) ?? '', prefix: str(p, s, 'prefix', 'store.', false) ?? 'trustgate:' };
+        store = { kind, url: redisUrl(p, s) ?? '', prefix: str(p, s, 'prefix', 'store.', false) ?? 'trustgate:' };
       }
     }
   }
@@ -341,7 +534,7 @@ export function validateConfig(doc: unknown, source: string): Config {
 
   const limitsDoc = isObj(doc.limits) ? doc.limits : {};
   if (doc.limits !== undefined && !isObj(doc.limits)) p.add('limits', doc.limits, 'a mapping');
-  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests', 'bundleWarnDays', ...CLIENT_LIMIT_KEYS]);
+  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests', 'bundleWarnDays', 'maxSignatures', ...CLIENT_LIMIT_KEYS]);
   const vbd = limitsDoc.verifyBlobDigests;
   if (vbd !== undefined && typeof vbd !== 'boolean') p.add('limits.verifyBlobDigests', vbd, 'true or false');
   const limits = {
@@ -351,13 +544,16 @@ export function validateConfig(doc: unknown, source: string): Config {
     shutdownGraceSeconds: int(p, limitsDoc, 'shutdownGraceSeconds', 'limits.', 30, 0, 3600),
     verifyBlobDigests: vbd !== false,
     bundleWarnDays: int(p, limitsDoc, 'bundleWarnDays', 'limits.', 7, 0, 3650),
+    maxSignatures: int(p, limitsDoc, 'maxSignatures', 'limits.', 32, 1, 1024),
     ...parseClientLimits(p, limitsDoc),
   };
 
   const logDoc = isObj(doc.log) ? doc.log : {};
   const log = { level: oneOf(p, logDoc, 'level', 'log.', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info') };
 
+  const { audit, workers } = parseAuditAndWorkers(p, doc);
   const trustPinning = parsePinning(p, doc.trust_pinning);
+  const blobCache = parseBlobCache(p, doc.blobCache, store);
   if (p.list.length > 0) throw fail('CONFIG_INVALID', `${source} is invalid:\n  - ${p.list.join('\n  - ')}`);
-  return deepFreeze({ listen, store, upstreams, default: def as string | undefined, trustPinning, limits, log });
+  return deepFreeze({ listen, store, upstreams, default: def as string | undefined, trustPinning, limits, log, blobCache, audit, workers });
 }

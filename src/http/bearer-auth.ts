@@ -31,6 +31,10 @@ export interface BearerAuthOptions {
   timeoutMs: number;
   /** What to call the refusing party in errors: NOTARY_UNAUTHORIZED or UPSTREAM_UNAUTHORIZED. */
   errorCode: 'NOTARY_UNAUTHORIZED' | 'UPSTREAM_UNAUTHORIZED';
+  /** The code for a token response that is not what the token spec says (malformed JSON, no token). */
+  invalidCode?: 'UPSTREAM_INVALID' | 'NOTARY_UNAVAILABLE';
+  /** Credentials may go to an http:// realm only when the operator said `insecure: true`. */
+  allowInsecure?: boolean | undefined;
   now?: () => number;
 }
 
@@ -74,6 +78,10 @@ export class BearerAuth {
     if (!this.allow.has(realm.origin)) {
       throw fail(code, `token realm ${realm.origin} is not in the allowlist (${[...this.allow].join(', ')})`);
     }
+    // Basic credentials in clear text are refused unless the operator explicitly allowed it.
+    if (this.opts.credentials && realm.protocol !== 'https:' && !this.opts.allowInsecure) {
+      throw fail(code, `token realm ${realm.origin} is not https: credentials are not sent in clear text (insecure: true on the upstream allows it)`);
+    }
     if (ch.service) realm.searchParams.set('service', ch.service);
     realm.searchParams.set('scope', scope);
     const headers: Record<string, string> = {};
@@ -89,14 +97,17 @@ export class BearerAuth {
     }
     const body = await readBodyCapped(res.body, 64 * 1024, 'token response', res.headers['content-length']);
     if (res.statusCode !== 200) throw fail(code, `token server ${realm.host} answered ${res.statusCode}`);
+    // The token server's answer is input: anything but an object with a token is UPSTREAM_INVALID.
+    const invalid = this.opts.invalidCode ?? code;
     let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
       doc = JSON.parse(Buffer.from(body).toString('utf8'));
     } catch {
-      throw fail(code, `token server ${realm.host} sent invalid JSON`);
+      throw fail(invalid, `token server ${realm.host} sent invalid JSON`);
     }
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw fail(invalid, `token server ${realm.host} sent no token object`);
     const token = typeof doc.token === 'string' ? doc.token : typeof doc.access_token === 'string' ? doc.access_token : undefined;
-    if (!token) throw fail(code, `token server ${realm.host} sent no token`);
+    if (!token || token.length > 16384 || /[\s\x00-\x1f]/.test(token)) throw fail(invalid, `token server ${realm.host} sent no usable token`);
     // docker floors expires_in at 60 s (distribution registry/client/auth/session.go).
     const ttl = typeof doc.expires_in === 'number' && doc.expires_in > 60 ? doc.expires_in : 60;
     this.tokens.set(scope, { token, expiresAt: this.now() + (ttl - 5) * 1000 });

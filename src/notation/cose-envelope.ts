@@ -5,7 +5,8 @@
 import { X509Certificate } from 'node:crypto';
 import { decode as cborDecode, encode as cborEncode, type TagDecoder } from 'cborg';
 import { fail } from '../errors.js';
-import { ALGORITHMS, checkEnvelope, type Descriptor, type EnvelopeVerification } from './envelope-checks.js';
+import { ALGORITHMS, evaluateEnvelope, inspectEnvelope, type Descriptor, type EnvelopeVerification, type EvaluateOptions, type InspectedEnvelope } from './envelope-checks.js';
+import { readableCertificates } from './jws-envelope.js';
 
 export const COSE_MEDIA_TYPE = 'application/cose';
 const PAYLOAD_CONTENT_TYPE = 'application/vnd.cncf.notary.payload.v1+json';
@@ -19,6 +20,7 @@ const SIGNING_SCHEME = 'io.cncf.notary.signingScheme';
 const SIGNING_TIME = 'io.cncf.notary.signingTime';
 const AUTHENTIC_SIGNING_TIME = 'io.cncf.notary.authenticSigningTime';
 const EXPIRY = 'io.cncf.notary.expiry';
+const TIMESTAMP_SIGNATURE = 'io.cncf.notary.timestampSignature';
 const KNOWN_CRIT = new Set<unknown>([SIGNING_SCHEME, EXPIRY, AUTHENTIC_SIGNING_TIME]);
 
 /** The COSE_Sign1 tag (18), kept recognisable after decoding. */
@@ -56,7 +58,12 @@ export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): B
   return Buffer.from(cborEncode(['Signature1', Uint8Array.from(protectedBytes), new Uint8Array(0), Uint8Array.from(payload)]));
 }
 
-export function verifyCoseEnvelope(bytes: Buffer, trustAnchors: readonly X509Certificate[], now: Date): EnvelopeVerification {
+/** Inspect and evaluate in one step (tests, and callers that cache nothing). */
+export function verifyCoseEnvelope(bytes: Buffer, anchors: readonly X509Certificate[], now: Date, o: Partial<EvaluateOptions> = {}): EnvelopeVerification {
+  return evaluateEnvelope(inspectCoseEnvelope(bytes), { anchors, now, ...o });
+}
+
+export function inspectCoseEnvelope(bytes: Buffer): InspectedEnvelope {
   const top = decode(bytes, 'envelope');
   // COSE_Sign1 is tag 18 around [protected bstr, unprotected map, payload bstr, signature bstr].
   const arr = top instanceof Sign1 ? top.value : top;
@@ -91,7 +98,8 @@ export function verifyCoseEnvelope(bytes: Buffer, trustAnchors: readonly X509Cer
   }
   if (!target || typeof target.digest !== 'string' || typeof target.size !== 'number' || typeof target.mediaType !== 'string') throw malformed('payload has no targetArtifact descriptor');
 
-  const x5chain = unprotected.get(X5CHAIN);
+  // x5chain is unprotected, or (the specification allows it) protected.
+  const x5chain = unprotected.get(X5CHAIN) ?? header.get(X5CHAIN);
   const ders = isBytes(x5chain) ? [x5chain] : Array.isArray(x5chain) ? x5chain : [];
   if (ders.length === 0 || !ders.every(isBytes)) throw malformed('no x5chain certificate chain');
   let chain: X509Certificate[];
@@ -100,5 +108,9 @@ export function verifyCoseEnvelope(bytes: Buffer, trustAnchors: readonly X509Cer
   } catch {
     throw malformed('x5chain holds something that is not a certificate');
   }
-  return checkEnvelope({ alg, input: sigStructure(protectedBytes, payload), signature: Buffer.from(signature), chain, target, scheme, signingTime, expiry }, trustAnchors, now);
+  readableCertificates(chain, 'COSE x5chain');
+  const ts = unprotected.get(TIMESTAMP_SIGNATURE);
+  if (ts !== undefined && !isBytes(ts)) throw malformed(`${TIMESTAMP_SIGNATURE} must be a byte string`);
+  const timestampToken = ts === undefined ? undefined : Buffer.from(ts);
+  return inspectEnvelope({ alg, input: sigStructure(protectedBytes, payload), signature: Buffer.from(signature), chain, target, scheme, signingTime, expiry, timestampToken });
 }

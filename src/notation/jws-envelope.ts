@@ -6,7 +6,9 @@
 // Second part of issue 9: COSE_Sign1, referrers discovery and the proxy policy build on this.
 import { X509Certificate } from 'node:crypto';
 import { fail } from '../errors.js';
-import { ALGORITHMS, checkEnvelope, type Descriptor, type EnvelopeVerification } from './envelope-checks.js';
+import { DerError } from './der.js';
+import { ALGORITHMS, evaluateEnvelope, inspectEnvelope, type Descriptor, type EnvelopeVerification, type EvaluateOptions, type InspectedEnvelope } from './envelope-checks.js';
+import { certInfo } from './x509.js';
 
 export type { Descriptor, EnvelopeVerification };
 export { subjectOf } from './envelope-checks.js';
@@ -17,6 +19,7 @@ const SIGNING_SCHEME = 'io.cncf.notary.signingScheme';
 const SIGNING_TIME = 'io.cncf.notary.signingTime';
 const EXPIRY = 'io.cncf.notary.expiry';
 const AUTHENTIC_SIGNING_TIME = 'io.cncf.notary.authenticSigningTime';
+const TIMESTAMP_SIGNATURE = 'io.cncf.notary.timestampSignature';
 const KNOWN_CRIT = new Set([SIGNING_SCHEME, EXPIRY, AUTHENTIC_SIGNING_TIME]);
 
 const b64url = (s: unknown, what: string): Buffer => {
@@ -31,11 +34,11 @@ function time(v: unknown, what: string): Date {
 }
 
 /**
- * Structure first (MALFORMED: the envelope cannot even be evaluated), then each check is reported, not
- * thrown, so the trust policy can enforce or log it.
+ * Structure first (MALFORMED: the envelope cannot even be evaluated), then the trust-independent
+ * checks (integrity), reported rather than thrown.
  */
-export function verifyJwsEnvelope(bytes: Buffer, trustAnchors: readonly X509Certificate[], now: Date): EnvelopeVerification {
-  let env: { payload?: unknown; protected?: unknown; header?: { x5c?: unknown }; signature?: unknown };
+export function inspectJwsEnvelope(bytes: Buffer): InspectedEnvelope {
+  let env: { payload?: unknown; protected?: unknown; header?: Record<string, unknown>; signature?: unknown };
   try {
     env = JSON.parse(bytes.toString('utf8'));
   } catch {
@@ -77,7 +80,8 @@ export function verifyJwsEnvelope(bytes: Buffer, trustAnchors: readonly X509Cert
   if (!target || typeof target.digest !== 'string' || typeof target.size !== 'number' || typeof target.mediaType !== 'string') {
     throw fail('MALFORMED', 'JWS payload has no targetArtifact descriptor');
   }
-  const x5c = env.header?.x5c;
+  const unprotected = env.header ?? {};
+  const x5c = unprotected.x5c;
   if (!Array.isArray(x5c) || x5c.length === 0) throw fail('MALFORMED', 'JWS unprotected header has no x5c certificate chain');
   let chain: X509Certificate[];
   try {
@@ -85,7 +89,26 @@ export function verifyJwsEnvelope(bytes: Buffer, trustAnchors: readonly X509Cert
   } catch {
     throw fail('MALFORMED', 'JWS x5c holds something that is not a certificate');
   }
+  readableCertificates(chain, 'JWS x5c');
+  const ts = unprotected[TIMESTAMP_SIGNATURE];
+  if (ts !== undefined && (typeof ts !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(ts))) throw fail('MALFORMED', `JWS ${TIMESTAMP_SIGNATURE} is not base64`);
+  const timestampToken = typeof ts === 'string' ? Buffer.from(ts, 'base64') : undefined;
 
   const input = Buffer.from(`${env.protected}.${env.payload}`, 'ascii');
-  return checkEnvelope({ alg, input, signature: b64url(env.signature, 'signature'), chain, target, scheme, signingTime, expiry }, trustAnchors, now);
+  return inspectEnvelope({ alg, input, signature: b64url(env.signature, 'signature'), chain, target, scheme, signingTime, expiry, timestampToken });
+}
+
+/** Every certificate readable by our DER reader, or the envelope is malformed. */
+export function readableCertificates(chain: X509Certificate[], what: string): void {
+  try {
+    chain.forEach(certInfo);
+  } catch (err) {
+    if (err instanceof DerError) throw fail('MALFORMED', `${what}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Inspect and evaluate in one step (tests, and callers that cache nothing). */
+export function verifyJwsEnvelope(bytes: Buffer, anchors: readonly X509Certificate[], now: Date, o: Partial<EvaluateOptions> = {}): EnvelopeVerification {
+  return evaluateEnvelope(inspectJwsEnvelope(bytes), { anchors, now, ...o });
 }

@@ -1,19 +1,29 @@
 // Discover the Notation signatures of a manifest: the OCI referrers API
-// (GET /v2/<name>/referrers/<digest>?artifactType=…), or — for registries without it, such as
-// distribution 2.8 — the referrers tag schema (an index tagged sha256-<hex>) (OCI distribution spec
-// 1.1, "Listing Referrers" and "Referrers Tag Schema"). Every manifest and envelope is fetched by
-// digest and checked against it; nothing the registry says is taken on trust.
+// (GET /v2/<name>/referrers/<digest>?artifactType=…, following Link pages), or — for registries
+// without it, such as distribution 2.8 — the referrers tag schema (an index tagged sha256-<hex>) (OCI
+// distribution spec 1.1, "Listing Referrers" and "Referrers Tag Schema"). Both forms of signature
+// manifest are recognised (signature-specification.md "OCI Signatures"): the current one
+// (artifactType application/vnd.cncf.notary.signature, empty config) and notation 1.0's
+// (no artifactType, config.mediaType application/vnd.cncf.notary.signature); in a referrers index
+// both appear with that artifactType, since the index carries config.mediaType when a manifest has no
+// artifactType. Candidates are filtered by artifactType before anything is fetched, and every
+// manifest and envelope is fetched by digest and checked against it: nothing the registry says is
+// taken on trust.
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
 import { readBodyCapped } from '../http/read-capped.js';
+import { parseUpstreamObject } from '../http/upstream-json.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 
 export const SIGNATURE_ARTIFACT_TYPE = 'application/vnd.cncf.notary.signature';
+export const ENVELOPE_MEDIA_TYPES = ['application/jose+json', 'application/cose'];
 const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json'];
-const MANIFEST_TYPES = ['application/vnd.oci.image.manifest.v1+json'];
-/** Signatures considered per manifest: a registry could list endless referrers. */
-export const MAX_SIGNATURES = 16;
+const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
+/** Signatures considered per manifest by default (limits.maxSignatures). */
+export const MAX_SIGNATURES = 32;
 const MAX_ENVELOPE_BYTES = 256 * 1024;
+const MAX_REFERRER_PAGES = 8;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 export interface FoundSignature {
   /** Digest of the signature manifest. */
@@ -23,7 +33,7 @@ export interface FoundSignature {
   envelope: Buffer;
 }
 
-interface Descriptor {
+export interface Descriptor {
   mediaType?: string;
   artifactType?: string;
   digest: string;
@@ -32,46 +42,110 @@ interface Descriptor {
 
 const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-async function referrerDescriptors(registry: RegistryClient, repo: string, digest: string): Promise<Descriptor[]> {
-  const res = await registry.send(`/v2/${repo}/referrers/${digest}?artifactType=${encodeURIComponent(SIGNATURE_ARTIFACT_TYPE)}`, {
-    method: 'GET',
-    repo,
-    headers: { accept: INDEX_TYPES.join(', ') },
-    signal: AbortSignal.timeout(30_000),
-  });
-  let index: { manifests?: Descriptor[] } | undefined;
-  if (res.statusCode === 200) {
-    index = JSON.parse(Buffer.from(await readBodyCapped(res.body, 4 * 1024 * 1024, 'referrers index', res.headers['content-length'])).toString('utf8'));
-  } else {
+function parseIndex(bytes: Uint8Array, what: string): Descriptor[] {
+  // The upstream's answer is input: not JSON, not an object, or manifests not a list is UPSTREAM_INVALID.
+  const manifests = parseUpstreamObject(bytes, what).manifests;
+  if (manifests === undefined || manifests === null) return [];
+  if (!Array.isArray(manifests)) throw fail('UPSTREAM_INVALID', `${what}: manifests is not a list`);
+  return manifests as Descriptor[];
+}
+
+/** The next page of a referrers listing (RFC 5988 Link, rel="next"), on the same registry. */
+function nextLink(link: string | string[] | undefined): string | undefined {
+  const l = Array.isArray(link) ? link.join(', ') : link;
+  const m = l ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(l) : null;
+  if (!m) return undefined;
+  const u = new URL(m[1]!, 'http://registry.invalid');
+  return u.origin === 'http://registry.invalid' ? `${u.pathname}${u.search}` : undefined;
+}
+
+/**
+ * The descriptors listed as Notation signatures of `digest`, at most `max`, in listing order. Only
+ * artifactType decides here; the manifests themselves are checked when fetched.
+ */
+export async function listSignatureCandidates(registry: RegistryClient, repo: string, digest: string, max = MAX_SIGNATURES): Promise<Descriptor[]> {
+  const listed: Descriptor[] = [];
+  let path: string | undefined = `/v2/${repo}/referrers/${digest}?artifactType=${encodeURIComponent(SIGNATURE_ARTIFACT_TYPE)}`;
+  const keep = (ds: Descriptor[]) => ds.filter((d) => d?.artifactType === SIGNATURE_ARTIFACT_TYPE && typeof d.digest === 'string' && DIGEST.test(d.digest) && (d.mediaType === undefined || d.mediaType === MANIFEST_TYPE));
+  for (let page = 0; path && page < MAX_REFERRER_PAGES && listed.length < max; page++) {
+    const res = await registry.send(path, { method: 'GET', repo, headers: { accept: INDEX_TYPES.join(', ') }, signal: AbortSignal.timeout(30_000) });
+    if (res.statusCode === 200) {
+      listed.push(...keep(parseIndex(await readBodyCapped(res.body, 4 * 1024 * 1024, 'referrers index', res.headers['content-length']), `referrers of ${repo}@${digest}`)));
+      path = nextLink(res.headers.link);
+      continue;
+    }
     await res.body.dump();
-    if (res.statusCode !== 404) throw fail('UPSTREAM_UNAVAILABLE', `referrers of ${repo}@${digest}: upstream answered ${res.statusCode}`);
+    if (page > 0 || res.statusCode !== 404) throw fail('UPSTREAM_UNAVAILABLE', `referrers of ${repo}@${digest}: upstream answered ${res.statusCode}`);
     // No referrers API: the tag schema. The index is mutable (anyone who can push may replace it),
     // which is fine: it only lists candidates, each verified on its own.
     const fallback = await registry.fetchManifest(repo, `sha256-${digest.slice('sha256:'.length)}`, INDEX_TYPES);
-    index = fallback ? JSON.parse(fallback.bytes.toString('utf8')) : undefined;
+    if (fallback) listed.push(...keep(parseIndex(fallback.bytes, `referrers tag of ${repo}@${digest}`)));
+    break;
   }
-  return (index?.manifests ?? []).filter((d) => d?.artifactType === SIGNATURE_ARTIFACT_TYPE && typeof d.digest === 'string').slice(0, MAX_SIGNATURES);
+  const seen = new Set<string>();
+  return listed.filter((d) => !seen.has(d.digest) && seen.add(d.digest)).slice(0, max);
 }
 
-export async function findNotationSignatures(registry: RegistryClient, repo: string, digest: string): Promise<FoundSignature[]> {
+/** Why a candidate is not a usable signature, and whether that is a property of its (immutable) bytes. */
+export class NotASignature extends Error {
+  constructor(
+    message: string,
+    /** True when it depends only on the content-addressed bytes (so it may be cached by digest). */
+    readonly permanent: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Fetch one candidate: its manifest (either signature manifest form, pointing back at `subject`, one
+ * envelope layer) and its envelope, both checked against their digests.
+ */
+export async function fetchSignature(registry: RegistryClient, repo: string, subject: string, d: Descriptor): Promise<FoundSignature> {
+  const m = await registry.fetchManifest(repo, d.digest, [MANIFEST_TYPE]);
+  if (!m) throw new NotASignature(`signature manifest ${d.digest} is not in the registry`, false);
+  if (sha256(m.bytes) !== d.digest) throw new NotASignature(`the registry served other bytes for signature manifest ${d.digest}`, false);
+  let doc: { mediaType?: unknown; artifactType?: unknown; config?: { mediaType?: unknown }; subject?: { digest?: unknown }; layers?: Descriptor[] };
+  try {
+    doc = JSON.parse(m.bytes.toString('utf8'));
+  } catch {
+    throw new NotASignature(`signature manifest ${d.digest} is not JSON`, true);
+  }
+  // A signature manifest must say it is one (either form), and point back at exactly this manifest.
+  const current = doc.artifactType === SIGNATURE_ARTIFACT_TYPE;
+  const legacy = doc.artifactType === undefined && doc.config?.mediaType === SIGNATURE_ARTIFACT_TYPE;
+  if (!current && !legacy) throw new NotASignature(`${d.digest} is not a Notary Project signature manifest (neither artifactType nor config.mediaType says so)`, true);
+  if (doc.subject?.digest !== subject) throw new NotASignature(`signature manifest ${d.digest} is for ${String(doc.subject?.digest)}, not ${subject}`, true);
+  const layers = Array.isArray(doc.layers) ? doc.layers : [];
+  const layer = layers[0];
+  if (layers.length !== 1 || !layer || !ENVELOPE_MEDIA_TYPES.includes(String(layer.mediaType)) || typeof layer.digest !== 'string' || !DIGEST.test(layer.digest)) {
+    throw new NotASignature(`signature manifest ${d.digest} must have exactly one layer, a JWS or COSE envelope`, true);
+  }
+  if (typeof layer.size === 'number' && layer.size > MAX_ENVELOPE_BYTES) throw new NotASignature(`signature envelope ${layer.digest} is larger than ${MAX_ENVELOPE_BYTES} bytes`, true);
+  const res = await registry.send(`/v2/${repo}/blobs/${layer.digest}`, { method: 'GET', repo, signal: AbortSignal.timeout(30_000) });
+  if (res.statusCode !== 200) {
+    await res.body.dump();
+    throw new NotASignature(`signature envelope ${layer.digest}: the registry answered ${res.statusCode}`, false);
+  }
+  let envelope: Buffer;
+  try {
+    envelope = Buffer.from(await readBodyCapped(res.body, MAX_ENVELOPE_BYTES, `signature envelope ${layer.digest}`, res.headers['content-length']));
+  } catch (err) {
+    throw new NotASignature(`signature envelope ${layer.digest}: ${(err as Error).message}`, false);
+  }
+  if (sha256(envelope) !== layer.digest) throw new NotASignature(`the registry served other bytes for signature envelope ${layer.digest}`, false);
+  return { manifestDigest: d.digest, envelopeMediaType: String(layer.mediaType), envelope };
+}
+
+/** Every usable signature of `digest` (both manifest forms), for callers that want them all. */
+export async function findNotationSignatures(registry: RegistryClient, repo: string, digest: string, max = MAX_SIGNATURES): Promise<FoundSignature[]> {
   const out: FoundSignature[] = [];
-  for (const d of await referrerDescriptors(registry, repo, digest)) {
-    if (!/^sha256:[0-9a-f]{64}$/.test(d.digest)) continue;
-    const m = await registry.fetchManifest(repo, d.digest, MANIFEST_TYPES);
-    if (!m || sha256(m.bytes) !== d.digest) continue;
-    const doc = JSON.parse(m.bytes.toString('utf8')) as { artifactType?: string; subject?: { digest?: string }; layers?: Descriptor[] };
-    // A signature manifest must say it is one, and point back at exactly this manifest.
-    if (doc.artifactType !== SIGNATURE_ARTIFACT_TYPE || doc.subject?.digest !== digest) continue;
-    const layer = doc.layers?.[0];
-    if (!layer || (layer.mediaType !== 'application/jose+json' && layer.mediaType !== 'application/cose') || !/^sha256:[0-9a-f]{64}$/.test(layer.digest)) continue;
-    const res = await registry.send(`/v2/${repo}/blobs/${layer.digest}`, { method: 'GET', repo, signal: AbortSignal.timeout(30_000) });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      continue;
+  for (const d of await listSignatureCandidates(registry, repo, digest, max)) {
+    try {
+      out.push(await fetchSignature(registry, repo, digest, d));
+    } catch (err) {
+      if (!(err instanceof NotASignature)) throw err;
     }
-    const envelope = Buffer.from(await readBodyCapped(res.body, MAX_ENVELOPE_BYTES, `signature envelope ${layer.digest}`, res.headers['content-length']));
-    if (sha256(envelope) !== layer.digest) continue;
-    out.push({ manifestDigest: d.digest, envelopeMediaType: layer.mediaType, envelope });
   }
   return out;
 }

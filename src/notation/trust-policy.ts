@@ -22,6 +22,8 @@ export interface TrustPolicy {
   trustStores: TrustStoreRef[];
   /** '*' or parsed `x509.subject:` DNs (attribute → value). */
   trustedIdentities: Array<'*' | Map<string, string>>;
+  /** When a timestamp countersignature is verified (with a tsa store): always, or only once the chain has expired. */
+  verifyTimestamp: 'always' | 'afterCertExpiry';
 }
 
 export interface TrustPolicyDocument {
@@ -69,7 +71,9 @@ export function parseDn(dn: string): Map<string, string> {
   for (const p of parts) {
     const eq = p.indexOf('=');
     if (eq <= 0) throw bad(`invalid distinguished name ${JSON.stringify(dn)}`);
-    const type = p.slice(0, eq).trim().toUpperCase();
+    // The specification writes the state as ST or S; both mean the same attribute (OID 2.5.4.8).
+    const t = p.slice(0, eq).trim().toUpperCase();
+    const type = t === 'S' ? 'ST' : t;
     const raw = p.slice(eq + 1).replace(/^\s+/, '').replace(/(?<!\\)\s+$/, '');
     const value = raw.replace(/\\(.)/g, '$1');
     if (out.has(type)) throw bad(`distinguished name ${JSON.stringify(dn)} repeats ${type}`);
@@ -83,8 +87,8 @@ function parseIdentity(s: string, policy: string): '*' | Map<string, string> {
   const m = /^x509\.subject:\s*(.+)$/.exec(s);
   if (!m) throw bad(`${policy}: trusted identity ${JSON.stringify(s)} must be "*" or start with "x509.subject:"`);
   const dn = parseDn(m[1]!);
-  // "Each identity ... MUST contain country (C), state or province (ST), and organization (O)".
-  for (const required of ['C', 'ST', 'O']) if (!dn.has(required)) throw bad(`${policy}: trusted identity ${JSON.stringify(s)} lacks ${required}`);
+  // "Each identity ... MUST contain country (C), state or province (ST or S), and organization (O)".
+  for (const required of ['C', 'ST', 'O']) if (!dn.has(required)) throw bad(`${policy}: trusted identity ${JSON.stringify(s)} lacks ${required === 'ST' ? 'ST (or S)' : required}`);
   return dn;
 }
 
@@ -125,7 +129,10 @@ export function parseTrustPolicy(text: string): TrustPolicyDocument {
       if (scopes.has(s)) throw bad(`scope ${JSON.stringify(s)} appears in both ${scopes.get(s)} and ${name}`);
       scopes.set(s, name);
     }
-    const sv = p.signatureVerification as { level?: unknown; override?: unknown } | undefined;
+    const sv = p.signatureVerification as { level?: unknown; override?: unknown; verifyTimestamp?: unknown } | undefined;
+    const vt = sv?.verifyTimestamp ?? 'always';
+    if (vt !== 'always' && vt !== 'afterCertExpiry') throw bad(`${name}: signatureVerification.verifyTimestamp must be always or afterCertExpiry`);
+    const verifyTimestamp = vt as TrustPolicy['verifyTimestamp'];
     const level = sv?.level as VerificationLevel;
     if (!(level in LEVELS)) throw bad(`${name}: signatureVerification.level must be strict, permissive, audit or skip`);
     if (level === 'skip' && rs.includes('*')) throw bad(`${name}: level skip cannot be used with the global scope`);
@@ -143,7 +150,7 @@ export function parseTrustPolicy(text: string): TrustPolicyDocument {
     const ids = p.trustedIdentities;
     if (level === 'skip') {
       if ((Array.isArray(stores) && stores.length) || (Array.isArray(ids) && ids.length)) throw bad(`${name}: a skip policy has no trustStores or trustedIdentities`);
-      return { name, registryScopes: rs as string[], level, actions, trustStores: [], trustedIdentities: [] };
+      return { name, registryScopes: rs as string[], level, actions, trustStores: [], trustedIdentities: [], verifyTimestamp };
     }
     if (!Array.isArray(stores) || stores.length === 0) throw bad(`${name}: trustStores must be a non-empty list`);
     const trustStores = (stores as unknown[]).map((s) => {
@@ -156,7 +163,7 @@ export function parseTrustPolicy(text: string): TrustPolicyDocument {
     const trustedIdentities = (ids as string[]).map((s) => parseIdentity(s, name));
     const dns = trustedIdentities.filter((x): x is Map<string, string> => x !== '*');
     for (let a = 0; a < dns.length; a++) for (let b = a + 1; b < dns.length; b++) if (overlaps(dns[a]!, dns[b]!)) throw bad(`${name}: trusted identities ${a} and ${b} overlap`);
-    return { name, registryScopes: rs as string[], level, actions, trustStores, trustedIdentities };
+    return { name, registryScopes: rs as string[], level, actions, trustStores, trustedIdentities, verifyTimestamp };
   });
   return { version: '1.0', trustPolicies: policies };
 }
@@ -167,6 +174,6 @@ export function selectPolicy(doc: TrustPolicyDocument, repositoryUri: string): T
 }
 
 /** Does a signing certificate's subject satisfy one of the policy's trusted identities? */
-export function isTrustedIdentity(policy: TrustPolicy, subject: Map<string, string>): boolean {
+export function isTrustedIdentity(policy: TrustPolicy, subject: ReadonlyMap<string, string | undefined>): boolean {
   return policy.trustedIdentities.some((id) => id === '*' || [...id].every(([k, v]) => subject.get(k) === v));
 }

@@ -27,17 +27,39 @@ export interface AuditRecord {
   digest?: string | undefined;
   role?: string | undefined;
   decision: 'allow' | 'deny' | 'audit-allow' | 'pass';
+  /** The effective policy and requirement after repository overrides (src/policy/effective.ts). */
   policy: string;
+  require?: string | undefined;
+  digestPulls?: string | undefined;
   code?: string | undefined;
   reason?: string | undefined;
   /** Which signatures satisfied the policy: `dct <role>`, `notation <signature> policy <name>`, or both. */
   satisfiedBy?: string | undefined;
+  /** Notation check failures the trust policy only logs (levels permissive/audit, overrides to log). */
+  notationLogged?: readonly string[] | undefined;
   /** The notary server was unreachable and unexpired cached metadata decided (stale-if-error). */
   stale?: boolean | undefined;
   durationMs: number;
 }
 
-export function audit(log: Logger, rec: AuditRecord, metrics?: { decision(upstream: string, decision: string, code: string): void }): void {
-  if (log.isLevelEnabled('info')) log.info({ audit: true, ...rec }, `trust decision ${rec.decision} ${rec.gun}:${rec.ref}`);
-  metrics?.decision(rec.upstream, rec.decision, rec.code ?? 'OK');
+/** Where audit records go when they have a stream of their own (log-streams.ts). */
+export interface AuditWriter {
+  write(rec: AuditRecord): void;
+}
+
+export interface AuditSinks {
+  log: Logger;
+  /** The always-on audit stream; absent where a caller built only a logger (tests). */
+  audit?: AuditWriter | undefined;
+  metrics?: { decision(upstream: string, decision: string, code: string): void } | undefined;
+}
+
+// A fixed message: the decision, GUN and tag are fields already, and a string built per line was a
+// visible cost on the warm path (README, profile of the audit path).
+export const AUDIT_MSG = 'trust decision';
+
+export function audit(to: AuditSinks, rec: AuditRecord): void {
+  if (to.audit) to.audit.write(rec);
+  else if (to.log.isLevelEnabled('info')) to.log.info({ audit: true, ...rec }, AUDIT_MSG);
+  to.metrics?.decision(rec.upstream, rec.decision, rec.code ?? 'OK');
 }

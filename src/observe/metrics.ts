@@ -29,15 +29,21 @@ export class Metrics {
 
   // Labelled children cached by their label values: resolving labels on every request was a visible
   // share of the hot path in a profile (node --cpu-prof, bench/).
-  private readonly requestChildren = new Map<string, { inc(): void }>();
   private readonly decisionChildren = new Map<string, { inc(): void }>();
 
-  request(route: string, method: string, status: string): void {
-    const k = `${route} ${method} ${status}`;
-    let c = this.requestChildren.get(k);
-    if (!c) this.requestChildren.set(k, (c = this.requests.labels({ route, method, status })));
+  /** `status` as the response has it: its label string is made once per child, not per request. */
+  request(route: string, method: string, status: number | string): void {
+    // Map lookups on interned strings and a number: no key string concatenated per request.
+    let byRoute = this.requestTree.get(method);
+    if (!byRoute) this.requestTree.set(method, (byRoute = new Map()));
+    let byStatus = byRoute.get(route);
+    if (!byStatus) byRoute.set(route, (byStatus = new Map()));
+    let c = byStatus.get(status);
+    if (!c) byStatus.set(status, (c = this.requests.labels({ route, method, status: String(status) })));
     c.inc();
   }
+
+  private readonly requestTree = new Map<string, Map<string, Map<number | string, { inc(): void }>>>();
 
   decision(upstream: string, decision: string, code: string): void {
     const k = `${upstream} ${decision} ${code}`;

@@ -18,6 +18,8 @@ export interface RegistryClientOptions {
   ca?: string | Buffer | undefined;
   credentials?: { username: string; password: string } | undefined;
   realmAllowlist?: readonly string[] | undefined;
+  /** Credentials may travel over plain http (registry or token realm): the upstream's `insecure: true`. */
+  insecure?: boolean | undefined;
   timeoutMs: number;
   manifestBytes: number;
   dispatcher?: Dispatcher | undefined;
@@ -91,6 +93,8 @@ export class RegistryClient {
       credentials: opts.credentials,
       timeoutMs: opts.timeoutMs,
       errorCode: 'UPSTREAM_UNAUTHORIZED',
+      invalidCode: 'UPSTREAM_INVALID',
+      allowInsecure: opts.insecure,
     });
   }
 
@@ -132,6 +136,9 @@ export class RegistryClient {
         const token = await this.auth.token(ch, scope);
         res = await this.once(url, init, this.authHeader(url, token));
       } else if (this.opts.credentials && /^basic/i.test(String(res.headers['www-authenticate'] ?? ''))) {
+        if (url.protocol !== 'https:' && !this.opts.insecure) {
+          throw fail('UPSTREAM_UNAUTHORIZED', `${this.base.host} asks for Basic credentials over plain http: not sent (insecure: true on the upstream allows it)`);
+        }
         const { username, password } = this.opts.credentials;
         res = await this.once(url, init, { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` });
       } else {

@@ -1,12 +1,31 @@
 // What the HTTP layer is built from: injected, so tests build their own (STYLE.md "No global state").
 import type { Config, UpstreamConfig } from '../config/schema.js';
-import type { Logger } from '../observe/logger.js';
+import type { AuditWriter, Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { ManifestCache } from '../store/manifest-cache.js';
 import type { Clock } from '../trust/client.js';
 import type { TrustService } from '../trust/trust-service.js';
 import type { NotationVerifier } from '../notation/notation-verifier.js';
+import type { BlobCache } from '../blobcache/blob-cache.js';
+import type { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
+
+/** What a signature check over a digest proves: which kind, and who or what satisfied the policy. */
+export interface SignatureProof {
+  kind: 'notation' | 'cosign';
+  /** For the X-Trustgate-Verified-By header and the audit line's `satisfiedBy`. */
+  by: string;
+  /** Check failures the policy only logs (Notation permissive/audit levels): written to the audit record. */
+  logged?: readonly string[] | undefined;
+}
+
+/**
+ * Notation and cosign sign digests, not tags: given the digest (and size) of a manifest, prove that a
+ * signature of it satisfies the site's policy, or throw a TrustgateError with the refusal code.
+ */
+export interface DigestSignatureVerifier {
+  verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: { digest: string; size: number; mediaType: string }): Promise<SignatureProof>;
+}
 
 export interface UpstreamDeps {
   config: UpstreamConfig;
@@ -15,6 +34,8 @@ export interface UpstreamDeps {
   trust?: TrustService | undefined;
   /** Present when Notation signatures are configured for the upstream. */
   notation?: NotationVerifier | undefined;
+  /** Digest signature checks by kind (notation, cosign), present where configured. */
+  signatures?: Partial<Record<'notation' | 'cosign', DigestSignatureVerifier>> | undefined;
 }
 
 export interface ServerDeps {
@@ -24,8 +45,13 @@ export interface ServerDeps {
   /** The shared store, for readiness. */
   kv?: { health(): { ok: boolean; detail?: string }; readonly kind: string } | undefined;
   log: Logger;
+  /** The audit stream: one line per decision, written whatever the log level (observe/log-streams.ts). */
+  audit?: AuditWriter | undefined;
   clock: Clock;
   metrics?: Metrics | undefined;
+  /** The verified blob cache on local disk; absent with `blobCache: false`. */
+  blobCache?: BlobCache | undefined;
+  blobCacheMetrics?: BlobCacheMetrics | undefined;
   /** Set on SIGTERM: readiness turns 503 so load balancers stop sending new work. */
   lifecycle?: { draining: boolean } | undefined;
 }

@@ -41,7 +41,7 @@ export function buildServer(deps: ServerDeps): Server {
     const labels = { route: 'unrouted', method: req.method === 'HEAD' ? 'HEAD' : req.method === 'GET' ? 'GET' : 'other' };
     if (deps.metrics) {
       const m = deps.metrics;
-      res.once('close', () => m.request(labels.route, labels.method, String(res.statusCode)));
+      res.once('close', () => m.request(labels.route, labels.method, res.statusCode));
     }
     void handle(req, res, labels).catch((err) => sendError(res, err, req.method ?? 'GET', log));
   });

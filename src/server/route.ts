@@ -54,11 +54,14 @@ function pickUpstream(ctx: RouteContext, segments: string[], ns: string | null):
   return { upstream: def, segments };
 }
 
+const NO_QUERY: Pick<URLSearchParams, 'get'> = { get: () => null };
+
 export function routeRequest(method: string, rawUrl: string, ctx: RouteContext): Route {
   if (rawUrl.length > 4096) throw fail('NAME_INVALID', 'request URL too long');
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
-  const query = new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
+  // Clients send path-only URLs almost always (containerd adds ?ns=): no query object to build for them.
+  const query = q === -1 ? NO_QUERY : new URLSearchParams(rawUrl.slice(q + 1));
   if (path === '/healthz') return { kind: 'health' };
   if (path === '/readyz') return { kind: 'ready' };
   if (path === '/metrics') return { kind: 'metrics' };

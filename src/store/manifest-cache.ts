@@ -8,6 +8,8 @@ import type { KvStore } from './kv.js';
 export interface CachedManifest {
   bytes: Buffer;
   mediaType: string;
+  /** Response headers the server built for these bytes, kept with them so they are built once. */
+  headers?: { key: string; value: Readonly<Record<string, string | number>> } | undefined;
 }
 
 export class ManifestCache {

@@ -5,6 +5,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import type { KvStore, Release } from './kv.js';
+import { parseRedisUrl } from './redis-url.js';
 
 // Fields only ever rise: HSET field to max(current, new) for each pair, atomically in Redis.
 const RAISE = `
@@ -14,6 +15,8 @@ for i = 1, #ARGV, 2 do
   if new > cur then redis.call('HSET', KEYS[1], ARGV[i], new) end
 end
 return redis.call('HGETALL', KEYS[1])`;
+/** How long a floor write waits for a replica's acknowledgement (Sentinel only). */
+const FLOOR_REPLICATION_WAIT_MS = 500;
 const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 function hashToRecord(flat: string[]): Record<string, number> {
@@ -31,26 +34,32 @@ export function connectRedis(url: string, onEvent: (ok: boolean, detail: string)
     retryStrategy: (times) => Math.min(times * 200, 2000),
     lazyConnect: false,
   };
+  const parsed = parseRedisUrl(url);
+  // Config validation refuses a bad URL first; this is for callers that build a store directly.
+  if (!parsed.ok) throw new Error(`store.url ${JSON.stringify(url)}: expected ${parsed.expected}`);
+  const t = parsed.target;
   let client: Redis | Cluster;
-  const urls = url.split(',').map((u) => u.trim());
-  if (urls.length > 1) {
-    client = new Cluster(
-      urls.map((u) => {
-        const p = new URL(u);
-        return { host: p.hostname, port: Number(p.port || 6379) };
-      }),
-      { enableOfflineQueue: false, redisOptions: { ...common, password: new URL(urls[0]!).password || undefined } },
-    );
-  } else if (url.startsWith('redis+sentinel://')) {
-    const p = new URL(url.replace('redis+sentinel://', 'http://'));
+  if (t.kind === 'cluster') {
+    client = new Cluster(t.nodes, {
+      enableOfflineQueue: false,
+      // Slot moves during a resharding or failover answer MOVED/ASK; follow them a few times.
+      maxRedirections: 16,
+      clusterRetryStrategy: (times) => Math.min(times * 200, 2000),
+      redisOptions: { ...common, password: t.password, ...(t.tls ? { tls: {} } : {}) },
+    });
+  } else if (t.kind === 'sentinel') {
     client = new Redis({
       ...common,
-      sentinels: p.host.split(',').map((h) => ({ host: h.split(':')[0]!, port: Number(h.split(':')[1] ?? 26379) })),
-      name: p.pathname.replace(/^\//, '') || 'mymaster',
-      password: p.password || undefined,
+      sentinels: t.sentinels,
+      name: t.name,
+      password: t.password,
+      db: t.db,
+      // Also listen for +switch-master, so a failover is followed without waiting for the old
+      // master's socket to time out (a partitioned master may never close it).
+      failoverDetector: true,
     });
   } else {
-    client = new Redis(url, common);
+    client = new Redis(t.url, common);
   }
   client.on('ready', () => onEvent(true, 'ready'));
   client.on('error', (err: Error) => onEvent(false, err.message));
@@ -64,6 +73,7 @@ export class RedisKv implements KvStore {
   private detail = 'connecting';
   private readonly client: Redis | Cluster;
   private readonly firstReady: Promise<void>;
+  private readonly sentinel: boolean;
 
   constructor(
     url: string,
@@ -71,6 +81,8 @@ export class RedisKv implements KvStore {
   ) {
     let resolveReady!: () => void;
     this.firstReady = new Promise((r) => (resolveReady = r));
+    const parsed = parseRedisUrl(url);
+    this.sentinel = parsed.ok && parsed.target.kind === 'sentinel';
     this.client = connectRedis(url, (ok, detail) => {
       this.ok = ok;
       this.detail = detail;
@@ -107,7 +119,14 @@ export class RedisKv implements KvStore {
 
   async raiseVersions(key: string, versions: Readonly<Record<string, number>>): Promise<Record<string, number>> {
     const args = Object.entries(versions).flatMap(([f, v]) => [f, String(v)]);
-    return hashToRecord((await (await this.c()).eval(RAISE, 1, this.k(key), ...args)) as string[]);
+    const c = await this.c();
+    const merged = hashToRecord((await c.eval(RAISE, 1, this.k(key), ...args)) as string[]);
+    // Sentinel replication is asynchronous: a floor only on the master would be lost if the master
+    // died before sending it, and the promoted replica would accept a rollback. WAIT holds the answer
+    // until a replica has the write (bounded, so a fleet without a live replica still serves; each
+    // trustgate process also keeps every floor it has seen in memory, see TieredKv).
+    if (this.sentinel && c instanceof Redis) await c.wait(1, FLOOR_REPLICATION_WAIT_MS).catch(() => undefined);
+    return merged;
   }
 
   async getVersions(key: string): Promise<Record<string, number>> {

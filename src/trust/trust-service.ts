@@ -37,6 +37,8 @@ interface Entry {
   stale: boolean;
   /** Tags already resolved against this set (it is immutable): the warm path is a map lookup. */
   resolved?: Map<string, SignedTarget & { stale: boolean }>;
+  /** Signed digest → the first signed tag that maps to it (digestPulls: signed), built once per set. */
+  byDigest?: Map<string, SignedTarget>;
 }
 
 function setBytes(set: TrustedSet): number {
@@ -173,20 +175,37 @@ export class TrustService {
     return r;
   }
 
+  /**
+   * A tag signed in targets/releases or targets that maps to this digest now, or undefined
+   * (`digestPulls: signed`). The map is built once per verified set.
+   */
+  async signedTagForDigest(gun: string, digest: string): Promise<SignedTarget | undefined> {
+    const e = await this.entry(gun);
+    if (!e.byDigest) {
+      const m = new Map<string, SignedTarget>();
+      for (const t of signedTagsOf(gun, e.set)) if (!m.has(t.digest)) m.set(t.digest, t);
+      e.byDigest = m;
+    }
+    return e.byDigest.get(digest);
+  }
+
   /** Tags docker would pull with trust: those that resolve to targets/releases or targets. */
   async signedTags(gun: string): Promise<SignedTarget[]> {
-    const set = await this.verifiedSet(gun);
-    const names = new Set<string>();
-    for (const role of ['targets/releases', 'targets']) for (const name of set.targets.get(role)?.targets.targets.keys() ?? []) names.add(name);
-    const out: SignedTarget[] = [];
-    for (const name of names) {
-      if (!isValidTag(name)) continue; // a target name no client could ask for as a tag
-      try {
-        out.push(resolveTag(gun, name, set.targets, set.skipped));
-      } catch {
-        /* not trusted for pulls (e.g. outside the role's paths): not listed */
-      }
-    }
-    return out;
+    return signedTagsOf(gun, await this.verifiedSet(gun));
   }
+}
+
+function signedTagsOf(gun: string, set: TrustedSet): SignedTarget[] {
+  const names = new Set<string>();
+  for (const role of ['targets/releases', 'targets']) for (const name of set.targets.get(role)?.targets.targets.keys() ?? []) names.add(name);
+  const out: SignedTarget[] = [];
+  for (const name of names) {
+    if (!isValidTag(name)) continue; // a target name no client could ask for as a tag
+    try {
+      out.push(resolveTag(gun, name, set.targets, set.skipped));
+    } catch {
+      /* not trusted for pulls (e.g. outside the role's paths): not listed */
+    }
+  }
+  return out;
 }

@@ -63,7 +63,7 @@ describe('Notation signatures as referrers in a real registry', () => {
 
   it('verifies each signature: one from the trusted CA is allowed, the stray one refused', async () => {
     const found = await findNotationSignatures(client, REPO, signed.digest);
-    const verdicts = found.map((f) => judgeSignature(policy, verifyJwsEnvelope(f.envelope, anchors, new Date()), { digest: signed.digest, size: signed.manifest.length }));
+    const verdicts = found.map((f) => judgeSignature(policy, verifyJwsEnvelope(f.envelope, anchors, new Date()), { digest: signed.digest, size: signed.manifest.length, mediaType: signed.mediaType }));
     expect(verdicts.filter((v) => v.allowed)).toHaveLength(1);
     expect(verdicts.find((v) => !v.allowed)?.enforced.map((e) => e.check)).toContain('authenticity');
   });
@@ -74,7 +74,7 @@ describe('Notation signatures as referrers in a real registry', () => {
 
   it('a signature for one manifest is no signature for another', async () => {
     const found = await findNotationSignatures(client, REPO, signed.digest);
-    const v = judgeSignature(policy, verifyJwsEnvelope(found[1]!.envelope, anchors, new Date()), { digest: unsigned.digest, size: unsigned.manifest.length });
+    const v = judgeSignature(policy, verifyJwsEnvelope(found[1]!.envelope, anchors, new Date()), { digest: unsigned.digest, size: unsigned.manifest.length, mediaType: unsigned.mediaType });
     expect(v).toMatchObject({ allowed: false, enforced: [{ check: 'integrity' }] });
   });
 });

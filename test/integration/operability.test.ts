@@ -29,7 +29,7 @@ let signed: PushedImage;
 let configFile: string;
 
 function upstreams() {
-  return [{ name: 'lab', registry: registry.url, gun: registry.host, notary: { url: notary.url, ca: notary.caFile }, policy: 'enforce' as const, username: 'svc', passwordEnv: 'OPS_SECRET' }];
+  return [{ name: 'lab', registry: registry.url, gun: registry.host, notary: { url: notary.url, ca: notary.caFile }, policy: 'enforce' as const, username: 'svc', passwordEnv: 'OPS_SECRET', insecure: true /* lab registry is plain http */ }];
 }
 
 beforeAll(async () => {

@@ -2,6 +2,7 @@
 // to another host; a token realm outside the allowlist) played by small node:http servers, and bad
 // client input sent to the running trustgate. Every case ends in an OCI error, quickly, and the proxy
 // keeps serving other requests meanwhile.
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type AddressInfo } from 'node:net';
@@ -12,6 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;
+const digestOf = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+// What the CDN serves for each digest: the right bytes, or (for BAD) the same length with one byte changed.
+const BAD = digestOf('hello there');
+const CDN_BLOBS = new Map([
+  [digestOf('hello'), 'hello'],
+  [digestOf('hello again'), 'hello again'],
+  [BAD, 'hello thErE'],
+]);
 let dir: string;
 let proxy: Trustgate;
 const seen: Array<{ server: string; url: string; headers: IncomingHttpHeaders }> = [];
@@ -33,7 +42,11 @@ let evilRealm: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-hostile-'));
-  cdn = await listen('cdn', (_req, res) => res.writeHead(200, { 'content-length': 5 }).end('hello'));
+  cdn = await listen('cdn', (req, res) => {
+    const body = CDN_BLOBS.get((req.url ?? '').slice('/blob-data/'.length));
+    if (body === undefined) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-length': body.length }).end(body);
+  });
   realm = await listen('realm', (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'tok-123', expires_in: 300 })));
   evilRealm = await listen('evil-realm', (_req, res) => res.writeHead(200).end('{"token":"x"}'));
   const hostile = await listen('upstream', (req, res) => {
@@ -59,11 +72,11 @@ beforeAll(async () => {
     }
     if (url.includes('/huge/manifests/')) return void res.writeHead(200, { 'content-length': String(10 * 1024 ** 3) }).write('{');
     if (url.includes('/stall/manifests/')) return; // headers never come
-    if (url.includes('/blobs/')) return void res.writeHead(307, { location: `${cdn}/blob-data` }).end();
+    if (url.includes('/blobs/')) return void res.writeHead(307, { location: `${cdn}/blob-data/${url.slice(url.lastIndexOf('/') + 1)}` }).end();
     res.writeHead(404).end();
   });
   proxy = await startTrustgate(dir, {
-    upstreams: [{ name: 'h', registry: hostile, gun: 'hostile.example', policy: 'off', username: 'svc', passwordEnv: 'HOSTILE_PASSWORD', realms: [realm] }],
+    upstreams: [{ name: 'h', registry: hostile, gun: 'hostile.example', policy: 'off', username: 'svc', passwordEnv: 'HOSTILE_PASSWORD', realms: [realm], insecure: true /* stand-ins are plain http */ }],
     default: 'h',
     limits: { upstreamTimeoutMs: 1500 },
     log: { level: 'warn' },
@@ -114,7 +127,7 @@ describe('hostile upstream', () => {
 
   it('follows a blob redirect itself, without sending credentials to the other host', async () => {
     seen.length = 0;
-    const r = await request(`${proxy.url}/v2/auth/app/blobs/${D('b')}`, { headers: { authorization: 'Basic Y2xpZW50OnNlY3JldA==' } });
+    const r = await request(`${proxy.url}/v2/auth/app/blobs/${digestOf('hello')}`, { headers: { authorization: 'Basic Y2xpZW50OnNlY3JldA==' } });
     expect(r.statusCode).toBe(200);
     expect(await r.body.text()).toBe('hello');
     const tokenReq = seen.find((s) => s.server === 'realm');
@@ -129,10 +142,23 @@ describe('hostile upstream', () => {
 
   it('caches the token until it expires', async () => {
     seen.length = 0;
-    const r = await request(`${proxy.url}/v2/auth/app/blobs/${D('c')}`);
-    await r.body.dump();
+    const r = await request(`${proxy.url}/v2/auth/app/blobs/${digestOf('hello again')}`);
+    expect(await r.body.text()).toBe('hello again');
     expect(r.statusCode).toBe(200);
+    expect(seen.filter((s) => s.server === 'upstream').map((s) => s.headers.authorization)).toEqual(['Bearer tok-123']);
     expect(seen.filter((s) => s.server === 'realm')).toHaveLength(0);
+  });
+
+  it('cuts a redirected blob whose bytes do not hash to its digest before the last byte', async () => {
+    // One small chunk: nothing is released before the digest is known, so the client sees the
+    // connection close before (or right after) the headers — never a complete 11-byte body.
+    const got: Buffer[] = [];
+    const pull = (async () => {
+      const r = await request(`${proxy.url}/v2/auth/app/blobs/${BAD}`);
+      for await (const c of r.body) got.push(c as Buffer);
+    })();
+    await expect(pull).rejects.toThrow(/other side closed|terminated/);
+    expect(Buffer.concat(got).length).toBeLessThan(11);
   });
 
   it('refuses a token realm outside the allowlist without contacting it', async () => {

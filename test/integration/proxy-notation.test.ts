@@ -3,6 +3,7 @@
 // schema), notation's own trustpolicy.json and trust store layout, a real notary-server for the DCT
 // side of any-of/all-of, and skopeo pulling through trustgate.
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,27 +12,45 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
-import { coseEnvelope, derB64, jwsEnvelope, makeCa, makeLeaf, pushSignatures, type KeyPair } from '../support/notation-sign.js';
+import { coseEnvelope, derB64, jwsEnvelope, makeCa, makeIntermediate, makeLeaf, pushSignatures, type KeyPair, type SignatureForm } from '../support/notation-sign.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const run = promisify(execFile);
+const sleepUntil = async (t: number) => {
+  while (Date.now() < t) await new Promise((r) => setTimeout(r, 100));
+};
 let dir: string;
 let registry: Registry;
 let notary: NotaryLab;
 let proxy: Trustgate;
 const images: Record<string, PushedImage> = {};
 
-async function signNotation(tag: string, signer: KeyPair, issuer: KeyPair, opts: { expired?: boolean; tamper?: boolean; otherDigest?: boolean } = {}) {
+const expiredAt = (k: KeyPair) => new Date(new X509Certificate(readFileSync(k.cert)).validFrom);
+
+async function signNotation(
+  tag: string,
+  signer: KeyPair,
+  issuer: KeyPair | KeyPair[],
+  opts: { expired?: boolean; tamper?: boolean; otherDigest?: boolean; mediaType?: string; form?: SignatureForm } = {},
+) {
   const img = images[tag]!;
-  const target = { mediaType: img.mediaType, digest: opts.otherDigest ? images.plain!.digest : img.digest, size: opts.otherDigest ? images.plain!.manifest.length : img.manifest.length };
+  const target = {
+    mediaType: opts.mediaType ?? img.mediaType,
+    digest: opts.otherDigest ? images.plain!.digest : img.digest,
+    size: opts.otherDigest ? images.plain!.manifest.length : img.manifest.length,
+  };
+  if (opts.expired) await sleepUntil(expiredAt(signer).getTime() + 1500);
   let env = await jwsEnvelope({
     signer,
-    chain: [derB64(signer.cert), derB64(issuer.cert)],
+    chain: [signer, ...(Array.isArray(issuer) ? issuer : [issuer])].map((k) => derB64(k.cert)),
     target,
+    // Expired: signed when the certificate was issued, expiring a second later (an expiry must follow
+    // the signing time), so by now it has expired.
+    signingTime: opts.expired ? expiredAt(signer) : undefined,
     protectedOverride: opts.expired
-      ? { crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.expiry'], 'io.cncf.notary.expiry': new Date(Date.now() - 1000).toISOString() }
+      ? { crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.expiry'], 'io.cncf.notary.expiry': new Date(expiredAt(signer).getTime() + 1000).toISOString() }
       : undefined,
   });
   if (opts.tamper) {
@@ -42,7 +61,7 @@ async function signNotation(tag: string, signer: KeyPair, issuer: KeyPair, opts:
     doc.payload = Buffer.from(JSON.stringify(payload)).toString('base64url');
     env = Buffer.from(JSON.stringify(doc));
   }
-  await pushSignatures(registry.url, `n/${tag}`, { mediaType: img.mediaType, digest: img.digest, size: img.manifest.length }, [env]);
+  await pushSignatures(registry.url, `n/${tag}`, { mediaType: img.mediaType, digest: img.digest, size: img.manifest.length }, [{ bytes: env, form: opts.form }]);
 }
 
 async function pull(repo: string, tag = 'v1'): Promise<{ ok: boolean; out: string }> {
@@ -57,7 +76,7 @@ beforeAll(async () => {
   const pki = await makePki(dir);
   [registry, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
   // One repository per case: n/<case>:v1.
-  for (const name of ['good', 'cose', 'strangerca', 'identity', 'expired', 'tampered', 'wrongdigest', 'unsigned', 'plain', 'dctonly', 'both']) {
+  for (const name of ['good', 'cose', 'strangerca', 'identity', 'expired', 'tampered', 'wrongdigest', 'unsigned', 'plain', 'dctonly', 'both', 'serverauth', 'nokeyusage', 'mediatype', 'legacy', 'intermediate', 'junk', 'permissive']) {
     images[name] = await pushImage(dir, registry.host, `n/${name}`, 'v1');
   }
   const ca = makeCa(dir, 'acme');
@@ -72,6 +91,26 @@ beforeAll(async () => {
   await signNotation('tampered', builder, ca, { tamper: true });
   await signNotation('wrongdigest', builder, ca, { otherDigest: true });
   await signNotation('both', builder, ca);
+  // Issue 17: the specification's certificate and integrity rules, notation 1.0's signature form, and
+  // trust anchored at an intermediate CA.
+  const serverAuth = makeLeaf(dir, 'serverauth', ca, '/C=US/ST=WA/O=acme/OU=Build/CN=web', { ext: 'keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning,serverAuth\n' });
+  const noKeyUsage = makeLeaf(dir, 'noku', ca, '/C=US/ST=WA/O=acme/OU=Build/CN=noku', { ext: 'basicConstraints=critical,CA:FALSE\nextendedKeyUsage=codeSigning\n' });
+  await signNotation('serverauth', serverAuth, ca);
+  await signNotation('nokeyusage', noKeyUsage, ca);
+  await signNotation('mediatype', builder, ca, { mediaType: 'application/vnd.docker.distribution.manifest.v2+json' });
+  await signNotation('legacy', builder, ca, { form: 'config' });
+  const issuing = makeIntermediate(dir, 'issuing', ca);
+  const viaIntermediate = makeLeaf(dir, 'teamleaf', issuing, '/C=US/ST=WA/O=acme/OU=Team/CN=team');
+  await signNotation('intermediate', viaIntermediate, [issuing, ca]);
+  // Issue 12: 20 junk signatures pushed before a valid one; a logged failure under permissive; an
+  // unsigned second tag next to a signed one.
+  const junk = images.junk!;
+  const junkSubject = { mediaType: junk.mediaType, digest: junk.digest, size: junk.manifest.length };
+  await pushSignatures(registry.url, 'n/junk', junkSubject, Array.from({ length: 10 }, (_, i) => Buffer.from(`{"junk":${i}}`)));
+  await pushSignatures(registry.url, 'n/junk', junkSubject, await Promise.all(Array.from({ length: 10 }, () => jwsEnvelope({ signer: strayLeaf, chain: [derB64(strayLeaf.cert), derB64(stranger.cert)], target: junkSubject }))));
+  await signNotation('junk', builder, ca);
+  await signNotation('permissive', builder, ca, { expired: true });
+  images.coseV2 = await pushImage(dir, registry.host, 'n/cose', 'v2');
   // A COSE_Sign1 envelope, the other format notation writes.
   const cose = images.cose!;
   const coseTarget = { mediaType: cose.mediaType, digest: cose.digest, size: cose.manifest.length };
@@ -88,12 +127,20 @@ beforeAll(async () => {
   const store = join(dir, 'truststore');
   mkdirSync(join(store, 'x509', 'ca', 'acme'), { recursive: true });
   copyFileSync(ca.cert, join(store, 'x509', 'ca', 'acme', 'acme.pem'));
+  // A store that trusts only the issuing intermediate (not acme's root), for one repository.
+  mkdirSync(join(store, 'x509', 'ca', 'issuing'), { recursive: true });
+  copyFileSync(issuing.cert, join(store, 'x509', 'ca', 'issuing', 'issuing.pem'));
   const policyFile = join(dir, 'trustpolicy.json');
   writeFileSync(
     policyFile,
     JSON.stringify({
       version: '1.0',
-      trustPolicies: [{ name: 'acme-builds', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] }],
+      trustPolicies: [
+        { name: 'acme-builds', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
+        { name: 'lenient', registryScopes: [`${registry.host}/n/permissive`], signatureVerification: { level: 'permissive' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
+        // The state written as S, as the specification allows.
+        { name: 'team', registryScopes: [`${registry.host}/n/intermediate`], signatureVerification: { level: 'strict' }, trustStores: ['ca:issuing'], trustedIdentities: ['x509.subject: C=US, S=WA, O=acme, OU=Team'] },
+      ],
     }),
   );
   proxy = await startTrustgate(dir, {
@@ -150,17 +197,20 @@ describe('Notation through the proxy', () => {
   });
 
   it.each([
-    ['a signing CA outside the trust store', 'strangerca'],
-    ['a signer that is not a trusted identity', 'identity'],
-    ['an expired signature', 'expired'],
-    ['a tampered payload', 'tampered'],
-    ['a signature of another digest', 'wrongdigest'],
-  ])('refuses %s with NOTATION_INVALID', async (_n, name) => {
+    ['a signing CA outside the trust store', 'strangerca', /authenticity: no certificate of the chain is in the trust store/],
+    ['a signer that is not a trusted identity', 'identity', /authenticity: signer .* is not a trusted identity/],
+    ['an expired signature', 'expired', /expiry: the signature expired at/],
+    ['a tampered payload', 'tampered', /integrity: the signature does not verify/],
+    ['a signature of another digest', 'wrongdigest', /integrity: the signed descriptor is not the manifest served: digest/],
+  ])('refuses %s with NOTATION_INVALID', async (_n, name, reason) => {
     const r = await pull(`n/${name}`);
     expect(r.ok).toBe(false);
     const res = await fetch(`${proxy.url}/v2/n/${name}/manifests/v1`);
     expect(res.status).toBe(403);
-    expect(await res.json()).toMatchObject({ errors: [{ code: 'DENIED', detail: { code: 'NOTATION_INVALID' } }] });
+    const body = (await res.json()) as { errors: Array<{ message: string }> };
+    expect(body).toMatchObject({ errors: [{ code: 'DENIED', detail: { code: 'NOTATION_INVALID' } }] });
+    // Each for its own reason (the expired one for expiry, not for an envelope that is invalid).
+    expect(body.errors[0]!.message).toMatch(reason);
   });
 
   it('refuses an image without any signature with NOTATION_UNSIGNED', async () => {
@@ -180,5 +230,59 @@ describe('Notation through the proxy', () => {
     expect(both.headers.get('x-trustgate-verified-by')).toMatch(/^dct targets \+ notation sha256:/);
     const plain = await fetch(`${proxy.url}/v2/n/plain/manifests/v1`);
     expect(plain.status).toBe(403);
+  });
+
+  it.each([
+    ['a signing certificate whose extended key usage has serverAuth', 'serverauth', /extendedKeyUsage must not contain serverAuth/],
+    ['a signing certificate without keyUsage', 'nokeyusage', /the keyUsage extension must be present/],
+    ['a signed descriptor with another media type than the manifest', 'mediatype', /media type application\/vnd.docker.distribution.manifest.v2\+json, not application\/vnd.oci.image.manifest.v1\+json/],
+  ])('refuses %s, naming the rule (issue 17)', async (_n, name, rule) => {
+    const r = await pull(`n/${name}`);
+    expect(r.ok).toBe(false);
+    const res = await fetch(`${proxy.url}/v2/n/${name}/manifests/v1`);
+    expect(res.status).toBe(403);
+    const body = (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> };
+    expect(body.errors[0]!.detail.code).toBe('NOTATION_INVALID');
+    expect(body.errors[0]!.message).toMatch(rule);
+    expect(body.errors[0]!.message).not.toMatch(/authenticity: authenticity/);
+  });
+
+  it("serves a tag signed in notation 1.0's form (config.mediaType, no artifactType)", async () => {
+    const r = await pull('n/legacy');
+    expect(r.ok, r.out).toBe(true);
+  });
+
+  it('serves a tag whose chain reaches a trust store holding only the intermediate CA, identity written with S', async () => {
+    const r = await pull('n/intermediate');
+    expect(r.ok, r.out).toBe(true);
+    const res = await fetch(`${proxy.url}/v2/n/intermediate/manifests/v1`, { method: 'HEAD' });
+    expect(res.headers.get('x-trustgate-verified-by')).toMatch(/policy team$/);
+  });
+
+  it('20 junk signatures pushed before a valid one do not hide it (issue 12)', async () => {
+    const r = await pull('n/junk');
+    expect(r.ok, r.out).toBe(true);
+  });
+
+  it('a failure the policy only logs (permissive: expiry) is served and goes into the audit record as notationLogged (issue 12)', async () => {
+    const r = await pull('n/permissive');
+    expect(r.ok, r.out).toBe(true);
+    expect(audits()).toContainEqual(expect.objectContaining({ repo: 'n/permissive', decision: 'allow', notationLogged: [expect.stringMatching(/^expiry: the signature expired at /)] }));
+  });
+
+  it('tags/list under require notation lists only tags whose digest carries a satisfying signature (issue 12)', async () => {
+    const res = await fetch(`${proxy.url}/v2/n/cose/tags/list`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ name: 'n/cose', tags: ['v1'] });
+    const upstream = await (await fetch(`${registry.url}/v2/n/cose/tags/list`)).json();
+    // Upstream also lists v2 (unsigned) and the referrers tag schema's sha256-<hex> index.
+    expect((upstream as { tags: string[] }).tags.sort()).toEqual([`sha256-${images.cose!.digest.slice(7)}`, 'v1', 'v2']);
+    expect(await (await fetch(`${proxy.url}/v2/n/unsigned/tags/list`)).json()).toEqual({ name: 'n/unsigned', tags: [] });
+  });
+
+  it('serves the manifest with its own mediaType as Content-Type', async () => {
+    const res = await fetch(`${proxy.url}/v2/n/legacy/manifests/v1`, { headers: { accept: '*/*' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe(JSON.parse(images.legacy!.manifest.toString()).mediaType);
   });
 });

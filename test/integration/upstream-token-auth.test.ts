@@ -38,7 +38,7 @@ beforeAll(async () => {
     {
       upstreams: [
         // policy off: this test is about upstream authentication; trust has its own tests.
-        { name: 'secure', registry: registry.url, gun: registry.host, policy: 'off', username: 'puller', passwordEnv: 'PULL_SECRET', realms: [new URL(tokens.realm).origin], ca: pki.caFile },
+        { name: 'secure', registry: registry.url, gun: registry.host, policy: 'off', username: 'puller', passwordEnv: 'PULL_SECRET', realms: [new URL(tokens.realm).origin], ca: pki.caFile, insecure: true }, // the lab registry is plain http (its realm is https)
       ],
       default: 'secure',
     },

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, sign, X509Certificate } from 'node:crypto';
 import { encode as cborEncode, Token, Type } from 'cborg';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlattenedSign } from 'jose';
 import { request } from 'undici';
@@ -14,20 +14,48 @@ export interface KeyPair {
   cert: string;
 }
 
-export function makeCa(dir: string, name: string): KeyPair {
-  const o = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
-  o(['req', '-x509', '-new', '-key', `${name}.key`, '-subj', `/C=US/ST=WA/O=${name}/CN=${name} Root`, '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-out', `${name}.pem`]);
+export type KeyKind = 'ec256' | 'ec384' | 'ec521' | 'rsa2048' | 'rsa3072' | 'rsa1024';
+
+const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+
+function genKey(dir: string, file: string, kind: KeyKind): void {
+  if (kind.startsWith('ec')) openssl(dir, ['ecparam', '-name', { ec256: 'prime256v1', ec384: 'secp384r1', ec521: 'secp521r1' }[kind as 'ec256'], '-genkey', '-noout', '-out', file]);
+  else openssl(dir, ['genpkey', '-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${kind.slice(3)}`, '-out', file]);
+}
+
+export interface CertOptions {
+  /** openssl extension lines, replacing the defaults (a valid CA, or a valid code signing leaf). */
+  ext?: string;
+  key?: KeyKind;
+  days?: number;
+  /** Digest of the issuer's signature over the certificate (sha1, to test its refusal). */
+  digest?: string;
+  subject?: string;
+}
+
+export const CA_EXT = 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n';
+export const LEAF_EXT = 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n';
+
+/** A certificate for a new key: self-signed when `issuer` is absent. */
+export function makeCert(dir: string, name: string, subject: string, issuer: KeyPair | undefined, ext: string, opts: CertOptions = {}): KeyPair {
+  genKey(dir, `${name}.key`, opts.key ?? 'ec256');
+  openssl(dir, ['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`]);
+  writeFileSync(join(dir, `${name}.ext`), ext);
+  const signer = issuer ? ['-CA', issuer.cert, '-CAkey', issuer.key, '-CAcreateserial'] : ['-signkey', `${name}.key`];
+  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, ...signer, `-${opts.digest ?? 'sha256'}`, '-days', String(opts.days ?? 10), '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
   return { key: join(dir, `${name}.key`), cert: join(dir, `${name}.pem`) };
 }
 
-export function makeLeaf(dir: string, name: string, issuer: KeyPair, subject: string): KeyPair {
-  const o = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
-  o(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`]);
-  writeFileSync(join(dir, `${name}.ext`), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n');
-  o(['x509', '-req', '-in', `${name}.csr`, '-CA', issuer.cert, '-CAkey', issuer.key, '-CAcreateserial', '-days', '10', '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
-  return { key: join(dir, `${name}.key`), cert: join(dir, `${name}.pem`) };
+export function makeCa(dir: string, name: string, opts: CertOptions = {}): KeyPair {
+  return makeCert(dir, name, opts.subject ?? `/C=US/ST=WA/O=${name}/CN=${name} Root`, undefined, opts.ext ?? CA_EXT, { days: 30, ...opts });
+}
+
+export function makeIntermediate(dir: string, name: string, issuer: KeyPair, opts: CertOptions = {}): KeyPair {
+  return makeCert(dir, name, opts.subject ?? `/C=US/ST=WA/O=${name}/CN=${name} Intermediate`, issuer, opts.ext ?? CA_EXT, { days: 20, ...opts });
+}
+
+export function makeLeaf(dir: string, name: string, issuer: KeyPair, subject: string, opts: CertOptions = {}): KeyPair {
+  return makeCert(dir, name, subject, issuer, opts.ext ?? LEAF_EXT, opts);
 }
 
 export const derB64 = (certFile: string) => Buffer.from(new X509Certificate(readFileSync(certFile)).raw).toString('base64');
@@ -38,13 +66,17 @@ export interface EnvelopeOptions {
   target: { mediaType: string; digest: string; size: number };
   signingTime?: Date;
   protectedOverride?: Record<string, unknown>;
+  /** JOSE algorithm (default ES256). */
+  alg?: string;
+  /** Extra unprotected header fields (e.g. io.cncf.notary.timestampSignature). */
+  unprotected?: Record<string, unknown>;
 }
 
 /** A Notary Project JWS envelope (application/jose+json). */
 export async function jwsEnvelope(o: EnvelopeOptions): Promise<Buffer> {
   const payload = Buffer.from(JSON.stringify({ targetArtifact: o.target }));
   const header = {
-    alg: 'ES256',
+    alg: o.alg ?? 'ES256',
     cty: 'application/vnd.cncf.notary.payload.v1+json',
     crit: ['io.cncf.notary.signingScheme'],
     'io.cncf.notary.signingScheme': 'notary.x509',
@@ -53,7 +85,7 @@ export async function jwsEnvelope(o: EnvelopeOptions): Promise<Buffer> {
   };
   const jws = await new FlattenedSign(payload)
     .setProtectedHeader(header as never)
-    .setUnprotectedHeader({ x5c: o.chain, 'io.cncf.notary.signingAgent': 'trustgate-test' } as never)
+    .setUnprotectedHeader({ x5c: o.chain, 'io.cncf.notary.signingAgent': 'trustgate-test', ...o.unprotected } as never)
     .sign(createPrivateKey(readFileSync(o.signer.key)), { crit: { 'io.cncf.notary.signingScheme': true, 'io.cncf.notary.expiry': true } });
   return Buffer.from(JSON.stringify(jws));
 }
@@ -78,39 +110,49 @@ async function putManifest(registry: string, repo: string, ref: string, bytes: B
   if (put.statusCode !== 201) throw new Error(`manifest push ${ref}: ${put.statusCode}`);
 }
 
+export type SignatureForm = 'artifactType' | 'config';
+export type PushedEnvelope = Buffer | { bytes: Buffer; mediaType?: 'application/cose' | 'application/jose+json'; form?: SignatureForm };
+
+/** The signature manifest notation writes: `artifactType` (current), or notation 1.0's `config.mediaType` form. */
+export function signatureManifest(subject: { mediaType: string; digest: string; size: number }, envelope: { digest: string; size: number; mediaType: string }, form: SignatureForm, config: { digest: string; size: number }): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      ...(form === 'artifactType' ? { artifactType: 'application/vnd.cncf.notary.signature' } : {}),
+      config: { mediaType: form === 'artifactType' ? 'application/vnd.oci.empty.v1+json' : 'application/vnd.cncf.notary.signature', digest: config.digest, size: config.size },
+      layers: [envelope],
+      subject,
+      annotations: { 'io.cncf.notary.x509chain.thumbprint#S256': '[]' },
+    }),
+  );
+}
+
 /**
- * Push signature envelopes for `subject` as notation does: an OCI manifest per signature
- * (artifactType application/vnd.cncf.notary.signature, the envelope as its layer, subject = the signed
- * manifest), listed in the referrers tag schema index `sha256-<hex>`.
+ * Push signature envelopes for `subject` as notation does: an OCI manifest per signature (either
+ * form; the envelope as its layer, subject = the signed manifest), listed in the referrers tag schema
+ * index `sha256-<hex>` (appended to what the index already lists, as notation does).
  */
-export async function pushSignatures(
-  registry: string,
-  repo: string,
-  subject: { mediaType: string; digest: string; size: number },
-  envelopes: Array<Buffer | { bytes: Buffer; mediaType: 'application/cose' | 'application/jose+json' }>,
-): Promise<void> {
+export async function pushSignatures(registry: string, repo: string, subject: { mediaType: string; digest: string; size: number }, envelopes: PushedEnvelope[]): Promise<string[]> {
   const empty = Buffer.from('{}');
   const emptyDigest = await putBlob(registry, repo, empty);
-  const entries = [];
+  const tag = `sha256-${subject.digest.slice(7)}`;
+  const existing = await request(`${registry}/v2/${repo}/manifests/${tag}`, { headers: { accept: 'application/vnd.oci.image.index.v1+json' } });
+  const entries: unknown[] = existing.statusCode === 200 ? ((await existing.body.json()) as { manifests: unknown[] }).manifests : (await existing.body.dump(), []);
+  const digests: string[] = [];
   for (const e of envelopes) {
-    const { bytes: env, mediaType } = Buffer.isBuffer(e) ? { bytes: e, mediaType: 'application/jose+json' } : e;
+    const { bytes: env, mediaType = 'application/jose+json', form = 'artifactType' } = Buffer.isBuffer(e) ? { bytes: e } : e;
     const envDigest = await putBlob(registry, repo, env);
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        artifactType: 'application/vnd.cncf.notary.signature',
-        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: emptyDigest, size: empty.length },
-        layers: [{ mediaType, digest: envDigest, size: env.length }],
-        subject,
-      }),
-    );
+    const manifest = signatureManifest(subject, { mediaType, digest: envDigest, size: env.length }, form, { digest: emptyDigest, size: empty.length });
     const md = sha256(manifest);
     await putManifest(registry, repo, md, manifest, 'application/vnd.oci.image.manifest.v1+json');
+    // In a referrers index, a manifest without artifactType is listed with its config.mediaType.
     entries.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.cncf.notary.signature', digest: md, size: manifest.length });
+    digests.push(md);
   }
   const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries }));
-  await putManifest(registry, repo, `sha256-${subject.digest.slice(7)}`, index, 'application/vnd.oci.image.index.v1+json');
+  await putManifest(registry, repo, tag, index, 'application/vnd.oci.image.index.v1+json');
+  return digests;
 }
 
 /** CBOR with dates as tag 1 (epoch seconds), as the COSE envelope's time headers are. */
@@ -142,4 +184,18 @@ export function coseEnvelope(o: EnvelopeOptions & { protectedMap?: Map<unknown, 
   ]);
   // Tag 18 (COSE_Sign1) is the single byte 0xd2 in front of the array.
   return Buffer.concat([Buffer.from([0xd2]), cbor([protectedBytes, unprotected, payload, sig])]);
+}
+
+/**
+ * notation's own files for a test upstream: a CA (openssl) in the trust store `ca:acme` and a strict
+ * trust policy over every repository that trusts any identity it issued.
+ */
+export function writeNotationFiles(dir: string): { trustPolicy: string; trustStore: string; ca: KeyPair } {
+  const ca = makeCa(dir, 'acme');
+  const trustStore = join(dir, 'truststore');
+  mkdirSync(join(trustStore, 'x509', 'ca', 'acme'), { recursive: true });
+  copyFileSync(ca.cert, join(trustStore, 'x509', 'ca', 'acme', 'acme.pem'));
+  const trustPolicy = join(dir, 'trustpolicy.json');
+  writeFileSync(trustPolicy, JSON.stringify({ version: '1.0', trustPolicies: [{ name: 'all', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['*'] }] }));
+  return { trustPolicy, trustStore, ca };
 }

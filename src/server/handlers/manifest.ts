@@ -5,12 +5,11 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fail, isTrustgateError, TrustgateError } from '../../errors.js';
 import { audit } from '../../observe/logger.js';
-import type { NotationResult } from '../../notation/notation-verifier.js';
-import { policyFor, requireFor } from '../../policy/policy.js';
+import { effectivePolicy, missingSources, type EffectivePolicy } from '../../policy/effective.js';
 import type { SignedTarget } from '../../trust/resolve-tag.js';
 import { MANIFEST_MEDIA_TYPES } from '../../registry/registry-client.js';
 import type { CachedManifest } from '../../store/manifest-cache.js';
-import type { ServerDeps, UpstreamDeps } from '../deps.js';
+import type { SignatureProof, ServerDeps, UpstreamDeps } from '../deps.js';
 import type { Route } from '../route.js';
 
 type ManifestRoute = Extract<Route, { kind: 'manifest' }>;
@@ -24,14 +23,18 @@ function acceptList(req: IncomingMessage): string[] {
   return [...new Set([...fromClient, ...MANIFEST_MEDIA_TYPES])];
 }
 
-function mediaTypeOf(bytes: Buffer, header: string | undefined): string {
-  if (header && header !== 'application/octet-stream' && header !== 'text/plain') return header;
+/**
+ * The Content-Type served: the manifest's own `mediaType` when the verified bytes carry one (what the
+ * signature covers), else the upstream's header, else Docker's schema 2 type.
+ */
+export function mediaTypeOf(bytes: Buffer, header: string | undefined): string {
   try {
     const mt = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
-    if (typeof mt === 'string') return mt;
+    if (typeof mt === 'string' && /^[\w.+-]+\/[\w.+-]+$/.test(mt)) return mt;
   } catch {
     /* not JSON: fall through */
   }
+  if (header && header !== 'application/octet-stream' && header !== 'text/plain') return header;
   return header ?? 'application/vnd.docker.distribution.manifest.v2+json';
 }
 
@@ -40,15 +43,26 @@ function sha256Digest(bytes: Buffer): string {
 }
 
 function writeManifest(req: IncomingMessage, res: ServerResponse, m: CachedManifest, digest: string, verifiedBy?: string): void {
-  res.writeHead(200, {
-    'content-type': m.mediaType,
-    'content-length': m.bytes.length,
-    'docker-content-digest': digest,
-    etag: `"${digest}"`,
-    'docker-distribution-api-version': 'registry/2.0',
-    // Which signature satisfied the policy, for people and tooling (the audit line says the same).
-    ...(verifiedBy ? { 'x-trustgate-verified-by': verifiedBy } : {}),
-  });
+  // The headers of a cached manifest are the same on every warm request: built once and kept with it
+  // (the object was rebuilt, etag string included, per response; README profile of the tag path).
+  const key = verifiedBy === undefined ? digest : `${digest} ${verifiedBy}`;
+  let h = m.headers;
+  if (h?.key !== key) {
+    h = {
+      key,
+      value: {
+        'content-type': m.mediaType,
+        'content-length': m.bytes.length,
+        'docker-content-digest': digest,
+        etag: `"${digest}"`,
+        'docker-distribution-api-version': 'registry/2.0',
+        // Which signature satisfied the policy, for people and tooling (the audit line says the same).
+        ...(verifiedBy ? { 'x-trustgate-verified-by': verifiedBy } : {}),
+      },
+    };
+    m.headers = h;
+  }
+  res.writeHead(200, h.value);
   res.end(req.method === 'HEAD' ? undefined : m.bytes);
 }
 
@@ -92,87 +106,237 @@ async function fetchByTag(up: UpstreamDeps, repo: string, tag: string, req: Inco
   return { m: { bytes: fetched.bytes, mediaType: mediaTypeOf(fetched.bytes, fetched.mediaType) }, digest: sha256Digest(fetched.bytes) };
 }
 
+const UNAVAILABLE: ReadonlySet<string> = new Set(['NOTARY_UNAVAILABLE', 'TIMEOUT', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT']);
+
+/** Trust sources the upstream has at run time (config check has already refused a missing one). */
+function sourcesOf(up: UpstreamDeps): Record<'dct' | 'notation' | 'cosign', boolean> {
+  return { dct: up.trust !== undefined, notation: up.signatures?.notation !== undefined, cosign: up.signatures?.cosign !== undefined };
+}
+
+function loggedFields(proofs: readonly SignatureProof[]): Record<string, readonly string[]> {
+  const out: Record<string, readonly string[]> = {};
+  for (const p of proofs) if (p.logged && p.logged.length > 0) out[`${p.kind}Logged`] = p.logged;
+  return out;
+}
+
+/** Refusals are collected per kind (they decide deny, audit-allow or the next `any-of` kind). */
+class Refusals {
+  readonly list: TrustgateError[] = [];
+  /** Only TrustgateErrors are refusals; anything else is a bug and propagates. */
+  readonly catch = (err: unknown): undefined => {
+    if (!isTrustgateError(err)) throw err;
+    this.list.push(err);
+    return undefined;
+  };
+  get last(): TrustgateError {
+    return this.list[this.list.length - 1] ?? new TrustgateError('TAG_NOT_SIGNED', 'no signature requirement was met');
+  }
+  get reason(): string {
+    return this.list.map((r) => `${r.code}: ${r.message}`).join(' | ');
+  }
+}
+
+interface Satisfied {
+  served: { m: CachedManifest; digest: string };
+  dct?: (SignedTarget & { stale: boolean }) | undefined;
+  proofs: SignatureProof[];
+}
+
+/**
+ * Check one manifest digest against the digest-signing kinds (notation, cosign) of the requirement.
+ * `any-of`: the first kind whose verifier accepts; `all-of`: every kind. Refusals go to `refusals`.
+ */
+async function proveDigest(up: UpstreamDeps, gun: string, repo: string, kinds: readonly ('notation' | 'cosign')[], mode: 'any-of' | 'all-of', m: { digest: string; size: number; mediaType: string }, refusals: Refusals): Promise<SignatureProof[] | undefined> {
+  const proofs: SignatureProof[] = [];
+  for (const kind of kinds) {
+    const v = up.signatures?.[kind];
+    const proof = v ? await v.verify(up.registry, gun, repo, m).catch(refusals.catch) : refusals.catch(fail('TRUST_SOURCE_MISSING', `${kind} is required for ${gun} but not configured on upstream ${up.config.name}`));
+    if (proof) {
+      proofs.push(proof);
+      if (mode === 'any-of') return proofs;
+    } else if (mode === 'all-of') return undefined;
+  }
+  return mode === 'all-of' && proofs.length === kinds.length ? proofs : undefined;
+}
+
+/** Resolve a tag under the effective requirement: the bytes to serve and what proved them, or undefined. */
+async function satisfyTag(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePolicy, gun: string, repo: string, tag: string, req: IncomingMessage, refusals: Refusals, seen: { dct?: SignedTarget }): Promise<Satisfied | undefined> {
+  const { mode, of } = eff.require;
+  const digestKinds = of.filter((k): k is 'notation' | 'cosign' => k !== 'dct');
+  const resolveDct = async () => {
+    if (!up.trust) return refusals.catch(fail('TRUST_SOURCE_MISSING', `dct is required for ${gun} but upstream ${up.config.name} has no notary server or bundle`));
+    const dct = await up.trust.resolve(gun, tag).catch(refusals.catch);
+    if (dct) seen.dct = dct;
+    return dct;
+  };
+  const dctServed = async (dct: SignedTarget & { stale: boolean }) => ({
+    m: await verifiedManifest(deps, up, repo, dct.digest, dct.length, req, `signed for ${tag} by ${dct.role}`),
+    digest: dct.digest,
+  });
+  // Notation and cosign sign digests, not tags: take the digest the upstream's tag points at now, and
+  // serve exactly those bytes only if a signature of that digest satisfies the policy.
+  let byTag: { m: CachedManifest; digest: string } | undefined;
+  const tagDigest = async () => (byTag ??= await fetchByTag(up, repo, tag, req));
+  const proofOf = async (served: { m: CachedManifest; digest: string }, kinds: readonly ('notation' | 'cosign')[], how: 'any-of' | 'all-of') =>
+    proveDigest(up, gun, repo, kinds, how, { digest: served.digest, size: served.m.bytes.length, mediaType: served.m.mediaType }, refusals);
+
+  if (mode === 'any-of') {
+    if (of.includes('dct')) {
+      const dct = await resolveDct();
+      if (dct) return { served: await dctServed(dct), dct, proofs: [] };
+    }
+    if (digestKinds.length === 0) return undefined;
+    const served = await tagDigest();
+    const proofs = await proofOf(served, digestKinds, 'any-of');
+    if (!proofs) return undefined;
+    deps.manifests.set(`${up.config.name}/${repo}@${served.digest}`, served.m);
+    return { served, proofs };
+  }
+  // all-of: every kind over the same digest; with dct in the list the digest is the signed one.
+  let dct: (SignedTarget & { stale: boolean }) | undefined;
+  let served: { m: CachedManifest; digest: string };
+  if (of.includes('dct')) {
+    dct = await resolveDct();
+    if (!dct) return undefined;
+    served = await dctServed(dct);
+  } else served = await tagDigest();
+  const proofs = digestKinds.length === 0 ? [] : await proofOf(served, digestKinds, 'all-of');
+  if (!proofs) return undefined;
+  if (!dct) deps.manifests.set(`${up.config.name}/${repo}@${served.digest}`, served.m);
+  return { served, dct, proofs };
+}
+
+/**
+ * `digestPulls: signed`: a digest is served only when a signed tag maps to it now (dct) or a signature
+ * of it satisfies the policy (notation, cosign), as the requirement's mode combines them.
+ */
+async function satisfyDigest(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePolicy, gun: string, repo: string, m: CachedManifest, digest: string, refusals: Refusals): Promise<string | undefined> {
+  const { mode, of } = eff.require;
+  const by: string[] = [];
+  for (const kind of of) {
+    let ok: string | undefined;
+    if (kind === 'dct') {
+      if (!up.trust) refusals.catch(fail('TRUST_SOURCE_MISSING', `dct is required for ${gun} but upstream ${up.config.name} has no notary server or bundle`));
+      else {
+        const before = refusals.list.length;
+        const t = await up.trust.signedTagForDigest(gun, digest).catch(refusals.catch);
+        if (t) ok = `dct ${t.role} tag ${t.tag}`;
+        else if (refusals.list.length === before) refusals.catch(fail('DIGEST_NOT_SIGNED', `no tag signed in targets/releases or targets of ${gun} maps to ${digest}`));
+      }
+    } else {
+      const proofs = await proveDigest(up, gun, repo, [kind], 'any-of', { digest, size: m.bytes.length, mediaType: m.mediaType }, refusals);
+      ok = proofs?.[0]?.by;
+    }
+    if (ok) {
+      by.push(ok);
+      if (mode === 'any-of') return ok;
+    } else if (mode === 'all-of') return undefined;
+  }
+  return mode === 'all-of' && by.length === of.length ? by.join(' + ') : undefined;
+}
+
 /** Policy off, or audit after a refusal: serve the upstream's tag, still checked against its own digest. */
-async function passThroughTag(_deps: ServerDeps, up: UpstreamDeps, repo: string, tag: string, req: IncomingMessage, res: ServerResponse): Promise<string> {
+async function passThroughTag(up: UpstreamDeps, repo: string, tag: string, req: IncomingMessage, res: ServerResponse): Promise<string> {
   const { m, digest } = await fetchByTag(up, repo, tag, req);
   writeManifest(req, res, m, digest);
   return digest;
 }
 
+async function handleDigest(deps: ServerDeps, up: UpstreamDeps, repo: string, digest: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const eff = effectivePolicy(up.config, repo);
+  if (eff.digestPulls === 'allow' || eff.policy === 'off') {
+    // Content-addressed: Docker Content Trust lets digest pulls through; the bytes are still checked.
+    writeManifest(req, res, await verifiedManifest(deps, up, repo, digest, undefined, req, 'pulled by digest'), digest);
+    return;
+  }
+  const gun = `${up.config.gun}/${repo}`;
+  const t0 = performance.now();
+  const base = { upstream: up.config.name, gun, repo, ref: digest, policy: eff.policy, require: eff.require.label, digestPulls: eff.digestPulls };
+  const ms = () => Math.round((performance.now() - t0) * 10) / 10;
+  const missing = missingSources(eff, sourcesOf(up));
+  if (missing.length > 0) {
+    const err = fail('TRUST_SOURCE_MISSING', `${repo}@${digest}: policy ${eff.policy} requires ${missing.join(', ')}, which upstream ${up.config.name} does not configure`);
+    audit(deps, { ...base, digest, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
+    throw err;
+  }
+  const refusals = new Refusals();
+  let by: string | undefined;
+  let m: CachedManifest;
+  try {
+    m = await verifiedManifest(deps, up, repo, digest, undefined, req, 'pulled by digest');
+    by = await satisfyDigest(deps, up, eff, gun, repo, m, digest, refusals);
+  } catch (err) {
+    if (isTrustgateError(err)) audit(deps, { ...base, digest, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
+    throw err;
+  }
+  if (!by) {
+    // A digest nothing covers is DIGEST_NOT_SIGNED whatever each kind said; only when every kind failed
+    // for want of a reachable server does the availability code stand (503, retry later).
+    const unavailable = refusals.list.length > 0 && refusals.list.every((r) => UNAVAILABLE.has(r.code));
+    const code = unavailable ? refusals.last.code : 'DIGEST_NOT_SIGNED';
+    if (eff.policy === 'audit') {
+      audit(deps, { ...base, digest, decision: 'audit-allow', code, reason: refusals.reason, durationMs: ms() });
+      writeManifest(req, res, m, digest);
+      return;
+    }
+    audit(deps, { ...base, digest, decision: 'deny', code, reason: refusals.reason, durationMs: ms() });
+    throw new TrustgateError(code, `digest ${digest} of ${repo} is not covered by a signature (digestPulls: signed, require ${eff.require.label}): ${refusals.list.map((r) => r.message).join(' | ')}`);
+  }
+  audit(deps, { ...base, digest, decision: 'allow', satisfiedBy: by, durationMs: ms() });
+  writeManifest(req, res, m, digest, by);
+}
+
 export async function handleManifest(route: ManifestRoute, req: IncomingMessage, res: ServerResponse, deps: ServerDeps): Promise<void> {
   const up = deps.upstreams.get(route.upstream.name)!;
   const { repo, ref } = route;
-  if (ref.digest !== undefined) {
-    // Content-addressed: Docker Content Trust lets digest pulls through; the bytes are still checked.
-    writeManifest(req, res, await verifiedManifest(deps, up, repo, ref.digest, undefined, req, 'pulled by digest'), ref.digest);
-    return;
-  }
+  if (ref.digest !== undefined) return handleDigest(deps, up, repo, ref.digest, req, res);
   const tag = ref.tag;
   const gun = `${up.config.gun}/${repo}`;
-  const policy = policyFor(up.config, repo);
+  const eff = effectivePolicy(up.config, repo);
   const t0 = performance.now();
-  const base = { upstream: up.config.name, gun, repo, ref: tag, policy };
+  const base = { upstream: up.config.name, gun, repo, ref: tag, policy: eff.policy, require: eff.require.label };
   const ms = () => Math.round((performance.now() - t0) * 10) / 10;
 
-  if (policy === 'off' || (!up.trust && !up.notation)) {
-    // Audit before answering: once the client has its response, the line must already be written.
+  if (eff.policy === 'off') {
+    // `pass` is written only here: the effective policy verifies nothing. Audit before answering: once
+    // the client has its response, the line must already be written.
     const { m, digest } = await fetchByTag(up, repo, tag, req);
-    audit(deps.log, { ...base, digest, decision: 'pass', durationMs: ms() }, deps.metrics);
+    audit(deps, { ...base, digest, decision: 'pass', durationMs: ms() });
     writeManifest(req, res, m, digest);
     return;
   }
-  const need = requireFor(up.config, repo);
+  const missing = missingSources(eff, sourcesOf(up));
+  if (missing.length > 0) {
+    // config check refuses this; if it is reached anyway, it is a refusal, never a pass (audit too).
+    const err = fail('TRUST_SOURCE_MISSING', `${repo}:${tag}: policy ${eff.policy} requires ${missing.join(', ')}, which upstream ${up.config.name} does not configure`);
+    audit(deps, { ...base, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
+    throw err;
+  }
   // Trust refusals are collected (they decide deny vs audit-allow); errors serving the manifest
-  // (MANIFEST_UNKNOWN, DIGEST_MISMATCH, upstream trouble) propagate as they are.
-  const refusals: TrustgateError[] = [];
-  const refused = (err: unknown) => {
-    if (!isTrustgateError(err)) throw err;
-    refusals.push(err);
-    return undefined;
-  };
-  let dct: (SignedTarget & { stale: boolean }) | undefined;
-  let notation: NotationResult | undefined;
-  let served: { m: CachedManifest; digest: string } | undefined;
+  // (MANIFEST_UNKNOWN, DIGEST_MISMATCH, upstream trouble) propagate as they are, audited.
+  const refusals = new Refusals();
+  const seen: { dct?: SignedTarget } = {};
+  let ok: Satisfied | undefined;
   try {
-    if (need !== 'notation') dct = await up.trust!.resolve(gun, tag).catch(refused);
-    if (dct) {
-      served = { m: await verifiedManifest(deps, up, repo, dct.digest, dct.length, req, `signed for ${tag} by ${dct.role}`), digest: dct.digest };
-      if (need === 'all-of') {
-        notation = await up.notation!.verify(up.registry, gun, repo, { digest: dct.digest, size: served.m.bytes.length }).catch(refused);
-        if (!notation) served = undefined;
-      }
-    } else if (need === 'notation' || need === 'any-of') {
-      // Notation signs digests, not tags: take the digest the upstream's tag points at now, and serve
-      // exactly those bytes only if a signature of that digest satisfies the trust policy.
-      const byTag = await fetchByTag(up, repo, tag, req);
-      notation = await up.notation!.verify(up.registry, gun, repo, { digest: byTag.digest, size: byTag.m.bytes.length }).catch(refused);
-      if (notation) {
-        deps.manifests.set(`${up.config.name}/${repo}@${byTag.digest}`, byTag.m);
-        served = byTag;
-      }
-    }
+    ok = await satisfyTag(deps, up, eff, gun, repo, tag, req, refusals, seen);
   } catch (err) {
     if (isTrustgateError(err)) {
-      audit(deps.log, { ...base, digest: dct?.digest, role: dct?.role, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() }, deps.metrics);
+      audit(deps, { ...base, digest: seen.dct?.digest, role: seen.dct?.role, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
     }
     throw err;
   }
-  if (!served) {
-    const last = refusals[refusals.length - 1] ?? new TrustgateError('TAG_NOT_SIGNED', 'no signature requirement was met');
-    const reason = refusals.map((r) => `${r.code}: ${r.message}`).join(' | ');
-    if (policy === 'audit') {
-      audit(deps.log, { ...base, decision: 'audit-allow', code: last.code, reason, durationMs: ms() }, deps.metrics);
-      await passThroughTag(deps, up, repo, tag, req, res);
+  if (!ok) {
+    const last = refusals.last;
+    if (eff.policy === 'audit' && last.code !== 'TRUST_SOURCE_MISSING') {
+      audit(deps, { ...base, decision: 'audit-allow', code: last.code, reason: refusals.reason, durationMs: ms() });
+      await passThroughTag(up, repo, tag, req, res);
       return;
     }
-    audit(deps.log, { ...base, decision: 'deny', code: last.code, reason, durationMs: ms() }, deps.metrics);
-    throw new TrustgateError(last.code, `no valid trust data for ${repo}:${tag} (require ${need}): ${refusals.map((r) => r.message).join(' | ')}`, { cause: last });
+    audit(deps, { ...base, decision: 'deny', code: last.code, reason: refusals.reason, durationMs: ms() });
+    throw new TrustgateError(last.code, `no valid trust data for ${repo}:${tag} (require ${eff.require.label}): ${refusals.list.map((r) => r.message).join(' | ')}`, { cause: last });
   }
-  const by = [dct ? `dct ${dct.role}` : undefined, notation ? `notation ${notation.signature ?? '(skip policy)'} policy ${notation.policy}` : undefined].filter(Boolean).join(' + ');
-  audit(
-    deps.log,
-    { ...base, digest: served.digest, role: dct?.role, decision: 'allow', satisfiedBy: by, ...(dct?.stale ? { stale: true } : {}), durationMs: ms() },
-    deps.metrics,
-  );
+  const { served, dct, proofs } = ok;
+  const by = [dct ? `dct ${dct.role}` : undefined, ...proofs.map((p) => p.by)].filter(Boolean).join(' + ');
+  audit(deps, { ...base, digest: served.digest, role: dct?.role, decision: 'allow', satisfiedBy: by, ...loggedFields(proofs), ...(dct?.stale ? { stale: true } : {}), durationMs: ms() });
   writeManifest(req, res, served.m, served.digest, by);
 }

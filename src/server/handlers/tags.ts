@@ -1,10 +1,15 @@
 // GET /v2/<name>/tags/list: the trust view. Under enforce only signed tags are listed (a repository
 // without trust data lists none); under audit and off the upstream's list. `n` and `last` paginate
 // over the sorted list as the distribution spec describes, with a Link header for the next page.
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fail, isTrustgateError } from '../../errors.js';
 import { readBodyCapped } from '../../http/read-capped.js';
-import { policyFor } from '../../policy/policy.js';
+import { parseUpstreamObject } from '../../http/upstream-json.js';
+import { effectivePolicy, missingSources } from '../../policy/effective.js';
+import { audit } from '../../observe/logger.js';
+import { MANIFEST_MEDIA_TYPES } from '../../registry/registry-client.js';
+import { mediaTypeOf } from './manifest.js';
 import type { ServerDeps, UpstreamDeps } from '../deps.js';
 import type { Route } from '../route.js';
 
@@ -21,8 +26,15 @@ async function upstreamTags(up: UpstreamDeps, repo: string, maxBytes: number): P
     throw fail('UPSTREAM_UNAVAILABLE', `upstream ${up.config.name} answered ${res.statusCode} for the tags of ${repo}`);
   }
   const body = await readBodyCapped(res.body, maxBytes, `tags of ${repo}`, res.headers['content-length']);
-  const tags = (JSON.parse(Buffer.from(body).toString('utf8')) as { tags?: unknown }).tags;
-  return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
+  return parseTagList(Buffer.from(body), `upstream ${up.config.name} tags of ${repo}`);
+}
+
+/** The upstream's answer is input: `{"name":…, "tags":[strings] | null}` or UPSTREAM_INVALID. */
+export function parseTagList(body: Buffer, what: string): string[] {
+  const tags = parseUpstreamObject(body, what).tags;
+  if (tags === undefined || tags === null) return []; // distribution answers `"tags": null` for an empty repository
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) throw fail('UPSTREAM_INVALID', `${what}: tags is not a list of strings`);
+  return tags as string[];
 }
 
 async function signedTags(up: UpstreamDeps, gun: string): Promise<string[]> {
@@ -34,12 +46,57 @@ async function signedTags(up: UpstreamDeps, gun: string): Promise<string[]> {
   }
 }
 
+/**
+ * Under require: notation the trust view is the tags whose current digest carries a signature that
+ * satisfies the trust policy: each tag's manifest is fetched (its digest, size and media type are what
+ * a signature must name) and verified, a few at a time. Verified inspections are cached by signature
+ * digest, so listing again costs the referrers look-ups, not the signatures.
+ */
+async function notationSignedTags(up: UpstreamDeps, repo: string, gun: string, maxBytes: number): Promise<string[]> {
+  const tags = await upstreamTags(up, repo, maxBytes);
+  const ok = new Array<boolean>(tags.length).fill(false);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < tags.length; i = next++) {
+      try {
+        const m = await up.registry.fetchManifest(repo, tags[i]!, MANIFEST_MEDIA_TYPES);
+        if (!m) continue;
+        const digest = `sha256:${createHash('sha256').update(m.bytes).digest('hex')}`;
+        await up.notation!.verify(up.registry, gun, repo, { digest, size: m.bytes.length, mediaType: mediaTypeOf(m.bytes, m.mediaType) });
+        ok[i] = true;
+      } catch (err) {
+        // A tag that is not signed (or whose signatures fail) is simply not listed; upstream trouble is.
+        if (!isTrustgateError(err) || !err.code.startsWith('NOTATION_')) throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, tags.length) }, worker));
+  return tags.filter((_, i) => ok[i]);
+}
+
 export async function handleTags(route: TagsRoute, req: IncomingMessage, res: ServerResponse, deps: ServerDeps): Promise<void> {
   const up = deps.upstreams.get(route.upstream.name)!;
-  const policy = policyFor(up.config, route.repo);
-  const all = policy === 'enforce' && up.trust
-    ? await signedTags(up, `${up.config.gun}/${route.repo}`)
-    : await upstreamTags(up, route.repo, deps.config.limits.manifestBytes);
+  const eff = effectivePolicy(up.config, route.repo);
+  const gun = `${up.config.gun}/${route.repo}`;
+  let all: string[];
+  try {
+    if (eff.policy === 'enforce' && missingSources(eff, { dct: up.trust !== undefined, notation: up.signatures?.notation !== undefined, cosign: up.signatures?.cosign !== undefined }).length > 0) {
+      throw fail('TRUST_SOURCE_MISSING', `${route.repo}: policy enforce requires ${eff.require.label}, which upstream ${up.config.name} does not configure`);
+    }
+    // Under enforce, the trust view: tags signed with DCT where the requirement includes it; under a
+    // Notation-only requirement, the tags whose current digest carries a satisfying signature.
+    const notationOnly = eff.require.of.length === 1 && eff.require.of[0] === 'notation';
+    all =
+      eff.policy === 'enforce' && notationOnly && up.notation
+        ? await notationSignedTags(up, route.repo, gun, deps.config.limits.manifestBytes)
+        : eff.policy === 'enforce' && eff.require.of.includes('dct') && up.trust
+          ? await signedTags(up, gun)
+          : await upstreamTags(up, route.repo, deps.config.limits.manifestBytes);
+  } catch (err) {
+    // A listing that fails is a decision an operator must see too (malformed upstream answers included).
+    if (isTrustgateError(err)) audit(deps, { upstream: up.config.name, gun, repo: route.repo, ref: 'tags/list', policy: eff.policy, require: eff.require.label, decision: 'deny', code: err.code, reason: err.message, durationMs: 0 });
+    throw err;
+  }
   all.sort();
   const after = route.last !== undefined ? all.filter((t) => t > route.last!) : all;
   const page = route.n !== undefined ? after.slice(0, route.n) : after;

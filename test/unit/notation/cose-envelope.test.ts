@@ -25,7 +25,7 @@ const chain = [derB64(signer.cert), derB64(root.cert)];
 const policy = parseTrustPolicy(
   JSON.stringify({ version: '1.0', trustPolicies: [{ name: 'p', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme'] }] }),
 ).trustPolicies[0]!;
-const judge = (env: Buffer, anchors = [rootCert]) => judgeSignature(policy, verifyCoseEnvelope(env, anchors, NOW), { digest, size: manifest.length });
+const judge = (env: Buffer, anchors = [rootCert], now = NOW) => judgeSignature(policy, verifyCoseEnvelope(env, anchors, now), { digest, size: manifest.length, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
 const header = (extra: Array<[unknown, unknown]> = [], drop: unknown[] = []) =>
   new Map<unknown, unknown>(
     [
@@ -42,7 +42,7 @@ describe('Notary Project COSE_Sign1 envelopes', () => {
   it('a valid signature from a trusted identity is allowed', () => {
     const v = verifyCoseEnvelope(coseEnvelope({ signer, chain, target, signingTime: NOW }), [rootCert], NOW);
     expect(v).toMatchObject({ integrity: true, authenticity: true, authenticTimestamp: true, expiryOk: true, target: { digest } });
-    expect(judgeSignature(policy, v, { digest, size: manifest.length })).toMatchObject({ allowed: true });
+    expect(judgeSignature(policy, v, { digest, size: manifest.length, mediaType: 'application/vnd.oci.image.manifest.v1+json' })).toMatchObject({ allowed: true });
   });
 
   it('refuses a chain to a CA outside the trust store', () => {
@@ -67,10 +67,10 @@ describe('Notary Project COSE_Sign1 envelopes', () => {
       target,
       protectedMap: header([
         [2, ['io.cncf.notary.signingScheme', 'io.cncf.notary.expiry']],
-        ['io.cncf.notary.expiry', new Date(NOW.getTime() - 10_000)],
+        ['io.cncf.notary.expiry', new Date(NOW.getTime() + 2000)],
       ]),
     });
-    expect(judge(env).enforced.map((e) => e.check)).toEqual(['expiry']);
+    expect(judge(env, [rootCert], new Date(NOW.getTime() + 5000)).enforced.map((e) => e.check)).toEqual(['expiry']);
   });
 
   it.each<[string, Map<unknown, unknown>]>([

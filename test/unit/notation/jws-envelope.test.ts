@@ -40,13 +40,13 @@ const policy = parseTrustPolicy(
     trustPolicies: [{ name: 'acme', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] }],
   }),
 ).trustPolicies[0]!;
-const judge = async (env: Buffer, anchors = [rootCert], now = NOW) => judgeSignature(policy, verifyJwsEnvelope(env, anchors, now), { digest, size: manifest.length });
+const judge = async (env: Buffer, anchors = [rootCert], now = NOW) => judgeSignature(policy, verifyJwsEnvelope(env, anchors, now), { digest, size: manifest.length, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
 
 describe('Notary Project JWS envelopes', () => {
   it('a valid signature from a trusted identity is allowed', async () => {
     const v = verifyJwsEnvelope(await envelope(), [rootCert], NOW);
     expect(v).toMatchObject({ integrity: true, authenticity: true, authenticTimestamp: true, expiryOk: true, signingScheme: 'notary.x509', target: { digest } });
-    expect(judgeSignature(policy, v, { digest, size: manifest.length })).toEqual({ allowed: true, enforced: [], logged: [] });
+    expect(judgeSignature(policy, v, { digest, size: manifest.length, mediaType: 'application/vnd.oci.image.manifest.v1+json' })).toEqual({ allowed: true, enforced: [], logged: [] });
   });
 
   it('refuses a chain to a CA outside the trust store', async () => {
@@ -61,10 +61,12 @@ describe('Notary Project JWS envelopes', () => {
   });
 
   it('refuses an expired signature under strict, logs it under permissive', async () => {
-    const env = await envelope({ protectedOverride: { crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.expiry'], 'io.cncf.notary.expiry': new Date(NOW.getTime() - 1000).toISOString() } });
-    expect((await judge(env)).enforced.map((f) => f.check)).toEqual(['expiry']);
+    const env = await envelope({ protectedOverride: { crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.expiry'], 'io.cncf.notary.expiry': new Date(NOW.getTime() + 1000).toISOString() } });
+    // The expiry must be after the signing time (else the envelope itself is invalid): judge later.
+    const later = new Date(NOW.getTime() + 5000);
+    expect((await judge(env, [rootCert], later)).enforced.map((f) => f.check)).toEqual(['expiry']);
     const permissive = { ...policy, level: 'permissive' as const, actions: { ...policy.actions, expiry: 'log' as const } };
-    const r = judgeSignature(permissive, verifyJwsEnvelope(env, [rootCert], NOW), { digest, size: manifest.length });
+    const r = judgeSignature(permissive, verifyJwsEnvelope(env, [rootCert], later), { digest, size: manifest.length, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
     expect(r).toMatchObject({ allowed: true, logged: [{ check: 'expiry' }] });
   });
 

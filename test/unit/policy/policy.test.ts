@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { globToRegExp, policyFor } from '../../../src/policy/policy.js';
+import { DEFAULT_REQUIRE, type RequireSpec } from '../../../src/config/schema.js';
+import { effectivePolicy, missingSources } from '../../../src/policy/effective.js';
+import { globToRegExp } from '../../../src/policy/policy.js';
+
+const policyFor = (u: { policy: 'enforce' | 'audit' | 'off'; repositories: { match: string; policy: 'enforce' | 'audit' | 'off' }[] }, repo: string) =>
+  effectivePolicy({ ...u, require: DEFAULT_REQUIRE, digestPulls: 'allow' }, repo).policy;
 
 describe('policyFor', () => {
   const upstream = {
@@ -25,5 +30,34 @@ describe('policyFor', () => {
     expect(globToRegExp('a.b').test('axb')).toBe(false);
     expect(globToRegExp('a.b').test('a.b')).toBe(true);
     expect(globToRegExp('(x)+').test('xx')).toBe(false);
+  });
+});
+
+describe('effectivePolicy: require and digestPulls after repository overrides', () => {
+  const notation: RequireSpec = { mode: 'any-of', of: ['notation'], label: 'notation' };
+  const both: RequireSpec = { mode: 'all-of', of: ['dct', 'notation'], label: 'all-of' };
+  const upstream = {
+    policy: 'off' as const,
+    require: DEFAULT_REQUIRE,
+    digestPulls: 'allow' as const,
+    repositories: [
+      { match: 'bar/**', policy: 'enforce' as const }, // policy only: the upstream's require stays
+      { match: 'n/*', policy: 'audit' as const, require: notation, digestPulls: 'signed' as const },
+      { match: '**', policy: 'off' as const, require: both },
+    ],
+  };
+  it('an entry that sets only the policy keeps a require from a later matching entry, else the upstream\'s', () => {
+    expect(effectivePolicy(upstream, 'bar/x')).toEqual({ policy: 'enforce', require: both, digestPulls: 'allow' });
+    expect(effectivePolicy({ ...upstream, repositories: upstream.repositories.slice(0, 1) }, 'bar/x')).toEqual({ policy: 'enforce', require: DEFAULT_REQUIRE, digestPulls: 'allow' });
+  });
+  it('the first matching entry sets policy, require and digestPulls', () => {
+    expect(effectivePolicy(upstream, 'n/app')).toEqual({ policy: 'audit', require: notation, digestPulls: 'signed' });
+    expect(effectivePolicy(upstream, 'other')).toEqual({ policy: 'off', require: both, digestPulls: 'allow' });
+  });
+  it('missingSources names every required kind without a source, and nothing under policy off', () => {
+    const none = { dct: false, notation: false, cosign: false };
+    expect(missingSources(effectivePolicy(upstream, 'bar/x'), none)).toEqual(['dct', 'notation']);
+    expect(missingSources(effectivePolicy(upstream, 'bar/x'), { ...none, dct: true })).toEqual(['notation']);
+    expect(missingSources(effectivePolicy(upstream, 'other'), none)).toEqual([]);
   });
 });

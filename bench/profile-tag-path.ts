@@ -1,0 +1,109 @@
+// Where the warm tag path spends its time with the default configuration (audit on, file store, log to
+// a file): trustgate runs under `node --cpu-prof` while autocannon GETs (or HEADs) one signed tag, then
+// the profile's self time is summed per function and printed, top first. `npm run bench:profile`
+// (PROFILE_SECONDS, PROFILE_METHOD=HEAD; PROFILE_BEFORE=<other checkout>/dist/main.js also runs an older
+// build in the same run, for before/after figures). Traffic only to 127.0.0.1.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { startRegistry } from '../test/support/docker-registry.js';
+import { NotaryCli } from '../test/support/notary-cli.js';
+import { startNotary } from '../test/support/notary-server.js';
+import { pushImage } from '../test/support/oci-image.js';
+import { makePki } from '../test/support/pki.js';
+import { freePort, spawnServer } from '../test/support/spawn-server.js';
+import { stringify } from 'yaml';
+import { getLoad, headLoad } from './lib/load.js';
+import { printEnv } from './lib/report.js';
+
+const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10);
+const METHOD = process.env.PROFILE_METHOD === 'HEAD' ? 'HEAD' : 'GET';
+const BEFORE = process.env.PROFILE_BEFORE;
+const MAIN = new URL('../dist/main.js', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'trustgate-profile-'));
+const stops: Array<() => Promise<unknown>> = [];
+
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface Profile {
+  nodes: Node[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Self time per function (name + file:line), as a share of all samples. */
+function selfTimes(p: Profile): Array<{ fn: string; share: number }> {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const totals = new Map<string, number>();
+  let all = 0;
+  p.samples.forEach((id, i) => {
+    const n = byId.get(id)!;
+    const dt = p.timeDeltas[i] ?? 0;
+    const url = n.callFrame.url.replace(/^.*\/(node_modules\/|dist\/)/, '$1');
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber + 1}`;
+    totals.set(key, (totals.get(key) ?? 0) + dt);
+    all += dt;
+  });
+  return [...totals.entries()].map(([fn, t]) => ({ fn, share: t / all })).sort((a, b) => b.share - a.share);
+}
+
+async function main(): Promise<void> {
+  printEnv();
+  const pki = await makePki(dir);
+  const [registry, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
+  stops.push(() => registry.stop(), () => notary.stop());
+  const REPO = 'profile/app';
+  const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
+  await cli.initRepo(`${registry.host}/${REPO}`);
+  const img = await pushImage(dir, registry.host, REPO, 'v1');
+  writeFileSync(join(dir, 'm'), img.manifest);
+  await cli.sign(`${registry.host}/${REPO}`, 'v1', join(dir, 'm'));
+  const upstreams = [{ name: 'lab', registry: registry.url, gun: registry.host, notary: { url: notary.url, ca: notary.caFile }, policy: 'enforce' }];
+  // Default configuration, stdout to a file (as under a service manager); audit off = `log.level: warn`
+  // on a build where that still drops audit lines, or audit.path /dev/null on this one.
+  const variants: Array<{ name: string; main: string; config: Record<string, unknown> }> = [
+    { name: 'this build, audit on', main: MAIN, config: {} },
+    { name: 'this build, audit to /dev/null, log warn', main: MAIN, config: { log: { level: 'warn' }, audit: { path: '/dev/null' } } },
+    ...(BEFORE ? [{ name: 'before, audit on', main: BEFORE, config: {} }, { name: 'before, log warn (audit dropped)', main: BEFORE, config: { log: { level: 'warn' } } }] : []),
+  ];
+  for (const [i, v] of variants.entries()) {
+    const port = await freePort();
+    const file = join(dir, `tg-${i}.yaml`);
+    writeFileSync(file, stringify({ listen: `127.0.0.1:${port}`, store: { kind: 'file', path: join(dir, `data-${i}`) }, upstreams, default: 'lab', ...v.config }));
+    const profDir = join(dir, `prof-${i}`);
+    const base = `http://127.0.0.1:${port}`;
+    const tg = await spawnServer({
+      cmd: process.execPath,
+      args: ['--cpu-prof', '--cpu-prof-dir', profDir, v.main, 'start', '--config', file],
+      logFile: join(dir, `tg-${i}.log`),
+      ready: async () => (await fetch(`${base}/healthz`)).status === 200,
+    });
+    stops.push(() => tg.stop());
+    const url = `${base}/v2/${REPO}/manifests/v1`;
+    const warm = await request(url, { headers: { accept: img.mediaType } });
+    await warm.body.dump();
+    if (warm.statusCode !== 200) throw new Error(`warm-up: ${warm.statusCode}`);
+    const r = METHOD === 'HEAD' ? await headLoad(url, 64, SECONDS, { accept: img.mediaType }) : await getLoad(url, 64, SECONDS, { accept: img.mediaType });
+    await tg.stop(); // the profile is written at exit
+    stops.pop();
+    const auditLines = readFileSync(join(dir, `tg-${i}.log`), 'utf8').split('\n').filter((l) => l.includes('"audit":true')).length;
+    console.log(`\n## ${METHOD} by tag, ${v.name}: ${Math.round(r.rps)} req/s, p99 ${r.p99} ms, errors ${r.errors}, non2xx ${r.non2xx}, audit lines on stdout ${auditLines}`);
+    const prof = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+    if (!prof) throw new Error('no .cpuprofile written');
+    const top = selfTimes(JSON.parse(readFileSync(join(profDir, prof), 'utf8')) as Profile).slice(0, Number(process.env.PROFILE_TOP ?? 25));
+    for (const t of top) console.log(`${(t.share * 100).toFixed(1).padStart(5)}%  ${t.fn}`);
+  }
+}
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });

@@ -1,0 +1,392 @@
+// The verified blob cache on local disk: content-addressed by (upstream, digest), filled while
+// streaming, committed by rename only once the bytes hash to the digest (distribution's proxy
+// ServeBlob: tee, then commit or cancel), least recently used out under `maxBytes`.
+//
+//   <path>/blobs/<upstream>/<hex>          committed blobs (the index is rebuilt from these at start)
+//   <path>/tmp/<upstream>-<hex>-<rand>     fills in progress; whatever is left at start is a crash's debris
+//   <path>/links/<upstream>/<repo>/<hex>   "the upstream served this blob to this repository" (distribution's
+//                                          repository links): another repository's requester is confirmed first
+//
+// One fill per blob (single-flight): concurrent requests read the growing file as bytes land, so an
+// upstream GET serves any number of clients, and the fill is detached from every client (one that
+// goes away does not cancel the others' bytes nor poison the cache).
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FillWriter } from './fill-writer.js';
+import { fail } from '../errors.js';
+import type { BlobCacheMetrics } from './cache-metrics.js';
+
+export interface BlobCacheOptions {
+  path: string;
+  maxBytes: number;
+  /** Hash every read of a committed blob, not only the first after start. */
+  verifyOnRead: boolean;
+  metrics?: BlobCacheMetrics | undefined;
+  /** Called when something on disk is found wrong (size or hash); the cache drops it and carries on. */
+  onDiscard?: ((key: string, reason: string) => void) | undefined;
+}
+
+interface Entry {
+  size: number;
+  /** Hashed since this process started (it wrote the blob, or a full read matched). */
+  verified: boolean;
+  readers: number;
+}
+
+/** A committed blob opened for reading; `release()` when the response is done. */
+export interface CachedBlob {
+  key: string;
+  size: number;
+  file: FileHandle;
+  /** True when this read must hash the bytes (first read after start, or verifyOnRead). */
+  mustVerify: boolean;
+  markVerified(): void;
+  /** The bytes did not match: drop the file so it is fetched again. */
+  discard(reason: string): Promise<void>;
+  release(): void;
+}
+
+type Waiter = () => void;
+
+/** A blob being written from the upstream. Registered before the upstream answers, so concurrent requests join it. */
+export class Fill {
+  size = -1;
+  written = 0;
+  committed = false;
+  /** Repositories the upstream served this blob to during the fill (links are written at commit). */
+  readonly repos = new Set<string>();
+  error: Error | undefined;
+  /** Resolves once the upstream answered 200 with a length and the fill started; rejects if it never does. */
+  readonly ready: Promise<void>;
+  readonly done: Promise<void>;
+  /** Resolves once the temporary file exists (readers open it), rejects if it never will. */
+  readonly fileReady: Promise<void>;
+  private onFile!: (err?: Error) => void;
+  private waiters: Waiter[] = [];
+  private settle!: () => void;
+  private onReady!: (err?: Error) => void;
+
+  constructor(
+    readonly key: string,
+    readonly tmpPath: string,
+    readonly finalPath: string,
+  ) {
+    this.done = new Promise((r) => (this.settle = r));
+    this.ready = new Promise((resolve, reject) => (this.onReady = (err) => (err ? reject(err) : resolve())));
+    this.ready.catch(() => undefined); // nobody may be waiting
+    this.fileReady = new Promise((resolve, reject) => (this.onFile = (err) => (err ? reject(err) : resolve())));
+    this.fileReady.catch(() => undefined);
+  }
+
+  started(size: number): void {
+    this.size = size;
+    this.onReady();
+  }
+
+  fileCreated(): void {
+    this.onFile();
+  }
+
+  /** Resolves at the next write, commit or failure. */
+  next(): Promise<void> {
+    if (this.committed || this.error) return Promise.resolve();
+    return new Promise((r) => this.waiters.push(r));
+  }
+
+  notify(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  finish(err?: Error): void {
+    if (err) this.error = err;
+    else this.committed = true;
+    this.onReady(err);
+    this.onFile(err);
+    this.notify();
+    this.settle();
+  }
+}
+
+/** The fill will not happen (too big, no room): joiners fetch for themselves. */
+export const NOT_CACHEABLE = 'BLOBCACHE_NOT_CACHEABLE';
+
+export type Lookup = { kind: 'hit'; entry: Entry } | { kind: 'filling'; fill: Fill } | { kind: 'miss' };
+
+const HEX = /^[a-f0-9]{64}$/;
+
+export class BlobCache {
+  private readonly entries = new Map<string, Entry>(); // insertion order = least recently used first
+  private readonly fills = new Map<string, Fill>();
+  private readonly links = new Set<string>();
+  private held = 0;
+  private reserved = 0;
+
+  private constructor(private readonly opts: BlobCacheOptions) {}
+
+  /** Open the cache directory: discard partial files, rebuild the index from disk, trim to maxBytes. */
+  static async open(opts: BlobCacheOptions): Promise<BlobCache> {
+    const c = new BlobCache(opts);
+    await rm(join(opts.path, 'tmp'), { recursive: true, force: true });
+    await mkdir(join(opts.path, 'tmp'), { recursive: true });
+    await mkdir(join(opts.path, 'blobs'), { recursive: true });
+    const found = await scanBlobs(opts.path);
+    // Oldest use first: mtime is touched on every hit, so restart keeps the LRU order.
+    found.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    for (const f of found) {
+      c.entries.set(f.key, { size: f.size, verified: false, readers: 0 });
+      c.held += f.size;
+    }
+    await c.evictFor(0);
+    c.publish();
+    return c;
+  }
+
+  get maxBytes(): number {
+    return this.opts.maxBytes;
+  }
+
+  get bytesHeld(): number {
+    return this.held;
+  }
+
+  get blobCount(): number {
+    return this.entries.size;
+  }
+
+  static key(upstream: string, digest: string): string {
+    return `${upstream}/${digest.slice('sha256:'.length)}`;
+  }
+
+  private blobPath(key: string): string {
+    return join(this.opts.path, 'blobs', key);
+  }
+
+  private linkPath(upstream: string, repo: string, digest: string): string {
+    return join(this.opts.path, 'links', upstream, repo, digest.slice('sha256:'.length));
+  }
+
+  /** Synchronous, so check-then-start cannot race between two requests. */
+  lookup(key: string): Lookup {
+    const e = this.entries.get(key);
+    if (e) return { kind: 'hit', entry: e };
+    const f = this.fills.get(key);
+    if (f) return { kind: 'filling', fill: f };
+    return { kind: 'miss' };
+  }
+
+  /** Has the upstream served (or confirmed) this blob to this repository? */
+  async hasLink(upstream: string, repo: string, digest: string): Promise<boolean> {
+    const k = `${upstream}\0${repo}\0${digest}`;
+    if (this.links.has(k)) return true;
+    try {
+      await stat(this.linkPath(upstream, repo, digest));
+      this.links.add(k);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async addLink(upstream: string, repo: string, digest: string): Promise<void> {
+    const k = `${upstream}\0${repo}\0${digest}`;
+    if (this.links.has(k)) return;
+    const p = this.linkPath(upstream, repo, digest);
+    await mkdir(join(p, '..'), { recursive: true });
+    await writeFile(p, '');
+    this.links.add(k);
+  }
+
+  /**
+   * Open a committed blob. The size is checked against the index on every open: a file truncated or
+   * grown on disk is dropped (and fetched again), never served as complete.
+   */
+  async openCommitted(key: string): Promise<CachedBlob | undefined> {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    e.readers++;
+    let file: FileHandle;
+    try {
+      file = await open(this.blobPath(key), 'r');
+    } catch {
+      e.readers--;
+      this.drop(key, 'missing on disk');
+      return undefined;
+    }
+    const st = await file.stat().catch(() => undefined);
+    if (!st || st.size !== e.size) {
+      e.readers--;
+      await file.close().catch(() => undefined);
+      await this.remove(key, `size on disk ${st?.size} is not ${e.size}`);
+      return undefined;
+    }
+    // Most recently used: last in the map, and the file's mtime for the next start.
+    this.entries.delete(key);
+    this.entries.set(key, e);
+    const now = new Date();
+    void utimes(this.blobPath(key), now, now).catch(() => undefined);
+    this.opts.metrics?.hits.inc();
+    let released = false;
+    return {
+      key,
+      size: e.size,
+      file,
+      mustVerify: this.opts.verifyOnRead || !e.verified,
+      markVerified: () => (e.verified = true),
+      discard: (reason) => this.remove(key, reason),
+      release: () => {
+        if (released) return;
+        released = true;
+        e.readers--;
+        void file.close().catch(() => undefined);
+      },
+    };
+  }
+
+  /** Register a fill for a missed blob. Must be called in the same tick as the `miss` lookup. */
+  beginFill(key: string): Fill {
+    if (this.fills.has(key) || this.entries.has(key)) throw new Error(`blob cache: ${key} is already present`);
+    const fill = new Fill(key, join(this.opts.path, 'tmp', `${key.replace('/', '-')}-${randomBytes(6).toString('hex')}`), this.blobPath(key));
+    this.fills.set(key, fill);
+    return fill;
+  }
+
+  /** The upstream did not give a cacheable 200: the fill ends, joiners see `err`. */
+  abandonFill(fill: Fill, err: Error): void {
+    if (this.fills.get(fill.key) === fill) this.fills.delete(fill.key);
+    fill.finish(err);
+  }
+
+  /**
+   * Fill from an upstream body already known to be a 200 of `size` bytes. Returns false when it
+   * cannot be cached (bigger than the cache, or no room because everything is in use): the fill is
+   * abandoned and the caller streams the body straight through instead.
+   */
+  startFill(fill: Fill, size: number, body: Readable, digest: string, onCommit?: () => Promise<void>): boolean {
+    if (size > this.opts.maxBytes || !this.canReserve(size)) {
+      this.abandonFill(fill, Object.assign(new Error('blob not cacheable'), { code: NOT_CACHEABLE }));
+      return false;
+    }
+    this.reserved += size;
+    this.opts.metrics?.misses.inc();
+    fill.started(size);
+    void this.pump(fill, body, digest, onCommit);
+    return true;
+  }
+
+  private async pump(fill: Fill, body: Readable, digest: string, onCommit?: () => Promise<void>): Promise<void> {
+    let fh: FileHandle | undefined;
+    try {
+      await this.evictFor(0);
+      fh = await open(fill.tmpPath, 'wx');
+      fill.fileCreated();
+      const hash = createHash('sha256');
+      await pipeline(body, new FillWriter(fh, fill, hash, digest, (n) => this.opts.metrics?.bytesFromUpstream.inc(n)));
+      if (fill.written !== fill.size) throw fail('DIGEST_MISMATCH', `blob ${digest}: ${fill.written} bytes, not the announced ${fill.size}`);
+      const got = `sha256:${hash.digest('hex')}`;
+      if (got !== digest) throw fail('DIGEST_MISMATCH', `upstream blob hashes to ${got}, not ${digest}`);
+      await fh.close();
+      fh = undefined;
+      await mkdir(join(fill.finalPath, '..'), { recursive: true });
+      await rename(fill.tmpPath, fill.finalPath);
+      this.entries.set(fill.key, { size: fill.size, verified: true, readers: 0 });
+      this.held += fill.size;
+      await onCommit?.().catch(() => undefined);
+      fill.finish();
+    } catch (err) {
+      body.destroy();
+      await fh?.close().catch(() => undefined);
+      await unlink(fill.tmpPath).catch(() => undefined);
+      fill.finish(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      this.reserved -= fill.size;
+      this.fills.delete(fill.key);
+      await this.evictFor(0).catch(() => undefined);
+      this.publish();
+    }
+  }
+
+  private canReserve(size: number): boolean {
+    let free = this.opts.maxBytes - this.held - this.reserved;
+    if (free >= size) return true;
+    for (const e of this.entries.values()) {
+      if (e.readers === 0) free += e.size;
+      if (free >= size) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Least recently used first, skipping blobs being read (a blob being written is not in the index
+   * yet), until held + reserved + extra fits under maxBytes.
+   */
+  private async evictFor(extra: number): Promise<void> {
+    for (const [key, e] of this.entries) {
+      if (this.held + this.reserved + extra <= this.opts.maxBytes) break;
+      if (e.readers > 0) continue;
+      this.drop(key);
+      this.opts.metrics?.evictions.inc();
+      await unlink(this.blobPath(key)).catch(() => undefined);
+    }
+    this.publish();
+  }
+
+  private drop(key: string, reason?: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.entries.delete(key);
+    this.held -= e.size;
+    if (reason) this.opts.onDiscard?.(key, reason);
+    this.publish();
+  }
+
+  /** Drop an entry found wrong on disk, and its file. */
+  private async remove(key: string, reason: string): Promise<void> {
+    this.drop(key, reason);
+    await unlink(this.blobPath(key)).catch(() => undefined);
+  }
+
+  private publish(): void {
+    this.opts.metrics?.bytesHeld.set(this.held);
+    this.opts.metrics?.blobs.set(this.entries.size);
+  }
+}
+
+export interface FoundBlob {
+  key: string;
+  upstream: string;
+  size: number;
+  mtimeMs: number;
+  path: string;
+}
+
+/** Every committed blob under <path>/blobs (for the index at start, and the cache CLI). */
+export async function scanBlobs(path: string): Promise<FoundBlob[]> {
+  const out: FoundBlob[] = [];
+  const root = join(path, 'blobs');
+  let ups: string[];
+  try {
+    ups = await readdir(root);
+  } catch {
+    return out;
+  }
+  for (const u of ups) {
+    let names: string[];
+    try {
+      names = await readdir(join(root, u));
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (!HEX.test(n)) continue;
+      const p = join(root, u, n);
+      const st = await stat(p).catch(() => undefined);
+      if (st?.isFile()) out.push({ key: `${u}/${n}`, upstream: u, size: st.size, mtimeMs: st.mtimeMs, path: p });
+    }
+  }
+  return out;
+}

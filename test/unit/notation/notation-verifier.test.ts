@@ -1,0 +1,170 @@
+// NotationVerifier end to end against a small in-memory registry (node:http) that can answer the
+// referrers API or only the tag schema: both signature manifest forms, trust anchored at an
+// intermediate, the spec's `S` identity attribute, media type integrity, messages that name each check
+// once, junk signatures in front of a valid one, the limit on signatures tried, and the cache.
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { NotationVerifier } from '../../../src/notation/notation-verifier.js';
+import { parseTrustPolicy } from '../../../src/notation/trust-policy.js';
+import { RegistryClient } from '../../../src/registry/registry-client.js';
+import { derB64, jwsEnvelope, makeCa, makeIntermediate, makeLeaf, signatureManifest, type SignatureForm } from '../../support/notation-sign.js';
+
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const dir = mkdtempSync(join(tmpdir(), 'trustgate-nverifier-'));
+const root = makeCa(dir, 'acme');
+const inter = makeIntermediate(dir, 'acme-issuing', root);
+const signer = makeLeaf(dir, 'builder', inter, '/C=US/ST=WA/O=acme/OU=Build/CN=builder');
+const chain = [derB64(signer.cert), derB64(inter.cert), derB64(root.cert)];
+const cert = (f: string) => new X509Certificate(readFileSync(f));
+
+const MT = 'application/vnd.oci.image.manifest.v1+json';
+const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT, config: {}, layers: [] }));
+const subject = { mediaType: MT, digest: sha(image), size: image.length };
+
+// The registry's content: blobs and manifests by digest, tags, and whether it has the referrers API.
+const store = new Map<string, Buffer>();
+const tags = new Map<string, Buffer>();
+let referrersApi = true;
+let requests: string[] = [];
+let server: Server;
+let client: RegistryClient;
+
+function reset() {
+  store.clear();
+  tags.clear();
+  requests = [];
+}
+
+async function addSignature(envelope: Buffer, form: SignatureForm = 'artifactType', subj = subject): Promise<string> {
+  const cfg = Buffer.from('{}');
+  store.set(sha(cfg), cfg);
+  store.set(sha(envelope), envelope);
+  const m = signatureManifest(subj, { mediaType: 'application/jose+json', digest: sha(envelope), size: envelope.length }, form, { digest: sha(cfg), size: cfg.length });
+  store.set(sha(m), m);
+  const tag = `sha256-${subj.digest.slice(7)}`;
+  const index = tags.has(tag) ? JSON.parse(tags.get(tag)!.toString()) : { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
+  index.manifests.push({ mediaType: MT, artifactType: 'application/vnd.cncf.notary.signature', digest: sha(m), size: m.length });
+  tags.set(tag, Buffer.from(JSON.stringify(index)));
+  return sha(m);
+}
+
+const sign = (o: { target?: Partial<typeof subject>; key?: string; chain?: string[] } = {}) =>
+  jwsEnvelope({ signer: { key: o.key ?? signer.key, cert: signer.cert }, chain: o.chain ?? chain, target: { ...subject, ...o.target } });
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    requests.push(url.pathname);
+    const ref = /^\/v2\/r\/referrers\/(sha256:[0-9a-f]{64})$/.exec(url.pathname);
+    if (ref) {
+      if (!referrersApi) return void res.writeHead(404).end();
+      const idx = tags.get(`sha256-${ref[1]!.slice(7)}`) ?? Buffer.from('{"schemaVersion":2,"manifests":[]}');
+      return void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' }).end(idx);
+    }
+    const m = /^\/v2\/r\/(manifests|blobs)\/(.+)$/.exec(url.pathname);
+    const b = m ? (store.get(m[2]!) ?? tags.get(m[2]!)) : undefined;
+    if (b) return void res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': b.length }).end(b);
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  client = new RegistryClient({ registry: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeoutMs: 5000, manifestBytes: 1 << 20 });
+});
+afterAll(async () => {
+  await client.close();
+  server.close();
+});
+beforeEach(reset);
+
+function verifier(o: { identity?: string; store?: X509Certificate[]; level?: string; maxSignatures?: number } = {}) {
+  const trustPolicy = parseTrustPolicy(
+    JSON.stringify({
+      version: '1.0',
+      trustPolicies: [{ name: 'acme', registryScopes: ['*'], signatureVerification: { level: o.level ?? 'strict', override: { revocation: 'skip' } }, trustStores: ['ca:acme'], trustedIdentities: [o.identity ?? 'x509.subject: C=US, ST=WA, O=acme, OU=Build'] }],
+    }),
+  );
+  return new NotationVerifier({ trustPolicy, trustStores: new Map([['ca:acme', o.store ?? [cert(root.cert)]]]), maxSignatures: o.maxSignatures });
+}
+
+describe('NotationVerifier', () => {
+  it.each<[string, SignatureForm, boolean]>([
+    ['the current form (artifactType) through the referrers API', 'artifactType', true],
+    ["notation 1.0's form (config.mediaType) through the referrers API", 'config', true],
+    ['the current form through the referrers tag schema', 'artifactType', false],
+    ["notation 1.0's form through the referrers tag schema", 'config', false],
+  ])('finds and verifies %s', async (_n, form, api) => {
+    referrersApi = api;
+    const sig = await addSignature(await sign(), form);
+    await expect(verifier().verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ signature: sig, policy: 'acme' });
+    expect(requests.some((p) => p.includes('/manifests/sha256-'))).toBe(!api);
+    referrersApi = true;
+  });
+
+  it('accepts a trust store that holds the intermediate CA only, as notation-core-go does', async () => {
+    await addSignature(await sign());
+    await expect(verifier({ store: [cert(inter.cert)] }).verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ policy: 'acme' });
+  });
+
+  it('matches a trusted identity written with S for the state, as the specification allows', async () => {
+    await addSignature(await sign());
+    await expect(verifier({ identity: 'x509.subject: C=US, S=WA, O=acme' }).verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ policy: 'acme' });
+    await expect(verifier({ identity: 'x509.subject: C=US, S=OR, O=acme' }).verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({ code: 'NOTATION_INVALID' });
+  });
+
+  it('refuses a signed descriptor whose media type is not the manifest’s', async () => {
+    await addSignature(await sign({ target: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json' } }));
+    await expect(verifier().verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({
+      code: 'NOTATION_INVALID',
+      message: expect.stringContaining(`integrity: the signed descriptor is not the manifest served: media type application/vnd.docker.distribution.manifest.v2+json, not ${MT}`),
+    });
+  });
+
+  it('names each failed check once in the refusal ("authenticity: …", never "authenticity: authenticity:")', async () => {
+    await addSignature(await sign());
+    const err = await verifier({ store: [cert(makeCa(dir, 'other').cert)] }).verify(client, 'reg/r', 'r', subject).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/authenticity: no certificate of the chain is in the trust store/);
+    expect((err as Error).message).not.toMatch(/authenticity: authenticity/);
+  });
+
+  it('20 junk signatures pushed before a valid one do not hide it; each is fetched once, then cached', async () => {
+    const junkSigner = makeLeaf(dir, 'junk', makeCa(dir, 'junkca'), '/C=US/ST=WA/O=acme/OU=Build/CN=junk');
+    for (let i = 0; i < 10; i++) await addSignature(Buffer.from(`{"not":"a jws ${i}"}`));
+    for (let i = 0; i < 10; i++) await addSignature(await jwsEnvelope({ signer: junkSigner, chain: [derB64(junkSigner.cert)], target: subject, signingTime: new Date(Date.now() - i * 1000) }));
+    const good = await addSignature(await sign());
+    const v = verifier();
+    await expect(v.verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ signature: good });
+    const fetched = requests.filter((p) => p.includes('/manifests/sha256:')).length;
+    expect(fetched).toBe(21);
+    requests = [];
+    await expect(v.verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ signature: good });
+    expect(requests.filter((p) => p.includes('/manifests/sha256:') || p.includes('/blobs/'))).toEqual([]); // all from the cache
+  });
+
+  it('tries at most maxSignatures, stopping at the first that satisfies the policy', async () => {
+    for (let i = 0; i < 5; i++) await addSignature(Buffer.from(`junk ${i}`));
+    await addSignature(await sign());
+    await expect(verifier({ maxSignatures: 5 }).verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({ code: 'NOTATION_INVALID' });
+    reset();
+    const first = await addSignature(await sign());
+    await addSignature(await sign());
+    await expect(verifier().verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ signature: first });
+    expect(requests.filter((p) => p.includes('/manifests/sha256:'))).toHaveLength(1);
+  });
+
+  it('refuses a signature manifest that points at another subject, and one that is no signature at all', async () => {
+    const other = { ...subject, digest: `sha256:${'b'.repeat(64)}` };
+    const m = await addSignature(await sign(), 'artifactType', other);
+    // List it under our subject anyway (the index is anyone's to write).
+    tags.set(`sha256-${subject.digest.slice(7)}`, tags.get(`sha256-${other.digest.slice(7)}`)!);
+    const err = await verifier().verify(client, 'reg/r', 'r', subject).catch((e: Error) => e);
+    expect((err as Error).message).toContain(`${m}: signature manifest ${m} is for ${other.digest}`);
+  });
+
+  it('an image without signatures is NOTATION_UNSIGNED', async () => {
+    await expect(verifier().verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({ code: 'NOTATION_UNSIGNED' });
+  });
+});

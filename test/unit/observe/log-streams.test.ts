@@ -1,0 +1,85 @@
+// The audit stream ignores log.level, and buffered lines are all written by drain() and flushSync().
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { audit } from '../../../src/observe/logger.js';
+import { openLogStreams } from '../../../src/observe/log-streams.js';
+
+const rec = { upstream: 'lab', gun: 'h/r', repo: 'r', ref: 'v1', decision: 'allow' as const, policy: 'enforce', durationMs: 1 };
+let dir: string | undefined;
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+function tempFd(): { fd: number; file: string } {
+  dir = mkdtempSync(join(tmpdir(), 'tg-logstreams-'));
+  const file = join(dir, 'out.log');
+  return { fd: openSync(file, 'a'), file };
+}
+const read = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('openLogStreams', () => {
+  it('writes audit lines at log.level silent, and drain() waits until all of them are in the file', async () => {
+    const { fd, file } = tempFd();
+    const s = openLogStreams({ level: 'silent', stdoutFd: fd });
+    await s.ready;
+    const decisions: string[] = [];
+    const metrics = { decision: (_u: string, d: string) => void decisions.push(d) };
+    for (let i = 0; i < 2000; i++) audit({ log: s.log, audit: s.audit, metrics }, { ...rec, ref: `t${i}` });
+    s.log.error('silent drops even errors from the operational log');
+    await s.drain();
+    const lines = read(file);
+    expect(lines.filter((l) => l.audit === true).map((l) => l.ref)).toEqual(Array.from({ length: 2000 }, (_, i) => `t${i}`));
+    expect(lines.filter((l) => l.audit !== true)).toHaveLength(0);
+    expect(decisions).toHaveLength(2000);
+    closeSync(fd);
+  });
+
+  it('flushSync() writes out what is still buffered, with no callback left to run', async () => {
+    const { fd, file } = tempFd();
+    const s = openLogStreams({ level: 'info', stdoutFd: fd });
+    await s.ready;
+    for (let i = 0; i < 500; i++) audit({ log: s.log, audit: s.audit }, { ...rec, ref: `t${i}` });
+    s.log.info('last operational line');
+    s.flushSync();
+    // Synchronously, before any fs.write callback could run: the lines not in flight are on disk.
+    const now = read(file);
+    await s.drain();
+    const after = read(file);
+    expect(after.filter((l) => l.audit === true)).toHaveLength(500);
+    expect(now.length).toBeGreaterThan(0);
+    expect(after.at(-1)?.msg).toBe('last operational line');
+    closeSync(fd);
+  });
+
+  it('writes audit lines in pino\'s format, escaping whatever a reason contains', async () => {
+    const { fd, file } = tempFd();
+    const s = openLogStreams({ level: 'info', stdoutFd: fd });
+    await s.ready;
+    const reason = 'TAG_NOT_SIGNED: "quoted"\nnew line \u2028 \\ end';
+    const t0 = Date.now();
+    audit({ log: s.log, audit: s.audit }, { ...rec, decision: 'deny', code: 'TAG_NOT_SIGNED', reason, digest: undefined });
+    s.log.info({ other: 1 }, 'pino line');
+    await s.drain();
+    const [a, p] = read(file);
+    expect(a).toEqual({ level: 30, time: expect.any(Number), service: 'trustgate', audit: true, ...rec, decision: 'deny', code: 'TAG_NOT_SIGNED', reason, msg: 'trust decision' });
+    expect(a!.time).toBeGreaterThanOrEqual(t0);
+    // The same leading keys, in the same order, as pino's own lines.
+    expect(Object.keys(a!).slice(0, 3)).toEqual(Object.keys(p!).slice(0, 3));
+    closeSync(fd);
+  });
+
+  it('without a dedicated stream (tests building their own deps) the line follows the log level', async () => {
+    const { fd, file } = tempFd();
+    for (const level of ['warn', 'info'] as const) {
+      const s = openLogStreams({ level, stdoutFd: fd });
+      await s.ready;
+      audit({ log: s.log }, { ...rec, ref: level });
+      await s.drain();
+    }
+    expect(read(file).map((l) => [l.ref, l.audit])).toEqual([['info', true]]);
+    closeSync(fd);
+  });
+});
