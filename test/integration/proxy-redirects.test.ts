@@ -99,7 +99,8 @@ afterAll(async () => {
 });
 
 async function proxy(name: string, upstream: Record<string, unknown>): Promise<Trustgate> {
-  const p = await startTrustgate(dir, { upstreams: [{ name: 'up', gun: 'hostile.example', policy: 'off', ...upstream }], default: 'up', log: { level: 'info' } }, name);
+  // No blob cache: every request here must reach the upstream, which is what is under test.
+  const p = await startTrustgate(dir, { upstreams: [{ name: 'up', gun: 'hostile.example', policy: 'off', ...upstream }], default: 'up', blobCache: false, log: { level: 'info' } }, name);
   proxies.push(p);
   return p;
 }
