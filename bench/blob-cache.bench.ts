@@ -4,8 +4,8 @@
 //  2. a 256 MiB layer from the direct registry, from distribution's proxy mode (warm), and through
 //     trustgate cold (first pull: upstream → temp file → client) and warm (from its disk cache);
 //  3. 20 concurrent cold pulls of 256 MiB through trustgate: one upstream GET, RSS growth.
-// Median of 3 runs each. `npm run build && npm run bench:blob-cache`; BLOB_MIB to change the size.
-import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+// Median of 5 runs each (RUNS), round-robin so load from elsewhere falls on every path alike. `npm run build && npm run bench:blob-cache`; BLOB_MIB to change the size.
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,7 +20,7 @@ import { printEnv, writeResults } from './lib/report.js';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.BLOB_MIB ?? 256) * MiB;
-const RUNS = 3;
+const RUNS = Number(process.env.RUNS ?? 5);
 const CONCURRENT = 20;
 
 async function listen(server: Server): Promise<string> {
@@ -72,14 +72,13 @@ async function fileToSocket(dir: string): Promise<Array<{ method: string; MBps: 
     res.end();
     await fh.close();
   });
-  const rows: Array<{ method: string; MBps: number }> = [];
-  for (const [method, server] of Object.entries(methods)) {
-    const url = await listen(server);
-    const runs: number[] = [];
-    for (let i = 0; i < RUNS; i++) runs.push(await fetchOnce(url));
-    rows.push({ method, MBps: median(runs) });
-    server.close();
-  }
+  // Round-robin over the methods, so load from elsewhere on the machine falls on all of them alike.
+  const urls: Record<string, string> = {};
+  for (const [method, server] of Object.entries(methods)) urls[method] = await listen(server);
+  const runs: Record<string, number[]> = Object.fromEntries(Object.keys(methods).map((m) => [m, []]));
+  for (let i = 0; i < RUNS; i++) for (const [method, url] of Object.entries(urls)) runs[method]!.push(await fetchOnce(url));
+  for (const server of Object.values(methods)) server.close();
+  const rows = Object.entries(runs).map(([method, r]) => ({ method, MBps: median(r) }));
   return rows;
 }
 
@@ -110,17 +109,18 @@ async function main(): Promise<void> {
     await fetchOnce(`${mirror.url}${path(warm)}`); // fill the proxy-mode registry's storage
     await new Promise((r) => setTimeout(r, 3000)); // its storeLocal runs after the response
     await fetchOnce(`${tg.url}${path(warm)}`); // and trustgate's cache
-    const measure = async (base: string) => {
-      const runs: number[] = [];
-      for (let i = 0; i < RUNS; i++) runs.push(await fetchOnce(`${base}${path(warm)}`));
-      return median(runs);
-    };
-    const direct = await measure(registry.url);
-    const proxyWarm = await measure(mirror.url);
-    const tgWarm = await measure(tg.url);
-    const coldRuns: number[] = [];
-    for (const d of colds) coldRuns.push(await fetchOnce(`${tg.url}${path(d)}`));
-    const tgCold = median(coldRuns);
+    // Round-robin again: one run of each path per round, cold on a blob nobody fetched yet.
+    const r: Record<'direct' | 'proxyWarm' | 'tgWarm' | 'tgCold', number[]> = { direct: [], proxyWarm: [], tgWarm: [], tgCold: [] };
+    for (let i = 0; i < RUNS; i++) {
+      // The new blob is fetched from the registry directly first, so its bytes are in the registry's
+      // page cache for trustgate's cold pull too: cold measures trustgate's fill, not the registry's disk.
+      r.direct.push(await fetchOnce(`${registry.url}${path(colds[i]!)}`));
+      r.tgCold.push(await fetchOnce(`${tg.url}${path(colds[i]!)}`));
+      r.direct.push(await fetchOnce(`${registry.url}${path(warm)}`));
+      r.proxyWarm.push(await fetchOnce(`${mirror.url}${path(warm)}`));
+      r.tgWarm.push(await fetchOnce(`${tg.url}${path(warm)}`));
+    }
+    const [direct, proxyWarm, tgWarm, tgCold] = [median(r.direct), median(r.proxyWarm), median(r.tgWarm), median(r.tgCold)];
     const rows = [
       { path: 'direct registry', MBps: direct },
       { path: 'distribution proxy mode (warm)', MBps: proxyWarm },
@@ -143,9 +143,11 @@ async function main(): Promise<void> {
       await Promise.all(Array.from({ length: CONCURRENT }, () => fetchOnce(`${tg2.url}${path(stampedeBlob)}`)));
       const seconds = (performance.now() - t0) / 1000;
       clearInterval(timer);
-      const upstreamGets = registry
-        .requests()
-        .filter((u) => u === path(stampedeBlob)).length;
+      const upstreamGets = readFileSync(registry.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"msg":"response completed'))
+        .map((l) => JSON.parse(l) as Record<string, string>)
+        .filter((e) => e['http.request.method'] === 'GET' && e['http.request.uri'] === path(stampedeBlob)).length;
       stampede = {
         clients: CONCURRENT,
         seconds,
@@ -162,7 +164,7 @@ async function main(): Promise<void> {
       `\n${CONCURRENT} concurrent cold pulls of ${SIZE / MiB} MiB: ${stampede.seconds.toFixed(1)} s, ${stampede.aggregateMBps.toFixed(0)} MB/s in all, ` +
         `${stampede.upstreamGets} upstream GET(s), RSS ${stampede.rssBeforeMiB.toFixed(0)} → peak ${stampede.rssPeakMiB.toFixed(0)} MiB (+${stampede.rssGrowthMiB.toFixed(1)} MiB)`,
     );
-    console.log(writeResults('blob-cache', { sizeMiB: SIZE / MiB, runs: RUNS, fileToSocket: sendfile, rows, stampede }));
+    console.log(writeResults('blob-cache', { sizeMiB: SIZE / MiB, runs: RUNS, fileToSocket: sendfile, rows, runsMBps: r, stampede }));
   } finally {
     await tg.stop();
     await mirror.stop();

@@ -5,6 +5,8 @@ import { benchEnv, type BenchEnv } from './report.js';
 import type { LoadResult } from './load.js';
 
 interface Results {
+  /** Interleaved passes per target; the table shows medians. */
+  rounds?: number;
   manifests: Array<{ scenario: string; target: string } & LoadResult>;
   cold: Record<string, { medianMs: number }>;
   stampede: { requests: number; ok: number; notaryRequests: number; registryManifestRequests: number };
@@ -19,7 +21,7 @@ const f = (n: number, d = 0) => n.toLocaleString('en', { maximumFractionDigits: 
 export function renderTables(r: Results, seconds: number, connections: number, manifestBytes: number, env: BenchEnv = benchEnv()): string {
   const out: string[] = [];
   out.push(`Run ${env.date.slice(0, 10)}, commit ${env.commit}, Node ${env.node}, ${env.cpu} × ${env.cores} (load generator, registries and proxies share these cores); \`npm run bench\`; raw figures in bench/results/proxy.json.`, '');
-  out.push(`Warm manifests (${manifestBytes}-byte manifest, ${connections} connections, ${seconds} s each; HEAD with a raw-socket loop (autocannon 9 reports 0 req/s for HEAD), GET with autocannon):`, '');
+  out.push(`Warm manifests (${manifestBytes}-byte manifest, ${connections} connections, ${seconds} s each${r.rounds ? `, median of ${r.rounds} interleaved rounds` : ''}; HEAD with a raw-socket loop (autocannon 9 reports 0 req/s for HEAD), GET with autocannon):`, '');
   out.push(
     'trustgate rows run the default configuration (an audit line per decision, info log, stdout to a file) unless the row says otherwise; "audit off" = `log.level: warn` and `audit.path: /dev/null` (audit lines cannot be switched off).',
     '',

@@ -3,7 +3,8 @@
 // ServeBlob: tee, then commit or cancel), least recently used out under `maxBytes`.
 //
 //   <path>/blobs/<upstream>/<hex>          committed blobs (the index is rebuilt from these at start)
-//   <path>/tmp/<upstream>-<hex>-<rand>     fills in progress; whatever is left at start is a crash's debris
+//   <path>/tmp/<pid>/<upstream>-<hex>-<rand>  fills in progress, per process (several processes, e.g.
+//                                          workers, may share the directory); a dead process's are debris
 //   <path>/links/<upstream>/<repo>/<hex>   "the upstream served this blob to this repository" (distribution's
 //                                          repository links): another repository's requester is confirmed first
 //
@@ -124,15 +125,23 @@ export class BlobCache {
   private readonly fills = new Map<string, Fill>();
   private readonly links = new Set<string>();
   private held = 0;
+  /** Sizes of the fills in progress: a fill starts only if its whole size could be made room for. */
   private reserved = 0;
+  /** Bytes the fills in progress have on disk: room is made as they land, not up front, so an
+   *  upstream announcing a huge length cannot flush the cache before sending anything. */
+  private landed = 0;
 
-  private constructor(private readonly opts: BlobCacheOptions) {}
+  private readonly tmpDir: string;
+
+  private constructor(private readonly opts: BlobCacheOptions) {
+    this.tmpDir = join(opts.path, 'tmp', String(process.pid));
+  }
 
   /** Open the cache directory: discard partial files, rebuild the index from disk, trim to maxBytes. */
   static async open(opts: BlobCacheOptions): Promise<BlobCache> {
     const c = new BlobCache(opts);
-    await rm(join(opts.path, 'tmp'), { recursive: true, force: true });
-    await mkdir(join(opts.path, 'tmp'), { recursive: true });
+    await discardPartials(join(opts.path, 'tmp'));
+    await mkdir(c.tmpDir, { recursive: true });
     await mkdir(join(opts.path, 'blobs'), { recursive: true });
     const found = await scanBlobs(opts.path);
     // Oldest use first: mtime is touched on every hit, so restart keeps the LRU order.
@@ -250,7 +259,7 @@ export class BlobCache {
   /** Register a fill for a missed blob. Must be called in the same tick as the `miss` lookup. */
   beginFill(key: string): Fill {
     if (this.fills.has(key) || this.entries.has(key)) throw new Error(`blob cache: ${key} is already present`);
-    const fill = new Fill(key, join(this.opts.path, 'tmp', `${key.replace('/', '-')}-${randomBytes(6).toString('hex')}`), this.blobPath(key));
+    const fill = new Fill(key, join(this.tmpDir, `${key.replace('/', '-')}-${randomBytes(6).toString('hex')}`), this.blobPath(key));
     this.fills.set(key, fill);
     return fill;
   }
@@ -281,11 +290,17 @@ export class BlobCache {
   private async pump(fill: Fill, body: Readable, digest: string, onCommit?: () => Promise<void>): Promise<void> {
     let fh: FileHandle | undefined;
     try {
-      await this.evictFor(0);
       fh = await open(fill.tmpPath, 'wx');
       fill.fileCreated();
       const hash = createHash('sha256');
-      await pipeline(body, new FillWriter(fh, fill, hash, digest, (n) => this.opts.metrics?.bytesFromUpstream.inc(n)));
+      const writer = new FillWriter(fh, fill, hash, digest, {
+        beforeWrite: (n) => this.evictFor(n),
+        afterWrite: (n) => {
+          this.landed += n;
+          this.opts.metrics?.bytesFromUpstream.inc(n);
+        },
+      });
+      await pipeline(body, writer);
       if (fill.written !== fill.size) throw fail('DIGEST_MISMATCH', `blob ${digest}: ${fill.written} bytes, not the announced ${fill.size}`);
       const got = `sha256:${hash.digest('hex')}`;
       if (got !== digest) throw fail('DIGEST_MISMATCH', `upstream blob hashes to ${got}, not ${digest}`);
@@ -293,19 +308,23 @@ export class BlobCache {
       fh = undefined;
       await mkdir(join(fill.finalPath, '..'), { recursive: true });
       await rename(fill.tmpPath, fill.finalPath);
+      // From partial to held in one step: no await between, so no eviction sees it counted twice.
       this.entries.set(fill.key, { size: fill.size, verified: true, readers: 0 });
       this.held += fill.size;
+      this.landed -= fill.written;
+      this.reserved -= fill.size;
+      this.fills.delete(fill.key);
       await onCommit?.().catch(() => undefined);
       fill.finish();
     } catch (err) {
       body.destroy();
       await fh?.close().catch(() => undefined);
       await unlink(fill.tmpPath).catch(() => undefined);
-      fill.finish(err instanceof Error ? err : new Error(String(err)));
-    } finally {
+      this.landed -= fill.written;
       this.reserved -= fill.size;
       this.fills.delete(fill.key);
-      await this.evictFor(0).catch(() => undefined);
+      fill.finish(err instanceof Error ? err : new Error(String(err)));
+    } finally {
       this.publish();
     }
   }
@@ -322,11 +341,11 @@ export class BlobCache {
 
   /**
    * Least recently used first, skipping blobs being read (a blob being written is not in the index
-   * yet), until held + reserved + extra fits under maxBytes.
+   * yet), until what is on disk plus `extra` about to be written fits under maxBytes.
    */
   private async evictFor(extra: number): Promise<void> {
     for (const [key, e] of this.entries) {
-      if (this.held + this.reserved + extra <= this.opts.maxBytes) break;
+      if (this.held + this.landed + extra <= this.opts.maxBytes) break;
       if (e.readers > 0) continue;
       this.drop(key);
       this.opts.metrics?.evictions.inc();
@@ -353,6 +372,34 @@ export class BlobCache {
   private publish(): void {
     this.opts.metrics?.bytesHeld.set(this.held);
     this.opts.metrics?.blobs.set(this.entries.size);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Partial files left by processes that are gone (a crash, a restart) are removed; those of live
+ * processes sharing the directory are theirs. Our own pid's directory can only be a previous
+ * process's that had our pid: removed too.
+ */
+async function discardPartials(tmp: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(tmp);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = /^\d+$/.test(n) ? Number(n) : NaN;
+    if (pid !== process.pid && Number.isSafeInteger(pid) && isAlive(pid)) continue;
+    await rm(join(tmp, n), { recursive: true, force: true });
   }
 }
 

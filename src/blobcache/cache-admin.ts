@@ -24,7 +24,10 @@ export async function cacheStatus(path: string, maxBytes: number): Promise<Cache
     u.blobs++;
     u.bytes += f.size;
   }
-  const partials = await readdir(join(path, 'tmp')).then((n) => n.length, () => 0);
+  let partials = 0;
+  for (const d of await readdir(join(path, 'tmp')).catch(() => [] as string[])) {
+    partials += await readdir(join(path, 'tmp', d)).then((n) => n.length, () => 1);
+  }
   return { path, maxBytes, blobs: found.length, bytes: found.reduce((a, f) => a + f.size, 0), partials, upstreams };
 }
 

@@ -14,7 +14,11 @@ export class FillWriter extends Writable {
     private readonly fill: Fill,
     private readonly hash: Hash,
     private readonly digest: string,
-    private readonly onBytes?: (n: number) => void,
+    private readonly hooks: {
+      /** Make room for n bytes before they are written (eviction). */
+      beforeWrite?: (n: number) => Promise<void>;
+      afterWrite?: (n: number) => void;
+    } = {},
   ) {
     super({ highWaterMark: 4 << 20 });
   }
@@ -30,6 +34,7 @@ export class FillWriter extends Writable {
     for (const b of bufs) this.hash.update(b);
     const start = this.fill.written;
     void (async () => {
+      await this.hooks.beforeWrite?.(n);
       let done = 0;
       while (done < n) {
         const { bytesWritten } = await this.fh.writev(bufs, start + done);
@@ -39,7 +44,7 @@ export class FillWriter extends Writable {
     })().then(
       () => {
         this.fill.written += n;
-        this.onBytes?.(n);
+        this.hooks.afterWrite?.(n);
         this.fill.notify();
         cb();
       },

@@ -8,7 +8,7 @@ import type { Config, UpstreamConfig } from '../config/schema.js';
 import type { X509Certificate } from 'node:crypto';
 import { NotationVerifier } from '../notation/notation-verifier.js';
 import type { DigestSignatureVerifier } from '../server/deps.js';
-import { PointerOnlyRevocation } from '../notation/revocation.js';
+import { RevocationClient } from '../notation/revocation.js';
 import { parseTrustPolicy } from '../notation/trust-policy.js';
 import { loadTrustStore } from '../notation/trust-store.js';
 import { audit, type AuditSinks, type Logger } from '../observe/logger.js';
@@ -63,7 +63,7 @@ async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock
       if (!trustStores.has(key)) trustStores.set(key, await loadTrustStore(u.notation.trustStore, ref));
     }
   }
-  return new NotationVerifier({ trustPolicy, trustStores, maxSignatures: config.limits.maxSignatures, revocation: new PointerOnlyRevocation(), now: () => clock.now() });
+  return new NotationVerifier({ trustPolicy, trustStores, maxSignatures: config.limits.maxSignatures, revocation: new RevocationClient({ now: () => clock.now() }), now: () => clock.now() });
 }
 
 /** Everything the server needs, built from a validated config. */
@@ -212,7 +212,6 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     const config = loadConfig(file, env);
     const worker = cluster.isWorker ? cluster.worker!.id : undefined;
     const streams = openLogStreams({ level: config.log.level, auditPath: config.audit.path, worker });
-    await streams.ready;
     keepLinesAtExit(streams);
     const log = streams.log;
     const workers = workerCount(config.workers);

@@ -1,7 +1,7 @@
 // Trust stores laid out as notation lays them out, so a site reuses its directory unchanged:
 //   <root>/x509/<type>/<named-store>/<certificate files: PEM or DER>      type: ca | signingAuthority | tsa
 // (notaryproject/specifications specs/trust-store-trust-policy.md "Trust Store").
-import { readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { fail } from '../errors.js';
@@ -38,7 +38,14 @@ export async function loadTrustStore(root: string, ref: TrustStoreRef): Promise<
   const dir = join(root, 'x509', ref.type, ref.name);
   let files: string[];
   try {
-    files = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+    // "Symlinks are not supported for the named store directories or certificate files. Implementation
+    // MUST validate that [they] are not symlinks, and fail" (trust-store-trust-policy.md "Trust Store").
+    if ((await lstat(dir)).isSymbolicLink()) throw new Error('the named store is a symbolic link, which the specification forbids');
+    const entries = await readdir(dir, { withFileTypes: true });
+    const link = entries.find((e) => e.isSymbolicLink());
+    if (link) throw new Error(`${link.name} is a symbolic link, which the specification forbids`);
+    // Sub-directories (and the certificates in them) are ignored, as the specification says.
+    files = entries.filter((e) => e.isFile()).map((e) => e.name).sort();
   } catch (err) {
     throw fail('CONFIG_INVALID', `trust store ${ref.type}:${ref.name}: cannot read ${dir}: ${(err as Error).message}`, err);
   }

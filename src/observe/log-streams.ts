@@ -2,35 +2,20 @@
 // audit stream, always at info whatever `log.level` says — an operator who turns logging down to
 // `warn` must not silently lose the record of every trust decision.
 //
-// Both write through sonic-boom in asynchronous mode: a line is appended to an in-memory buffer and the
-// next fs.write takes everything buffered while the previous one was in flight, so under load one
-// syscall carries many lines and when idle a line is written at once. (Synchronous writes to stdout,
-// pino's default, cost ~40% of warm-tag throughput; measured in README.) The price is that lines sit in
-// memory for a moment: flushSync() writes them out on drain, fatal errors and exit, so none is lost.
-import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+// Both go through LineWriter (line-writer.ts): lines are queued and written together at the end of the
+// event-loop turn, so under load one write carries many lines. (Synchronous writes to stdout, pino's
+// default, cost ~40% of warm-tag throughput; measured in README.) The price is that a line sits in
+// memory for the rest of its turn: drain() and flushSync() write everything out on SIGTERM drain, fatal
+// errors and exit, so none is lost.
+import { pino, type Logger, type LoggerOptions } from 'pino';
+import { LineWriter } from './line-writer.js';
 import { AUDIT_MSG, REDACT_PATHS, type AuditRecord, type AuditWriter } from './logger.js';
-
-/** The sonic-boom instance pino.destination() returns, with the calls we rely on. */
-interface AsyncDestination extends DestinationStream {
-  write(line: string): unknown;
-  flushSync(): void;
-  reopen(file?: string): void;
-  once(event: 'ready' | 'error' | 'drain', fn: (err?: Error) => void): unknown;
-  removeListener(event: 'drain', fn: () => void): unknown;
-  readonly fd: number;
-  // sonic-boom's own state: its flush(cb) returns at once when minLength is 0, so "everything is
-  // written" is read from these two (an fs.write in flight, bytes still buffered).
-  readonly _writing: boolean;
-  readonly _len: number;
-}
 
 export interface LogStreams {
   /** Operational log at `log.level`. */
   log: Logger;
   /** Audit lines (`"audit":true`), always written. */
   audit: AuditWriter;
-  /** Resolves once every destination has its file open. */
-  ready: Promise<void>;
   /** Resolves once everything buffered is written (graceful shutdown: no write left in flight). */
   drain(): Promise<void>;
   /**
@@ -42,28 +27,10 @@ export interface LogStreams {
   reopen(): void;
 }
 
-// Writes to a pipe of at most PIPE_BUF bytes are atomic, and sonic-boom only ever cuts its buffer
-// between whole writes (lines): with several worker processes sharing stdout (docker's log pipe),
-// no line is torn by another process's write. Regular files opened O_APPEND need no such bound.
+// Writes to a pipe of at most PIPE_BUF bytes are atomic and LineWriter cuts only between lines: with
+// several worker processes sharing stdout (docker's log pipe), no line is torn by another process's
+// write. Regular files are opened O_APPEND; larger writes are fine there.
 const PIPE_BUF = 4096;
-
-function openDestination(dest: string | number): AsyncDestination {
-  return pino.destination({
-    dest,
-    sync: false,
-    append: true,
-    mkdir: typeof dest === 'string',
-    maxWrite: typeof dest === 'number' ? PIPE_BUF : 16 * 1024,
-  }) as unknown as AsyncDestination;
-}
-
-function whenReady(d: AsyncDestination): Promise<void> {
-  if (d.fd >= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    d.once('ready', () => resolve());
-    d.once('error', (err) => reject(err));
-  });
-}
 
 /**
  * Audit records serialised straight to their destination, in pino's line format (level, time,
@@ -77,7 +44,7 @@ class AuditLines implements AuditWriter {
   private readonly base: string;
 
   constructor(
-    private readonly dest: AsyncDestination,
+    private readonly dest: LineWriter,
     worker: number | undefined,
   ) {
     this.base = `,"service":"trustgate",${worker === undefined ? '' : `"worker":${worker},`}"audit":true,`;
@@ -89,20 +56,6 @@ class AuditLines implements AuditWriter {
   }
 }
 
-async function drained(d: AsyncDestination): Promise<void> {
-  while (d.fd >= 0 && (d._writing || d._len > 0)) {
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        d.removeListener('drain', done);
-        resolve();
-      };
-      const t = setTimeout(done, 20); // 'drain' is not emitted on every state change: look again
-      d.once('drain', done);
-    });
-  }
-}
-
 export function openLogStreams(opts: {
   level: LoggerOptions['level'];
   auditPath?: string | undefined;
@@ -110,29 +63,29 @@ export function openLogStreams(opts: {
   /** node:cluster worker id: on every line, so lines from several workers can be told apart. */
   worker?: number | undefined;
 }): LogStreams {
-  const stdout = openDestination(opts.stdoutFd ?? 1);
-  const auditDest = opts.auditPath !== undefined ? openDestination(opts.auditPath) : stdout;
+  const stdout = new LineWriter({ dest: opts.stdoutFd ?? 1, maxWrite: PIPE_BUF });
+  const auditDest = opts.auditPath !== undefined ? new LineWriter({ dest: opts.auditPath, maxWrite: 64 * 1024 }) : stdout;
   const base = opts.worker === undefined ? { service: 'trustgate' } : { service: 'trustgate', worker: opts.worker };
   const log = pino({ level: opts.level, base, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, stdout);
   const audit = new AuditLines(auditDest, opts.worker);
   const dests = auditDest === stdout ? [stdout] : [stdout, auditDest];
+  // A failing audit file is said on stdout once per error kind; its lines stay queued and are retried.
+  const reported = new Set<string>();
+  auditDest.onError = (err) => {
+    const code = (err as NodeJS.ErrnoException).code ?? err.message;
+    if (auditDest !== stdout && !reported.has(code)) {
+      reported.add(code);
+      log.error({ err: err.message, path: opts.auditPath }, 'cannot write the audit file: lines are kept and retried');
+    }
+  };
   return {
     log,
     audit,
-    ready: Promise.all(dests.map(whenReady)).then(() => undefined),
     drain: async () => {
-      await Promise.all(dests.map(drained));
+      await Promise.all(dests.map((d) => d.drain()));
     },
     flushSync: () => {
-      for (const d of dests) {
-        // Not open yet (the file could not be created): nothing was written to it to lose.
-        if (d.fd < 0) continue;
-        try {
-          d.flushSync();
-        } catch {
-          /* the destination is gone (closed pipe): nothing more can be done at exit */
-        }
-      }
+      for (const d of dests) d.flushSync();
     },
     reopen: () => {
       if (auditDest !== stdout) auditDest.reopen();

@@ -36,6 +36,7 @@ export function buildServer(deps: ServerDeps): Server {
   const limits = deps.config.limits;
   const stalls = new StallWatch(limits.clientStallSeconds * 1000, (res) => log.warn({ client: res.req.socket.remoteAddress, url: res.req.url }, 'client stopped reading: response cut'));
   const streams = new ClientStreams(limits.perClientStreams);
+  const debug = log.isLevelEnabled('debug');
   const server = createServer(serverTimeouts(limits.clientStallSeconds), (req, res) => {
     stalls.watch(res);
     const labels = { route: 'unrouted', method: req.method === 'HEAD' ? 'HEAD' : req.method === 'GET' ? 'GET' : 'other' };
@@ -49,7 +50,7 @@ export function buildServer(deps: ServerDeps): Server {
   async function handle(req: IncomingMessage, res: ServerResponse, labels: { route: string }): Promise<void> {
     const route = routeRequest(req.method ?? 'GET', req.url ?? '/', { upstreams: deps.config.upstreams, defaultUpstream: deps.config.default });
     labels.route = route.kind;
-    log.debug({ method: req.method, url: req.url, route: route.kind }, 'request');
+    if (debug) log.debug({ method: req.method, url: req.url, route: route.kind }, 'request'); // no object built per request at info
     switch (route.kind) {
       case 'metrics': {
         if (!deps.metrics) return sendJson(req, res, 404, {});

@@ -97,6 +97,16 @@ describe('audit stream', () => {
     expect(lines(tg.logFile).filter((l) => l.msg === 'trustgate listening')).toHaveLength(0);
   });
 
+  it('one request at a time, the line is in the file before the client has its response', async () => {
+    // What log-reading tests and operators tailing the file rely on: when the writer is idle, a line is
+    // written synchronously before its response leaves; only the lines behind it in a busy turn wait.
+    const tg = await start('sequential');
+    for (let i = 1; i <= 20; i++) {
+      expect(await pull(tg.url, i % 4 === 0 ? 'unsigned' : 'v1', i % 2 ? 'HEAD' : 'GET')).toBe(i % 4 === 0 ? 403 : 200);
+      expect(auditLines(tg.logFile)).toHaveLength(i);
+    }
+  });
+
   it('loses no audit line when SIGTERM arrives in the middle of a burst: lines = responses received', async () => {
     const tg = await start('burst', { limits: { shutdownGraceSeconds: 20 } });
     const pool = new Pool(tg.url, { connections: 32, pipelining: 1 });

@@ -123,6 +123,7 @@ describe('blob cache (real docker-registry upstream)', () => {
 
   it('20 concurrent cold pulls of a 64 MiB layer make 1 upstream GET and 20 correct copies', async () => {
     big = await pushBlob(registry.url, REPO, 64 * MiB, 12);
+    const before = await metricValues();
     const results = await Promise.all(
       Array.from({ length: 20 }, async () => {
         const r = await pull(big);
@@ -134,6 +135,11 @@ describe('blob cache (real docker-registry upstream)', () => {
     expect(upstreamCount('GET', big)).toBe(1);
     // Joiners from the same repository need no access confirmation either.
     expect(upstreamCount('HEAD', big)).toBe(0);
+    const after = await metricValues();
+    // One miss; the other 19 joined it (hits), and the upstream's bytes came once.
+    expect(after.trustgate_blobcache_misses_total! - before.trustgate_blobcache_misses_total!).toBe(1);
+    expect(after.trustgate_blobcache_hits_total! - before.trustgate_blobcache_hits_total!).toBe(19);
+    expect(after.trustgate_blobcache_bytes_from_upstream_total! - before.trustgate_blobcache_bytes_from_upstream_total!).toBe(64 * MiB);
   }, 120_000);
 
   it("another repository's requester is confirmed against the upstream: refused where the upstream refuses", async () => {

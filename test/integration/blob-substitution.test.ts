@@ -1,11 +1,11 @@
 // Issue 13, blob bytes: an upstream that answers a blob GET with the right length but one byte
 // changed. trustgate holds back the tail of the stream until the digest matches, so every real client
-// (curl, skopeo, containerd's ctr) is left with a short body and fails the pull; the same image with
+// (curl, skopeo, containerd's ctr, dockerd) is left with a short body and fails the pull; the same image with
 // the right bytes pulls fine through the same proxy, so the failure is the substitution's. A 206 the
 // client did not ask for (no Range) is refused rather than relayed as the whole blob.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,11 +16,24 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startContainerd, writeHostsToml, type Containerd } from '../support/containerd.js';
 import { tarOneFile } from '../support/oci-image.js';
+import { spawnServer, type RunningServer } from '../support/spawn-server.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const GUN_HOST = 'sub.example';
+// dockerd falls back to registry-1.docker.io when the mirror fails: Docker Hub's names are pinned to
+// 127.0.0.1 (as in clients-docker-registriesconf.test.ts), so nothing leaves the machine.
+const HUB_NAMES = ['registry-1.docker.io', 'index.docker.io', 'auth.docker.io', 'registry.docker.io', 'production.cloudflare.docker.com'];
+const PIN_MARK = '# trustgate-test pin';
+function pinHub(): void {
+  const hosts = readFileSync('/etc/hosts', 'utf8');
+  if (!hosts.includes(PIN_MARK)) writeFileSync('/etc/hosts', hosts + HUB_NAMES.map((h) => `127.0.0.1 ${h} ${PIN_MARK}\n`).join(''));
+}
+function unpinHub(): void {
+  const hosts = readFileSync('/etc/hosts', 'utf8');
+  writeFileSync('/etc/hosts', hosts.split('\n').filter((l) => !l.includes(PIN_MARK)).join('\n'));
+}
 
 interface Image {
   manifest: Buffer;
@@ -47,8 +60,13 @@ function makeImage(label: string): Image {
 let dir: string;
 let upstream: Server;
 let proxy: Trustgate;
+/** The same, without the blob cache: the relay path (HoldBackVerifier) rather than the cache's fill. */
+let relayProxy: Trustgate;
 let containerd: Containerd;
 let hostsDir: string;
+let dockerd: RunningServer;
+let sock: string;
+const upstreamSaw: string[] = [];
 const images: Record<string, Image> = {};
 
 beforeAll(async () => {
@@ -57,8 +75,10 @@ beforeAll(async () => {
   images.bad = makeImage('bad');
   upstream = createServer((req, res) => {
     const url = (req.url ?? '').split('?')[0]!;
+    upstreamSaw.push(`${req.method} ${url}`);
     if (url === '/v2/') return void res.writeHead(200).end('{}');
-    const m = /^\/v2\/(good|bad|partial)\/app\/(manifests|blobs)\/(.+)$/.exec(url);
+    // good/app, bad/app (curl, skopeo, ctr); library/good, library/bad (dockerd's Docker Hub names).
+    const m = /^\/v2\/(?:library\/)?(good|bad|partial)(?:\/app)?\/(manifests|blobs)\/(.+)$/.exec(url);
     if (!m) return void res.writeHead(404).end();
     const [, name, kind, ref] = m as unknown as [string, string, string, string];
     if (name === 'partial') {
@@ -86,23 +106,54 @@ beforeAll(async () => {
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const upUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   proxy = await startTrustgate(dir, { upstreams: [{ name: 'sub', registry: upUrl, gun: GUN_HOST, policy: 'off' }], default: 'sub', log: { level: 'warn' } });
+  relayProxy = await startTrustgate(dir, { upstreams: [{ name: 'sub', registry: upUrl, gun: GUN_HOST, policy: 'off' }], default: 'sub', log: { level: 'warn' }, blobCache: false }, 'relay');
   containerd = await startContainerd(dir);
   hostsDir = join(dir, 'hosts');
   writeHostsToml(hostsDir, GUN_HOST, proxy.url);
-});
+  pinHub();
+  const root = join(dir, 'dockerd');
+  mkdirSync(root, { recursive: true });
+  sock = join(root, 'docker.sock');
+  writeFileSync(
+    join(root, 'daemon.json'),
+    JSON.stringify({
+      iptables: false,
+      bridge: 'none',
+      'storage-driver': 'vfs',
+      'data-root': join(root, 'data'),
+      'exec-root': join(root, 'exec'),
+      pidfile: join(root, 'docker.pid'),
+      hosts: [`unix://${sock}`],
+      'registry-mirrors': [proxy.url],
+      'insecure-registries': [proxy.host],
+      // One download attempt per layer: the retries (5 s, 10 s, …) would only repeat the same refusal.
+      'max-download-attempts': 1,
+    }),
+  );
+  dockerd = await spawnServer({
+    cmd: 'dockerd',
+    args: ['--config-file', join(root, 'daemon.json')],
+    logFile: join(root, 'dockerd.log'),
+    ready: async () => (await run('docker', ['-H', `unix://${sock}`, 'version']).then(() => true, () => false)),
+    timeoutMs: 60_000,
+  });
+}, 180_000);
 
 afterAll(async () => {
+  await dockerd?.stop();
+  unpinHub();
   await containerd?.stop();
   await proxy?.stop();
+  await relayProxy?.stop();
   upstream?.closeAllConnections();
   upstream?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function curl(path: string): Promise<{ code: number; size: number; err: string }> {
+async function curl(path: string, via: Trustgate = proxy): Promise<{ code: number; size: number; err: string }> {
   const out = join(dir, `curl-${randomBytes(4).toString('hex')}`);
   try {
-    await run('curl', ['-sS', '-o', out, `${proxy.url}${path}`]);
+    await run('curl', ['-sS', '-o', out, `${via.url}${path}`]);
     return { code: 0, size: statSync(out).size, err: '' };
   } catch (e) {
     const x = e as { code: number; stderr: string };
@@ -126,12 +177,15 @@ async function skopeoCopy(repo: string): Promise<{ ok: boolean; out: string }> {
 }
 
 describe('same-length blob substitution through trustgate', () => {
-  it('curl gets the right layer whole, and the substituted one cut short (transfer error, fewer bytes)', async () => {
-    const good = await curl(`/v2/good/app/blobs/${images.good!.layer}`);
+  it.each([
+    ['with the blob cache (fill, growing-file readers)', () => proxy],
+    ['without it (relay through the hold-back verifier)', () => relayProxy],
+  ])('curl gets the right layer whole, and the substituted one cut short (transfer error, fewer bytes), %s', async (_n, via) => {
+    const good = await curl(`/v2/good/app/blobs/${images.good!.layer}`, via());
     expect(good.code).toBe(0);
     expect(good.size).toBe(images.good!.blobs.get(images.good!.layer)!.length);
     const size = images.bad!.blobs.get(images.bad!.layer)!.length;
-    const bad = await curl(`/v2/bad/app/blobs/${images.bad!.layer}`);
+    const bad = await curl(`/v2/bad/app/blobs/${images.bad!.layer}`, via());
     expect(bad.code, bad.err).not.toBe(0);
     expect(bad.size).toBeLessThan(size);
   });
@@ -147,6 +201,21 @@ describe('same-length blob substitution through trustgate', () => {
     expect(good.ok, good.out).toBe(true);
     const bad = await containerd.pull(`${GUN_HOST}/bad/app:v1`, hostsDir);
     expect(bad.ok, bad.out).toBe(false);
+  });
+
+  it('dockerd (registry-mirrors) pulls the right image and fails the substituted one', async () => {
+    const docker = (args: string[]) =>
+      run('docker', ['-H', `unix://${sock}`, ...args], { timeout: 120_000 }).then(
+        (r) => ({ ok: true, out: r.stdout + r.stderr }),
+        (e: { stdout?: string; stderr?: string }) => ({ ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
+      );
+    const good = await docker(['pull', 'good:v1']);
+    expect(good.ok, good.out).toBe(true);
+    const bad = await docker(['pull', 'bad:v1']);
+    expect(bad.ok, bad.out).toBe(false);
+    // It failed on the layer trustgate cut, fetched through the mirror (not on anything before it).
+    expect(upstreamSaw).toContain(`GET /v2/library/bad/blobs/${images.bad!.layer}`);
+    expect((await docker(['image', 'inspect', 'bad:v1'])).ok).toBe(false);
   });
 
   it('a 206 answered to a request without Range is refused (UPSTREAM_INVALID), and relayed when Range was sent', async () => {

@@ -232,11 +232,11 @@ describe('reproduced (issue 12)', () => {
     const file = join(dir, 'repro4.yaml');
     const up = { name: 'u', registry: registry.url, gun: registry.host, policy: 'off', username: 'svc', passwordEnv: 'PW' };
     writeFileSync(file, stringify({ upstreams: [up] }));
-    const refused = await runCli(['config', 'check', file]);
+    const refused = await runCli(['config', 'check', file], { PW: 'secret' });
     expect(refused.code).toBe(1);
     expect(refused.out.message).toMatch(/upstreams\[0\]\.username: got "svc", expected credentials only over https/);
     writeFileSync(file, stringify({ upstreams: [{ ...up, insecure: true }] }));
-    const ok = await runCli(['config', 'check', file]);
+    const ok = await runCli(['config', 'check', file], { PW: 'secret' });
     expect(ok.code, ok.stdout).toBe(0);
   });
 });

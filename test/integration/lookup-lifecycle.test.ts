@@ -170,7 +170,7 @@ describe.each(['local', 'remote'] as const)('lookup through a repository lifecyc
     // Timestamps expire after 14 days: far enough ahead, everything is refused.
     const exp = await lookup([gun, 'v2', '--metadata-dir', last, '--now', '2200-01-01T00:00:00Z']);
     expect(exp).toMatchObject({ code: 1, out: { error: 'EXPIRED' } });
-  });
+  }, 360_000); // ~40 notary CLI and trustgate calls: minutes on a loaded machine
 
   it('answers usage errors with exit 2', async () => {
     expect((await lookup([gun])).code).toBe(2);

@@ -118,7 +118,7 @@ describe('hostile upstream', () => {
     const slow = get(`/v2/${repo}/manifests/${D('a')}`);
     const ping = await get('/v2/');
     expect(ping.status).toBe(200);
-    expect(ping.ms).toBeLessThan(500);
+    expect(ping.ms).toBeLessThan(2000); // the slow request (up to 10 s) must not hold it up; generous for loaded CI machines
     const r = await slow;
     expect(r.status).toBe(status);
     expect(r.body).toMatchObject({ errors: [{ detail: { code } }] });

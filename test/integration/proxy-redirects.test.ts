@@ -99,8 +99,9 @@ afterAll(async () => {
 });
 
 async function proxy(name: string, upstream: Record<string, unknown>): Promise<Trustgate> {
-  // No blob cache: every request here must reach the upstream, which is what is under test.
-  const p = await startTrustgate(dir, { upstreams: [{ name: 'up', gun: 'hostile.example', policy: 'off', ...upstream }], default: 'up', blobCache: false, log: { level: 'info' } }, name);
+  // No blob cache: every blob GET must reach the upstream for its redirect to be judged (a cached blob
+  // is served from disk after a per-repository HEAD, and the redirect never happens).
+  const p = await startTrustgate(dir, { upstreams: [{ name: 'up', gun: 'hostile.example', policy: 'off', ...upstream }], default: 'up', log: { level: 'info' }, blobCache: false }, name);
   proxies.push(p);
   return p;
 }

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
+import { RedisKv } from '../../src/store/redis-kv.js';
 import { startHostileNotary, type HostileNotary } from '../support/hostile-notary.js';
+import { runKvContract } from '../support/kv-contract.js';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
@@ -22,6 +24,12 @@ let registry: Registry;
 let notary: NotaryLab;
 let cli: NotaryCli;
 const started: Array<{ stop(): Promise<void> }> = [];
+let n = 0;
+/** Contract stores are closed before the servers stop (else ioredis keeps reconnecting to nothing). */
+function keep(kv: RedisKv): RedisKv {
+  started.push({ stop: () => kv.close() });
+  return kv;
+}
 
 async function signedImage(repo: string, tag: string, init = true): Promise<PushedImage> {
   const img = await pushImage(dir, registry.host, repo, tag);
@@ -99,6 +107,8 @@ describe('Redis Cluster (3 masters) shared by two replicas', () => {
     started.push(cluster);
   });
 
+  runKvContract('Redis Cluster (3 masters)', () => keep(new RedisKv(cluster.url, `contract-cl${++n}:`)));
+
   it('serves signed tags, refuses unsigned ones, deduplicates a stampede across replicas, spreads keys over the masters', async () => {
     const repos = ['cluster/app', 'cluster/web', 'cluster/db'];
     const imgs = await Promise.all(repos.map((r) => signedImage(r, 'v1')));
@@ -161,6 +171,8 @@ describe('Redis Sentinel: the master is killed, the replica promoted', () => {
     hostile = await startHostileNotary({ gun: HGUN, key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) });
     started.push({ stop: () => hostile.close() });
   });
+
+  runKvContract('Redis Sentinel', () => keep(new RedisKv(sentinel.url, `contract-sn${++n}:`)));
 
   it('keeps serving through the failover, including a tag signed after it; floors survive; /readyz back to ok', async () => {
     const v1 = await signedImage('sentinel/app', 'v1');

@@ -72,6 +72,13 @@ export interface EnvelopeOptions {
   unprotected?: Record<string, unknown>;
 }
 
+/** Add an RFC 3161 token over a JWS envelope's signature as its io.cncf.notary.timestampSignature (unsigned, so after signing). */
+export function withJwsTimestamp(envelope: Buffer, stamp: (signature: Buffer) => Buffer): Buffer {
+  const doc = JSON.parse(envelope.toString());
+  doc.header['io.cncf.notary.timestampSignature'] = stamp(Buffer.from(doc.signature, 'base64url')).toString('base64');
+  return Buffer.from(JSON.stringify(doc));
+}
+
 /** A Notary Project JWS envelope (application/jose+json). */
 export async function jwsEnvelope(o: EnvelopeOptions): Promise<Buffer> {
   const payload = Buffer.from(JSON.stringify({ targetArtifact: o.target }));
@@ -86,7 +93,7 @@ export async function jwsEnvelope(o: EnvelopeOptions): Promise<Buffer> {
   const jws = await new FlattenedSign(payload)
     .setProtectedHeader(header as never)
     .setUnprotectedHeader({ x5c: o.chain, 'io.cncf.notary.signingAgent': 'trustgate-test', ...o.unprotected } as never)
-    .sign(createPrivateKey(readFileSync(o.signer.key)), { crit: { 'io.cncf.notary.signingScheme': true, 'io.cncf.notary.expiry': true } });
+    .sign(createPrivateKey(readFileSync(o.signer.key)), { crit: { 'io.cncf.notary.signingScheme': true, 'io.cncf.notary.expiry': true, 'io.cncf.notary.authenticSigningTime': true } });
   return Buffer.from(JSON.stringify(jws));
 }
 
@@ -164,7 +171,7 @@ export function cbor(value: unknown): Buffer {
  * A Notary Project COSE_Sign1 envelope (application/cose): headers as the specification labels
  * them, encoded with cborg, signed over the RFC 9052 Sig_structure, wrapped in tag 18.
  */
-export function coseEnvelope(o: EnvelopeOptions & { protectedMap?: Map<unknown, unknown> }): Buffer {
+export function coseEnvelope(o: EnvelopeOptions & { protectedMap?: Map<unknown, unknown>; timestamp?: (signature: Buffer) => Buffer }): Buffer {
   const protectedMap =
     o.protectedMap ??
     new Map<unknown, unknown>([
@@ -181,6 +188,7 @@ export function coseEnvelope(o: EnvelopeOptions & { protectedMap?: Map<unknown, 
   const unprotected = new Map<unknown, unknown>([
     [33, o.chain.map((c) => Buffer.from(c, 'base64'))],
     ['io.cncf.notary.signingAgent', 'trustgate-test'],
+    ...(o.timestamp ? [['io.cncf.notary.timestampSignature', o.timestamp(sig)] as [unknown, unknown]] : []),
   ]);
   // Tag 18 (COSE_Sign1) is the single byte 0xd2 in front of the array.
   return Buffer.concat([Buffer.from([0xd2]), cbor([protectedBytes, unprotected, payload, sig])]);

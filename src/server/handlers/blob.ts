@@ -128,6 +128,7 @@ async function serveCached(cache: BlobCache, up: UpstreamDeps, route: BlobRoute,
         if ((err as { code?: string }).code === NOT_CACHEABLE) return false;
         throw err;
       }
+      deps.blobCacheMetrics?.hits.inc(); // joined a fill: no upstream request of its own
       await sendGrowing(l.fill, route, method, res, deps);
       return true;
     }

@@ -41,7 +41,7 @@ describe('BlobCache', () => {
     expect(f.committed).toBe(false);
     expect((f.error as { code?: string }).code).toBe('DIGEST_MISMATCH');
     expect(cache.lookup(BlobCache.key('up', `sha256:${'a'.repeat(64)}`)).kind).toBe('miss');
-    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+    expect(readdirSync(join(dir, 'tmp', String(process.pid)))).toEqual([]);
     expect(cache.bytesHeld).toBe(MiB);
   });
 
@@ -63,6 +63,27 @@ describe('BlobCache', () => {
     expect(cache.lookup(BlobCache.key('up', digestOf(a))).kind).toBe('miss');
   });
 
+  it('makes room as bytes land: an upstream announcing a huge length evicts nothing before sending it', async () => {
+    const cache = await BlobCache.open({ path: dir, maxBytes: 3 * MiB, verifyOnRead: false });
+    const [a, b] = [randomBytes(MiB), randomBytes(MiB)];
+    await put(cache, a);
+    await put(cache, b);
+    const digest = `sha256:${'b'.repeat(64)}`;
+    const body = new PassThrough();
+    const fill = cache.beginFill(BlobCache.key('up', digest));
+    expect(cache.startFill(fill, 3 * MiB, body, digest)).toBe(true);
+    body.write(Buffer.alloc(1024));
+    await new Promise((r) => setTimeout(r, 50));
+    expect([a, b].map((x) => cache.lookup(BlobCache.key('up', digestOf(x))).kind)).toEqual(['hit', 'hit']);
+    body.end(); // short of the announced length: refused, and nothing was evicted for it
+    await fill.done;
+    expect((fill.error as { code?: string }).code).toBe('DIGEST_MISMATCH');
+    expect([a, b].map((x) => cache.lookup(BlobCache.key('up', digestOf(x))).kind)).toEqual(['hit', 'hit']);
+    // A fill bigger than the cache is not started at all.
+    const big = cache.beginFill(BlobCache.key('up', `sha256:${'c'.repeat(64)}`));
+    expect(cache.startFill(big, 4 * MiB, new PassThrough(), `sha256:${'c'.repeat(64)}`)).toBe(false);
+  });
+
   it('rebuilds the index at open, discards partial files, and re-verifies the first read (always with verifyOnRead)', async () => {
     const first = await BlobCache.open({ path: dir, maxBytes: 10 * MiB, verifyOnRead: false });
     const a = randomBytes(MiB);
@@ -71,10 +92,14 @@ describe('BlobCache', () => {
     const fresh = await first.openCommitted(key);
     expect(fresh!.mustVerify).toBe(false); // written and hashed by this process
     fresh!.release();
-    mkdirSync(join(dir, 'tmp'), { recursive: true });
-    writeFileSync(join(dir, 'tmp', 'up-crashed-fill'), 'partial');
+    // A dead process's partial fill is debris; a live one's (another worker sharing the directory) is not.
+    mkdirSync(join(dir, 'tmp', '999999999'), { recursive: true });
+    writeFileSync(join(dir, 'tmp', '999999999', 'up-crashed-fill'), 'partial');
+    mkdirSync(join(dir, 'tmp', String(process.ppid)), { recursive: true });
+    writeFileSync(join(dir, 'tmp', String(process.ppid), 'up-live-fill'), 'partial');
     const second = await BlobCache.open({ path: dir, maxBytes: 10 * MiB, verifyOnRead: false });
-    expect(existsSync(join(dir, 'tmp', 'up-crashed-fill'))).toBe(false);
+    expect(existsSync(join(dir, 'tmp', '999999999'))).toBe(false);
+    expect(existsSync(join(dir, 'tmp', String(process.ppid), 'up-live-fill'))).toBe(true);
     expect(second.bytesHeld).toBe(MiB);
     const r1 = await second.openCommitted(key);
     expect(r1!.mustVerify).toBe(true);
@@ -107,7 +132,12 @@ describe('BlobCache', () => {
     for (let t = 0; t < 200 && (size(0) < MiB - 1 || size(1) < MiB - 1); t++) await new Promise((r) => setTimeout(r, 10));
     // The first MiB (less the held-back byte) is with both readers while 2 MiB are still to come.
     expect([size(0), size(1)]).toEqual([MiB - 1, MiB - 1]);
-    body.end(bytes.subarray(MiB));
+    // Every byte written, not yet committed (the upstream has not ended): the last byte waits.
+    body.write(bytes.subarray(MiB));
+    for (let t = 0; t < 200 && (size(0) < 3 * MiB - 1 || size(1) < 3 * MiB - 1); t++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    expect([size(0), size(1)]).toEqual([3 * MiB - 1, 3 * MiB - 1]);
+    body.end();
     await Promise.all(readers.map((r) => new Promise((res) => r.on('end', res))));
     for (const g of got) expect(Buffer.concat(g).equals(bytes)).toBe(true);
   });

@@ -80,14 +80,15 @@ afterAll(async () => {
 });
 beforeEach(reset);
 
-function verifier(o: { identity?: string; store?: X509Certificate[]; level?: string; maxSignatures?: number } = {}) {
+function verifier(o: { identity?: string; store?: X509Certificate[]; level?: string; maxSignatures?: number; storeRef?: string } = {}) {
+  const storeRef = o.storeRef ?? 'ca:acme';
   const trustPolicy = parseTrustPolicy(
     JSON.stringify({
       version: '1.0',
-      trustPolicies: [{ name: 'acme', registryScopes: ['*'], signatureVerification: { level: o.level ?? 'strict', override: { revocation: 'skip' } }, trustStores: ['ca:acme'], trustedIdentities: [o.identity ?? 'x509.subject: C=US, ST=WA, O=acme, OU=Build'] }],
+      trustPolicies: [{ name: 'acme', registryScopes: ['*'], signatureVerification: { level: o.level ?? 'strict', override: { revocation: 'skip' } }, trustStores: [storeRef], trustedIdentities: [o.identity ?? 'x509.subject: C=US, ST=WA, O=acme, OU=Build'] }],
     }),
   );
-  return new NotationVerifier({ trustPolicy, trustStores: new Map([['ca:acme', o.store ?? [cert(root.cert)]]]), maxSignatures: o.maxSignatures });
+  return new NotationVerifier({ trustPolicy, trustStores: new Map([[storeRef, o.store ?? [cert(root.cert)]]]), maxSignatures: o.maxSignatures });
 }
 
 describe('NotationVerifier', () => {
@@ -162,6 +163,27 @@ describe('NotationVerifier', () => {
     tags.set(`sha256-${subject.digest.slice(7)}`, tags.get(`sha256-${other.digest.slice(7)}`)!);
     const err = await verifier().verify(client, 'reg/r', 'r', subject).catch((e: Error) => e);
     expect((err as Error).message).toContain(`${m}: signature manifest ${m} is for ${other.digest}`);
+  });
+
+  it('notary.x509.signingAuthority signatures are anchored in signingAuthority stores, not ca stores', async () => {
+    const t = new Date(Date.now() - 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+    await addSignature(
+      await jwsEnvelope({
+        signer,
+        chain,
+        target: subject,
+        protectedOverride: {
+          crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.authenticSigningTime'],
+          'io.cncf.notary.signingScheme': 'notary.x509.signingAuthority',
+          'io.cncf.notary.authenticSigningTime': new Date(Math.max(Date.parse(t), Date.parse(new X509Certificate(readFileSync(signer.cert)).validFrom))).toISOString(),
+          'io.cncf.notary.signingTime': undefined,
+        },
+      }),
+    );
+    await expect(verifier({ storeRef: 'signingAuthority:acme' }).verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ policy: 'acme' });
+    await expect(verifier({ storeRef: 'ca:acme' }).verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({
+      message: expect.stringContaining('authenticity: the policy has no trusted certificates for this signing scheme'),
+    });
   });
 
   it('an image without signatures is NOTATION_UNSIGNED', async () => {

@@ -71,7 +71,18 @@ describe('trust policy', () => {
     );
   });
 
+  it('reads S as ST (both name the state), verifyTimestamp with its default always', () => {
+    expect(parseDn('C=US, S=WA, O=acme')).toEqual(new Map([['C', 'US'], ['ST', 'WA'], ['O', 'acme']]));
+    const doc = parse(withPolicy({ trustedIdentities: ['x509.subject: C=US, S=WA, O=acme'] }));
+    expect(doc.trustPolicies[0]!.verifyTimestamp).toBe('always');
+    expect(parse(withPolicy({ signatureVerification: { level: 'strict', verifyTimestamp: 'afterCertExpiry' } })).trustPolicies[0]!.verifyTimestamp).toBe('afterCertExpiry');
+    // S and ST for the same identity overlap like any repeated identity.
+    expect(() => parse(withPolicy({ trustedIdentities: ['x509.subject: C=US, S=WA, O=acme', 'x509.subject: C=US, ST=WA, O=acme'] }))).toThrow(/overlap/);
+  });
+
   it.each<[string, unknown, RegExp]>([
+    ['verifyTimestamp of another value', withPolicy({ signatureVerification: { level: 'strict', verifyTimestamp: 'never' } }), /verifyTimestamp must be always or afterCertExpiry/],
+    ['identity without ST or S', withPolicy({ trustedIdentities: ['x509.subject: C=US, O=acme'] }), /lacks ST \(or S\)/],
     ['wrong version', { ...SPEC_EXAMPLE, version: '2.0' }, /version must be "1.0"/],
     ['no policies', { version: '1.0', trustPolicies: [] }, /non-empty list/],
     ['duplicate names', { version: '1.0', trustPolicies: [SPEC_EXAMPLE.trustPolicies[0], SPEC_EXAMPLE.trustPolicies[0]] }, /used twice/],

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -40,6 +40,16 @@ describe('notation trust store layout', () => {
       writeFileSync(join(root, 'x509', 'ca', 'acme', 'junk.pem'), 'not a certificate');
       return root;
     }, 'acme', /does not hold X.509 certificates/],
+    ['a certificate file that is a symbolic link', () => {
+      const root = store('ca', 'acme', { 'a.pem': 'ca.pem' });
+      symlinkSync(join(dir, 'ca.pem'), join(root, 'x509', 'ca', 'acme', 'link.pem'));
+      return root;
+    }, 'acme', /link.pem is a symbolic link/],
+    ['a named store that is a symbolic link', () => {
+      const root = store('ca', 'real', { 'a.pem': 'ca.pem' });
+      symlinkSync(join(root, 'x509', 'ca', 'real'), join(root, 'x509', 'ca', 'acme'));
+      return root;
+    }, 'acme', /the named store is a symbolic link/],
   ])('refuses %s', async (_n, make, name, message) => {
     await expect(loadTrustStore(make(), { type: 'ca', name })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(message) });
   });
