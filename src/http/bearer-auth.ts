@@ -36,6 +36,8 @@ export interface BearerAuthOptions {
   /** Credentials may go to an http:// realm only when the operator said `insecure: true`. */
   allowInsecure?: boolean | undefined;
   now?: () => number;
+  /** Tokens kept at most (one per repository scope; default 10,000, least recently fetched go first). */
+  maxTokens?: number;
 }
 
 export class BearerAuth {
@@ -110,7 +112,14 @@ export class BearerAuth {
     if (!token || token.length > 16384 || /[\s\x00-\x1f]/.test(token)) throw fail(invalid, `token server ${realm.host} sent no usable token`);
     // docker floors expires_in at 60 s (distribution registry/client/auth/session.go).
     const ttl = typeof doc.expires_in === 'number' && doc.expires_in > 60 ? doc.expires_in : 60;
+    this.tokens.delete(scope);
     this.tokens.set(scope, { token, expiresAt: this.now() + (ttl - 5) * 1000 });
+    // One token per repository scope: clients naming endless repositories must not grow this forever.
+    const max = this.opts.maxTokens ?? 10_000;
+    for (const s of this.tokens.keys()) {
+      if (this.tokens.size <= max) break;
+      this.tokens.delete(s);
+    }
     return token;
   }
 }

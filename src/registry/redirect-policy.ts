@@ -4,6 +4,7 @@
 // downgrade; no target that resolves to a loopback, link-local, private, unique-local or otherwise
 // special address unless its host is the upstream's own host, is listed in `redirects.allowHosts`, or
 // the upstream has `redirects.allowPrivate: true`; and never trustgate's own listen address (a loop).
+import { lookup as dnsLookupCb, type LookupAddress, type LookupOptions } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -100,4 +101,33 @@ export async function checkRedirect(from: URL, to: URL, policy: RedirectPolicy):
   if (special !== undefined) {
     throw fail('UPSTREAM_INVALID', `${where}, which resolves to ${special} (loopback, link-local or private): not followed unless listed in redirects.allowHosts`);
   }
+}
+
+/** Error code of a connection refused by guardedLookup: mapped to UPSTREAM_INVALID by the client. */
+export const REFUSED_ADDRESS = 'ETRUSTGATE_REFUSED_ADDRESS';
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/**
+ * The same rule at connect time, as a `lookup` for net/tls.connect: checkRedirect resolved the name
+ * once, but a hostile DNS server can answer the connection's own lookup differently (DNS rebinding).
+ * Names for which `allowed` is true (the registry's host, token realms, allowHosts) are not checked.
+ */
+export function guardedLookup(allowed: (hostname: string) => boolean) {
+  return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
+    dnsLookupCb(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, []);
+      const list = addresses as LookupAddress[];
+      const bad = allowed(hostname) ? undefined : list.find((a) => isSpecialAddress(a.address));
+      if (bad) {
+        const e: NodeJS.ErrnoException = new Error(`${hostname} resolves to ${bad.address} (loopback, link-local or private): refused by the redirect policy`);
+        e.code = REFUSED_ADDRESS;
+        return callback(e, []);
+      }
+      if (options.all) return callback(null, list);
+      const first = list[0];
+      if (!first) return callback(Object.assign(new Error(`${hostname}: no addresses`), { code: 'ENOTFOUND' }), []);
+      callback(null, first.address, first.family);
+    });
+  };
 }

@@ -10,7 +10,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { fail, isTrustgateError } from '../errors.js';
 import { BearerAuth, parseBearerChallenge } from '../http/bearer-auth.js';
 import { readBodyCapped } from '../http/read-capped.js';
-import { checkRedirect, type RedirectPolicy } from './redirect-policy.js';
+import { checkRedirect, guardedLookup, REFUSED_ADDRESS, type RedirectPolicy } from './redirect-policy.js';
 
 export interface RegistryClientOptions {
   /** Upstream base URL, e.g. http://127.0.0.1:5000. */
@@ -71,7 +71,11 @@ export class RegistryClient {
     this.base = new URL(opts.registry);
     // A registry `ca` is added to the system roots, not put in their place: redirects lead to storage
     // hosts (S3, a CDN) with publicly trusted certificates.
-    const connect = opts.ca ? { ca: [...rootCertificates, typeof opts.ca === 'string' ? opts.ca : opts.ca.toString('utf8')] } : {};
+    const ca = opts.ca ? { ca: [...rootCertificates, typeof opts.ca === 'string' ? opts.ca : opts.ca.toString('utf8')] } : {};
+    // Host names the operator configured may resolve anywhere; any other (a redirect target) is
+    // checked again at connect time against the addresses it resolves to then (DNS rebinding).
+    const trusted = new Set([this.base.hostname, ...(opts.realmAllowlist ?? []).map((o) => new URL(o).hostname), ...(opts.redirects?.allowHosts ?? []).map((h) => h.replace(/:\d+$/, ''))]);
+    const connect = opts.redirects?.allowPrivate ? ca : { ...ca, lookup: guardedLookup((h) => trusted.has(h)) };
     const pool = (connections: number) =>
       new Agent({ connect, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs, connections, pipelining: 1 });
     this.dispatcher = opts.dispatcher ?? pool(opts.connections?.metadata ?? 32);
@@ -221,6 +225,8 @@ export class RegistryClient {
 export function upstreamError(host: string, err: unknown): Error {
   const e = err as { name?: string; code?: string; message?: string };
   if (isTrustgateError(err)) return err;
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  if (e?.code === REFUSED_ADDRESS || cause?.code === REFUSED_ADDRESS) return fail('UPSTREAM_INVALID', `${host}: ${e?.code === REFUSED_ADDRESS ? e.message : cause?.message}`, err);
   if (e?.name === 'TimeoutError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT' || e?.name === 'AbortError') {
     return fail('UPSTREAM_TIMEOUT', `${host} did not answer in time`, err);
   }

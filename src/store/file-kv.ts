@@ -30,6 +30,8 @@ interface IndexEntry {
   charged: number;
   /** 0 = no TTL (never evicted). */
   expiresAt: number;
+  /** Written by this process at (ms): a value written while a sweep was scanning is kept in the index. */
+  writtenAt?: number;
 }
 
 const charge = (fileBytes: number) => Math.ceil(fileBytes / BLOCK) * BLOCK;
@@ -113,7 +115,7 @@ export class FileKv implements KvStore {
     const head = Buffer.alloc(HEADER);
     head.writeBigUInt64BE(BigInt(expiresAt), 0);
     await this.writeAtomic(join(this.dir, name), Buffer.concat([head, value]));
-    this.account(name, { charged: size, expiresAt });
+    this.account(name, { charged: size, expiresAt, writtenAt: Date.now() });
   }
 
   async delete(key: string): Promise<void> {
@@ -178,6 +180,7 @@ export class FileKv implements KvStore {
   async sweep(): Promise<{ removed: number; bytes: number }> {
     await this.ensureDir();
     const now = this.now();
+    const started = Date.now();
     let removed = 0;
     const found: Array<[string, IndexEntry, number]> = [];
     for (const d of await readdir(this.dir, { withFileTypes: true })) {
@@ -207,8 +210,8 @@ export class FileKv implements KvStore {
     const old = this.index ?? new Map<string, IndexEntry>();
     const onDisk = new Map(found.map((f) => [f[0], f[1]]));
     const next = new Map<string, IndexEntry>(found.filter((f) => !old.has(f[0])).sort((a, b) => a[2] - b[2]).map((f) => [f[0], f[1]]));
-    for (const name of old.keys()) {
-      const e = onDisk.get(name);
+    for (const [name, was] of old) {
+      const e = onDisk.get(name) ?? ((was.writtenAt ?? 0) >= started ? was : undefined);
       if (e) next.set(name, e);
     }
     this.index = next;

@@ -61,7 +61,11 @@ export class ManifestCache {
     const nl = raw.indexOf(0x0a);
     const bytes = raw.subarray(nl + 1);
     const digest = key.slice(key.lastIndexOf('@') + 1);
-    if (nl < 0 || `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) return undefined;
+    if (nl < 0 || `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) {
+      // A copy that does not hash to its digest is never served, and not left for the next reader.
+      await this.shared?.delete(`manifest:${key}`);
+      return undefined;
+    }
     return { mediaType: raw.subarray(0, nl).toString('utf8'), bytes: Buffer.from(bytes) };
   }
 

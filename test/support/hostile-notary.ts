@@ -1,16 +1,22 @@
 // A small HTTPS server that serves Notary v1 metadata the test chose — genuine, tampered, replayed or
-// hostile (endless, trickling, lying about its length) — at the notary server's paths. It plays the
-// malicious server or mirror for the attack suite; the real notary-server is used everywhere else.
+// hostile (endless, trickling, lying about its length, a wrong content type, a redirect) — at the
+// notary server's paths. It plays the malicious server or mirror for the attack suite. With `upstream`
+// it is a man in the middle in front of a real notary-server: whatever the test did not choose is
+// forwarded, and `once` replaces one answer for a role and then lets the genuine ones through.
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:https';
+import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export type Behaviour = 'endless' | 'trickle' | 'huge-content-length' | 'status-500';
+/** Answers no ordinary server gives: a redirect elsewhere, or a body under the wrong content type. */
+export type Special = { redirect: string } | { contentType: string; body: Buffer };
 
 export interface HostileNotary {
   url: string;
   /** Role file name without .json ('timestamp', 'targets/releases', '2.root') → bytes or a behaviour. */
-  files: Map<string, Buffer | Behaviour>;
+  files: Map<string, Buffer | Behaviour | Special>;
+  /** Role → one answer, used for the next request of that role (by name or checksum name) only. */
+  once: Map<string, Buffer | Behaviour | Special>;
   /** Request paths seen, in order. */
   requests: string[];
   close(): Promise<void>;
@@ -22,7 +28,7 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
  * Checksum names (`snapshot.<sha256>.json`) are answered with the role's current file whatever the
  * hash, as a lying server would: the client's hash check, not a 404, must catch a substitution.
  */
-function resolveName(files: HostileNotary['files'], name: string): Buffer | Behaviour | undefined {
+function resolveName(files: HostileNotary['files'], name: string): Buffer | Behaviour | Special | undefined {
   const direct = files.get(name);
   if (direct !== undefined) return direct;
   const m = /^(.*)\.([0-9a-f]{64})$/.exec(name);
@@ -31,8 +37,15 @@ function resolveName(files: HostileNotary['files'], name: string): Buffer | Beha
   return files.get(m[1]!);
 }
 
-export async function startHostileNotary(opts: { gun: string; key: string | Buffer; cert: string | Buffer }): Promise<HostileNotary> {
+export async function startHostileNotary(opts: {
+  gun: string;
+  key: string | Buffer;
+  cert: string | Buffer;
+  /** A real notary-server to forward to, and the CA its certificate is signed by. */
+  upstream?: { url: string; ca: string | Buffer };
+}): Promise<HostileNotary> {
   const files: HostileNotary['files'] = new Map();
+  const once: HostileNotary['once'] = new Map();
   const requests: string[] = [];
   const prefix = `/v2/${opts.gun}/_trust/tuf/`;
   const timers = new Set<NodeJS.Timeout>();
@@ -48,13 +61,31 @@ export async function startHostileNotary(opts: { gun: string; key: string | Buff
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"METADATA_NOT_FOUND"}]}');
       return;
     }
-    const body = resolveName(files, path.slice(prefix.length, -'.json'.length));
+    const name = path.slice(prefix.length, -'.json'.length);
+    const role = /^(.*)\.[0-9a-f]{64}$/.exec(name)?.[1] ?? name;
+    let body = once.get(role);
+    if (body !== undefined) once.delete(role);
+    else body = resolveName(files, name);
+    if (body === undefined && opts.upstream) {
+      const up = httpsRequest(new URL(req.url ?? '/', opts.upstream.url), { method: req.method, headers: req.headers, ca: opts.upstream.ca }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+      return;
+    }
     if (body === undefined) {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"METADATA_NOT_FOUND"}]}');
       return;
     }
     if (Buffer.isBuffer(body)) {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body);
+      return;
+    }
+    if (typeof body === 'object') {
+      if ('redirect' in body) res.writeHead(302, { location: body.redirect }).end();
+      else res.writeHead(200, { 'content-type': body.contentType, 'content-length': body.body.length }).end(body.body);
       return;
     }
     switch (body) {
@@ -89,6 +120,7 @@ export async function startHostileNotary(opts: { gun: string; key: string | Buff
   return {
     url: `https://127.0.0.1:${port}`,
     files,
+    once,
     requests,
     close: async () => {
       for (const t of timers) clearInterval(t);

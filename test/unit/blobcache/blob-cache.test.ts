@@ -132,7 +132,12 @@ describe('BlobCache', () => {
     for (let t = 0; t < 200 && (size(0) < MiB - 1 || size(1) < MiB - 1); t++) await new Promise((r) => setTimeout(r, 10));
     // The first MiB (less the held-back byte) is with both readers while 2 MiB are still to come.
     expect([size(0), size(1)]).toEqual([MiB - 1, MiB - 1]);
-    body.end(bytes.subarray(MiB));
+    // Every byte written, not yet committed (the upstream has not ended): the last byte waits.
+    body.write(bytes.subarray(MiB));
+    for (let t = 0; t < 200 && (size(0) < 3 * MiB - 1 || size(1) < 3 * MiB - 1); t++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    expect([size(0), size(1)]).toEqual([3 * MiB - 1, 3 * MiB - 1]);
+    body.end();
     await Promise.all(readers.map((r) => new Promise((res) => r.on('end', res))));
     for (const g of got) expect(Buffer.concat(g).equals(bytes)).toBe(true);
   });

@@ -47,4 +47,12 @@ describe('BearerAuth', () => {
     answer = body;
     await expect(auth(true).token({ realm: `${origin}/token` }, `repository:${_what.length}:pull`)).rejects.toMatchObject({ code: 'UPSTREAM_INVALID' });
   });
+
+  it('keeps at most maxTokens tokens, least recently fetched first (one per repository scope)', async () => {
+    answer = '{"token":"t-1","expires_in":300}';
+    const a = new BearerAuth({ dispatcher, realmAllowlist: [origin], timeoutMs: 2000, errorCode: 'UPSTREAM_UNAUTHORIZED', maxTokens: 3 });
+    for (const r of ['a', 'b', 'c', 'd']) await a.token({ realm: `${origin}/token` }, `repository:${r}:pull`);
+    expect(a.cached('repository:a:pull')).toBeUndefined();
+    for (const r of ['b', 'c', 'd']) expect(a.cached(`repository:${r}:pull`)).toBe('t-1');
+  });
 });

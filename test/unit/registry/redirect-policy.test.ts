@@ -1,6 +1,6 @@
 // Where an upstream's redirect may lead (SSRF): the address table and the decision, resolver injected.
 import { describe, expect, it } from 'vitest';
-import { checkRedirect, isSpecialAddress } from '../../../src/registry/redirect-policy.js';
+import { checkRedirect, guardedLookup, isSpecialAddress, REFUSED_ADDRESS } from '../../../src/registry/redirect-policy.js';
 
 describe('isSpecialAddress', () => {
   it.each([
@@ -60,5 +60,21 @@ describe('checkRedirect', () => {
   });
   it('refuses schemes other than http and https', async () => {
     await expect(go('file:///etc/passwd')).rejects.toMatchObject({ code: 'UPSTREAM_INVALID' });
+  });
+});
+
+describe('guardedLookup (connect time: DNS rebinding)', () => {
+  const lookup = (allowed: boolean, all: boolean) =>
+    new Promise<{ err: NodeJS.ErrnoException | null; address: unknown }>((resolve) =>
+      guardedLookup(() => allowed)('localhost', { all }, (err, address) => resolve({ err, address })),
+    );
+  it('refuses a name that resolves to loopback unless it is allowed', async () => {
+    expect((await lookup(false, true)).err?.code).toBe(REFUSED_ADDRESS);
+    expect((await lookup(false, false)).err?.code).toBe(REFUSED_ADDRESS);
+    const ok = await lookup(true, false);
+    expect(ok.err).toBeNull();
+    expect(['127.0.0.1', '::1']).toContain(ok.address);
+    const all = await lookup(true, true);
+    expect(Array.isArray(all.address) && all.address.length > 0).toBe(true);
   });
 });
