@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     const file = join(dir, 'streams.log');
     const streams = openLogStreams({ level: 'info', auditPath: file });
     const sinks = { log: streams.log, audit: streams.audit };
-    rows.push(await measure('trustgate audit stream (LineWriter: one write per turn, native serialisation)', file, () => audit(sinks, rec), () => streams.drain()));
+    rows.push(await measure('trustgate audit stream (LineWriter batches, native serialisation)', file, () => audit(sinks, rec), () => streams.drain()));
   }
   for (const r of rows) {
     if (r.linesWritten !== LINES) throw new Error(`${r.destination}: ${r.linesWritten} of ${LINES} lines written`);

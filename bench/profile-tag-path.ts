@@ -95,6 +95,12 @@ async function main(): Promise<void> {
     if (!prof) throw new Error('no .cpuprofile written');
     const top = selfTimes(JSON.parse(readFileSync(join(profDir, prof), 'utf8')) as Profile).slice(0, Number(process.env.PROFILE_TOP ?? 25));
     for (const t of top) console.log(`${(t.share * 100).toFixed(1).padStart(5)}%  ${t.fn}`);
+    // Self time spent producing log lines: pino and its redaction, our audit serialiser and writer, and
+    // the fs write bindings (writeString/writeBuffer; the sockets use writev).
+    const all = selfTimes(JSON.parse(readFileSync(join(profDir, prof), 'utf8')) as Profile);
+    const logging = all.filter((t) => /pino|observe\/log|line-writer|^writeString |^writeBuffer /.test(t.fn)).reduce((a, t) => a + t.share, 0);
+    const busy = 1 - all.filter((t) => t.fn.startsWith('(idle)')).reduce((a, t) => a + t.share, 0);
+    console.log(`logging: ${(logging * 100).toFixed(1)}% of samples, ${((logging / busy) * 100).toFixed(1)}% of busy time`);
   }
 }
 

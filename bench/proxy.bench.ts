@@ -203,6 +203,13 @@ async function main(): Promise<void> {
   // 6. Mixed load: tags, digests, small blobs and unsigned tags together.
   {
     const small = img.blobs[0]!.digest;
+    // The server's own count of decisions (a request autocannon abandons at the end still got one).
+    const serverDecisions = async () => {
+      const r = await request(`${tgFile.url}/metrics`);
+      const text = await r.body.text();
+      return text.split('\n').filter((l) => l.startsWith('trustgate_trust_decisions_total{')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+    };
+    const decisionsBefore = await serverDecisions();
     const rssStart = rssBytes(tgFile.pid);
     const auditBefore = readFileSync(tgFile.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit":true') && l.includes(`"repo":"${REPO}"`)).length;
     const byPath = new Map<string, Map<number, number>>();
@@ -243,8 +250,9 @@ async function main(): Promise<void> {
       rssEndMiB: rssEnd / 2 ** 20,
       decisions,
       auditLines,
+      serverDecisions: (await serverDecisions()) - decisionsBefore,
     };
-    console.log(`mixed ${MIXED_SECONDS}s: ${fmt(r.requests.average)} req/s, errors ${r.errors + r.timeouts}, unexpected statuses ${unexpected}, RSS ${fmt(rssStart / 2 ** 20)} → ${fmt(rssEnd / 2 ** 20)} MiB, decisions ${decisions}, audit lines ${auditLines}`);
+    console.log(`mixed ${MIXED_SECONDS}s: ${fmt(r.requests.average)} req/s, errors ${r.errors + r.timeouts}, unexpected statuses ${unexpected}, RSS ${fmt(rssStart / 2 ** 20)} → ${fmt(rssEnd / 2 ** 20)} MiB, decisions ${decisions} (server: ${results.mixed && (results.mixed as { serverDecisions: number }).serverDecisions}), audit lines ${auditLines}`);
   }
 
   results.rounds = ROUNDS;

@@ -1,8 +1,9 @@
-// An append-only line writer that batches by event-loop turn. A line that comes after a quiet moment
-// (no line for a millisecond) is written at once, synchronously: at low traffic every line is in the
-// file before its response leaves, as before. Lines that come closer together are queued and one
-// fs.write at the end of the turn (setImmediate) carries all of them: under load a turn serves many
-// requests, so one syscall and one buffer copy carry many lines. (sonic-boom with minLength 0 made one
+// An append-only line writer that batches under load. A line that comes after a quiet moment (no line
+// for a millisecond) is written at once, synchronously: at low traffic every line is in the file
+// before its response leaves, as before. Lines that come closer together are queued and written
+// together a millisecond later (or as soon as a full write's worth is queued): one syscall and one
+// buffer copy carry many lines. (Batching per event-loop turn left batches of 1–3 lines on a
+// contended machine, where a turn serves few requests; bench:profile.) (sonic-boom with minLength 0 made one
 // write per line under load here — each write completes before the next line comes — and with a
 // minLength it holds lines until a timer fires; README, profile of the audit path.)
 import { closeSync, fsyncSync, openSync, write, writeSync, mkdirSync } from 'node:fs';
@@ -23,10 +24,16 @@ export interface LineWriterOptions {
 const RETRY_MS = 10;
 /** A line after this long without one is written at once (low traffic); closer together they batch. */
 const IDLE_MS = 1;
+/** How long lines under steady traffic wait to be written together. */
+const BATCH_MS = 1;
 
 export class LineWriter {
   private fd: number;
   private pending: string[] = [];
+  /** Byte length of each pending line, measured once when it was queued. */
+  private lens: number[] = [];
+  /** First pending line not yet taken. */
+  private start = 0;
   /** The unwritten tail of a partial synchronous write: sent before the queue. */
   private head: Buffer | undefined;
   private pendingBytes = 0;
@@ -53,19 +60,28 @@ export class LineWriter {
     const now = performance.now();
     const idle = now - this.lastLine > IDLE_MS;
     this.lastLine = now;
-    if (idle && !this.scheduled && !this.writing && this.pending.length === 0 && !this.reopenAfterWrite) {
+    if (idle && !this.scheduled && !this.writing && this.queued() === 0 && !this.reopenAfterWrite) {
       // Idle: this line goes now, and the rest of this turn's lines will be batched behind it. Under
       // steady traffic lines come less than IDLE_MS apart and every one of them is batched.
       this.scheduled = true;
       setImmediate(this.flushTurn);
       if (this.writeNow(line)) return;
     }
+    const len = Buffer.byteLength(line);
     this.pending.push(line);
-    this.pendingBytes += Buffer.byteLength(line);
-    if (!this.scheduled && !this.writing) {
-      this.scheduled = true;
-      setImmediate(this.flushTurn);
-    }
+    this.lens.push(len);
+    this.pendingBytes += len;
+    if (!this.scheduled && !this.writing) this.schedule();
+  }
+
+  private queued(): number {
+    return this.pending.length - this.start;
+  }
+
+  /** Steady traffic: gather for up to BATCH_MS (or maxWrite bytes) so one write carries many lines. */
+  private schedule(): void {
+    this.scheduled = true;
+    setTimeout(this.flushTurn, BATCH_MS);
   }
 
   /** One synchronous write; false (nothing written) when the pipe is full or the write fails. */
@@ -91,17 +107,31 @@ export class LineWriter {
 
   /** Lines for one write: whole lines up to maxWrite bytes (at least one line). */
   private take(): Buffer {
+    // An index into the queue rather than slicing it: with a backlog (a slow disk or reader), slicing
+    // copied the whole rest of the queue on every write.
     let bytes = 0;
-    let n = 0;
+    let n = this.start;
     for (; n < this.pending.length; n++) {
-      const b = Buffer.byteLength(this.pending[n]!);
-      if (n > 0 && bytes + b > this.opts.maxWrite) break;
+      const b = this.lens[n]!;
+      if (n > this.start && bytes + b > this.opts.maxWrite) break;
       bytes += b;
     }
-    const lines = n === this.pending.length ? this.pending : this.pending.slice(0, n);
-    this.pending = n === this.pending.length ? [] : this.pending.slice(n);
+    const text = this.start === 0 && n === this.pending.length ? this.pending.join('') : this.pending.slice(this.start, n).join('');
     this.pendingBytes -= bytes;
-    return Buffer.from(lines.join(''));
+    if (n === this.pending.length) {
+      this.pending = [];
+      this.lens = [];
+      this.start = 0;
+    } else {
+      this.start = n;
+      // Drop the taken lines now and then (amortised): a queue that never empties must not grow.
+      if (this.start > 1024 && this.start * 2 > this.pending.length) {
+        this.pending = this.pending.slice(this.start);
+        this.lens = this.lens.slice(this.start);
+        this.start = 0;
+      }
+    }
+    return Buffer.from(text);
   }
 
   private next(): void {
@@ -114,7 +144,7 @@ export class LineWriter {
       return;
     }
     if (this.reopenAfterWrite) this.swapFile();
-    if (this.pending.length === 0) {
+    if (this.queued() === 0) {
       for (const w of this.waiters.splice(0)) w();
       return;
     }
@@ -134,13 +164,15 @@ export class LineWriter {
       }
       if (n < buf.length) return this.send(buf.subarray(n));
       this.writing = false;
-      this.next();
+      // A full write's worth queued, or someone waiting (drain): go on at once; else gather a batch.
+      if (this.pendingBytes >= this.opts.maxWrite || this.waiters.length > 0 || this.reopenAfterWrite) this.next();
+      else if (this.queued() > 0 && !this.scheduled) this.schedule();
     });
   }
 
   /** Resolves once every line queued so far is written (graceful shutdown). */
   drain(): Promise<void> {
-    if (!this.writing && this.pending.length === 0 && !this.head) return Promise.resolve();
+    if (!this.writing && this.queued() === 0 && !this.head) return Promise.resolve();
     return new Promise((resolve) => {
       this.waiters.push(resolve);
       if (!this.writing && !this.scheduled) this.next();
@@ -152,7 +184,7 @@ export class LineWriter {
    * again. A write already in flight is left to the thread pool (it is not repeated).
    */
   flushSync(): void {
-    while (this.pending.length > 0 || this.head) {
+    while (this.queued() > 0 || this.head) {
       let buf = this.head ?? this.take();
       this.head = undefined;
       while (buf.length > 0) {

@@ -7,6 +7,7 @@
 // default, cost ~40% of warm-tag throughput; measured in README.) The price is that a line sits in
 // memory for the rest of its turn: drain() and flushSync() write everything out on SIGTERM drain, fatal
 // errors and exit, so none is lost.
+import { fstatSync } from 'node:fs';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 import { LineWriter } from './line-writer.js';
 import { AUDIT_MSG, REDACT_PATHS, type AuditRecord, type AuditWriter } from './logger.js';
@@ -31,6 +32,15 @@ export interface LogStreams {
 // several worker processes sharing stdout (docker's log pipe), no line is torn by another process's
 // write. Regular files are opened O_APPEND; larger writes are fine there.
 const PIPE_BUF = 4096;
+
+function isPipe(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    return st.isFIFO() || st.isSocket() || st.isCharacterDevice();
+  } catch {
+    return true; // unknown: the safe bound
+  }
+}
 
 /**
  * Audit records serialised straight to their destination, in pino's line format (level, time,
@@ -63,7 +73,8 @@ export function openLogStreams(opts: {
   /** node:cluster worker id: on every line, so lines from several workers can be told apart. */
   worker?: number | undefined;
 }): LogStreams {
-  const stdout = new LineWriter({ dest: opts.stdoutFd ?? 1, maxWrite: PIPE_BUF });
+  const fd = opts.stdoutFd ?? 1;
+  const stdout = new LineWriter({ dest: fd, maxWrite: isPipe(fd) ? PIPE_BUF : 64 * 1024 });
   const auditDest = opts.auditPath !== undefined ? new LineWriter({ dest: opts.auditPath, maxWrite: 64 * 1024 }) : stdout;
   const base = opts.worker === undefined ? { service: 'trustgate' } : { service: 'trustgate', worker: opts.worker };
   const log = pino({ level: opts.level, base, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, stdout);

@@ -40,6 +40,15 @@ describe('LineWriter', () => {
     expect(sizes).toContain(10_000);
   });
 
+  it('a long backlog is written whole and in order (queue index and compaction)', async () => {
+    const file = join(temp(), 'backlog.log');
+    const w = new LineWriter({ dest: file, maxWrite: 64 });
+    const lines = Array.from({ length: 5000 }, (_, i) => `${i}\n`);
+    for (const l of lines) w.write(l);
+    await w.drain();
+    expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
+  });
+
   it('reopen() after logrotate renamed the file: old lines stay in the old one, new lines in a new file', async () => {
     const file = join(temp(), 'audit.log');
     const w = new LineWriter({ dest: file, maxWrite: 65536 });
