@@ -1,10 +1,8 @@
 // deploy/compose.yaml read by the real podman-compose (Debian's, 1.0.3): its translation into podman
 // commands (`--dry-run`, against a throw-away podman storage) is checked, and the config file it mounts
 // is validated by `trustgate config check` with the environment the compose file gives the replicas.
-// DEVIATION: the stack is not started here — its Redis image (docker.io/library/redis) cannot be
-// pulled on these machines, and the lab registry/notary listen on the host's 127.0.0.1, out of reach of
-// a compose bridge network (podman-compose 1.0.3 adds the project network even to a `network_mode: host`
-// service). The image itself is run by container-image.test.ts.
+// The stack itself is brought up (Redis, two replicas, pulls through both) by compose-fleet.test.ts; the
+// image alone is run by container-image.test.ts.
 import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

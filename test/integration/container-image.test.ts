@@ -2,12 +2,11 @@
 // ulimits this sandbox needs), a config file mounted at the documented path, the non-root user, the
 // HEALTHCHECK, and a signed image pulled through it while an unsigned one is refused.
 // The build is the slow part (a stand-in base made with mmdebstrap when node:20-bookworm-slim cannot
-// be pulled; every stage on vfs): it runs once, in beforeAll, and its time is printed.
-import { execFile } from 'node:child_process';
+// be pulled; every stage on vfs): it runs once per vitest run (test/support/images.ts, shared with
+// compose-fleet.test.ts), in beforeAll, and its time is printed.
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
@@ -15,10 +14,10 @@ import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
-import { makePodman, type Podman } from '../support/podman.js';
+import { sharedTrustgateImage } from '../support/images.js';
+import type { Podman } from '../support/podman.js';
 import { freePort } from '../support/spawn-server.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const IMAGE = 'localhost/trustgate:dev';
 let dir: string;
 let registry: Registry;
@@ -30,23 +29,16 @@ let buildSeconds = 0;
 let container: string | undefined;
 let port: number;
 
-function buildImage(globalArgs: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const env = { ...process.env, PODMAN_GLOBAL_ARGS: globalArgs.join(' ') };
-    execFile('npm', ['run', '--silent', 'image'], { cwd: REPO_ROOT, env, timeout: 1_500_000, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) : 0, out: `${stdout}\n${stderr}` }),
-    );
-  });
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-image-'));
   chmodSync(dir, 0o755); // the container's user (uid 1000) reads the mounted config and CA from here
-  podman = makePodman(dir);
   const pki = await makePki(dir);
   const t0 = Date.now();
   const [build] = await Promise.all([
-    buildImage(podman.globalArgs),
+    sharedTrustgateImage().then(({ podman: p, build: b }) => {
+      podman = p;
+      return b;
+    }),
     (async () => {
       [registry, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
       const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
@@ -60,7 +52,7 @@ beforeAll(async () => {
   ]);
   buildSeconds = Math.round((Date.now() - t0) / 1000);
   buildLog = build.out;
-  console.log(`npm run image: exit ${build.code} in ${buildSeconds} s\n${build.out.split('\n').filter((l) => l.startsWith('build-image:')).join('\n')}`);
+  console.log(`npm run image: exit ${build.code} in ${build.seconds} s${build.shared ? ' (built by another test file of this run)' : ''}; ready after ${buildSeconds} s\n${build.out.split('\n').filter((l) => l.startsWith('build-image:')).join('\n')}`);
   if (build.code !== 0) throw new Error(`npm run image failed:\n${build.out.slice(-4000)}`);
 
   // The config as a site writes it, mounted read-only at the path README documents.
@@ -97,7 +89,7 @@ beforeAll(async () => {
 }, 1_800_000);
 
 afterAll(async () => {
-  if (container) await podman.run(['rm', '--force', '--time', '5', container]);
+  if (container && podman) await podman.run(['rm', '--force', '--time', '5', container]);
   await notary?.stop();
   await registry?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });

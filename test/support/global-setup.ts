@@ -1,8 +1,17 @@
 // Integration tests run the built CLI (dist/main.js), as operators do. Rebuild it when any source
 // file is newer, so `npx vitest` alone never tests stale code.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A directory for this whole `vitest` run (test/support/images.ts builds the container images into it once). */
+    runDir: string;
+  }
+}
 
 function newest(dir: string): number {
   let t = 0;
@@ -13,7 +22,7 @@ function newest(dir: string): number {
   return t;
 }
 
-export default function setup(): void {
+export default function setup(project: TestProject): () => void {
   const root = new URL('../../', import.meta.url).pathname;
   let built = 0;
   try {
@@ -22,4 +31,8 @@ export default function setup(): void {
     /* not built */
   }
   if (built < newest(join(root, 'src'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  const runDir = mkdtempSync(join(tmpdir(), 'trustgate-run-'));
+  project.provide('runDir', runDir);
+  // The tests that ran containers in it removed them; what is left is podman's temporary storage.
+  return () => rmSync(runDir, { recursive: true, force: true });
 }

@@ -1,4 +1,5 @@
-// A throwaway CA and a server/client certificate for 127.0.0.1, made with the openssl CLI.
+// A throwaway CA and a server/client certificate for 127.0.0.1 (and any extra IPs asked for, e.g. a
+// container network's gateway), made with the openssl CLI.
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,11 +13,11 @@ export interface Pki {
   keyFile: string;
 }
 
-export async function makePki(dir: string, name = 'lab'): Promise<Pki> {
+export async function makePki(dir: string, name = 'lab', opts: { extraIps?: string[] } = {}): Promise<Pki> {
   const o = (args: string[]) => run('openssl', args, { cwd: dir });
   const ext = join(dir, `${name}-ext.cnf`);
   // One certificate with serverAuth and clientAuth serves notary-server and notary-signer both ends.
-  writeFileSync(ext, 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  writeFileSync(ext, `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${['IP:127.0.0.1', ...(opts.extraIps ?? []).map((ip) => `IP:${ip}`), 'DNS:localhost'].join(',')}\n`);
   await o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}-ca.key`]);
   await o(['req', '-x509', '-new', '-key', `${name}-ca.key`, '-subj', `/CN=${name}-ca`, '-days', '3', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-out', `${name}-ca.pem`]);
   await o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
