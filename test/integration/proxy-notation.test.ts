@@ -2,12 +2,10 @@
 // JWS signatures made with jose and openssl-issued certificates pushed next to them as referrers (tag
 // schema), notation's own trustpolicy.json and trust store layout, a real notary-server for the DCT
 // side of any-of/all-of, and skopeo pulling through trustgate.
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { NotaryCli } from '../support/notary-cli.js';
@@ -15,9 +13,9 @@ import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { coseEnvelope, derB64, jwsEnvelope, makeCa, makeIntermediate, makeLeaf, pushSignatures, type KeyPair, type SignatureForm } from '../support/notation-sign.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
+import { auditRecords, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
-const run = promisify(execFile);
 const sleepUntil = async (t: number) => {
   while (Date.now() < t) await new Promise((r) => setTimeout(r, 100));
 };
@@ -64,12 +62,7 @@ async function signNotation(
   await pushSignatures(registry.url, `n/${tag}`, { mediaType: img.mediaType, digest: img.digest, size: img.manifest.length }, [{ bytes: env, form: opts.form }]);
 }
 
-async function pull(repo: string, tag = 'v1'): Promise<{ ok: boolean; out: string }> {
-  return run('skopeo', ['copy', '--src-tls-verify=false', `docker://${proxy.host}/${repo}:${tag}`, `oci:${join(dir, `pulled-${repo.replace(/\//g, '_')}`)}:x`], { timeout: 120_000 }).then(
-    (r) => ({ ok: true, out: r.stdout + r.stderr }),
-    (e) => ({ ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
-  );
-}
+const pull = (repo: string, tag = 'v1') => skopeoPull(proxy.host, repo, tag, dir);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-pnotation-'));
@@ -172,11 +165,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const audits = () =>
-  readFileSync(proxy.logFile, 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('"audit":true'))
-    .map((l) => JSON.parse(l));
+const audits = () => auditRecords(proxy.logFile);
 
 describe('Notation through the proxy', () => {
   it('serves a tag whose digest carries a valid signature, and says which signature', async () => {
@@ -239,9 +228,8 @@ describe('Notation through the proxy', () => {
   ])('refuses %s, naming the rule (issue 17)', async (_n, name, rule) => {
     const r = await pull(`n/${name}`);
     expect(r.ok).toBe(false);
-    const res = await fetch(`${proxy.url}/v2/n/${name}/manifests/v1`);
-    expect(res.status).toBe(403);
-    const body = (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> };
+    const { status, body } = await manifestAnswer(proxy.url, `n/${name}`);
+    expect(status).toBe(403);
     expect(body.errors[0]!.detail.code).toBe('NOTATION_INVALID');
     expect(body.errors[0]!.message).toMatch(rule);
     expect(body.errors[0]!.message).not.toMatch(/authenticity: authenticity/);
