@@ -1,9 +1,11 @@
 // What a client sees through a running trustgate, as the integration tests read it: a pull with the real
-// skopeo, the registry error body of a manifest answer, and the audit lines trustgate wrote to its log.
+// skopeo, the digest a HEAD answers, the registry error body of a manifest answer, and the audit lines
+// trustgate wrote to its log.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { request, type Agent } from 'undici';
 
 const run = promisify(execFile);
 
@@ -22,6 +24,13 @@ export async function skopeoPull(host: string, repo: string, tag: string, dir: s
     (r) => ({ ok: true, out: r.stdout + r.stderr }),
     (e) => ({ ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
   );
+}
+
+/** HEAD `base + path` (through `dispatcher` when given): the status and the Docker-Content-Digest answered. */
+export async function headDigest(base: string, path: string, dispatcher?: Agent): Promise<{ status: number; digest?: string }> {
+  const res = await request(`${base}${path}`, { method: 'HEAD', dispatcher });
+  await res.body.dump();
+  return { status: res.statusCode, digest: res.headers['docker-content-digest'] as string | undefined };
 }
 
 /** The OCI distribution error body trustgate answers a refusal with. */
