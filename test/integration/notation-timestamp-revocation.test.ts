@@ -4,12 +4,12 @@
 import { X509Certificate } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
-import { derB64, jwsEnvelope, LEAF_EXT, pushSignatures, withJwsTimestamp, type KeyPair } from '../support/notation-sign.js';
+import { derB64, jwsEnvelope, LEAF_EXT, pushSignatures, withJwsTimestamp, writeNotationTrust, type KeyPair } from '../support/notation-sign.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { OpensslCa, timestampToken, TSA_EXT } from '../support/openssl-ca.js';
 import { freePort } from '../support/spawn-server.js';
@@ -72,25 +72,20 @@ beforeAll(async () => {
   ocsp = await acme.startOcsp(ocspPort);
   for (const name of REV) await sign(name, leaves[name]!, acme);
 
-  const store = join(dir, 'truststore');
-  for (const [type, name, file] of [['ca', 'acme', acme.cert], ['tsa', 'tsa', tsaRoot.cert]] as const) {
-    mkdirSync(join(store, 'x509', type, name), { recursive: true });
-    copyFileSync(file, join(store, 'x509', type, name, `${name}.pem`));
-  }
-  const policyFile = join(dir, 'trustpolicy.json');
-  writeFileSync(
-    policyFile,
-    JSON.stringify({
-      version: '1.0',
-      trustPolicies: [
-        // Revocation only logged: an unreachable responder does not refuse.
-        { name: 'lenient', registryScopes: [`${registry.host}/t/ocspdownlenient`], signatureVerification: { level: 'permissive' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme'] },
-        { name: 'timestamped', registryScopes: ['*'], signatureVerification: { level: 'strict', verifyTimestamp: 'afterCertExpiry' }, trustStores: ['ca:acme', 'tsa:tsa'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme'] },
-      ],
-    }),
+  const notation = writeNotationTrust(
+    dir,
+    [
+      ['ca', 'acme', acme.cert],
+      ['tsa', 'tsa', tsaRoot.cert],
+    ],
+    [
+      // Revocation only logged: an unreachable responder does not refuse.
+      { name: 'lenient', registryScopes: [`${registry.host}/t/ocspdownlenient`], signatureVerification: { level: 'permissive' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme'] },
+      { name: 'timestamped', registryScopes: ['*'], signatureVerification: { level: 'strict', verifyTimestamp: 'afterCertExpiry' }, trustStores: ['ca:acme', 'tsa:tsa'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme'] },
+    ],
   );
   proxy = await startTrustgate(dir, {
-    upstreams: [{ name: 'lab', registry: registry.url, gun: registry.host, notation: { trustPolicy: policyFile, trustStore: store }, policy: 'enforce', require: 'notation' }],
+    upstreams: [{ name: 'lab', registry: registry.url, gun: registry.host, notation, policy: 'enforce', require: 'notation' }],
     default: 'lab',
   });
   logFile = proxy.logFile;

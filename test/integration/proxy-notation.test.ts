@@ -3,14 +3,14 @@
 // schema), notation's own trustpolicy.json and trust store layout, a real notary-server for the DCT
 // side of any-of/all-of, and skopeo pulling through trustgate.
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
-import { coseEnvelope, derB64, jwsEnvelope, makeCa, makeIntermediate, makeLeaf, pushSignatures, type KeyPair, type SignatureForm } from '../support/notation-sign.js';
+import { coseEnvelope, derB64, jwsEnvelope, makeCa, makeIntermediate, makeLeaf, pushSignatures, writeNotationTrust, type KeyPair, type SignatureForm } from '../support/notation-sign.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { auditRecords, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
@@ -117,24 +117,19 @@ beforeAll(async () => {
     await cli.sign(gun, 'v1', join(dir, `m-${name}`));
   }
   // notation's own files, laid out as notation keeps them.
-  const store = join(dir, 'truststore');
-  mkdirSync(join(store, 'x509', 'ca', 'acme'), { recursive: true });
-  copyFileSync(ca.cert, join(store, 'x509', 'ca', 'acme', 'acme.pem'));
-  // A store that trusts only the issuing intermediate (not acme's root), for one repository.
-  mkdirSync(join(store, 'x509', 'ca', 'issuing'), { recursive: true });
-  copyFileSync(issuing.cert, join(store, 'x509', 'ca', 'issuing', 'issuing.pem'));
-  const policyFile = join(dir, 'trustpolicy.json');
-  writeFileSync(
-    policyFile,
-    JSON.stringify({
-      version: '1.0',
-      trustPolicies: [
-        { name: 'acme-builds', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
-        { name: 'lenient', registryScopes: [`${registry.host}/n/permissive`], signatureVerification: { level: 'permissive' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
-        // The state written as S, as the specification allows.
-        { name: 'team', registryScopes: [`${registry.host}/n/intermediate`], signatureVerification: { level: 'strict' }, trustStores: ['ca:issuing'], trustedIdentities: ['x509.subject: C=US, S=WA, O=acme, OU=Team'] },
-      ],
-    }),
+  const notation = writeNotationTrust(
+    dir,
+    [
+      ['ca', 'acme', ca.cert],
+      // A store that trusts only the issuing intermediate (not acme's root), for one repository.
+      ['ca', 'issuing', issuing.cert],
+    ],
+    [
+      { name: 'acme-builds', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
+      { name: 'lenient', registryScopes: [`${registry.host}/n/permissive`], signatureVerification: { level: 'permissive' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
+      // The state written as S, as the specification allows.
+      { name: 'team', registryScopes: [`${registry.host}/n/intermediate`], signatureVerification: { level: 'strict' }, trustStores: ['ca:issuing'], trustedIdentities: ['x509.subject: C=US, S=WA, O=acme, OU=Team'] },
+    ],
   );
   proxy = await startTrustgate(dir, {
     upstreams: [
@@ -143,7 +138,7 @@ beforeAll(async () => {
         registry: registry.url,
         gun: registry.host,
         notary: { url: notary.url, ca: notary.caFile },
-        notation: { trustPolicy: policyFile, trustStore: store },
+        notation,
         policy: 'enforce',
         require: 'notation',
         repositories: [

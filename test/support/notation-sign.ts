@@ -179,10 +179,22 @@ export function coseEnvelope(o: EnvelopeOptions & { protectedMap?: Map<unknown, 
  */
 export function writeNotationFiles(dir: string): { trustPolicy: string; trustStore: string; ca: KeyPair } {
   const ca = makeCa(dir, 'acme');
+  const files = writeNotationTrust(dir, [['ca', 'acme', ca.cert]], [{ name: 'all', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['*'] }]);
+  return { ...files, ca };
+}
+
+/**
+ * notation's trust files as notation keeps them, under `dir`: each certificate in the trust store at
+ * x509/<type>/<name>/<name>.pem (named `<type>:<name>` by policies), and trustpolicy.json (version 1.0)
+ * with `policies` in order.
+ */
+export function writeNotationTrust(dir: string, stores: ReadonlyArray<readonly [type: 'ca' | 'signingAuthority' | 'tsa', name: string, certFile: string]>, policies: unknown[]): { trustPolicy: string; trustStore: string } {
   const trustStore = join(dir, 'truststore');
-  mkdirSync(join(trustStore, 'x509', 'ca', 'acme'), { recursive: true });
-  copyFileSync(ca.cert, join(trustStore, 'x509', 'ca', 'acme', 'acme.pem'));
+  for (const [type, name, file] of stores) {
+    mkdirSync(join(trustStore, 'x509', type, name), { recursive: true });
+    copyFileSync(file, join(trustStore, 'x509', type, name, `${name}.pem`));
+  }
   const trustPolicy = join(dir, 'trustpolicy.json');
-  writeFileSync(trustPolicy, JSON.stringify({ version: '1.0', trustPolicies: [{ name: 'all', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['*'] }] }));
-  return { trustPolicy, trustStore, ca };
+  writeFileSync(trustPolicy, JSON.stringify({ version: '1.0', trustPolicies: policies }));
+  return { trustPolicy, trustStore };
 }
