@@ -2,7 +2,7 @@
 // signatures made from the specification with node:crypto and pushed in cosign's classic tag form
 // (sha256-<hex>.sig), a real notary-server for the DCT side of the migration policy, and skopeo pulling
 // through trustgate.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
+import { stopAndRemove } from '../support/spawn-server.js';
 import { auditRecords, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
 import { runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
@@ -95,12 +96,7 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await proxy?.stop();
-  await notary?.stop();
-  await registry?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopAndRemove(dir, proxy, notary, registry));
 
 describe('keyed cosign signatures (tag form) through the proxy', () => {
   it('serves a tag whose digest carries a valid signature, by its digest, and says which key', async () => {

@@ -3,7 +3,7 @@
 // schema), notation's own trustpolicy.json and trust store layout, a real notary-server for the DCT
 // side of any-of/all-of, and skopeo pulling through trustgate.
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { coseEnvelope, derB64, jwsEnvelope, makeCa, makeIntermediate, makeLeaf, pushSignatures, writeNotationTrust, type KeyPair, type SignatureForm } from '../support/notation-sign.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
+import { stopAndRemove } from '../support/spawn-server.js';
 import { auditRecords, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
@@ -153,12 +154,7 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await proxy?.stop();
-  await notary?.stop();
-  await registry?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopAndRemove(dir, proxy, notary, registry));
 
 const audits = () => auditRecords(proxy.logFile);
 

@@ -2,7 +2,7 @@
 // skopeo, the digest a HEAD answers, the registry error body of a manifest answer, and the audit lines
 // trustgate wrote to its log.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { request, type Agent } from 'undici';
@@ -58,4 +58,13 @@ export function auditRecords(logFile: string): any[] {
     .split('\n')
     .filter((l) => l.includes('"audit":true'))
     .map((l) => JSON.parse(l));
+}
+
+/** Every JSON line of a trustgate log (none while the file does not exist yet), parsed, in order. */
+export function logLines(file: string): Array<Record<string, unknown>> {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
