@@ -2,13 +2,13 @@
 // - the classic tag form: the manifest tagged `sha256-<hex>.sig`, one simple-signing layer per
 //   signature, the signature and certificate in the layer's annotations (SIGNATURE_SPEC.md "Storage");
 // - Sigstore bundles as OCI referrers (artifactType application/vnd.dev.sigstore.bundle.v0.3+json),
-//   through the referrers API or, without it, the referrers tag schema (BUNDLE_SPEC.md "Retrieval").
+//   through the referrers API or, without it, the referrers tag schema (BUNDLE_SPEC.md "Retrieval";
+//   the listing itself is src/registry/referrers.ts, shared with Notation).
 // Both tags are mutable and anyone who can push may rewrite them: they only name candidates. Every
 // manifest and blob is fetched by digest and checked against it, with size caps.
 import { createHash } from 'node:crypto';
-import { fail } from '../errors.js';
 import { readBodyCapped } from '../http/read-capped.js';
-import { parseUpstreamObject } from '../http/upstream-json.js';
+import { listReferrers, type Descriptor } from '../registry/referrers.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { SIMPLE_SIGNING_MEDIA_TYPE } from './signed-subject.js';
 import type { ClassicSignature } from './verify-signature.js';
@@ -19,12 +19,10 @@ const ANNOTATION_SIGNATURE = 'dev.cosignproject.cosign/signature';
 const ANNOTATION_CERTIFICATE = 'dev.sigstore.cosign/certificate';
 const ANNOTATION_CHAIN = 'dev.sigstore.cosign/chain';
 const ANNOTATION_BUNDLE = 'dev.sigstore.cosign/bundle';
-const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json'];
 // cosign wrote Docker v2 manifests before it wrote OCI ones; both are still in registries.
 const MANIFEST_TYPES = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];
 /** Signatures considered per manifest and form by default (limits.maxSignatures): a registry could list endless ones. */
 export const MAX_COSIGN_SIGNATURES = 32;
-const MAX_REFERRER_PAGES = 8;
 const MAX_PAYLOAD_BYTES = 64 * 1024;
 const MAX_BUNDLE_BYTES = 256 * 1024;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -51,14 +49,6 @@ export interface FoundCosign {
    * not JSON or points at another subject): the image is not unsigned, its signatures are invalid.
    */
   rejected: string[];
-}
-
-interface Descriptor {
-  mediaType?: string;
-  artifactType?: string;
-  digest: string;
-  size?: number;
-  annotations?: Record<string, string>;
 }
 
 const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -125,48 +115,9 @@ async function findClassic(registry: RegistryClient, repo: string, digest: strin
   return out;
 }
 
-function indexManifests(bytes: Uint8Array, what: string): Descriptor[] {
-  // A listing is the upstream's answer: malformed is UPSTREAM_INVALID, as for Notation's referrers.
-  const manifests = parseUpstreamObject(bytes, what).manifests;
-  if (manifests === undefined || manifests === null) return [];
-  if (!Array.isArray(manifests)) throw fail('UPSTREAM_INVALID', `${what}: manifests is not a list`);
-  return manifests as Descriptor[];
-}
-
-/** The next page of a referrers listing (Link rel="next"), only on the same registry. */
-function nextLink(link: string | string[] | undefined): string | undefined {
-  const l = Array.isArray(link) ? link.join(', ') : link;
-  const m = l ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(l) : null;
-  if (!m) return undefined;
-  const u = new URL(m[1]!, 'http://registry.invalid');
-  return u.origin === 'http://registry.invalid' ? `${u.pathname}${u.search}` : undefined;
-}
-
-async function referrerDescriptors(registry: RegistryClient, repo: string, digest: string, max: number): Promise<Descriptor[]> {
-  const listed: Descriptor[] = [];
-  const keep = (ds: Descriptor[]) => ds.filter((d) => d?.artifactType === BUNDLE_ARTIFACT_TYPE && typeof d.digest === 'string' && DIGEST.test(d.digest));
-  let path: string | undefined = `/v2/${repo}/referrers/${digest}?artifactType=${encodeURIComponent(BUNDLE_ARTIFACT_TYPE)}`;
-  for (let page = 0; path && page < MAX_REFERRER_PAGES && listed.length < max; page++) {
-    const res = await registry.send(path, { method: 'GET', repo, headers: { accept: INDEX_TYPES.join(', ') }, signal: AbortSignal.timeout(30_000) });
-    if (res.statusCode === 200) {
-      listed.push(...keep(indexManifests(await readBodyCapped(res.body, 4 * 1024 * 1024, 'referrers index', res.headers['content-length']), `referrers of ${repo}@${digest}`)));
-      path = nextLink(res.headers.link);
-      continue;
-    }
-    await res.body.dump();
-    if (page > 0 || res.statusCode !== 404) throw fail('UPSTREAM_UNAVAILABLE', `referrers of ${repo}@${digest}: upstream answered ${res.statusCode}`);
-    // No referrers API: the referrers tag schema.
-    const fallback = await registry.fetchManifest(repo, `sha256-${digest.slice('sha256:'.length)}`, INDEX_TYPES);
-    if (fallback) listed.push(...keep(indexManifests(fallback.bytes, `referrers tag of ${repo}@${digest}`)));
-    break;
-  }
-  const seen = new Set<string>();
-  return listed.filter((d) => !seen.has(d.digest) && seen.add(d.digest)).slice(0, max);
-}
-
 async function findBundles(registry: RegistryClient, repo: string, digest: string, max: number, rejected: string[]): Promise<FoundBundle[]> {
   const out: FoundBundle[] = [];
-  for (const d of await referrerDescriptors(registry, repo, digest, max)) {
+  for (const d of await listReferrers(registry, repo, digest, { artifactType: BUNDLE_ARTIFACT_TYPE, max })) {
     const m = await registry.fetchManifest(repo, d.digest, MANIFEST_TYPES);
     if (!m || sha256(m.bytes) !== d.digest) {
       rejected.push(`bundle manifest ${d.digest}: ${m ? 'the registry served other bytes' : 'not in the registry'}`);

@@ -1,7 +1,5 @@
-// Discover the Notation signatures of a manifest: the OCI referrers API
-// (GET /v2/<name>/referrers/<digest>?artifactType=…, following Link pages), or — for registries
-// without it, such as distribution 2.8 — the referrers tag schema (an index tagged sha256-<hex>) (OCI
-// distribution spec 1.1, "Listing Referrers" and "Referrers Tag Schema"). Both forms of signature
+// Discover the Notation signatures of a manifest through the OCI referrers listing (the referrers API
+// with its Link pages, or the referrers tag schema: src/registry/referrers.ts). Both forms of signature
 // manifest are recognised (signature-specification.md "OCI Signatures"): the current one
 // (artifactType application/vnd.cncf.notary.signature, empty config) and notation 1.0's
 // (no artifactType, config.mediaType application/vnd.cncf.notary.signature); in a referrers index
@@ -10,19 +8,18 @@
 // manifest and envelope is fetched by digest and checked against it: nothing the registry says is
 // taken on trust.
 import { createHash } from 'node:crypto';
-import { fail } from '../errors.js';
 import { readBodyCapped } from '../http/read-capped.js';
-import { parseUpstreamObject } from '../http/upstream-json.js';
+import { listReferrers, type Descriptor } from '../registry/referrers.js';
 import type { RegistryClient } from '../registry/registry-client.js';
+
+export type { Descriptor } from '../registry/referrers.js';
 
 export const SIGNATURE_ARTIFACT_TYPE = 'application/vnd.cncf.notary.signature';
 export const ENVELOPE_MEDIA_TYPES = ['application/jose+json', 'application/cose'];
-const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json'];
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 /** Signatures considered per manifest by default (limits.maxSignatures). */
 export const MAX_SIGNATURES = 32;
 const MAX_ENVELOPE_BYTES = 256 * 1024;
-const MAX_REFERRER_PAGES = 8;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 export interface FoundSignature {
@@ -33,57 +30,15 @@ export interface FoundSignature {
   envelope: Buffer;
 }
 
-export interface Descriptor {
-  mediaType?: string;
-  artifactType?: string;
-  digest: string;
-  size?: number;
-}
-
 const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-function parseIndex(bytes: Uint8Array, what: string): Descriptor[] {
-  // The upstream's answer is input: not JSON, not an object, or manifests not a list is UPSTREAM_INVALID.
-  const manifests = parseUpstreamObject(bytes, what).manifests;
-  if (manifests === undefined || manifests === null) return [];
-  if (!Array.isArray(manifests)) throw fail('UPSTREAM_INVALID', `${what}: manifests is not a list`);
-  return manifests as Descriptor[];
-}
-
-/** The next page of a referrers listing (RFC 5988 Link, rel="next"), on the same registry. */
-function nextLink(link: string | string[] | undefined): string | undefined {
-  const l = Array.isArray(link) ? link.join(', ') : link;
-  const m = l ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(l) : null;
-  if (!m) return undefined;
-  const u = new URL(m[1]!, 'http://registry.invalid');
-  return u.origin === 'http://registry.invalid' ? `${u.pathname}${u.search}` : undefined;
-}
 
 /**
  * The descriptors listed as Notation signatures of `digest`, at most `max`, in listing order. Only
- * artifactType decides here; the manifests themselves are checked when fetched.
+ * the listing decides here (artifactType, and the OCI manifest media type where one is named); the
+ * manifests themselves are checked when fetched.
  */
 export async function listSignatureCandidates(registry: RegistryClient, repo: string, digest: string, max = MAX_SIGNATURES): Promise<Descriptor[]> {
-  const listed: Descriptor[] = [];
-  let path: string | undefined = `/v2/${repo}/referrers/${digest}?artifactType=${encodeURIComponent(SIGNATURE_ARTIFACT_TYPE)}`;
-  const keep = (ds: Descriptor[]) => ds.filter((d) => d?.artifactType === SIGNATURE_ARTIFACT_TYPE && typeof d.digest === 'string' && DIGEST.test(d.digest) && (d.mediaType === undefined || d.mediaType === MANIFEST_TYPE));
-  for (let page = 0; path && page < MAX_REFERRER_PAGES && listed.length < max; page++) {
-    const res = await registry.send(path, { method: 'GET', repo, headers: { accept: INDEX_TYPES.join(', ') }, signal: AbortSignal.timeout(30_000) });
-    if (res.statusCode === 200) {
-      listed.push(...keep(parseIndex(await readBodyCapped(res.body, 4 * 1024 * 1024, 'referrers index', res.headers['content-length']), `referrers of ${repo}@${digest}`)));
-      path = nextLink(res.headers.link);
-      continue;
-    }
-    await res.body.dump();
-    if (page > 0 || res.statusCode !== 404) throw fail('UPSTREAM_UNAVAILABLE', `referrers of ${repo}@${digest}: upstream answered ${res.statusCode}`);
-    // No referrers API: the tag schema. The index is mutable (anyone who can push may replace it),
-    // which is fine: it only lists candidates, each verified on its own.
-    const fallback = await registry.fetchManifest(repo, `sha256-${digest.slice('sha256:'.length)}`, INDEX_TYPES);
-    if (fallback) listed.push(...keep(parseIndex(fallback.bytes, `referrers tag of ${repo}@${digest}`)));
-    break;
-  }
-  const seen = new Set<string>();
-  return listed.filter((d) => !seen.has(d.digest) && seen.add(d.digest)).slice(0, max);
+  return listReferrers(registry, repo, digest, { artifactType: SIGNATURE_ARTIFACT_TYPE, max, mediaType: MANIFEST_TYPE });
 }
 
 /** Why a candidate is not a usable signature, and whether that is a property of its (immutable) bytes. */

@@ -1,6 +1,6 @@
 // The audit stream with real parts: one line per decision whatever `log.level` says, nothing lost
 // when SIGTERM lands in the middle of a burst, and `audit.path` reopened on SIGHUP (logrotate).
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool, request } from 'undici';
@@ -10,6 +10,8 @@ import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
+import { stopAndRemove } from '../support/spawn-server.js';
+import { logLines } from '../support/through-proxy.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const REPO = 'audit/app';
@@ -33,14 +35,7 @@ async function start(name: string, extra: Record<string, unknown> = {}): Promise
   return tg;
 }
 
-function lines(file: string): Array<Record<string, unknown>> {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-const auditLines = (file: string) => lines(file).filter((l) => l.audit === true);
+const auditLines = (file: string) => logLines(file).filter((l) => l.audit === true);
 
 /** Lines are written asynchronously: wait (bounded) until `file` holds `n` audit lines. */
 async function waitForAudit(file: string, n: number): Promise<Array<Record<string, unknown>>> {
@@ -71,12 +66,7 @@ beforeAll(async () => {
   await cli.sign(gun, 'v1', join(dir, 'v1'));
 }, 120_000);
 
-afterAll(async () => {
-  for (const tg of started) await tg.stop();
-  await notary?.stop();
-  await registry?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopAndRemove(dir, ...started, notary, registry));
 
 describe('audit stream', () => {
   it.each(['warn', 'silent'] as const)('writes every decision with log.level %s, while info lines are dropped', async (level) => {
@@ -94,7 +84,7 @@ describe('audit stream', () => {
     expect(audit[1]).not.toHaveProperty('digest');
     expect(audit[0]).toMatchObject({ digest: signed.digest, role: 'targets', level: 30, msg: 'trust decision' });
     // The operational log really is at `level`: its info line at start is not there.
-    expect(lines(tg.logFile).filter((l) => l.msg === 'trustgate listening')).toHaveLength(0);
+    expect(logLines(tg.logFile).filter((l) => l.msg === 'trustgate listening')).toHaveLength(0);
   });
 
   it('one request at a time, the line is in the file before the client has its response', async () => {
@@ -133,7 +123,7 @@ describe('audit stream', () => {
     expect(received).toBeGreaterThan(300);
     const audit = auditLines(tg.logFile);
     expect(audit.length).toBe(received);
-    expect(lines(tg.logFile).some((l) => l.msg === 'stopped')).toBe(true);
+    expect(logLines(tg.logFile).some((l) => l.msg === 'stopped')).toBe(true);
   }, 60_000);
 
   it('appends to audit.path instead of stdout and reopens it on SIGHUP (logrotate)', async () => {
@@ -154,6 +144,6 @@ describe('audit stream', () => {
     expect(await pull(tg.url, 'v1', 'HEAD')).toBe(200);
     expect(await waitForAudit(file, 4)).toHaveLength(4);
     expect(auditLines(tg.logFile)).toHaveLength(0);
-    expect(lines(tg.logFile).some((l) => l.msg === 'trustgate listening')).toBe(true);
+    expect(logLines(tg.logFile).some((l) => l.msg === 'trustgate listening')).toBe(true);
   });
 });

@@ -5,7 +5,7 @@
 // client did not ask for (no Range) is refused rather than relayed as the whole blob.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,25 +15,13 @@ import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startContainerd, writeHostsToml, type Containerd } from '../support/containerd.js';
+import { pinHub, startDockerd, unpinHub, type Dockerd } from '../support/dockerd.js';
 import { tarOneFile } from '../support/oci-image.js';
-import { spawnServer, type RunningServer } from '../support/spawn-server.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const GUN_HOST = 'sub.example';
-// dockerd falls back to registry-1.docker.io when the mirror fails: Docker Hub's names are pinned to
-// 127.0.0.1 (as in clients-docker-registriesconf.test.ts), so nothing leaves the machine.
-const HUB_NAMES = ['registry-1.docker.io', 'index.docker.io', 'auth.docker.io', 'registry.docker.io', 'production.cloudflare.docker.com'];
-const PIN_MARK = '# trustgate-test pin';
-function pinHub(): void {
-  const hosts = readFileSync('/etc/hosts', 'utf8');
-  if (!hosts.includes(PIN_MARK)) writeFileSync('/etc/hosts', hosts + HUB_NAMES.map((h) => `127.0.0.1 ${h} ${PIN_MARK}\n`).join(''));
-}
-function unpinHub(): void {
-  const hosts = readFileSync('/etc/hosts', 'utf8');
-  writeFileSync('/etc/hosts', hosts.split('\n').filter((l) => !l.includes(PIN_MARK)).join('\n'));
-}
 
 interface Image {
   manifest: Buffer;
@@ -64,8 +52,7 @@ let proxy: Trustgate;
 let relayProxy: Trustgate;
 let containerd: Containerd;
 let hostsDir: string;
-let dockerd: RunningServer;
-let sock: string;
+let dockerd: Dockerd;
 const upstreamSaw: string[] = [];
 const images: Record<string, Image> = {};
 
@@ -111,32 +98,8 @@ beforeAll(async () => {
   hostsDir = join(dir, 'hosts');
   writeHostsToml(hostsDir, GUN_HOST, proxy.url);
   pinHub();
-  const root = join(dir, 'dockerd');
-  mkdirSync(root, { recursive: true });
-  sock = join(root, 'docker.sock');
-  writeFileSync(
-    join(root, 'daemon.json'),
-    JSON.stringify({
-      iptables: false,
-      bridge: 'none',
-      'storage-driver': 'vfs',
-      'data-root': join(root, 'data'),
-      'exec-root': join(root, 'exec'),
-      pidfile: join(root, 'docker.pid'),
-      hosts: [`unix://${sock}`],
-      'registry-mirrors': [proxy.url],
-      'insecure-registries': [proxy.host],
-      // One download attempt per layer: the retries (5 s, 10 s, …) would only repeat the same refusal.
-      'max-download-attempts': 1,
-    }),
-  );
-  dockerd = await spawnServer({
-    cmd: 'dockerd',
-    args: ['--config-file', join(root, 'daemon.json')],
-    logFile: join(root, 'dockerd.log'),
-    ready: async () => (await run('docker', ['-H', `unix://${sock}`, 'version']).then(() => true, () => false)),
-    timeoutMs: 60_000,
-  });
+  // One download attempt per layer: the retries (5 s, 10 s, …) would only repeat the same refusal.
+  dockerd = await startDockerd(dir, proxy, { 'max-download-attempts': 1 });
 }, 180_000);
 
 afterAll(async () => {
@@ -204,11 +167,7 @@ describe('same-length blob substitution through trustgate', () => {
   });
 
   it('dockerd (registry-mirrors) pulls the right image and fails the substituted one', async () => {
-    const docker = (args: string[]) =>
-      run('docker', ['-H', `unix://${sock}`, ...args], { timeout: 120_000 }).then(
-        (r) => ({ ok: true, out: r.stdout + r.stderr }),
-        (e: { stdout?: string; stderr?: string }) => ({ ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
-      );
+    const docker = dockerd.docker;
     const good = await docker(['pull', 'good:v1']);
     expect(good.ok, good.out).toBe(true);
     const bad = await docker(['pull', 'bad:v1']);

@@ -4,38 +4,27 @@
 // dockerd falls back to registry-1.docker.io when the mirror refuses, so Docker Hub's names are
 // pinned to 127.0.0.1 first (and unpinned after): nothing leaves the machine, and the refusal stands.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
+import { pinHub, startDockerd, unpinHub, type Dockerd } from '../support/dockerd.js';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
-import { spawnServer, type RunningServer } from '../support/spawn-server.js';
+import { auditRecords } from '../support/through-proxy.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const run = promisify(execFile);
-const HUB_NAMES = ['registry-1.docker.io', 'index.docker.io', 'auth.docker.io', 'registry.docker.io', 'production.cloudflare.docker.com'];
-const PIN_MARK = '# trustgate-test pin';
 let dir: string;
 let registry: Registry;
 let notary: NotaryLab;
 let proxy: Trustgate;
-let dockerd: RunningServer;
-let sock: string;
+let dockerd: Dockerd;
 let signed: PushedImage;
-
-function pinHub(): void {
-  const hosts = readFileSync('/etc/hosts', 'utf8');
-  if (!hosts.includes(PIN_MARK)) writeFileSync('/etc/hosts', hosts + HUB_NAMES.map((h) => `127.0.0.1 ${h} ${PIN_MARK}\n`).join(''));
-}
-function unpinHub(): void {
-  const hosts = readFileSync('/etc/hosts', 'utf8');
-  writeFileSync('/etc/hosts', hosts.split('\n').filter((l) => !l.includes(PIN_MARK)).join('\n'));
-}
 
 beforeAll(async () => {
   pinHub();
@@ -53,30 +42,7 @@ beforeAll(async () => {
     upstreams: [{ name: 'hub', registry: registry.url, gun: 'docker.io', notary: { url: notary.url, ca: notary.caFile }, policy: 'enforce' }],
     default: 'hub',
   });
-  const root = join(dir, 'dockerd');
-  mkdirSync(root, { recursive: true });
-  sock = join(root, 'docker.sock');
-  writeFileSync(
-    join(root, 'daemon.json'),
-    JSON.stringify({
-      iptables: false,
-      bridge: 'none',
-      'storage-driver': 'vfs',
-      'data-root': join(root, 'data'),
-      'exec-root': join(root, 'exec'),
-      pidfile: join(root, 'docker.pid'),
-      hosts: [`unix://${sock}`],
-      'registry-mirrors': [proxy.url],
-      'insecure-registries': [proxy.host],
-    }),
-  );
-  dockerd = await spawnServer({
-    cmd: 'dockerd',
-    args: ['--config-file', join(root, 'daemon.json')],
-    logFile: join(root, 'dockerd.log'),
-    ready: async () => (await run('docker', ['-H', `unix://${sock}`, 'version']).then(() => true, () => false)),
-    timeoutMs: 60_000,
-  });
+  dockerd = await startDockerd(dir, proxy);
 }, 180_000);
 
 afterAll(async () => {
@@ -88,29 +54,21 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function docker(args: string[]): Promise<{ ok: boolean; out: string }> {
-  try {
-    const r = await run('docker', ['-H', `unix://${sock}`, ...args], { timeout: 120_000 });
-    return { ok: true, out: r.stdout + r.stderr };
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string };
-    return { ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
-  }
-}
+const docker = (args: string[]) => dockerd.docker(args);
 
 describe('dockerd with registry-mirrors', () => {
   it('pulls a signed Docker Hub tag through trustgate, by its signed digest', async () => {
     const r = await docker(['pull', 'hello:signed']);
     expect(r.ok, r.out).toBe(true);
     expect(r.out).toContain(signed.digest);
-    const audit = readFileSync(proxy.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l));
+    const audit = auditRecords(proxy.logFile);
     expect(audit).toContainEqual(expect.objectContaining({ gun: 'docker.io/library/hello', ref: 'signed', decision: 'allow', digest: signed.digest }));
   });
 
   it('fails an unsigned tag: the mirror refuses and the pinned fallback goes nowhere', async () => {
     const r = await docker(['pull', 'hello:unsigned']);
     expect(r.ok).toBe(false);
-    const audit = readFileSync(proxy.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l));
+    const audit = auditRecords(proxy.logFile);
     expect(audit).toContainEqual(expect.objectContaining({ ref: 'unsigned', decision: 'deny', code: 'TAG_NOT_SIGNED' }));
   });
 });

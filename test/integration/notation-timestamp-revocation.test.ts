@@ -1,23 +1,21 @@
 // Notation timestamps and revocation through the proxy with skopeo (issue 17): certificates issued by
 // `openssl ca` with exact validity periods, RFC 3161 tokens answered by `openssl ts -reply`, signatures
 // pushed to a real docker-registry as referrers, notation's trustpolicy.json with ca and tsa stores.
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
-import { derB64, jwsEnvelope, LEAF_EXT, pushSignatures, withJwsTimestamp, type KeyPair } from '../support/notation-sign.js';
+import { derB64, jwsEnvelope, LEAF_EXT, pushSignatures, withJwsTimestamp, writeNotationTrust, type KeyPair } from '../support/notation-sign.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { OpensslCa, timestampToken, TSA_EXT } from '../support/openssl-ca.js';
 import { freePort } from '../support/spawn-server.js';
+import { auditRecords, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
-const run = promisify(execFile);
 let dir: string;
 let registry: Registry;
 let proxy: Trustgate;
@@ -36,17 +34,9 @@ async function sign(name: string, signer: KeyPair, ca: OpensslCa, stamp?: (sig: 
   await pushSignatures(registry.url, `t/${name}`, target, [env]);
 }
 
-async function pull(repo: string): Promise<{ ok: boolean; out: string }> {
-  return run('skopeo', ['copy', '--src-tls-verify=false', `docker://${proxy.host}/${repo}:v1`, `oci:${join(dir, `pulled-${repo.replace(/\//g, '_')}`)}:x`], { timeout: 120_000 }).then(
-    (r) => ({ ok: true, out: r.stdout + r.stderr }),
-    (e) => ({ ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
-  );
-}
+const pull = (repo: string) => skopeoPull(proxy.host, repo, 'v1', dir);
 
-const denial = async (repo: string) => {
-  const res = await fetch(`${proxy.url}/v2/${repo}/manifests/v1`);
-  return { status: res.status, body: (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> } };
-};
+const denial = (repo: string) => manifestAnswer(proxy.url, repo);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-ntsrev-'));
@@ -82,25 +72,20 @@ beforeAll(async () => {
   ocsp = await acme.startOcsp(ocspPort);
   for (const name of REV) await sign(name, leaves[name]!, acme);
 
-  const store = join(dir, 'truststore');
-  for (const [type, name, file] of [['ca', 'acme', acme.cert], ['tsa', 'tsa', tsaRoot.cert]] as const) {
-    mkdirSync(join(store, 'x509', type, name), { recursive: true });
-    copyFileSync(file, join(store, 'x509', type, name, `${name}.pem`));
-  }
-  const policyFile = join(dir, 'trustpolicy.json');
-  writeFileSync(
-    policyFile,
-    JSON.stringify({
-      version: '1.0',
-      trustPolicies: [
-        // Revocation only logged: an unreachable responder does not refuse.
-        { name: 'lenient', registryScopes: [`${registry.host}/t/ocspdownlenient`], signatureVerification: { level: 'permissive' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme'] },
-        { name: 'timestamped', registryScopes: ['*'], signatureVerification: { level: 'strict', verifyTimestamp: 'afterCertExpiry' }, trustStores: ['ca:acme', 'tsa:tsa'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme'] },
-      ],
-    }),
+  const notation = writeNotationTrust(
+    dir,
+    [
+      ['ca', 'acme', acme.cert],
+      ['tsa', 'tsa', tsaRoot.cert],
+    ],
+    [
+      // Revocation only logged: an unreachable responder does not refuse.
+      { name: 'lenient', registryScopes: [`${registry.host}/t/ocspdownlenient`], signatureVerification: { level: 'permissive' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme'] },
+      { name: 'timestamped', registryScopes: ['*'], signatureVerification: { level: 'strict', verifyTimestamp: 'afterCertExpiry' }, trustStores: ['ca:acme', 'tsa:tsa'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme'] },
+    ],
   );
   proxy = await startTrustgate(dir, {
-    upstreams: [{ name: 'lab', registry: registry.url, gun: registry.host, notation: { trustPolicy: policyFile, trustStore: store }, policy: 'enforce', require: 'notation' }],
+    upstreams: [{ name: 'lab', registry: registry.url, gun: registry.host, notation, policy: 'enforce', require: 'notation' }],
     default: 'lab',
   });
   logFile = proxy.logFile;
@@ -150,10 +135,6 @@ describe('Notation revocation through the proxy', () => {
   it('permissive: an unreachable responder is logged into the audit record, and the image served', async () => {
     const r = await pull('t/ocspdownlenient');
     expect(r.ok, r.out).toBe(true);
-    const audits = readFileSync(logFile, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('"audit":true'))
-      .map((l) => JSON.parse(l));
-    expect(audits).toContainEqual(expect.objectContaining({ repo: 't/ocspdownlenient', decision: 'allow', notationLogged: [expect.stringMatching(/^revocation: the revocation status of certificate .* is unknown/)] }));
+    expect(auditRecords(logFile)).toContainEqual(expect.objectContaining({ repo: 't/ocspdownlenient', decision: 'allow', notationLogged: [expect.stringMatching(/^revocation: the revocation status of certificate .* is unknown/)] }));
   });
 });

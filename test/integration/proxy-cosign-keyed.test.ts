@@ -2,11 +2,9 @@
 // signatures made from the specification with node:crypto and pushed in cosign's classic tag form
 // (sha256-<hex>.sig), a real notary-server for the DCT side of the migration policy, and skopeo pulling
 // through trustgate.
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { makeCosignKey, pushClassicSignatures, signPayload, simpleSigningPayload } from '../support/cosign-sign.js';
@@ -14,9 +12,10 @@ import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
+import { stopAndRemove } from '../support/spawn-server.js';
+import { auditRecords, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
 import { runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
-const run = promisify(execFile);
 let dir: string;
 let registry: Registry;
 let notary: NotaryLab;
@@ -26,18 +25,9 @@ const signer = makeCosignKey();
 const stranger = makeCosignKey();
 const team = makeCosignKey();
 
-async function pull(repo: string, tag = 'v1'): Promise<{ ok: boolean; out: string }> {
-  return run('skopeo', ['copy', '--src-tls-verify=false', `docker://${proxy.host}/${repo}:${tag}`, `oci:${join(dir, `pulled-${repo.replace(/\//g, '_')}`)}:x`], { timeout: 120_000 }).then(
-    (r) => ({ ok: true, out: r.stdout + r.stderr }),
-    (e) => ({ ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
-  );
-}
+const pull = (repo: string, tag = 'v1') => skopeoPull(proxy.host, repo, tag, dir);
 
-const audits = () =>
-  readFileSync(proxy.logFile, 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('"audit":true'))
-    .map((l) => JSON.parse(l));
+const audits = () => auditRecords(proxy.logFile);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-cosign-keyed-'));
@@ -106,12 +96,7 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await proxy?.stop();
-  await notary?.stop();
-  await registry?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopAndRemove(dir, proxy, notary, registry));
 
 describe('keyed cosign signatures (tag form) through the proxy', () => {
   it('serves a tag whose digest carries a valid signature, by its digest, and says which key', async () => {
@@ -147,9 +132,8 @@ describe('keyed cosign signatures (tag form) through the proxy', () => {
   ])('refuses %s with COSIGN_INVALID, naming the rule', async (_n, repo, reason) => {
     const r = await pull(repo);
     expect(r.ok).toBe(false);
-    const res = await fetch(`${proxy.url}/v2/${repo}/manifests/v1`);
-    expect(res.status).toBe(403);
-    const body = (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> };
+    const { status, body } = await manifestAnswer(proxy.url, repo);
+    expect(status).toBe(403);
     expect(body.errors[0]!.detail.code).toBe('COSIGN_INVALID');
     expect(body.errors[0]!.message).toMatch(/satisfies cosign keys \S+cosign\.pub/);
     expect(body.errors[0]!.message).toMatch(reason);
@@ -176,9 +160,8 @@ describe('migration policy any-of: [dct, cosign]', () => {
   it('refuses a tag with neither', async () => {
     const r = await pull('m/neither');
     expect(r.ok).toBe(false);
-    const res = await fetch(`${proxy.url}/v2/m/neither/manifests/v1`);
-    expect(res.status).toBe(403);
-    const body = (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> };
+    const { status, body } = await manifestAnswer(proxy.url, 'm/neither');
+    expect(status).toBe(403);
     // The last kind tried answers; the audit line keeps both refusals.
     expect(body.errors[0]!.detail.code).toBe('COSIGN_UNSIGNED');
     expect(audits()).toContainEqual(expect.objectContaining({ repo: 'm/neither', decision: 'deny', code: 'COSIGN_UNSIGNED', reason: expect.stringMatching(/TRUST_DATA_MISSING.*COSIGN_UNSIGNED/) }));
@@ -209,9 +192,8 @@ describe('repository entries with their own cosign keys', () => {
   });
 
   it("refuses the upstream's key there: the entry replaces it", async () => {
-    const res = await fetch(`${proxy.url}/v2/r/upsigned/manifests/v1`);
-    expect(res.status).toBe(403);
-    const body = (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> };
+    const { status, body } = await manifestAnswer(proxy.url, 'r/upsigned');
+    expect(status).toBe(403);
     expect(body.errors[0]!.detail.code).toBe('COSIGN_INVALID');
     expect(body.errors[0]!.message).toMatch(/satisfies cosign keys \S+team\.pub: .*key \S+team\.pub: signature verification failed/);
   });

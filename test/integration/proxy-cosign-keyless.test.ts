@@ -2,19 +2,17 @@
 // @sigstore/sign against local Fulcio and Rekor stand-ins, the Sigstore bundle attached as an OCI
 // referrer (referrers tag schema: distribution 2.8 has no referrers API) or in cosign's classic tag
 // form; trustgate verifies offline against the trusted_root.json the test writes; skopeo pulls.
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBundleReferrers, pushClassicSignatures, simpleSigningPayload } from '../support/cosign-sign.js';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { cosignSignStatement, signClassicKeyless, signKeyless, startFulcio, startRekor, trustedRootJson, type FulcioStandIn, type RekorStandIn } from '../support/sigstore-lab.js';
+import { auditRecords, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
 import { runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
-const run = promisify(execFile);
 const ISSUER = 'https://token.actions.githubusercontent.com';
 const WORKFLOW = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
 let dir: string;
@@ -25,12 +23,7 @@ let rogue: FulcioStandIn;
 let rekor: RekorStandIn;
 const images: Record<string, PushedImage> = {};
 
-async function pull(repo: string): Promise<{ ok: boolean; out: string }> {
-  return run('skopeo', ['copy', '--src-tls-verify=false', `docker://${proxy.host}/${repo}:v1`, `oci:${join(dir, `pulled-${repo.replace(/\//g, '_')}`)}:x`], { timeout: 120_000 }).then(
-    (r) => ({ ok: true, out: r.stdout + r.stderr }),
-    (e) => ({ ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
-  );
-}
+const pull = (repo: string) => skopeoPull(proxy.host, repo, 'v1', dir);
 
 async function attach(repo: string, o: { ca?: FulcioStandIn; tlog?: boolean; sub?: string; iss?: string } = {}) {
   const img = images[repo]!;
@@ -74,11 +67,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const audits = () =>
-  readFileSync(proxy.logFile, 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('"audit":true'))
-    .map((l) => JSON.parse(l));
+const audits = () => auditRecords(proxy.logFile);
 
 describe('keyless cosign signatures through the proxy', () => {
   it('serves a tag whose Sigstore bundle referrer has a trusted identity, and names it', async () => {
@@ -107,9 +96,8 @@ describe('keyless cosign signatures through the proxy', () => {
   ])('refuses %s with COSIGN_INVALID, naming the rule', async (_n, repo, reason) => {
     const r = await pull(repo);
     expect(r.ok).toBe(false);
-    const res = await fetch(`${proxy.url}/v2/${repo}/manifests/v1`);
-    expect(res.status).toBe(403);
-    const body = (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> };
+    const { status, body } = await manifestAnswer(proxy.url, repo);
+    expect(status).toBe(403);
     expect(body.errors[0]!.detail.code).toBe('COSIGN_INVALID');
     expect(body.errors[0]!.message).toContain(`from ${ISSUER}`);
     expect(body.errors[0]!.message).toMatch(reason);

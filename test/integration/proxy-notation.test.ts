@@ -2,22 +2,21 @@
 // JWS signatures made with jose and openssl-issued certificates pushed next to them as referrers (tag
 // schema), notation's own trustpolicy.json and trust store layout, a real notary-server for the DCT
 // side of any-of/all-of, and skopeo pulling through trustgate.
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
-import { coseEnvelope, derB64, jwsEnvelope, makeCa, makeIntermediate, makeLeaf, pushSignatures, type KeyPair, type SignatureForm } from '../support/notation-sign.js';
+import { coseEnvelope, derB64, jwsEnvelope, makeCa, makeIntermediate, makeLeaf, pushSignatures, writeNotationTrust, type KeyPair, type SignatureForm } from '../support/notation-sign.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
+import { stopAndRemove } from '../support/spawn-server.js';
+import { auditRecords, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
-const run = promisify(execFile);
 const sleepUntil = async (t: number) => {
   while (Date.now() < t) await new Promise((r) => setTimeout(r, 100));
 };
@@ -64,12 +63,7 @@ async function signNotation(
   await pushSignatures(registry.url, `n/${tag}`, { mediaType: img.mediaType, digest: img.digest, size: img.manifest.length }, [{ bytes: env, form: opts.form }]);
 }
 
-async function pull(repo: string, tag = 'v1'): Promise<{ ok: boolean; out: string }> {
-  return run('skopeo', ['copy', '--src-tls-verify=false', `docker://${proxy.host}/${repo}:${tag}`, `oci:${join(dir, `pulled-${repo.replace(/\//g, '_')}`)}:x`], { timeout: 120_000 }).then(
-    (r) => ({ ok: true, out: r.stdout + r.stderr }),
-    (e) => ({ ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
-  );
-}
+const pull = (repo: string, tag = 'v1') => skopeoPull(proxy.host, repo, tag, dir);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-pnotation-'));
@@ -124,24 +118,19 @@ beforeAll(async () => {
     await cli.sign(gun, 'v1', join(dir, `m-${name}`));
   }
   // notation's own files, laid out as notation keeps them.
-  const store = join(dir, 'truststore');
-  mkdirSync(join(store, 'x509', 'ca', 'acme'), { recursive: true });
-  copyFileSync(ca.cert, join(store, 'x509', 'ca', 'acme', 'acme.pem'));
-  // A store that trusts only the issuing intermediate (not acme's root), for one repository.
-  mkdirSync(join(store, 'x509', 'ca', 'issuing'), { recursive: true });
-  copyFileSync(issuing.cert, join(store, 'x509', 'ca', 'issuing', 'issuing.pem'));
-  const policyFile = join(dir, 'trustpolicy.json');
-  writeFileSync(
-    policyFile,
-    JSON.stringify({
-      version: '1.0',
-      trustPolicies: [
-        { name: 'acme-builds', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
-        { name: 'lenient', registryScopes: [`${registry.host}/n/permissive`], signatureVerification: { level: 'permissive' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
-        // The state written as S, as the specification allows.
-        { name: 'team', registryScopes: [`${registry.host}/n/intermediate`], signatureVerification: { level: 'strict' }, trustStores: ['ca:issuing'], trustedIdentities: ['x509.subject: C=US, S=WA, O=acme, OU=Team'] },
-      ],
-    }),
+  const notation = writeNotationTrust(
+    dir,
+    [
+      ['ca', 'acme', ca.cert],
+      // A store that trusts only the issuing intermediate (not acme's root), for one repository.
+      ['ca', 'issuing', issuing.cert],
+    ],
+    [
+      { name: 'acme-builds', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
+      { name: 'lenient', registryScopes: [`${registry.host}/n/permissive`], signatureVerification: { level: 'permissive' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
+      // The state written as S, as the specification allows.
+      { name: 'team', registryScopes: [`${registry.host}/n/intermediate`], signatureVerification: { level: 'strict' }, trustStores: ['ca:issuing'], trustedIdentities: ['x509.subject: C=US, S=WA, O=acme, OU=Team'] },
+    ],
   );
   proxy = await startTrustgate(dir, {
     upstreams: [
@@ -150,7 +139,7 @@ beforeAll(async () => {
         registry: registry.url,
         gun: registry.host,
         notary: { url: notary.url, ca: notary.caFile },
-        notation: { trustPolicy: policyFile, trustStore: store },
+        notation,
         policy: 'enforce',
         require: 'notation',
         repositories: [
@@ -165,18 +154,9 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await proxy?.stop();
-  await notary?.stop();
-  await registry?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopAndRemove(dir, proxy, notary, registry));
 
-const audits = () =>
-  readFileSync(proxy.logFile, 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('"audit":true'))
-    .map((l) => JSON.parse(l));
+const audits = () => auditRecords(proxy.logFile);
 
 describe('Notation through the proxy', () => {
   it('serves a tag whose digest carries a valid signature, and says which signature', async () => {
@@ -239,9 +219,8 @@ describe('Notation through the proxy', () => {
   ])('refuses %s, naming the rule (issue 17)', async (_n, name, rule) => {
     const r = await pull(`n/${name}`);
     expect(r.ok).toBe(false);
-    const res = await fetch(`${proxy.url}/v2/n/${name}/manifests/v1`);
-    expect(res.status).toBe(403);
-    const body = (await res.json()) as { errors: Array<{ message: string; detail: { code: string } }> };
+    const { status, body } = await manifestAnswer(proxy.url, `n/${name}`);
+    expect(status).toBe(403);
     expect(body.errors[0]!.detail.code).toBe('NOTATION_INVALID');
     expect(body.errors[0]!.message).toMatch(rule);
     expect(body.errors[0]!.message).not.toMatch(/authenticity: authenticity/);

@@ -1,7 +1,7 @@
 // The verified-metadata store with real parts: redis-server (contract, killed and restarted under
 // load), two trustgate processes sharing it, restarts on the file store, a notary-server stopped
 // mid-test, and 1000 concurrent cold requests counted in notary-server's and the registry's own logs.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -10,12 +10,13 @@ import { RedisKv } from '../../src/store/redis-kv.js';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { startHostileNotary, type HostileNotary } from '../support/hostile-notary.js';
 import { runKvContract } from '../support/kv-contract.js';
-import { NotaryCli } from '../support/notary-cli.js';
-import { startNotary, type NotaryLab } from '../support/notary-server.js';
-import { pushImage, type PushedImage } from '../support/oci-image.js';
+import { NotaryCli, pushSignedImage } from '../support/notary-cli.js';
+import { startNotary, tufRequestsFor, type NotaryLab } from '../support/notary-server.js';
+import { pushImage } from '../support/oci-image.js';
 import { makePki, type Pki } from '../support/pki.js';
 import { generateRealFixtures, type RealFixtures } from '../support/real-fixtures.js';
 import { startRedis, type RedisLab } from '../support/redis.js';
+import { headDigest as head } from '../support/through-proxy.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 let dir: string;
@@ -26,15 +27,8 @@ let redis: RedisLab;
 let cli: NotaryCli;
 const started: Array<{ stop(): Promise<void> }> = [];
 
-async function signedImage(repo: string, tag: string): Promise<PushedImage> {
-  const img = await pushImage(dir, registry.host, repo, tag);
-  const f = join(dir, `m-${repo.replace(/\//g, '_')}-${tag}`);
-  writeFileSync(f, img.manifest);
-  const gun = `${registry.host}/${repo}`;
-  await cli.initRepo(gun); // every test uses a repository of its own
-  await cli.sign(gun, tag, f);
-  return img;
-}
+// Every test signs in a repository of its own.
+const signedImage = (repo: string, tag: string) => pushSignedImage(cli, dir, registry.host, repo, tag);
 
 function upstreamConfig(extra: Record<string, unknown> = {}) {
   return {
@@ -51,13 +45,7 @@ async function tg(name: string, config: Record<string, unknown>): Promise<Trustg
   return t;
 }
 
-async function head(base: string, path: string, dispatcher?: Agent): Promise<{ status: number; digest?: string }> {
-  const res = await request(`${base}${path}`, { method: 'HEAD', dispatcher });
-  await res.body.dump();
-  return { status: res.statusCode, digest: res.headers['docker-content-digest'] as string | undefined };
-}
-
-const notaryRequestsFor = (gun: string) => notary.requests().filter((u) => u.startsWith(`/v2/${gun}/_trust/tuf/`)).map((u) => u.slice(`/v2/${gun}/_trust/tuf/`.length));
+const notaryRequestsFor = (gun: string) => tufRequestsFor(notary, gun);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-store-'));

@@ -2,7 +2,7 @@
 // shared by two trustgate replicas, and a Sentinel setup (master, replica, three sentinels) whose master
 // is killed mid-test. Rollback floors are followed through the failover: kept (the floor write waits for
 // the replica), and what happens when a failover loses them anyway.
-import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -11,12 +11,13 @@ import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { RedisKv } from '../../src/store/redis-kv.js';
 import { startHostileNotary, type HostileNotary } from '../support/hostile-notary.js';
 import { runKvContract } from '../support/kv-contract.js';
-import { NotaryCli } from '../support/notary-cli.js';
-import { startNotary, type NotaryLab } from '../support/notary-server.js';
-import { pushImage, type PushedImage } from '../support/oci-image.js';
+import { NotaryCli, pushSignedImage } from '../support/notary-cli.js';
+import { startNotary, tufRequestsFor, type NotaryLab } from '../support/notary-server.js';
+import { pushImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { generateRealFixtures, type RealFixtures } from '../support/real-fixtures.js';
 import { redisCli, startRedisCluster, startSentinel, type RedisClusterLab, type SentinelLab } from '../support/redis-topologies.js';
+import { headDigest as head } from '../support/through-proxy.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 let dir: string;
@@ -31,15 +32,7 @@ function keep(kv: RedisKv): RedisKv {
   return kv;
 }
 
-async function signedImage(repo: string, tag: string, init = true): Promise<PushedImage> {
-  const img = await pushImage(dir, registry.host, repo, tag);
-  const f = join(dir, `m-${repo.replace(/\//g, '_')}-${tag}`);
-  writeFileSync(f, img.manifest);
-  const gun = `${registry.host}/${repo}`;
-  if (init) await cli.initRepo(gun);
-  await cli.sign(gun, tag, f);
-  return img;
-}
+const signedImage = (repo: string, tag: string, init = true) => pushSignedImage(cli, dir, registry.host, repo, tag, init);
 
 const upstreamConfig = (store: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   upstreams: [{ name: 'lab', registry: registry.url, gun: registry.host, notary: { url: notary.url, ca: notary.caFile }, policy: 'enforce' }],
@@ -52,12 +45,6 @@ async function tg(name: string, config: Record<string, unknown>): Promise<Trustg
   const t = await startTrustgate(dir, config, name);
   started.push(t);
   return t;
-}
-
-async function head(base: string, path: string, dispatcher?: Agent): Promise<{ status: number; digest?: string }> {
-  const res = await request(`${base}${path}`, { method: 'HEAD', dispatcher });
-  await res.body.dump();
-  return { status: res.statusCode, digest: res.headers['docker-content-digest'] as string | undefined };
 }
 
 async function getJson(base: string, path: string): Promise<{ status: number; body: any }> {
@@ -76,7 +63,7 @@ async function eventually<T>(what: string, get: () => Promise<T>, ok: (v: T) => 
   }
 }
 
-const notaryRequestsFor = (gun: string) => notary.requests().filter((u) => u.startsWith(`/v2/${gun}/_trust/tuf/`)).map((u) => u.slice(`/v2/${gun}/_trust/tuf/`.length));
+const notaryRequestsFor = (gun: string) => tufRequestsFor(notary, gun);
 
 /** A Redis hash as numbers, read with redis-cli from one node. */
 async function hgetall(port: number, key: string): Promise<Record<string, number>> {

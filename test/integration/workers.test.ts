@@ -1,7 +1,7 @@
 // `workers: 2` with real parts: both workers serve from the shared socket, a stampede of 1,000 cold
 // requests across them makes one notary fetch per role (single-flight through the file store's lock),
 // and SIGTERM to the primary drains every worker with no audit line lost.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, Pool, request } from 'undici';
@@ -11,6 +11,8 @@ import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
+import { stopAndRemove } from '../support/spawn-server.js';
+import { logLines } from '../support/through-proxy.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 let dir: string;
@@ -19,13 +21,6 @@ let notary: NotaryLab;
 let cli: NotaryCli;
 const started: Trustgate[] = [];
 
-function lines(file: string): Array<Record<string, unknown>> {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 async function signedImage(repo: string): Promise<PushedImage> {
   const gun = `${registry.host}/${repo}`;
@@ -51,7 +46,7 @@ async function startTwoWorkers(name: string, extra: Record<string, unknown> = {}
   );
   started.push(tg);
   const deadline = Date.now() + 30_000;
-  while (!lines(tg.logFile).some((l) => l.msg === 'all workers listening')) {
+  while (!logLines(tg.logFile).some((l) => l.msg === 'all workers listening')) {
     if (Date.now() > deadline) throw new Error(`workers did not start:\n${readFileSync(tg.logFile, 'utf8')}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -65,12 +60,7 @@ beforeAll(async () => {
   cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
 }, 120_000);
 
-afterAll(async () => {
-  for (const tg of started) await tg.stop();
-  await notary?.stop();
-  await registry?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopAndRemove(dir, ...started, notary, registry));
 
 describe('workers: 2', () => {
   it('a stampede of 1,000 cold requests across both workers makes one notary fetch per role', async () => {
@@ -99,7 +89,7 @@ describe('workers: 2', () => {
     // Both workers answered (their audit lines carry the worker id), one line per request.
     let audit: Array<Record<string, unknown>> = [];
     for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
-      audit = lines(tg.logFile).filter((l) => l.audit === true && l.repo === repo);
+      audit = logLines(tg.logFile).filter((l) => l.audit === true && l.repo === repo);
       if (audit.length >= 1000) break;
     }
     expect(audit).toHaveLength(1000);
@@ -131,7 +121,7 @@ describe('workers: 2', () => {
     await pool.close().catch(() => undefined);
     expect(stopped).toBeDefined();
     expect(failed).toBeGreaterThan(0);
-    const all = lines(tg.logFile);
+    const all = logLines(tg.logFile);
     const audit = all.filter((l) => l.audit === true);
     expect(audit).toHaveLength(received);
     expect(new Set(audit.map((l) => l.worker))).toEqual(new Set([1, 2]));

@@ -2,8 +2,8 @@
 // and pushed to a real registry the way cosign stores them: the classic tag form
 // (`sha256-<hex>.sig`, simple-signing payload layers with signature annotations) and Sigstore bundles
 // as OCI referrers in the referrers tag schema (BUNDLE_SPEC.md; distribution 2.8 has no referrers API).
-import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { request } from 'undici';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { putBlob, putManifest, putReferrer, putReferrersIndex, sha256Digest } from './registry-push.js';
 
 export interface CosignKeyPair {
   privateKey: KeyObject;
@@ -29,26 +29,6 @@ export function simpleSigningPayload(digest: string, over: { type?: string; repo
 /** base64 ASN.1 ECDSA signature over sha256(payload), as in the dev.cosignproject.cosign/signature annotation. */
 export function signPayload(payload: Buffer, key: KeyObject): string {
   return sign('sha256', payload, key).toString('base64');
-}
-
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-export async function putBlob(registry: string, repo: string, bytes: Buffer): Promise<string> {
-  const digest = sha256(bytes);
-  const start = await request(`${registry}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-  await start.body.dump();
-  const loc = new URL(String(start.headers.location), registry);
-  loc.searchParams.set('digest', digest);
-  const put = await request(loc, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
-  await put.body.dump();
-  if (put.statusCode !== 201) throw new Error(`blob upload: ${put.statusCode}`);
-  return digest;
-}
-
-export async function putManifest(registry: string, repo: string, ref: string, bytes: Buffer, mediaType: string): Promise<void> {
-  const put = await request(`${registry}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: bytes, headers: { 'content-type': mediaType } });
-  await put.body.dump();
-  if (put.statusCode !== 201) throw new Error(`manifest push ${ref}: ${put.statusCode}`);
 }
 
 export interface ClassicLayer {
@@ -81,7 +61,7 @@ export async function pushClassicSignatures(registry: string, repo: string, dige
     JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: configDigest }, layers: descriptors }),
   );
   await putManifest(registry, repo, `${digest.replace(':', '-')}.sig`, manifest, 'application/vnd.oci.image.manifest.v1+json');
-  return sha256(manifest);
+  return sha256Digest(manifest);
 }
 
 /** A Sigstore bundle attached as an OCI referrer of `subject`, listed in the referrers tag schema index. */
@@ -102,10 +82,7 @@ export async function pushBundleReferrers(registry: string, repo: string, subjec
         annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': 'https://sigstore.dev/cosign/sign/v1' },
       }),
     );
-    const md = sha256(manifest);
-    await putManifest(registry, repo, md, manifest, 'application/vnd.oci.image.manifest.v1+json');
-    entries.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json', digest: md, size: manifest.length });
+    entries.push(await putReferrer(registry, repo, manifest, 'application/vnd.dev.sigstore.bundle.v0.3+json'));
   }
-  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries }));
-  await putManifest(registry, repo, `sha256-${subject.digest.slice(7)}`, index, 'application/vnd.oci.image.index.v1+json');
+  await putReferrersIndex(registry, repo, subject.digest, entries);
 }

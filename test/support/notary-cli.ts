@@ -1,6 +1,9 @@
 // The real `notary` CLI, non-interactive: passphrases from the environment, a trust dir per test.
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { pushImage, type PushedImage } from './oci-image.js';
 
 const run = promisify(execFile);
 
@@ -60,4 +63,19 @@ export class NotaryCli {
       return null;
     }
   }
+}
+
+/**
+ * A new image pushed to `registryHost/repo:tag` and that tag signed with Docker Content Trust by the
+ * CLI (its manifest bytes written under `dir` for `notary add`). `init` creates the repository first;
+ * pass false to sign a further tag in a repository already initialised.
+ */
+export async function pushSignedImage(cli: NotaryCli, dir: string, registryHost: string, repo: string, tag: string, init = true): Promise<PushedImage> {
+  const img = await pushImage(dir, registryHost, repo, tag);
+  const f = join(dir, `m-${repo.replace(/\//g, '_')}-${tag}`);
+  writeFileSync(f, img.manifest);
+  const gun = `${registryHost}/${repo}`;
+  if (init) await cli.initRepo(gun);
+  await cli.sign(gun, tag, f);
+  return img;
 }

@@ -30,6 +30,15 @@ export function loggedRequests(logFile: string): string[] {
     });
 }
 
+/** The TUF metadata paths notary-server logged for `gun` (root.json, targets.json, …), oldest first. */
+export function tufRequestsFor(notary: Pick<NotaryLab, 'requests'>, gun: string): string[] {
+  const prefix = `/v2/${gun}/_trust/tuf/`;
+  return notary
+    .requests()
+    .filter((u) => u.startsWith(prefix))
+    .map((u) => u.slice(prefix.length));
+}
+
 export interface NotaryOptions {
   signer: 'local' | 'remote';
   /** Extra top-level server config, e.g. `auth` for token authentication. */

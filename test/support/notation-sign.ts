@@ -2,12 +2,13 @@
 // and openssl-issued certificates, and pushed to a real registry as OCI referrers (the referrers tag
 // schema, since distribution 2.8 has no referrers API).
 import { execFileSync } from 'node:child_process';
-import { createHash, createPrivateKey, sign, X509Certificate } from 'node:crypto';
+import { createPrivateKey, sign, X509Certificate } from 'node:crypto';
 import { encode as cborEncode, Token, Type } from 'cborg';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlattenedSign } from 'jose';
 import { request } from 'undici';
+import { putBlob, putReferrer, putReferrersIndex } from './registry-push.js';
 
 export interface KeyPair {
   key: string;
@@ -97,26 +98,6 @@ export async function jwsEnvelope(o: EnvelopeOptions): Promise<Buffer> {
   return Buffer.from(JSON.stringify(jws));
 }
 
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-async function putBlob(registry: string, repo: string, bytes: Buffer): Promise<string> {
-  const digest = sha256(bytes);
-  const start = await request(`${registry}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-  await start.body.dump();
-  const loc = new URL(String(start.headers.location), registry);
-  loc.searchParams.set('digest', digest);
-  const put = await request(loc, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
-  await put.body.dump();
-  if (put.statusCode !== 201) throw new Error(`blob upload: ${put.statusCode}`);
-  return digest;
-}
-
-async function putManifest(registry: string, repo: string, ref: string, bytes: Buffer, mediaType: string): Promise<void> {
-  const put = await request(`${registry}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: bytes, headers: { 'content-type': mediaType } });
-  await put.body.dump();
-  if (put.statusCode !== 201) throw new Error(`manifest push ${ref}: ${put.statusCode}`);
-}
-
 export type SignatureForm = 'artifactType' | 'config';
 export type PushedEnvelope = Buffer | { bytes: Buffer; mediaType?: 'application/cose' | 'application/jose+json'; form?: SignatureForm };
 
@@ -151,14 +132,12 @@ export async function pushSignatures(registry: string, repo: string, subject: { 
     const { bytes: env, mediaType = 'application/jose+json', form = 'artifactType' } = Buffer.isBuffer(e) ? { bytes: e } : e;
     const envDigest = await putBlob(registry, repo, env);
     const manifest = signatureManifest(subject, { mediaType, digest: envDigest, size: env.length }, form, { digest: emptyDigest, size: empty.length });
-    const md = sha256(manifest);
-    await putManifest(registry, repo, md, manifest, 'application/vnd.oci.image.manifest.v1+json');
     // In a referrers index, a manifest without artifactType is listed with its config.mediaType.
-    entries.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.cncf.notary.signature', digest: md, size: manifest.length });
-    digests.push(md);
+    const entry = await putReferrer(registry, repo, manifest, 'application/vnd.cncf.notary.signature');
+    entries.push(entry);
+    digests.push(entry.digest);
   }
-  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries }));
-  await putManifest(registry, repo, tag, index, 'application/vnd.oci.image.index.v1+json');
+  await putReferrersIndex(registry, repo, subject.digest, entries);
   return digests;
 }
 
@@ -200,10 +179,22 @@ export function coseEnvelope(o: EnvelopeOptions & { protectedMap?: Map<unknown, 
  */
 export function writeNotationFiles(dir: string): { trustPolicy: string; trustStore: string; ca: KeyPair } {
   const ca = makeCa(dir, 'acme');
+  const files = writeNotationTrust(dir, [['ca', 'acme', ca.cert]], [{ name: 'all', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['*'] }]);
+  return { ...files, ca };
+}
+
+/**
+ * notation's trust files as notation keeps them, under `dir`: each certificate in the trust store at
+ * x509/<type>/<name>/<name>.pem (named `<type>:<name>` by policies), and trustpolicy.json (version 1.0)
+ * with `policies` in order.
+ */
+export function writeNotationTrust(dir: string, stores: ReadonlyArray<readonly [type: 'ca' | 'signingAuthority' | 'tsa', name: string, certFile: string]>, policies: unknown[]): { trustPolicy: string; trustStore: string } {
   const trustStore = join(dir, 'truststore');
-  mkdirSync(join(trustStore, 'x509', 'ca', 'acme'), { recursive: true });
-  copyFileSync(ca.cert, join(trustStore, 'x509', 'ca', 'acme', 'acme.pem'));
+  for (const [type, name, file] of stores) {
+    mkdirSync(join(trustStore, 'x509', type, name), { recursive: true });
+    copyFileSync(file, join(trustStore, 'x509', type, name, `${name}.pem`));
+  }
   const trustPolicy = join(dir, 'trustpolicy.json');
-  writeFileSync(trustPolicy, JSON.stringify({ version: '1.0', trustPolicies: [{ name: 'all', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['*'] }] }));
-  return { trustPolicy, trustStore, ca };
+  writeFileSync(trustPolicy, JSON.stringify({ version: '1.0', trustPolicies: policies }));
+  return { trustPolicy, trustStore };
 }

@@ -3,10 +3,10 @@
 // (no replicas: the test is about keys spreading over slots). Sentinel: a master, one replica and three
 // sentinels (quorum 2) with short timeouts so a killed master is replaced within seconds.
 import { execFile } from 'node:child_process';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { pingRedis, spawnRedisServer } from './redis.js';
 import { freePort, spawnServer, type RunningServer } from './spawn-server.js';
 
 const run = promisify(execFile);
@@ -15,17 +15,6 @@ const run = promisify(execFile);
 export async function redisCli(port: number, ...args: string[]): Promise<string> {
   const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 });
   return stdout.trim();
-}
-
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1', () => s.write('PING\r\n'));
-    s.once('data', (d) => {
-      s.destroy();
-      resolve(d.toString().startsWith('+PONG'));
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -43,13 +32,7 @@ export interface RedisNodeProc {
 
 async function startNode(dir: string, name: string, extra: string[], port?: number): Promise<RedisNodeProc> {
   const p = port ?? (await freePort());
-  const server = await spawnServer({
-    cmd: 'redis-server',
-    args: ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', ...extra],
-    logFile: join(dir, `${name}-${p}.log`),
-    ready: () => ping(p),
-  });
-  return { port: p, server };
+  return { port: p, server: await spawnRedisServer(dir, name, p, extra) };
 }
 
 export interface RedisClusterLab {
@@ -122,7 +105,7 @@ export async function startSentinel(dir: string, name = 'tg'): Promise<SentinelL
           '',
         ].join('\n'),
       );
-      const server = await spawnServer({ cmd: 'redis-server', args: [conf, '--sentinel'], logFile: join(dir, `sentinel-${port}.log`), ready: () => ping(port) });
+      const server = await spawnServer({ cmd: 'redis-server', args: [conf, '--sentinel'], logFile: join(dir, `sentinel-${port}.log`), ready: () => pingRedis(port) });
       sentinels.push({ port, server });
     }
     // Each sentinel must know the replica and the other sentinels before a failover can be voted.

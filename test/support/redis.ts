@@ -11,7 +11,8 @@ export interface RedisLab {
   start(): Promise<void>;
 }
 
-function ping(port: number): Promise<boolean> {
+/** Whether a redis-server (or sentinel) answers PING on 127.0.0.1:port. */
+export function pingRedis(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1', () => s.write('PING\r\n'));
     s.once('data', (d) => {
@@ -22,15 +23,22 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * One redis-server on 127.0.0.1:port without persistence, its files in `dir` and its log in
+ * `${name}-${port}.log`; `extra` arguments (cluster, replica) are appended.
+ */
+export function spawnRedisServer(dir: string, name: string, port: number, extra: string[] = []): Promise<RunningServer> {
+  return spawnServer({
+    cmd: 'redis-server',
+    args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', ...extra],
+    logFile: join(dir, `${name}-${port}.log`),
+    ready: () => pingRedis(port),
+  });
+}
+
 export async function startRedis(dir: string): Promise<RedisLab> {
   const port = await freePort();
-  const launch = () =>
-    spawnServer({
-      cmd: 'redis-server',
-      args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no'],
-      logFile: join(dir, `redis-${port}.log`),
-      ready: () => ping(port),
-    });
+  const launch = () => spawnRedisServer(dir, 'redis', port);
   const lab: RedisLab = {
     url: `redis://127.0.0.1:${port}`,
     port,

@@ -1,7 +1,7 @@
 // Start a real server process for a test, wait until it answers, and stop it by its pid — never
 // anything the test did not start. Output goes to a log file whose tail is shown on failure.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 export interface RunningServer {
@@ -64,4 +64,10 @@ export async function spawnServer(opts: {
     }
   }
   return { pid: child.pid!, logFile: opts.logFile, stop };
+}
+
+/** A test file's afterAll: stop what it started in the order given (skipping what never started), then remove its temp dir. */
+export async function stopAndRemove(dir: string | undefined, ...servers: Array<{ stop(): Promise<void> } | undefined>): Promise<void> {
+  for (const s of servers) await s?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 }

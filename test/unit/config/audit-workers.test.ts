@@ -1,18 +1,7 @@
 // `audit: { path }` and `workers: N | auto`: defaults, accepted forms and the error for each bad one.
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/schema.js';
-
-const upstream = { name: 'local', registry: 'http://127.0.0.1:5000', gun: '127.0.0.1:5000', notary: { url: 'https://127.0.0.1:4443' } };
-const good = { listen: '127.0.0.1:5050', upstreams: [upstream], default: 'local' };
-
-function problems(doc: unknown): string {
-  try {
-    validateConfig(doc, 'test.yaml');
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('config was accepted');
-}
+import { configProblems, minimalConfig as good } from '../support/config.js';
 
 describe('audit and workers config', () => {
   it('defaults: audit to stdout, one worker', () => {
@@ -32,10 +21,10 @@ describe('audit and workers config', () => {
     ['empty audit path', { path: '' }, /audit\.path: got "", expected a file path/],
     ['unknown audit key', { file: 'x' }, /audit\.file: got "x", expected no such key/],
   ])('refuses %s', (_, audit, re) => {
-    expect(problems({ ...good, audit })).toMatch(re);
+    expect(configProblems({ ...good, audit })).toMatch(re);
   });
 
   it.each([0, -1, 1.5, 'many', 257])('refuses workers: %s', (workers) => {
-    expect(problems({ ...good, workers })).toMatch(/workers: got .*, expected an integer from 1 to 256, or auto/);
+    expect(configProblems({ ...good, workers })).toMatch(/workers: got .*, expected an integer from 1 to 256, or auto/);
   });
 });

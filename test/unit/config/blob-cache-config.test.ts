@@ -1,19 +1,10 @@
 // blobCache: on by default under the store path, `false` turns it off, every bad value named.
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/schema.js';
+import { configProblems } from '../support/config.js';
 
 const upstream = { name: 'local', registry: 'http://127.0.0.1:5000', gun: '127.0.0.1:5000', policy: 'off' };
 const good = { upstreams: [upstream], default: 'local' };
-
-function problems(doc: unknown): string {
-  try {
-    validateConfig(doc, 'test.yaml');
-  } catch (err) {
-    expect((err as { code?: string }).code).toBe('CONFIG_INVALID');
-    return (err as Error).message;
-  }
-  throw new Error('config was accepted');
-}
 
 describe('blobCache config', () => {
   it('is on by default under the store path, 10 GiB, verify on first read only', () => {
@@ -33,6 +24,6 @@ describe('blobCache config', () => {
     ['cap too small', { maxBytes: 1000 }, /blobCache\.maxBytes: got 1000, expected an integer from 1048576/],
     ['verifyOnRead not boolean', { verifyOnRead: 'always' }, /blobCache\.verifyOnRead: got "always", expected true or false/],
   ])('%s', (_n, blobCache, re) => {
-    expect(problems({ ...good, blobCache })).toMatch(re);
+    expect(configProblems({ ...good, blobCache })).toMatch(re);
   });
 });

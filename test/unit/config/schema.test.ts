@@ -1,19 +1,7 @@
 // One test per class of config error: each message names the key, the value and what is expected.
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/schema.js';
-
-const upstream = { name: 'local', registry: 'http://127.0.0.1:5000', gun: '127.0.0.1:5000', notary: { url: 'https://127.0.0.1:4443' } };
-const good = { listen: '127.0.0.1:5050', upstreams: [upstream], default: 'local' };
-
-function problems(doc: unknown): string {
-  try {
-    validateConfig(doc, 'test.yaml');
-  } catch (err) {
-    expect((err as { code?: string }).code).toBe('CONFIG_INVALID');
-    return (err as Error).message;
-  }
-  throw new Error('config was accepted');
-}
+import { configProblems, minimalConfig as good, localUpstream as upstream } from '../support/config.js';
 
 describe('validateConfig', () => {
   it('accepts the minimal config with defaults filled in, frozen', () => {
@@ -57,7 +45,7 @@ describe('validateConfig', () => {
     ['cosign keyless without identities', { ...good, upstreams: [{ ...upstream, cosign: { trustedRoot: 'r.json' } }] }, /upstreams\[0\]\.cosign\.identities: got nothing, expected at least one/],
     ['repository policy without policy', { ...good, upstreams: [{ ...upstream, repositories: [{ match: 'a/*' }] }] }, /repositories\[0\]\.policy: got nothing/],
   ])('%s', (_name, doc, message) => {
-    expect(problems(doc)).toMatch(message);
+    expect(configProblems(doc)).toMatch(message);
   });
 
   it('accepts credentials over http with insecure: true, require lists, digestPulls and cosign keys', () => {
@@ -79,7 +67,7 @@ describe('validateConfig', () => {
   });
 
   it('lists every problem at once', () => {
-    const m = problems({ listen: 'x', upstreams: [{ ...upstream, policy: 'maybe' }], default: 'nope' });
+    const m = configProblems({ listen: 'x', upstreams: [{ ...upstream, policy: 'maybe' }], default: 'nope' });
     expect(m.split('\n  - ')).toHaveLength(4); // header + three problems
   });
 });

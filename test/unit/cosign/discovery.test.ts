@@ -2,11 +2,10 @@
 // used by the integration tests, only has the tag schema): a small node:http registry stands in.
 // Candidates that do not say what they are, point elsewhere, or whose bytes do not match are dropped.
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findCosignSignatures } from '../../../src/cosign/discovery.js';
-import { RegistryClient } from '../../../src/registry/registry-client.js';
+import type { RegistryClient } from '../../../src/registry/registry-client.js';
+import { registryStandIn, type RegistryStandIn } from '../support/registry-stand-in.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const subject = `sha256:${'a'.repeat(64)}`;
@@ -40,11 +39,11 @@ const blobs = new Map<string, Buffer>([
   [sha(payload), payload],
   [`sha256:${'e'.repeat(64)}`, swapped],
 ]);
-let server: Server;
+let registry: RegistryStandIn;
 let client: RegistryClient;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  registry = await registryStandIn((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === `/v2/r/referrers/${subject}`) {
       const entry = (b: Buffer, artifactType: string) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType, digest: sha(b), size: b.length });
@@ -57,14 +56,10 @@ beforeAll(async () => {
     if (b) return void res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': b.length }).end(b);
     res.writeHead(404).end();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  client = new RegistryClient({ registry: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeoutMs: 5000, manifestBytes: 1 << 20 });
+  client = registry.client;
 });
 
-afterAll(async () => {
-  await client.close();
-  await new Promise((r) => server.close(r));
-});
+afterAll(() => registry?.close());
 
 describe('findCosignSignatures', () => {
   it('finds the bundle referrer of this subject through the referrers API; one for another subject is unusable, another artifactType ignored', async () => {

@@ -6,8 +6,8 @@ import { validateConfig } from '../../../src/config/schema.js';
 import { cosignTrustSelector } from '../../../src/cosign/select-trust.js';
 import type { CosignTrust } from '../../../src/cosign/verify-signature.js';
 import { makeCosignKey } from '../../support/cosign-sign.js';
+import { localUpstream as upstream } from '../support/config.js';
 
-const upstream = { name: 'local', registry: 'http://127.0.0.1:5000', gun: '127.0.0.1:5000', notary: { url: 'https://127.0.0.1:4443' } };
 const config = (u: Record<string, unknown>) => ({ listen: '127.0.0.1:5050', upstreams: [{ ...upstream, ...u }], default: 'local' });
 
 describe('repository cosign in the config', () => {

@@ -4,15 +4,14 @@
 // once, junk signatures in front of a valid one, the limit on signatures tried, and the cache.
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { NotationVerifier } from '../../../src/notation/notation-verifier.js';
 import { parseTrustPolicy } from '../../../src/notation/trust-policy.js';
-import { RegistryClient } from '../../../src/registry/registry-client.js';
+import type { RegistryClient } from '../../../src/registry/registry-client.js';
 import { derB64, jwsEnvelope, makeCa, makeIntermediate, makeLeaf, signatureManifest, type SignatureForm } from '../../support/notation-sign.js';
+import { registryStandIn, type RegistryStandIn } from '../support/registry-stand-in.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-nverifier-'));
@@ -31,7 +30,7 @@ const store = new Map<string, Buffer>();
 const tags = new Map<string, Buffer>();
 let referrersApi = true;
 let requests: string[] = [];
-let server: Server;
+let registry: RegistryStandIn;
 let client: RegistryClient;
 
 function reset() {
@@ -57,7 +56,7 @@ const sign = (o: { target?: Partial<typeof subject>; key?: string; chain?: strin
   jwsEnvelope({ signer: { key: o.key ?? signer.key, cert: signer.cert }, chain: o.chain ?? chain, target: { ...subject, ...o.target } });
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  registry = await registryStandIn((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     requests.push(url.pathname);
     const ref = /^\/v2\/r\/referrers\/(sha256:[0-9a-f]{64})$/.exec(url.pathname);
@@ -71,13 +70,9 @@ beforeAll(async () => {
     if (b) return void res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': b.length }).end(b);
     res.writeHead(404).end();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  client = new RegistryClient({ registry: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeoutMs: 5000, manifestBytes: 1 << 20 });
+  client = registry.client;
 });
-afterAll(async () => {
-  await client.close();
-  server.close();
-});
+afterAll(() => registry?.close());
 beforeEach(reset);
 
 function verifier(o: { identity?: string; store?: X509Certificate[]; level?: string; maxSignatures?: number; storeRef?: string } = {}) {

@@ -2,11 +2,10 @@
 // node:http registry stands in for one that has it (unit test of one module; the tag-schema path runs
 // against a real docker-registry in test/integration/notation-referrers.test.ts).
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findNotationSignatures } from '../../../src/notation/referrers.js';
-import { RegistryClient } from '../../../src/registry/registry-client.js';
+import type { RegistryClient } from '../../../src/registry/registry-client.js';
+import { registryStandIn, type RegistryStandIn } from '../support/registry-stand-in.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const subject = `sha256:${'a'.repeat(64)}`;
@@ -18,11 +17,11 @@ const otherSubject = sigManifest(`sha256:${'b'.repeat(64)}`);
 const sbom = sigManifest(subject, 'application/spdx+json');
 const blobs = new Map<string, Buffer>([[sha(good), good], [sha(otherSubject), otherSubject], [sha(sbom), sbom], [sha(envelope), envelope]]);
 const seen: string[] = [];
-let server: Server;
+let registry: RegistryStandIn;
 let client: RegistryClient;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  registry = await registryStandIn((req, res) => {
     seen.push(req.url ?? '');
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === `/v2/r/referrers/${subject}`) {
@@ -35,13 +34,9 @@ beforeAll(async () => {
     if (b) return void res.writeHead(200, { 'content-type': m![1] === 'manifests' ? 'application/vnd.oci.image.manifest.v1+json' : 'application/octet-stream', 'content-length': b.length }).end(b);
     res.writeHead(404).end();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  client = new RegistryClient({ registry: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeoutMs: 5000, manifestBytes: 1 << 20 });
+  client = registry.client;
 });
-afterAll(async () => {
-  await client.close();
-  server.close();
-});
+afterAll(() => registry?.close());
 
 describe('referrers API discovery', () => {
   it('uses the API, keeps only Notation signatures whose subject is this manifest, checks every digest', async () => {

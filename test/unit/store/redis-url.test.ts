@@ -3,19 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/schema.js';
 import { parseRedisUrl } from '../../../src/store/redis-url.js';
+import { configProblems, localUpstream as upstream } from '../support/config.js';
 
-const upstream = { name: 'local', registry: 'http://127.0.0.1:5000', gun: '127.0.0.1:5000', notary: { url: 'https://127.0.0.1:4443' } };
 const withUrl = (url: unknown) => ({ upstreams: [upstream], store: { kind: 'redis', url } });
-
-function problems(doc: unknown): string {
-  try {
-    validateConfig(doc, 'test.yaml');
-  } catch (err) {
-    expect((err as { code?: string }).code).toBe('CONFIG_INVALID');
-    return (err as Error).message;
-  }
-  throw new Error('config was accepted');
-}
 
 describe('parseRedisUrl', () => {
   it('one server, with TLS and a password', () => {
@@ -66,8 +56,8 @@ describe('config validation of store.url', () => {
   });
 
   it('names the key, the value and the expected form', () => {
-    expect(problems(withUrl('redis+sentinel://127.0.0.1:7301'))).toMatch(/store\.url: got "redis\+sentinel:\/\/127\.0\.0\.1:7301", expected redis\+sentinel:\/\/host:port.*master name is missing/);
-    expect(problems(withUrl('redis://127.0.0.1:7101,127.0.0.1'))).toMatch(/store\.url: got .*, expected redis:\/\/host:port,redis:\/\/host:port/);
-    expect(problems(withUrl(undefined))).toMatch(/store\.url: got nothing, expected a string/);
+    expect(configProblems(withUrl('redis+sentinel://127.0.0.1:7301'))).toMatch(/store\.url: got "redis\+sentinel:\/\/127\.0\.0\.1:7301", expected redis\+sentinel:\/\/host:port.*master name is missing/);
+    expect(configProblems(withUrl('redis://127.0.0.1:7101,127.0.0.1'))).toMatch(/store\.url: got .*, expected redis:\/\/host:port,redis:\/\/host:port/);
+    expect(configProblems(withUrl(undefined))).toMatch(/store\.url: got nothing, expected a string/);
   });
 });
