@@ -13,16 +13,38 @@ const run = promisify(execFile);
 const HUB_NAMES = ['registry-1.docker.io', 'index.docker.io', 'auth.docker.io', 'registry.docker.io', 'production.cloudflare.docker.com'];
 const PIN_MARK = '# trustgate-test pin';
 
-/** Docker Hub's names to 127.0.0.1 in /etc/hosts (once: lines carry a mark). */
-export function pinHub(): void {
-  const hosts = readFileSync('/etc/hosts', 'utf8');
-  if (!hosts.includes(PIN_MARK)) writeFileSync('/etc/hosts', hosts + HUB_NAMES.map((h) => `127.0.0.1 ${h} ${PIN_MARK}\n`).join(''));
+const HOLDER_MARK = '# trustgate-test pin holder';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-/** Remove the marked lines pinHub wrote. */
-export function unpinHub(): void {
+/**
+ * Docker Hub's names to 127.0.0.1 in /etc/hosts (the mapping once; lines carry a mark). Test files run
+ * in parallel processes, so each holder adds its own line and the mapping stays until the last live
+ * holder lets go.
+ */
+export function pinHub(): void {
   const hosts = readFileSync('/etc/hosts', 'utf8');
-  writeFileSync('/etc/hosts', hosts.split('\n').filter((l) => !l.includes(PIN_MARK)).join('\n'));
+  const mapping = hosts.includes(`${PIN_MARK}\n`) ? '' : HUB_NAMES.map((h) => `127.0.0.1 ${h} ${PIN_MARK}\n`).join('');
+  writeFileSync('/etc/hosts', (hosts.endsWith('\n') || hosts === '' ? hosts : `${hosts}\n`) + mapping + `${HOLDER_MARK} ${process.pid}\n`);
+}
+
+/** Drop this process's holder line; the mapping goes with the last live holder. */
+export function unpinHub(): void {
+  const lines = readFileSync('/etc/hosts', 'utf8').split('\n');
+  const holder = (l: string) => (l.startsWith(HOLDER_MARK) ? Number(l.slice(HOLDER_MARK.length).trim()) : undefined);
+  const others = lines.filter((l) => {
+    const pid = holder(l);
+    return pid !== undefined && pid !== process.pid && alive(pid);
+  });
+  const kept = lines.filter((l) => holder(l) === undefined && (others.length > 0 || !l.includes(PIN_MARK)));
+  writeFileSync('/etc/hosts', [...kept.filter((l, i) => l !== '' || i < kept.length - 1), ...others].join('\n') + '\n');
 }
 
 export interface Dockerd extends RunningServer {
