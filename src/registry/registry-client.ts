@@ -60,6 +60,14 @@ export const MANIFEST_MEDIA_TYPES = [
 
 const MAX_REDIRECTS = 5;
 
+/**
+ * The CA list for a registry with its own `ca`: node's bundled roots plus it. (undici's `ca` replaces
+ * the default roots; a redirect to a publicly trusted storage host must still verify.)
+ */
+export function withSystemRoots(ca: string | Buffer): string[] {
+  return [...rootCertificates, typeof ca === 'string' ? ca : ca.toString('utf8')];
+}
+
 export class RegistryClient {
   private readonly base: URL;
   private readonly dispatcher: Dispatcher;
@@ -71,7 +79,7 @@ export class RegistryClient {
     this.base = new URL(opts.registry);
     // A registry `ca` is added to the system roots, not put in their place: redirects lead to storage
     // hosts (S3, a CDN) with publicly trusted certificates.
-    const ca = opts.ca ? { ca: [...rootCertificates, typeof opts.ca === 'string' ? opts.ca : opts.ca.toString('utf8')] } : {};
+    const ca = opts.ca ? { ca: withSystemRoots(opts.ca) } : {};
     // Host names the operator configured may resolve anywhere; any other (a redirect target) is
     // checked again at connect time against the addresses it resolves to then (DNS rebinding).
     const trusted = new Set([this.base.hostname, ...(opts.realmAllowlist ?? []).map((o) => new URL(o).hostname), ...(opts.redirects?.allowHosts ?? []).map((h) => h.replace(/:\d+$/, ''))]);

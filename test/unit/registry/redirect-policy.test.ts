@@ -78,3 +78,15 @@ describe('guardedLookup (connect time: DNS rebinding)', () => {
     expect(Array.isArray(all.address) && all.address.length > 0).toBe(true);
   });
 });
+
+describe('a registry ca adds to the system roots', () => {
+  it('keeps every root node trusts and appends the configured CA', async () => {
+    const { rootCertificates } = await import('node:tls');
+    const { withSystemRoots } = await import('../../../src/registry/registry-client.js');
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const list = withSystemRoots(Buffer.from(pem));
+    expect(rootCertificates.length).toBeGreaterThan(50);
+    expect(list.slice(0, rootCertificates.length)).toEqual([...rootCertificates]);
+    expect(list[list.length - 1]).toBe(pem);
+  });
+});
