@@ -9,6 +9,7 @@ import { MemoryKv } from './memory-kv.js';
 export class TieredKv implements KvStore {
   readonly kind: string;
   private l2Error: string | undefined;
+  private probing = false;
 
   constructor(
     private readonly l1: MemoryKv,
@@ -74,6 +75,14 @@ export class TieredKv implements KvStore {
 
   health(): { ok: boolean; detail?: string } {
     const h = this.l2.health();
+    // The last L2 operation failed but the backend says it is back (e.g. Redis reconnected after a
+    // Sentinel failover): probe it, so readiness recovers on the next check. Without this an idle
+    // replica would stay not-ready forever — a load balancer sends it no traffic, and only traffic
+    // cleared the error.
+    if (h.ok && this.l2Error !== undefined && !this.probing) {
+      this.probing = true;
+      void this.fromL2('probe', () => this.l2.get('trustgate-readiness-probe')).finally(() => (this.probing = false));
+    }
     if (!h.ok || this.l2Error !== undefined) return { ok: false, detail: `${this.l2.kind}: ${this.l2Error ?? h.detail ?? 'unavailable'}` };
     return { ok: true };
   }

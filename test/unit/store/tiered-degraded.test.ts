@@ -22,6 +22,17 @@ class FlakyKv implements KvStore {
 }
 
 describe('TieredKv with a failing L2', () => {
+  it('readiness recovers by itself once L2 is back, with no other traffic (an idle replica after a failover)', async () => {
+    const l2 = new FlakyKv();
+    const kv = new TieredKv(new MemoryKv(), l2, undefined, 60);
+    l2.down = true;
+    await kv.set('k', Buffer.from('v')); // fails over to memory and records the L2 error
+    l2.down = false;
+    expect(kv.health()).toMatchObject({ ok: false }); // the error stands until L2 answers again
+    await new Promise((r) => setImmediate(r)); // the probe health() started has answered
+    expect(kv.health()).toEqual({ ok: true });
+  });
+
   it('serves from memory, reports degraded, and recovers', async () => {
     const l2 = new FlakyKv();
     const kv = new TieredKv(new MemoryKv(), l2, undefined, 60);
