@@ -1,5 +1,7 @@
 // What the HTTP layer is built from: injected, so tests build their own (STYLE.md "No global state").
 import type { Config, UpstreamConfig } from '../config/schema.js';
+import { fail, type TrustgateError } from '../errors.js';
+import { missingSources, type EffectivePolicy } from '../policy/effective.js';
 import type { AuditWriter, Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RegistryClient } from '../registry/registry-client.js';
@@ -36,6 +38,17 @@ export interface UpstreamDeps {
   notation?: NotationVerifier | undefined;
   /** Digest signature checks by kind (notation, cosign), present where configured. */
   signatures?: Partial<Record<'notation' | 'cosign', DigestSignatureVerifier>> | undefined;
+}
+
+/**
+ * The request-time guard of the effective policy: TRUST_SOURCE_MISSING when it names a signature kind
+ * this upstream has no verifier for. config check refuses such a configuration; reaching it anyway is
+ * a refusal, never a pass. Past this check every kind the requirement names has its verifier.
+ */
+export function missingSourceRefusal(up: UpstreamDeps, eff: EffectivePolicy, what: string): TrustgateError | undefined {
+  const missing = missingSources(eff, { dct: up.trust !== undefined, notation: up.signatures?.notation !== undefined, cosign: up.signatures?.cosign !== undefined });
+  if (missing.length === 0) return undefined;
+  return fail('TRUST_SOURCE_MISSING', `${what}: policy ${eff.policy} requires ${missing.join(', ')}, which upstream ${up.config.name} does not configure`);
 }
 
 export interface ServerDeps {

@@ -5,11 +5,11 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fail, isTrustgateError, TrustgateError } from '../../errors.js';
 import { audit } from '../../observe/logger.js';
-import { effectivePolicy, missingSources, type EffectivePolicy } from '../../policy/effective.js';
+import { effectivePolicy, type EffectivePolicy } from '../../policy/effective.js';
 import type { SignedTarget } from '../../trust/resolve-tag.js';
 import { MANIFEST_MEDIA_TYPES } from '../../registry/registry-client.js';
 import type { CachedManifest } from '../../store/manifest-cache.js';
-import type { SignatureProof, ServerDeps, UpstreamDeps } from '../deps.js';
+import { missingSourceRefusal, type SignatureProof, type ServerDeps, type UpstreamDeps } from '../deps.js';
 import type { Route } from '../route.js';
 
 type ManifestRoute = Extract<Route, { kind: 'manifest' }>;
@@ -108,11 +108,6 @@ async function fetchByTag(up: UpstreamDeps, repo: string, tag: string, req: Inco
 
 const UNAVAILABLE: ReadonlySet<string> = new Set(['NOTARY_UNAVAILABLE', 'TIMEOUT', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT']);
 
-/** Trust sources the upstream has at run time (config check has already refused a missing one). */
-function sourcesOf(up: UpstreamDeps): Record<'dct' | 'notation' | 'cosign', boolean> {
-  return { dct: up.trust !== undefined, notation: up.signatures?.notation !== undefined, cosign: up.signatures?.cosign !== undefined };
-}
-
 function loggedFields(proofs: readonly SignatureProof[]): Record<string, readonly string[]> {
   const out: Record<string, readonly string[]> = {};
   for (const p of proofs) if (p.logged && p.logged.length > 0) out[`${p.kind}Logged`] = p.logged;
@@ -149,8 +144,8 @@ interface Satisfied {
 async function proveDigest(up: UpstreamDeps, gun: string, repo: string, kinds: readonly ('notation' | 'cosign')[], mode: 'any-of' | 'all-of', m: { digest: string; size: number; mediaType: string }, refusals: Refusals): Promise<SignatureProof[] | undefined> {
   const proofs: SignatureProof[] = [];
   for (const kind of kinds) {
-    const v = up.signatures?.[kind];
-    const proof = v ? await v.verify(up.registry, gun, repo, m).catch(refusals.catch) : refusals.catch(fail('TRUST_SOURCE_MISSING', `${kind} is required for ${gun} but not configured on upstream ${up.config.name}`));
+    // missingSourceRefusal has run: every kind the requirement names has its verifier.
+    const proof = await up.signatures![kind]!.verify(up.registry, gun, repo, m).catch(refusals.catch);
     if (proof) {
       proofs.push(proof);
       if (mode === 'any-of') return proofs;
@@ -164,8 +159,7 @@ async function satisfyTag(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePoli
   const { mode, of } = eff.require;
   const digestKinds = of.filter((k): k is 'notation' | 'cosign' => k !== 'dct');
   const resolveDct = async () => {
-    if (!up.trust) return refusals.catch(fail('TRUST_SOURCE_MISSING', `dct is required for ${gun} but upstream ${up.config.name} has no notary server or bundle`));
-    const dct = await up.trust.resolve(gun, tag).catch(refusals.catch);
+    const dct = await up.trust!.resolve(gun, tag).catch(refusals.catch);
     if (dct) seen.dct = dct;
     return dct;
   };
@@ -216,13 +210,10 @@ async function satisfyDigest(deps: ServerDeps, up: UpstreamDeps, eff: EffectiveP
   for (const kind of of) {
     let ok: string | undefined;
     if (kind === 'dct') {
-      if (!up.trust) refusals.catch(fail('TRUST_SOURCE_MISSING', `dct is required for ${gun} but upstream ${up.config.name} has no notary server or bundle`));
-      else {
-        const before = refusals.list.length;
-        const t = await up.trust.signedTagForDigest(gun, digest).catch(refusals.catch);
-        if (t) ok = `dct ${t.role} tag ${t.tag}`;
-        else if (refusals.list.length === before) refusals.catch(fail('DIGEST_NOT_SIGNED', `no tag signed in targets/releases or targets of ${gun} maps to ${digest}`));
-      }
+      const before = refusals.list.length;
+      const t = await up.trust!.signedTagForDigest(gun, digest).catch(refusals.catch);
+      if (t) ok = `dct ${t.role} tag ${t.tag}`;
+      else if (refusals.list.length === before) refusals.catch(fail('DIGEST_NOT_SIGNED', `no tag signed in targets/releases or targets of ${gun} maps to ${digest}`));
     } else {
       const proofs = await proveDigest(up, gun, repo, [kind], 'any-of', { digest, size: m.bytes.length, mediaType: m.mediaType }, refusals);
       ok = proofs?.[0]?.by;
@@ -253,11 +244,10 @@ async function handleDigest(deps: ServerDeps, up: UpstreamDeps, repo: string, di
   const t0 = performance.now();
   const base = { upstream: up.config.name, gun, repo, ref: digest, policy: eff.policy, require: eff.require.label, digestPulls: eff.digestPulls };
   const ms = () => Math.round((performance.now() - t0) * 10) / 10;
-  const missing = missingSources(eff, sourcesOf(up));
-  if (missing.length > 0) {
-    const err = fail('TRUST_SOURCE_MISSING', `${repo}@${digest}: policy ${eff.policy} requires ${missing.join(', ')}, which upstream ${up.config.name} does not configure`);
-    audit(deps, { ...base, digest, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
-    throw err;
+  const missing = missingSourceRefusal(up, eff, `${repo}@${digest}`);
+  if (missing) {
+    audit(deps, { ...base, digest, decision: 'deny', code: missing.code, reason: missing.message, durationMs: ms() });
+    throw missing;
   }
   const refusals = new Refusals();
   let by: string | undefined;
@@ -305,12 +295,11 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
     writeManifest(req, res, m, digest);
     return;
   }
-  const missing = missingSources(eff, sourcesOf(up));
-  if (missing.length > 0) {
-    // config check refuses this; if it is reached anyway, it is a refusal, never a pass (audit too).
-    const err = fail('TRUST_SOURCE_MISSING', `${repo}:${tag}: policy ${eff.policy} requires ${missing.join(', ')}, which upstream ${up.config.name} does not configure`);
-    audit(deps, { ...base, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
-    throw err;
+  const missing = missingSourceRefusal(up, eff, `${repo}:${tag}`);
+  if (missing) {
+    // A refusal under audit too, never a pass.
+    audit(deps, { ...base, decision: 'deny', code: missing.code, reason: missing.message, durationMs: ms() });
+    throw missing;
   }
   // Trust refusals are collected (they decide deny vs audit-allow); errors serving the manifest
   // (MANIFEST_UNKNOWN, DIGEST_MISMATCH, upstream trouble) propagate as they are, audited.
@@ -327,7 +316,7 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
   }
   if (!ok) {
     const last = refusals.last;
-    if (eff.policy === 'audit' && last.code !== 'TRUST_SOURCE_MISSING') {
+    if (eff.policy === 'audit') {
       audit(deps, { ...base, decision: 'audit-allow', code: last.code, reason: refusals.reason, durationMs: ms() });
       await passThroughTag(up, repo, tag, req, res);
       return;

@@ -6,11 +6,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fail, isTrustgateError } from '../../errors.js';
 import { readBodyCapped } from '../../http/read-capped.js';
 import { parseUpstreamObject } from '../../http/upstream-json.js';
-import { effectivePolicy, missingSources } from '../../policy/effective.js';
+import { effectivePolicy } from '../../policy/effective.js';
 import { audit } from '../../observe/logger.js';
 import { MANIFEST_MEDIA_TYPES } from '../../registry/registry-client.js';
 import { mediaTypeOf } from './manifest.js';
-import type { ServerDeps, UpstreamDeps } from '../deps.js';
+import { missingSourceRefusal, type ServerDeps, type UpstreamDeps } from '../deps.js';
 import type { Route } from '../route.js';
 
 type TagsRoute = Extract<Route, { kind: 'tags' }>;
@@ -91,9 +91,8 @@ export async function handleTags(route: TagsRoute, req: IncomingMessage, res: Se
   const gun = `${up.config.gun}/${route.repo}`;
   let all: string[];
   try {
-    if (eff.policy === 'enforce' && missingSources(eff, { dct: up.trust !== undefined, notation: up.signatures?.notation !== undefined, cosign: up.signatures?.cosign !== undefined }).length > 0) {
-      throw fail('TRUST_SOURCE_MISSING', `${route.repo}: policy enforce requires ${eff.require.label}, which upstream ${up.config.name} does not configure`);
-    }
+    const missing = eff.policy === 'enforce' ? missingSourceRefusal(up, eff, `${route.repo} tags`) : undefined;
+    if (missing) throw missing;
     // Under enforce, the trust view: tags signed with DCT where the requirement includes it; under a
     // requirement of digest-signing kinds (notation, cosign), the tags whose current digest carries
     // satisfying signatures; `any-of` mixing both is the union of the two.
