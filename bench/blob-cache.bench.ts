@@ -1,10 +1,16 @@
 // The blob cache, in one run (ratios, not absolute figures):
 //  1. which way Node sends a file to a socket fastest here (fs.createReadStream with several buffer
-//     sizes, FileHandle.read into reused buffers with res.write, readFile-free only);
+//     sizes, FileHandle.createReadStream, and the two reused buffers of src/blobcache/file-sender.ts);
 //  2. a 256 MiB layer from the direct registry, from distribution's proxy mode (warm), and through
-//     trustgate cold (first pull: upstream → temp file → client) and warm (from its disk cache);
+//     trustgate cold (first pull: upstream → temp file → client) and warm (from its disk cache), with
+//     the CPU time each server process spent per GiB;
 //  3. 20 concurrent cold pulls of 256 MiB through trustgate: one upstream GET, RSS growth.
-// Median of 5 runs each (RUNS), round-robin so load from elsewhere falls on every path alike. `npm run build && npm run bench:blob-cache`; BLOB_MIB to change the size.
+// The client is curl (a C client, as fast as docker's or containerd's Go client here): an undici
+// client in this process topped out at ~1.2 GB/s and made every path look alike. Every path here
+// runs on the same 2 cores as its client and its upstream, so the figures are CPU-bound: see the
+// CPU rows. Median of 5 runs each (RUNS), round-robin so load from elsewhere falls on every path
+// alike. `npm run build && npm run bench:blob-cache`; BLOB_MIB to change the size.
+import { execFile } from 'node:child_process';
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -12,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { request } from 'undici';
+import { sendFileRange } from '../src/blobcache/file-sender.js';
 import { pseudoRandom, pushBlob } from '../test/support/blob-push.js';
 import { startRegistry } from '../test/support/docker-registry.js';
 import { rssBytes, startTrustgate } from '../test/support/trustgate-process.js';
@@ -28,14 +34,22 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** Download once; MB/s. Bytes are counted, not hashed: the client should not be the bottleneck. */
-async function fetchOnce(url: string, size = SIZE): Promise<number> {
-  const t0 = performance.now();
-  const r = await request(url);
-  let n = 0;
-  for await (const c of r.body) n += (c as Buffer).length;
-  if (r.statusCode !== 200 || n !== size) throw new Error(`${url}: ${r.statusCode}, ${n} bytes`);
-  return size / 1e6 / ((performance.now() - t0) / 1000);
+/** CPU time (user + system, every thread) a process has used, in seconds, from /proc. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** Download once with curl into /dev/null; MB/s, and the CPU seconds per GiB `pid` (the server) spent. */
+async function fetchOnce(url: string, pid?: number, size = SIZE): Promise<{ MBps: number; cpuPerGiB: number }> {
+  const cpu0 = pid ? cpuSeconds(pid) : 0;
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
+  const [code, bytes, seconds] = out.trim().split(' ').map(Number) as [number, number, number];
+  if (code !== 200 || bytes !== size) throw new Error(`${url}: ${code}, ${bytes} bytes`);
+  return { MBps: size / 1e6 / seconds, cpuPerGiB: pid ? (cpuSeconds(pid) - cpu0) / (size / 2 ** 30) : NaN };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -51,32 +65,22 @@ async function fileToSocket(dir: string): Promise<Array<{ method: string; MBps: 
       void pipeline(createReadStream(file, { highWaterMark: hwm }), res).catch(() => undefined);
     });
   }
-  methods['FileHandle.createReadStream, 1 MiB (what trustgate uses)'] = createServer(async (_req, res) => {
+  methods['FileHandle.createReadStream, 1 MiB'] = createServer(async (_req, res) => {
     const fh = await open(file, 'r');
     head(res);
     await pipeline(fh.createReadStream({ highWaterMark: MiB }), res).catch(() => undefined);
   });
-  methods['FileHandle.read into 2 reused 1 MiB buffers + res.write'] = createServer(async (_req, res) => {
+  methods['two reused 1 MiB buffers, read overlapping write (sendFileRange: what trustgate uses)'] = createServer(async (_req, res) => {
     const fh = await open(file, 'r');
     head(res);
-    const bufs = [Buffer.allocUnsafe(MiB), Buffer.allocUnsafe(MiB)];
-    let pos = 0;
-    let i = 0;
-    while (pos < SIZE) {
-      const buf = bufs[i++ % 2]!;
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-      pos += bytesRead;
-      // Copy-free only if the previous write has been flushed: wait for it before reusing its buffer.
-      await new Promise<void>((r) => res.write(buf.subarray(0, bytesRead), () => r()));
-    }
-    res.end();
-    await fh.close();
+    await sendFileRange(fh, res, { start: 0, end: SIZE, bufferSize: MiB }).finally(() => fh.close());
   });
   // Round-robin over the methods, so load from elsewhere on the machine falls on all of them alike.
+  // (The servers share this process, not curl's: each serves alone while it is measured.)
   const urls: Record<string, string> = {};
   for (const [method, server] of Object.entries(methods)) urls[method] = await listen(server);
   const runs: Record<string, number[]> = Object.fromEntries(Object.keys(methods).map((m) => [m, []]));
-  for (let i = 0; i < RUNS; i++) for (const [method, url] of Object.entries(urls)) runs[method]!.push(await fetchOnce(url));
+  for (let i = 0; i < RUNS; i++) for (const [method, url] of Object.entries(urls)) runs[method]!.push((await fetchOnce(url)).MBps);
   for (const server of Object.values(methods)) server.close();
   const rows = Object.entries(runs).map(([method, r]) => ({ method, MBps: median(r) }));
   return rows;
@@ -110,25 +114,34 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 3000)); // its storeLocal runs after the response
     await fetchOnce(`${tg.url}${path(warm)}`); // and trustgate's cache
     // Round-robin again: one run of each path per round, cold on a blob nobody fetched yet.
-    const r: Record<'direct' | 'proxyWarm' | 'tgWarm' | 'tgCold', number[]> = { direct: [], proxyWarm: [], tgWarm: [], tgCold: [] };
+    type PathName = 'direct' | 'proxyWarm' | 'tgWarm' | 'tgCold';
+    const r: Record<PathName, number[]> = { direct: [], proxyWarm: [], tgWarm: [], tgCold: [] };
+    const cpu: Record<PathName, number[]> = { direct: [], proxyWarm: [], tgWarm: [], tgCold: [] };
+    const run = async (name: PathName, url: string, pid: number) => {
+      const got = await fetchOnce(url, pid);
+      r[name].push(got.MBps);
+      cpu[name].push(got.cpuPerGiB);
+    };
     for (let i = 0; i < RUNS; i++) {
       // The new blob is fetched from the registry directly first, so its bytes are in the registry's
       // page cache for trustgate's cold pull too: cold measures trustgate's fill, not the registry's disk.
-      r.direct.push(await fetchOnce(`${registry.url}${path(colds[i]!)}`));
-      r.tgCold.push(await fetchOnce(`${tg.url}${path(colds[i]!)}`));
-      r.direct.push(await fetchOnce(`${registry.url}${path(warm)}`));
-      r.proxyWarm.push(await fetchOnce(`${mirror.url}${path(warm)}`));
-      r.tgWarm.push(await fetchOnce(`${tg.url}${path(warm)}`));
+      await run('direct', `${registry.url}${path(colds[i]!)}`, registry.pid);
+      await run('tgCold', `${tg.url}${path(colds[i]!)}`, tg.pid);
+      await run('direct', `${registry.url}${path(warm)}`, registry.pid);
+      await run('proxyWarm', `${mirror.url}${path(warm)}`, mirror.pid);
+      await run('tgWarm', `${tg.url}${path(warm)}`, tg.pid);
     }
-    const [direct, proxyWarm, tgWarm, tgCold] = [median(r.direct), median(r.proxyWarm), median(r.tgWarm), median(r.tgCold)];
-    const rows = [
-      { path: 'direct registry', MBps: direct },
-      { path: 'distribution proxy mode (warm)', MBps: proxyWarm },
-      { path: 'trustgate cold (upstream → cache file → client, digest checked)', MBps: tgCold },
-      { path: 'trustgate warm (from its disk cache)', MBps: tgWarm },
-    ].map((r) => ({ ...r, xDirect: r.MBps / direct, xProxyMode: r.MBps / proxyWarm }));
-    console.log(`\n| ${SIZE / MiB} MiB layer via | MB/s | × direct | × proxy mode warm |\n|---|---:|---:|---:|`);
-    for (const r of rows) console.log(`| ${r.path} | ${r.MBps.toFixed(0)} | ${r.xDirect.toFixed(2)} | ${r.xProxyMode.toFixed(2)} |`);
+    const [direct, proxyWarm] = [median(r.direct), median(r.proxyWarm)];
+    const rows = (
+      [
+        ['direct', 'direct registry'],
+        ['proxyWarm', 'distribution proxy mode (warm)'],
+        ['tgCold', 'trustgate cold (upstream → cache file → client, digest checked)'],
+        ['tgWarm', 'trustgate warm (from its disk cache)'],
+      ] as Array<[PathName, string]>
+    ).map(([k, label]) => ({ path: label, MBps: median(r[k]), xDirect: median(r[k]) / direct, xProxyMode: median(r[k]) / proxyWarm, serverCpuSecondsPerGiB: median(cpu[k]) }));
+    console.log(`\n| ${SIZE / MiB} MiB layer via | MB/s | × direct | × proxy mode warm | server CPU s/GiB |\n|---|---:|---:|---:|---:|`);
+    for (const r of rows) console.log(`| ${r.path} | ${r.MBps.toFixed(0)} | ${r.xDirect.toFixed(2)} | ${r.xProxyMode.toFixed(2)} | ${r.serverCpuSecondsPerGiB.toFixed(2)} |`);
 
     // 20 concurrent cold pulls of one new blob, on a fresh trustgate.
     const stampedeBlob = await pushBlob(registry.url, repo, SIZE, 99);

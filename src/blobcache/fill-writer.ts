@@ -1,14 +1,30 @@
-// The disk end of a fill: hashes what arrives and writes it at the fill's offset, batching whatever
-// queued while the previous write was in flight into one writev (so reading the upstream socket and
-// writing the disk overlap instead of taking turns: cold pulls measured ~2× with it, bench/). The
-// Writable's highWaterMark bounds what waits in memory; pipeline() carries that back to the socket.
+// The disk end of a fill: hashes what arrives and writes it at the fill's offset. Chunks are hashed
+// the moment they arrive and queued; one writev at a time takes everything queued since the last one,
+// so hashing, reading the upstream socket and writing the disk overlap instead of taking turns
+// (hashing inside the write step, before each writev, measured ~25% slower: bench/, README). At most
+// MAX_QUEUED bytes wait in memory; past that the write callback is held, which pipeline() carries back
+// to the upstream socket.
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { fail } from '../errors.js';
 import type { Fill } from './blob-cache.js';
 
+const MAX_QUEUED = 4 << 20;
+
+type Callback = (err?: Error | null) => void;
+
 export class FillWriter extends Writable {
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  /** Bytes accepted (hashed), written or not. */
+  private accepted = 0;
+  private writing = false;
+  private failed: Error | undefined;
+  /** The write callback held back while MAX_QUEUED bytes wait. */
+  private blocked: Callback | undefined;
+  private finalCb: Callback | undefined;
+
   constructor(
     private readonly fh: FileHandle,
     private readonly fill: Fill,
@@ -20,36 +36,72 @@ export class FillWriter extends Writable {
       afterWrite?: (n: number) => void;
     } = {},
   ) {
-    super({ highWaterMark: 4 << 20 });
+    super({ highWaterMark: 1 << 20 });
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this._writev([{ chunk }], cb);
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: Callback): void {
+    if (this.failed) return cb(this.failed);
+    if (this.accepted + chunk.length > this.fill.size) return cb(fail('DIGEST_MISMATCH', `blob ${this.digest}: more than the announced ${this.fill.size} bytes`));
+    this.accepted += chunk.length;
+    this.hash.update(chunk);
+    this.queued.push(chunk);
+    this.queuedBytes += chunk.length;
+    this.startWrite();
+    if (this.queuedBytes < MAX_QUEUED) cb();
+    else this.blocked = cb;
   }
 
-  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
-    let bufs = chunks.map((c) => c.chunk);
-    const n = bufs.reduce((a, b) => a + b.length, 0);
-    if (this.fill.written + n > this.fill.size) return cb(fail('DIGEST_MISMATCH', `blob ${this.digest}: more than the announced ${this.fill.size} bytes`));
-    for (const b of bufs) this.hash.update(b);
+  override _final(cb: Callback): void {
+    if (this.failed) return cb(this.failed);
+    this.finalCb = cb;
+    this.startWrite();
+  }
+
+  /** One writev at a time, of everything queued; the final callback once nothing is left. */
+  private startWrite(): void {
+    if (this.writing || this.failed) return;
+    if (this.queued.length === 0) {
+      const done = this.finalCb;
+      this.finalCb = undefined;
+      done?.();
+      return;
+    }
+    const bufs = this.queued;
+    const n = this.queuedBytes;
+    this.queued = [];
+    this.queuedBytes = 0;
+    this.writing = true;
     const start = this.fill.written;
-    void (async () => {
-      await this.hooks.beforeWrite?.(n);
-      let done = 0;
-      while (done < n) {
-        const { bytesWritten } = await this.fh.writev(bufs, start + done);
-        done += bytesWritten;
-        if (done < n) bufs = remaining(bufs, bytesWritten);
-      }
-    })().then(
+    void this.writeAll(bufs, n, start).then(
       () => {
+        this.writing = false;
         this.fill.written += n;
         this.hooks.afterWrite?.(n);
         this.fill.notify();
-        cb();
+        this.startWrite();
+        const cb = this.blocked;
+        this.blocked = undefined;
+        cb?.();
       },
-      (err: Error) => cb(err),
+      (err: Error) => {
+        this.writing = false;
+        this.failed = err;
+        const cb = this.blocked ?? this.finalCb;
+        this.blocked = this.finalCb = undefined;
+        if (cb) cb(err);
+        else this.destroy(err);
+      },
     );
+  }
+
+  private async writeAll(bufs: Buffer[], n: number, start: number): Promise<void> {
+    await this.hooks.beforeWrite?.(n);
+    let done = 0;
+    while (done < n) {
+      const { bytesWritten } = await this.fh.writev(bufs, start + done);
+      done += bytesWritten;
+      if (done < n) bufs = remaining(bufs, bytesWritten);
+    }
   }
 }
 

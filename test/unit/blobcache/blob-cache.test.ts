@@ -4,10 +4,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BlobCache, type Fill } from '../../../src/blobcache/blob-cache.js';
-import { GrowingFileReader } from '../../../src/blobcache/growing-file-reader.js';
+import { sendGrowingFile } from '../../../src/blobcache/growing-file-sender.js';
 import { parseRange } from '../../../src/blobcache/range.js';
 
 const MiB = 1 << 20;
@@ -124,9 +124,10 @@ describe('BlobCache', () => {
     const body = new PassThrough();
     const fill = cache.beginFill(BlobCache.key('up', digest));
     cache.startFill(fill, bytes.length, body, digest);
-    const readers = [new GrowingFileReader(fill), new GrowingFileReader(fill)];
-    const got = readers.map(() => [] as Buffer[]);
-    readers.forEach((r, i) => r.on('data', (c: Buffer) => got[i]!.push(c)));
+    const got = [[], []] as Buffer[][];
+    // The sender reuses its buffers once a write is done: a sink keeps copies.
+    const sinks = got.map((g) => new Writable({ write: (c: Buffer, _e, cb) => (g.push(Buffer.from(c)), cb()) }));
+    const sends = sinks.map((sink) => sendGrowingFile(fill, sink));
     body.write(bytes.subarray(0, MiB));
     const size = (i: number) => got[i]!.reduce((a, c) => a + c.length, 0);
     for (let t = 0; t < 200 && (size(0) < MiB - 1 || size(1) < MiB - 1); t++) await new Promise((r) => setTimeout(r, 10));
@@ -138,29 +139,29 @@ describe('BlobCache', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect([size(0), size(1)]).toEqual([3 * MiB - 1, 3 * MiB - 1]);
     body.end();
-    await Promise.all(readers.map((r) => new Promise((res) => r.on('end', res))));
+    expect(await Promise.all(sends)).toEqual(['sent', 'sent']);
     for (const g of got) expect(Buffer.concat(g).equals(bytes)).toBe(true);
   });
 
-  it('a fill that fails destroys its readers before they have every byte', async () => {
+  it('a fill that fails fails its senders before they have every byte', async () => {
     const cache = await BlobCache.open({ path: dir, maxBytes: 10 * MiB, verifyOnRead: false });
     const bytes = randomBytes(2 * MiB);
     const digest = digestOf(bytes);
     const body = new PassThrough();
     const fill = cache.beginFill(BlobCache.key('up', digest));
     cache.startFill(fill, bytes.length, body, digest);
-    const reader = new GrowingFileReader(fill);
     const chunks: Buffer[] = [];
-    reader.on('data', (c: Buffer) => chunks.push(c));
-    const ended = new Promise<Error | undefined>((res) => {
-      reader.on('error', res);
-      reader.on('end', () => res(undefined));
-    });
+    const sink = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(Buffer.from(c)), cb()) });
+    const ended = sendGrowingFile(fill, sink).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     const wrong = Buffer.from(bytes);
     wrong[wrong.length - 1]! ^= 1;
     body.end(wrong);
     const err = await ended;
     expect((err as { code?: string } | undefined)?.code).toBe('DIGEST_MISMATCH');
+    expect(sink.writableEnded).toBe(false);
     expect(Buffer.concat(chunks).length).toBeLessThan(bytes.length);
   });
 });
