@@ -4,20 +4,23 @@
 //  2. a 256 MiB layer from the direct registry, from distribution's proxy mode (warm), and through
 //     trustgate cold (first pull: upstream → temp file → client) and warm (from its disk cache), with
 //     the CPU time each server process spent per GiB;
-//  3. 20 concurrent cold pulls of 256 MiB through trustgate: one upstream GET, RSS growth.
+//  3. 20 concurrent cold pulls of 256 MiB through trustgate: one upstream GET, RSS growth;
+//  4. where a cold pull's CPU goes, stage by stage (HTTP client, hash, file write).
 // The client is curl (a C client, as fast as docker's or containerd's Go client here): an undici
 // client in this process topped out at ~1.2 GB/s and made every path look alike. Every path here
 // runs on the same 2 cores as its client and its upstream, so the figures are CPU-bound: see the
 // CPU rows. Median of 5 runs each (RUNS), round-robin so load from elsewhere falls on every path
 // alike. `npm run build && npm run bench:blob-cache`; BLOB_MIB to change the size.
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { request } from 'undici';
 import { sendFileRange } from '../src/blobcache/file-sender.js';
 import { pseudoRandom, pushBlob } from '../test/support/blob-push.js';
 import { startRegistry } from '../test/support/docker-registry.js';
@@ -84,6 +87,53 @@ async function fileToSocket(dir: string): Promise<Array<{ method: string; MBps: 
   for (const server of Object.values(methods)) server.close();
   const rows = Object.entries(runs).map(([method, r]) => ({ method, MBps: median(r) }));
   return rows;
+}
+
+/**
+ * Where a cold pull's CPU goes: the same upstream GET received in this process in steps, each row
+ * adding one stage of trustgate's fill (CPU seconds per GiB from process.cpuUsage, all threads):
+ * a raw socket with a reused 1 MiB read buffer (the floor: no HTTP parsing), the undici client
+ * trustgate uses, + SHA-256, + writing the cache file.
+ */
+async function coldCost(url: string): Promise<Array<{ stage: string; MBps: number; cpuSecondsPerGiB: number }>> {
+  const u = new URL(url);
+  const stages: Record<string, () => Promise<number>> = {
+    'raw socket, no HTTP parsing (floor)': () =>
+      new Promise((resolve, reject) => {
+        let n = 0;
+        const s = connect({ host: u.hostname, port: Number(u.port), onread: { buffer: Buffer.allocUnsafe(MiB), callback: (len: number) => ((n += len), true) } });
+        s.on('error', reject);
+        s.on('close', () => resolve(n));
+        s.write(`GET ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`);
+      }),
+  };
+  const viaUndici = (hash: boolean, file: boolean) => async () => {
+    const res = await request(url, { highWaterMark: MiB });
+    const h = createHash('sha256');
+    const fh = file ? await open(join(tmpdir(), `trustgate-coldcost-${process.pid}`), 'w') : undefined;
+    let n = 0;
+    for await (const c of res.body) {
+      if (hash) h.update(c as Buffer);
+      if (fh) await fh.write(c as Buffer, 0, (c as Buffer).length, n);
+      n += (c as Buffer).length;
+    }
+    await fh?.close();
+    if (fh) rmSync(join(tmpdir(), `trustgate-coldcost-${process.pid}`));
+    return n;
+  };
+  stages['undici client (what trustgate uses)'] = viaUndici(false, false);
+  stages['undici + SHA-256'] = viaUndici(true, false);
+  stages['undici + SHA-256 + cache file write'] = viaUndici(true, true);
+  const runs: Record<string, Array<{ MBps: number; cpu: number }>> = Object.fromEntries(Object.keys(stages).map((k) => [k, []]));
+  for (let i = 0; i < RUNS; i++)
+    for (const [stage, fn] of Object.entries(stages)) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      const n = await fn();
+      const c = process.cpuUsage(c0);
+      runs[stage]!.push({ MBps: n / 1e6 / ((performance.now() - t0) / 1000), cpu: (c.user + c.system) / 1e6 / (n / 2 ** 30) });
+    }
+  return Object.entries(runs).map(([stage, r]) => ({ stage, MBps: median(r.map((x) => x.MBps)), cpuSecondsPerGiB: median(r.map((x) => x.cpu)) }));
 }
 
 async function main(): Promise<void> {
@@ -177,7 +227,10 @@ async function main(): Promise<void> {
       `\n${CONCURRENT} concurrent cold pulls of ${SIZE / MiB} MiB: ${stampede.seconds.toFixed(1)} s, ${stampede.aggregateMBps.toFixed(0)} MB/s in all, ` +
         `${stampede.upstreamGets} upstream GET(s), RSS ${stampede.rssBeforeMiB.toFixed(0)} → peak ${stampede.rssPeakMiB.toFixed(0)} MiB (+${stampede.rssGrowthMiB.toFixed(1)} MiB)`,
     );
-    console.log(writeResults('blob-cache', { sizeMiB: SIZE / MiB, runs: RUNS, fileToSocket: sendfile, rows, runsMBps: r, stampede }));
+    const cold = await coldCost(`${registry.url}${path(warm)}`);
+    console.log(`\n| cold pull, stage by stage (${SIZE / MiB} MiB from the registry, in one process) | MB/s | CPU s/GiB |\n|---|---:|---:|`);
+    for (const c of cold) console.log(`| ${c.stage} | ${c.MBps.toFixed(0)} | ${c.cpuSecondsPerGiB.toFixed(2)} |`);
+    console.log(writeResults('blob-cache', { sizeMiB: SIZE / MiB, runs: RUNS, fileToSocket: sendfile, rows, runsMBps: r, stampede, coldCost: cold }));
   } finally {
     await tg.stop();
     await mirror.stop();

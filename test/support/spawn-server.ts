@@ -2,6 +2,7 @@
 // anything the test did not start. Output goes to a log file whose tail is shown on failure.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, rmSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
 import { createServer } from 'node:net';
 
 export interface RunningServer {
@@ -10,7 +11,35 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
+/**
+ * A port for a server a test is about to start. Taken from below the kernel's ephemeral range, in a
+ * block of its own per vitest worker: asking the kernel for port 0 and closing it (the old way) handed
+ * out ports that an outgoing connection or another test file's server could take before our server
+ * bound it — and then `ready()` saw somebody else's server answer (one CI run: the notary CLI got EOF).
+ * Outgoing connections never use ports below the ephemeral range, and no other worker uses this block.
+ */
+const BLOCK = 1500;
+const BLOCKS = 8;
+const FIRST = 20_000;
+let cursor: number | undefined;
+
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    return 32_768;
+  }
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+function kernelPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -19,6 +48,21 @@ export async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+export async function freePort(): Promise<number> {
+  // A machine whose ephemeral range reaches down here: no safe block, the kernel's choice it is.
+  if (ephemeralLow() < FIRST + BLOCK * BLOCKS) return kernelPort();
+  // vitest numbers its workers 1..maxWorkers; anything else (bench scripts) has block 0.
+  const base = FIRST + (Number(process.env.VITEST_POOL_ID ?? 0) % BLOCKS) * BLOCK;
+  // Test files run one after another in a worker, each in a fresh process: a random start keeps a
+  // file from reusing the ports the previous file's servers just gave up.
+  cursor ??= randomInt(BLOCK);
+  for (let i = 0; i < BLOCK; i++) {
+    const port = base + (cursor++ % BLOCK);
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`freePort: no free port in ${base}-${base + BLOCK - 1}`);
 }
 
 export function logTail(file: string, lines = 30): string {
