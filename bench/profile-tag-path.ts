@@ -3,7 +3,7 @@
 // the profile's self time is summed per function and printed, top first. `npm run bench:profile`
 // (PROFILE_SECONDS, PROFILE_METHOD=HEAD; PROFILE_BEFORE=<other checkout>/dist/main.js also runs an older
 // build in the same run, for before/after figures). Traffic only to 127.0.0.1.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -15,7 +15,7 @@ import { makePki } from '../test/support/pki.js';
 import { freePort, spawnServer } from '../test/support/spawn-server.js';
 import { stringify } from 'yaml';
 import { getLoad, headLoad } from './lib/load.js';
-import { printEnv } from './lib/report.js';
+import { printEnv, runBench } from './lib/report.js';
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10);
 const METHOD = process.env.PROFILE_METHOD === 'HEAD' ? 'HEAD' : 'GET';
@@ -104,12 +104,4 @@ async function main(): Promise<void> {
   }
 }
 
-main()
-  .catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    for (const s of stops.reverse()) await s().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  });
+runBench(main, stops, dir);

@@ -3,7 +3,7 @@
 // are noisy here: client, servers and proxy share 2 cores). Traffic only to 127.0.0.1; every loop is
 // bounded in time. `npm run bench` (BENCH_SECONDS, BENCH_ROUNDS, MIXED_SECONDS shorten or lengthen the runs).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,7 +19,7 @@ import { startRedis } from '../test/support/redis.js';
 import { rssBytes, startTrustgate } from '../test/support/trustgate-process.js';
 import { startBareServer } from './lib/bare-server.js';
 import { getLoad, headLoad, type LoadResult } from './lib/load.js';
-import { printEnv, writeResults } from './lib/report.js';
+import { printEnv, runBench, writeResults } from './lib/report.js';
 import { updateReadme } from './lib/readme.js';
 
 const run = promisify(execFile);
@@ -261,12 +261,4 @@ async function main(): Promise<void> {
   updateReadme(results as never, SECONDS, CONNECTIONS, img.manifest.length);
 }
 
-main()
-  .catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    for (const s of stops.reverse()) await s().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  });
+runBench(main, stops, dir);

@@ -1,7 +1,7 @@
 // Shared by every bench script: print the environment with the figures (pino's runbench habit) and
 // write results as JSON under bench/results/ so README figures can be traced to a run.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
 export interface BenchEnv {
@@ -69,4 +69,20 @@ export function writeResults(name: string, data: object): string {
 export function printEnv(): void {
   const e = benchEnv();
   console.log(`# node ${e.node}, ${e.cpu} × ${e.cores}, ${e.memGiB} GiB, commit ${e.commit}, ${e.date}`);
+}
+
+/**
+ * A bench script's entry: run `main`, report a failure as a non-zero exit, and in any case stop what
+ * it started (last started, first stopped) and remove its temp directory.
+ */
+export function runBench(main: () => Promise<void>, stops: Array<() => Promise<unknown>>, dir: string): void {
+  main()
+    .catch((err) => {
+      console.error(err);
+      process.exitCode = 1;
+    })
+    .finally(async () => {
+      for (const s of stops.reverse()) await s().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    });
 }

@@ -13,7 +13,7 @@ import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { stopAndRemove } from '../support/spawn-server.js';
-import { auditRecords, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
+import { auditRecords, expectRefused, expectServedWithProof, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
 import { runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 let dir: string;
@@ -100,11 +100,7 @@ afterAll(() => stopAndRemove(dir, proxy, notary, registry));
 
 describe('keyed cosign signatures (tag form) through the proxy', () => {
   it('serves a tag whose digest carries a valid signature, by its digest, and says which key', async () => {
-    const res = await fetch(`${proxy.url}/v2/c/good/manifests/v1`, { headers: { accept: images['c/good']!.mediaType } });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('docker-content-digest')).toBe(images['c/good']!.digest);
-    expect(Buffer.from(await res.arrayBuffer()).equals(images['c/good']!.manifest)).toBe(true);
-    expect(res.headers.get('x-trustgate-verified-by')).toMatch(/^cosign key \S+cosign\.pub sha256:[0-9a-f]{64}$/);
+    await expectServedWithProof(proxy.url, 'c/good', images['c/good']!, /^cosign key \S+cosign\.pub sha256:[0-9a-f]{64}$/);
     const r = await pull('c/good');
     expect(r.ok, r.out).toBe(true);
     expect(audits()).toContainEqual(expect.objectContaining({ repo: 'c/good', decision: 'allow', satisfiedBy: expect.stringContaining('cosign key') }));
@@ -130,13 +126,9 @@ describe('keyed cosign signatures (tag form) through the proxy', () => {
     ['an altered signature', 'c/altsig', /signature verification failed/],
     ['an altered payload', 'c/altpayload', /signature verification failed/],
   ])('refuses %s with COSIGN_INVALID, naming the rule', async (_n, repo, reason) => {
-    const r = await pull(repo);
-    expect(r.ok).toBe(false);
-    const { status, body } = await manifestAnswer(proxy.url, repo);
-    expect(status).toBe(403);
-    expect(body.errors[0]!.detail.code).toBe('COSIGN_INVALID');
-    expect(body.errors[0]!.message).toMatch(/satisfies cosign keys \S+cosign\.pub/);
-    expect(body.errors[0]!.message).toMatch(reason);
+    const message = await expectRefused(proxy, repo, dir, 'COSIGN_INVALID');
+    expect(message).toMatch(/satisfies cosign keys \S+cosign\.pub/);
+    expect(message).toMatch(reason);
   });
 });
 

@@ -10,7 +10,7 @@ import { pushBundleReferrers, pushClassicSignatures, simpleSigningPayload } from
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { cosignSignStatement, signClassicKeyless, signKeyless, startFulcio, startRekor, trustedRootJson, type FulcioStandIn, type RekorStandIn } from '../support/sigstore-lab.js';
-import { auditRecords, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
+import { auditRecords, expectRefused, skopeoPull } from '../support/through-proxy.js';
 import { runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const ISSUER = 'https://token.actions.githubusercontent.com';
@@ -94,13 +94,9 @@ describe('keyless cosign signatures through the proxy', () => {
     ['no transparency-log proof', 'k/notlog', /no transparency-log entry/],
     ['a certificate from another CA', 'k/otherca', /Failed to verify certificate chain/],
   ])('refuses %s with COSIGN_INVALID, naming the rule', async (_n, repo, reason) => {
-    const r = await pull(repo);
-    expect(r.ok).toBe(false);
-    const { status, body } = await manifestAnswer(proxy.url, repo);
-    expect(status).toBe(403);
-    expect(body.errors[0]!.detail.code).toBe('COSIGN_INVALID');
-    expect(body.errors[0]!.message).toContain(`from ${ISSUER}`);
-    expect(body.errors[0]!.message).toMatch(reason);
+    const message = await expectRefused(proxy, repo, dir, 'COSIGN_INVALID');
+    expect(message).toContain(`from ${ISSUER}`);
+    expect(message).toMatch(reason);
   });
 
   it('refuses an unsigned image with COSIGN_UNSIGNED', async () => {

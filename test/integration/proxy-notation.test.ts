@@ -14,7 +14,7 @@ import { coseEnvelope, derB64, jwsEnvelope, makeCa, makeIntermediate, makeLeaf, 
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { stopAndRemove } from '../support/spawn-server.js';
-import { auditRecords, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
+import { auditRecords, expectRefused, expectServedWithProof, skopeoPull } from '../support/through-proxy.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const sleepUntil = async (t: number) => {
@@ -160,10 +160,7 @@ const audits = () => auditRecords(proxy.logFile);
 
 describe('Notation through the proxy', () => {
   it('serves a tag whose digest carries a valid signature, and says which signature', async () => {
-    const res = await fetch(`${proxy.url}/v2/n/good/manifests/v1`, { headers: { accept: images.good!.mediaType } });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('docker-content-digest')).toBe(images.good!.digest);
-    expect(res.headers.get('x-trustgate-verified-by')).toMatch(/^notation sha256:[0-9a-f]{64} policy acme-builds$/);
+    await expectServedWithProof(proxy.url, 'n/good', images.good!, /^notation sha256:[0-9a-f]{64} policy acme-builds$/);
     const r = await pull('n/good');
     expect(r.ok, r.out).toBe(true);
     expect(audits()).toContainEqual(expect.objectContaining({ repo: 'n/good', decision: 'allow', satisfiedBy: expect.stringContaining('notation') }));
@@ -217,13 +214,9 @@ describe('Notation through the proxy', () => {
     ['a signing certificate without keyUsage', 'nokeyusage', /the keyUsage extension must be present/],
     ['a signed descriptor with another media type than the manifest', 'mediatype', /media type application\/vnd.docker.distribution.manifest.v2\+json, not application\/vnd.oci.image.manifest.v1\+json/],
   ])('refuses %s, naming the rule (issue 17)', async (_n, name, rule) => {
-    const r = await pull(`n/${name}`);
-    expect(r.ok).toBe(false);
-    const { status, body } = await manifestAnswer(proxy.url, `n/${name}`);
-    expect(status).toBe(403);
-    expect(body.errors[0]!.detail.code).toBe('NOTATION_INVALID');
-    expect(body.errors[0]!.message).toMatch(rule);
-    expect(body.errors[0]!.message).not.toMatch(/authenticity: authenticity/);
+    const message = await expectRefused(proxy, `n/${name}`, dir, 'NOTATION_INVALID');
+    expect(message).toMatch(rule);
+    expect(message).not.toMatch(/authenticity: authenticity/);
   });
 
   it("serves a tag signed in notation 1.0's form (config.mediaType, no artifactType)", async () => {

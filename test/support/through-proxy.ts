@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { request, type Agent } from 'undici';
+import { expect } from 'vitest';
 
 const run = promisify(execFile);
 
@@ -67,4 +68,26 @@ export function logLines(file: string): Array<Record<string, unknown>> {
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/**
+ * A refusal as a client sees it: skopeo's pull fails, and a GET of the manifest answers 403 with the
+ * trustgate error `code`. Returns the refusal's message, for the test to check the rule it names.
+ */
+export async function expectRefused(proxy: { host: string; url: string }, repo: string, dir: string, code: string): Promise<string> {
+  const r = await skopeoPull(proxy.host, repo, 'v1', dir);
+  expect(r.ok, r.out).toBe(false);
+  const { status, body } = await manifestAnswer(proxy.url, repo);
+  expect(status).toBe(403);
+  expect(body.errors[0]!.detail.code).toBe(code);
+  return body.errors[0]!.message;
+}
+
+/** A tag served by its verified digest, byte for byte, with the proof named in X-Trustgate-Verified-By. */
+export async function expectServedWithProof(proxyUrl: string, repo: string, image: { digest: string; manifest: Buffer; mediaType: string }, verifiedBy: RegExp): Promise<void> {
+  const res = await fetch(`${proxyUrl}/v2/${repo}/manifests/v1`, { headers: { accept: image.mediaType } });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('docker-content-digest')).toBe(image.digest);
+  expect(Buffer.from(await res.arrayBuffer()).equals(image.manifest)).toBe(true);
+  expect(res.headers.get('x-trustgate-verified-by')).toMatch(verifiedBy);
 }
