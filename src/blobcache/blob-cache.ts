@@ -12,7 +12,8 @@
 // upstream GET serves any number of clients, and the fill is detached from every client (one that
 // goes away does not cancel the others' bytes nor poison the cache).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -119,11 +120,14 @@ export const NOT_CACHEABLE = 'BLOBCACHE_NOT_CACHEABLE';
 export type Lookup = { kind: 'hit'; entry: Entry } | { kind: 'filling'; fill: Fill } | { kind: 'miss' };
 
 const HEX = /^[a-f0-9]{64}$/;
+/** Every repository × blob a process has confirmed would otherwise stay in memory for its lifetime. */
+const MAX_LINKS_IN_MEMORY = 100_000;
 
 export class BlobCache {
   private readonly entries = new Map<string, Entry>(); // insertion order = least recently used first
   private readonly fills = new Map<string, Fill>();
-  private readonly links = new Set<string>();
+  /** Links known to exist, most recently used last; bounded (MAX_LINKS_IN_MEMORY), the disk has them all. */
+  private readonly links = new Map<string, true>();
   private held = 0;
   /** Sizes of the fills in progress: a fill starts only if its whole size could be made room for. */
   private reserved = 0;
@@ -151,6 +155,7 @@ export class BlobCache {
       c.held += f.size;
     }
     await c.evictFor(0);
+    await pruneLinks(opts.path, (key) => c.entries.has(key));
     c.publish();
     return c;
   }
@@ -194,7 +199,7 @@ export class BlobCache {
     if (this.links.has(k)) return true;
     try {
       await stat(this.linkPath(upstream, repo, digest));
-      this.links.add(k);
+      this.remember(k);
       return true;
     } catch {
       return false;
@@ -207,7 +212,13 @@ export class BlobCache {
     const p = this.linkPath(upstream, repo, digest);
     await mkdir(join(p, '..'), { recursive: true });
     await writeFile(p, '');
-    this.links.add(k);
+    this.remember(k);
+  }
+
+  private remember(link: string): void {
+    this.links.delete(link);
+    this.links.set(link, true);
+    if (this.links.size > MAX_LINKS_IN_MEMORY) this.links.delete(this.links.keys().next().value!);
   }
 
   /**
@@ -436,4 +447,41 @@ export async function scanBlobs(path: string): Promise<FoundBlob[]> {
     }
   }
   return out;
+}
+
+/**
+ * Remove the repository links of blobs no longer held (evicted, pruned, dropped as wrong): without
+ * this the links directory grows with every repository a blob was ever served to. A link that
+ * outlived its blob would only spare a later fill one confirmation; it is not needed for correctness.
+ * Returns how many links were removed; directories left empty are removed too.
+ */
+export async function pruneLinks(path: string, held: (key: string) => boolean): Promise<number> {
+  const root = join(path, 'links');
+  let removed = 0;
+  // Returns whether `dir` is empty afterwards.
+  const walk = async (dir: string, upstream: string | undefined): Promise<boolean> => {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return false;
+    }
+    let left = entries.length;
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) {
+        if (await walk(p, upstream ?? e.name)) {
+          await rmdir(p).then(() => left--, () => undefined);
+        }
+      } else if (upstream !== undefined && HEX.test(e.name) && !held(`${upstream}/${e.name}`)) {
+        await unlink(p).then(() => {
+          left--;
+          removed++;
+        }, () => undefined);
+      }
+    }
+    return left === 0;
+  };
+  await walk(root, undefined);
+  return removed;
 }

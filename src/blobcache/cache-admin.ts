@@ -4,7 +4,7 @@
 // (size checked on every open) and fetches them again.
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { scanBlobs } from './blob-cache.js';
+import { pruneLinks, scanBlobs } from './blob-cache.js';
 
 export interface CacheStatus {
   path: string;
@@ -35,12 +35,16 @@ export interface PruneResult {
   removed: number;
   freedBytes: number;
   bytes: number;
+  /** Repository links removed: those of the removed blobs, and any left by blobs gone before. */
+  links: number;
 }
 
 /** Remove least recently used blobs until at most `targetBytes` are held (0 empties the cache). */
 export async function pruneCache(path: string, targetBytes: number): Promise<PruneResult> {
   const found = await scanBlobs(path);
   found.sort((a, b) => a.mtimeMs - b.mtimeMs);
+  const held = new Set(found.map((f) => f.key));
+  const gone = new Set<string>();
   let bytes = found.reduce((a, f) => a + f.size, 0);
   let removed = 0;
   let freedBytes = 0;
@@ -53,6 +57,8 @@ export async function pruneCache(path: string, targetBytes: number): Promise<Pru
     bytes -= f.size;
     freedBytes += f.size;
     removed++;
+    gone.add(f.key);
   }
-  return { removed, freedBytes, bytes };
+  const links = await pruneLinks(path, (key) => held.has(key) && !gone.has(key));
+  return { removed, freedBytes, bytes, links };
 }

@@ -1,7 +1,7 @@
 // BlobCache on a temp directory: commit only verified bytes, never evict what is being read, rebuild
 // the index and discard partials at open, and let readers follow a fill as it grows.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BlobCache, type Fill } from '../../../src/blobcache/blob-cache.js';
 import { sendGrowingFile } from '../../../src/blobcache/growing-file-sender.js';
 import { parseRange } from '../../../src/blobcache/range.js';
+import { pruneCache } from '../../../src/blobcache/cache-admin.js';
 
 const MiB = 1 << 20;
 const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -163,6 +164,46 @@ describe('BlobCache', () => {
     expect((err as { code?: string } | undefined)?.code).toBe('DIGEST_MISMATCH');
     expect(sink.writableEnded).toBe(false);
     expect(Buffer.concat(chunks).length).toBeLessThan(bytes.length);
+  });
+});
+
+describe('repository links', () => {
+  it('are kept for held blobs and removed with their blob: at open, and by cache prune', async () => {
+    const cache = await BlobCache.open({ path: dir, maxBytes: 10 * MiB, verifyOnRead: false });
+    const a = randomBytes(MiB);
+    const b = randomBytes(MiB);
+    await put(cache, a);
+    await put(cache, b);
+    for (const repo of ['lib/one', 'lib/two']) for (const d of [digestOf(a), digestOf(b)]) await cache.addLink('up', repo, d);
+    // A link whose blob went while no trustgate ran (evicted, pruned, removed by hand).
+    const orphan = `sha256:${'c'.repeat(64)}`;
+    await cache.addLink('up', 'other/repo', orphan);
+    const linkFile = (repo: string, d: string) => join(dir, 'links', 'up', repo, d.slice(7));
+    expect(existsSync(linkFile('other/repo', orphan))).toBe(true);
+
+    const reopened = await BlobCache.open({ path: dir, maxBytes: 10 * MiB, verifyOnRead: false });
+    expect(existsSync(linkFile('other/repo', orphan))).toBe(false);
+    expect(existsSync(join(dir, 'links', 'up', 'other'))).toBe(false); // emptied directories go too
+    expect(await reopened.hasLink('up', 'lib/one', digestOf(a))).toBe(true);
+    expect(await reopened.hasLink('up', 'lib/two', digestOf(b))).toBe(true);
+
+    // Prune to one blob's worth: the older blob (a) goes, and its links with it.
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(dir, 'blobs', 'up', digestOf(a).slice(7)), past, past);
+    const r = await pruneCache(dir, MiB);
+    expect(r).toMatchObject({ removed: 1, links: 2 });
+    expect(existsSync(linkFile('lib/one', digestOf(a)))).toBe(false);
+    expect(existsSync(linkFile('lib/one', digestOf(b)))).toBe(true);
+  });
+
+  it('kept in memory only up to a bound; the disk still answers for the rest', async () => {
+    const cache = await BlobCache.open({ path: dir, maxBytes: 10 * MiB, verifyOnRead: false });
+    const d = digestOf(randomBytes(16));
+    for (let i = 0; i < 100_010; i++) (cache as unknown as { remember(k: string): void }).remember(`up\0r${i}\0${d}`);
+    expect((cache as unknown as { links: Map<string, true> }).links.size).toBe(100_000);
+    await cache.addLink('up', 'late/repo', d);
+    expect(await cache.hasLink('up', 'late/repo', d)).toBe(true);
+    expect(await cache.hasLink('up', 'never/seen', d)).toBe(false);
   });
 });
 
