@@ -193,6 +193,21 @@ export class BlobCache {
     return { kind: 'miss' };
   }
 
+  /**
+   * A miss may be a blob another process sharing the directory (a worker) committed after this one
+   * indexed it: take the file into the index, unverified (hashed on its first read here), rather than
+   * fetching it again. False when there is no such file.
+   */
+  async adopt(key: string): Promise<boolean> {
+    const st = await stat(this.blobPath(key)).catch(() => undefined);
+    if (!st?.isFile()) return false;
+    if (this.lookup(key).kind !== 'miss') return true; // indexed or being filled meanwhile
+    this.entries.set(key, { size: st.size, verified: false, readers: 0 });
+    this.held += st.size;
+    await this.evictFor(0);
+    return true;
+  }
+
   /** Has the upstream served (or confirmed) this blob to this repository? */
   async hasLink(upstream: string, repo: string, digest: string): Promise<boolean> {
     const k = `${upstream}\0${repo}\0${digest}`;

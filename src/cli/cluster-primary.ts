@@ -20,7 +20,15 @@ export function workerCount(workers: number | 'auto'): number {
  * of them. A worker that dies while serving is replaced; one that dies before it ever listened (bad
  * config, port taken) stops the whole thing, because its replacement would fail the same way.
  */
-export async function runPrimary(n: number, log: Logger): Promise<number> {
+export interface PrimaryChores {
+  /**
+   * Run every `everyMs` while the workers serve (not overlapping itself): the blob cache's cap over
+   * the whole directory, which no single worker sees (each one indexes what it wrote or found at start).
+   */
+  sweep?: { everyMs: number; run: () => Promise<unknown> };
+}
+
+export async function runPrimary(n: number, log: Logger, chores: PrimaryChores = {}): Promise<number> {
   let draining = false;
   let failed = false;
   const live = new Set<Worker>();
@@ -75,7 +83,23 @@ export async function runPrimary(n: number, log: Logger): Promise<number> {
   process.on('SIGINT', stop);
   process.on('SIGHUP', reopen);
   for (let i = 0; i < n; i++) fork();
+  let sweeping = false;
+  const sweep = chores.sweep;
+  const sweeper = sweep
+    ? setInterval(() => {
+        if (sweeping || draining) return;
+        sweeping = true;
+        sweep.run().then(
+          () => (sweeping = false),
+          (err: unknown) => {
+            sweeping = false;
+            log.warn({ err }, 'sweep failed');
+          },
+        );
+      }, sweep.everyMs)
+    : undefined;
   await done;
+  if (sweeper) clearInterval(sweeper);
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
   process.off('SIGHUP', reopen);

@@ -20,6 +20,7 @@ import type { ServerDeps, UpstreamDeps } from '../server/deps.js';
 import { buildServer } from '../server/http-server.js';
 import { ManifestCache } from '../store/manifest-cache.js';
 import { BlobCache } from '../blobcache/blob-cache.js';
+import { pruneCache } from '../blobcache/cache-admin.js';
 import { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
 import { TrustClient, type Clock, type MetadataFetcher, type TrustStateStore } from '../trust/client.js';
 import { Metrics } from '../observe/metrics.js';
@@ -34,6 +35,12 @@ import { readBundleIndex, secondsLeft } from './bundle.js';
 import { buildKv, pinningOf } from './compose.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 import { DRAIN_MESSAGE, REOPEN_MESSAGE, runPrimary, workerCount } from './cluster-primary.js';
+
+/**
+ * With workers, each indexes the blobs it wrote or found at start, so none sees the whole directory:
+ * the primary prunes it to blobCache.maxBytes this often (it may overshoot by what is written meanwhile).
+ */
+const BLOB_SWEEP_MS = 5_000;
 
 const START_USAGE = `usage: trustgate start [--config FILE]   (default ${DEFAULT_CONFIG_FILE}, or TRUSTGATE_CONFIG)`;
 
@@ -220,7 +227,18 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     const log = streams.log;
     const workers = workerCount(config.workers);
     if (workers > 1 && cluster.isPrimary) {
-      const code = await runPrimary(workers, log);
+      const bc = config.blobCache;
+      const cacheLog = log.child({ component: 'blobcache' });
+      const sweep = bc
+        ? {
+            everyMs: BLOB_SWEEP_MS,
+            run: async () => {
+              const r = await pruneCache(bc.path, bc.maxBytes);
+              if (r.removed > 0) cacheLog.info(r, 'blob cache over its cap across workers: least recently used blobs removed');
+            },
+          }
+        : undefined;
+      const code = await runPrimary(workers, log, { sweep });
       await streams.drain();
       return code;
     }

@@ -1,11 +1,13 @@
 // `workers: 2` with real parts: both workers serve from the shared socket, a stampede of 1,000 cold
 // requests across them makes one notary fetch per role (single-flight through the file store's lock),
 // and SIGTERM to the primary drains every worker with no audit line lost.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pushBlob } from '../support/blob-push.js';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
@@ -20,6 +22,14 @@ let registry: Registry;
 let notary: NotaryLab;
 let cli: NotaryCli;
 const started: Trustgate[] = [];
+const MiB = 1 << 20;
+
+/** Bytes of the committed blobs under a blob cache's blobs/ directory. */
+function cachedBytes(root: string): number {
+  let n = 0;
+  for (const u of readdirSync(root)) for (const f of readdirSync(join(root, u))) n += statSync(join(root, u, f)).size;
+  return n;
+}
 
 
 async function signedImage(repo: string): Promise<PushedImage> {
@@ -95,6 +105,42 @@ describe('workers: 2', () => {
     expect(audit).toHaveLength(1000);
     expect(audit.every((l) => l.decision === 'allow' && l.digest === img.digest)).toBe(true);
     expect(new Set(audit.map((l) => l.worker))).toEqual(new Set([1, 2]));
+  }, 120_000);
+
+  it('blob cache across workers: a layer one worker committed is served by the other from disk, and the primary keeps the directory under its cap', async () => {
+    const repo = 'blobs/app';
+    const sizes = 6;
+    const digests: string[] = [];
+    for (let i = 0; i < sizes; i++) digests.push(await pushBlob(registry.url, repo, MiB, 40 + i));
+    const cacheDir = join(dir, 'workers-blobcache');
+    const tg = await startTwoWorkers('blobs', { blobCache: { path: cacheDir, maxBytes: 3 * MiB } });
+    // A fresh connection per pull: the primary hands connections to the workers in turn.
+    const pull = async (digest: string) => {
+      const agent = new Agent();
+      const r = await request(`${tg.url}/v2/${repo}/blobs/${digest}`, { dispatcher: agent });
+      const body = Buffer.from(await r.body.arrayBuffer());
+      await agent.close();
+      return { status: r.statusCode, digest: `sha256:${createHash('sha256').update(body).digest('hex')}` };
+    };
+    const upstreamGets = (digest: string) =>
+      readFileSync(registry.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"msg":"response completed'))
+        .map((l) => JSON.parse(l) as Record<string, string>)
+        .filter((e) => e['http.request.method'] === 'GET' && e['http.request.uri'] === `/v2/${repo}/blobs/${digest}`).length;
+    for (let i = 0; i < 8; i++) expect(await pull(digests[0]!)).toEqual({ status: 200, digest: digests[0] });
+    expect(upstreamGets(digests[0]!)).toBe(1);
+
+    // Six 1 MiB layers over two workers: each keeps its own view under 3 MiB, together they hold more;
+    // the primary's sweep prunes the directory to the cap.
+    for (const d of digests.slice(1)) expect(await pull(d)).toEqual({ status: 200, digest: d });
+    const held = () => cachedBytes(join(cacheDir, 'blobs'));
+    let bytes = held();
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline && bytes > 3 * MiB; await new Promise((r) => setTimeout(r, 200))) bytes = held();
+    expect(bytes).toBeLessThanOrEqual(3 * MiB);
+    expect(logLines(tg.logFile).some((l) => String(l.msg).startsWith('blob cache over its cap across workers'))).toBe(true);
+    // What was pruned under a worker that indexed it is fetched again, correct.
+    for (const d of digests) expect(await pull(d)).toEqual({ status: 200, digest: d });
   }, 120_000);
 
   it('SIGTERM to the primary drains every worker: audit lines = responses received, then all exit', async () => {

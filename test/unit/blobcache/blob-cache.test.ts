@@ -167,6 +167,25 @@ describe('BlobCache', () => {
   });
 });
 
+describe('adopt (a blob another process sharing the directory committed)', () => {
+  it('takes the file into the index unverified, so its first read is hashed; no file, no entry', async () => {
+    const mine = await BlobCache.open({ path: dir, maxBytes: 10 * MiB, verifyOnRead: false });
+    const other = await BlobCache.open({ path: dir, maxBytes: 10 * MiB, verifyOnRead: false });
+    const bytes = randomBytes(MiB);
+    await put(other, bytes);
+    const key = BlobCache.key('up', digestOf(bytes));
+    expect(mine.lookup(key).kind).toBe('miss');
+    expect(await mine.adopt(key)).toBe(true);
+    expect(mine.lookup(key).kind).toBe('hit');
+    expect(mine.bytesHeld).toBe(MiB);
+    const blob = await mine.openCommitted(key);
+    expect(blob!.mustVerify).toBe(true);
+    blob!.release();
+    expect(await mine.adopt(BlobCache.key('up', `sha256:${'d'.repeat(64)}`))).toBe(false);
+    expect(mine.blobCount).toBe(1);
+  });
+});
+
 describe('repository links', () => {
   it('are kept for held blobs and removed with their blob: at open, and by cache prune', async () => {
     const cache = await BlobCache.open({ path: dir, maxBytes: 10 * MiB, verifyOnRead: false });
