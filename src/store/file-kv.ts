@@ -8,7 +8,7 @@
 // metadata of air-gapped upstreams) and version floors are never evicted: losing them would weaken
 // rollback protection or break offline serving, and only verified data is ever stored that way.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mergeMax, type KvStore, type Release } from './kv.js';
 
@@ -17,6 +17,7 @@ const BLOCK = 4096;
 const VALUE_FILE = /^[0-9a-f]{64}$/;
 /** A temp file this old belongs to a writer that died. */
 const TMP_MAX_AGE_MS = 3600_000;
+const TOUCH_EVERY_MS = 60_000;
 
 export interface FileKvOptions {
   /** Cap on the bytes values occupy (default 1 GiB). */
@@ -32,6 +33,8 @@ interface IndexEntry {
   expiresAt: number;
   /** Written by this process at (ms): a value written while a sweep was scanning is kept in the index. */
   writtenAt?: number;
+  /** Last time a read touched the file's modification time (ms, this process's clock). */
+  usedAt?: number;
 }
 
 const charge = (fileBytes: number) => Math.ceil(fileBytes / BLOCK) * BLOCK;
@@ -99,6 +102,13 @@ export class FileKv implements KvStore {
     if (e) {
       this.index!.delete(name); // refresh recency
       this.index!.set(name, e);
+      // ...and on disk, for the index the next process builds from modification times (a restart
+      // would otherwise evict by write time). At most once a minute per value, not awaited.
+      const now = this.now();
+      if (e.expiresAt !== 0 && (e.usedAt === undefined || now - e.usedAt >= TOUCH_EVERY_MS)) {
+        e.usedAt = now;
+        void utimes(join(this.dir, name), now / 1000, now / 1000).catch(() => undefined);
+      }
     }
     return raw.subarray(HEADER);
   }

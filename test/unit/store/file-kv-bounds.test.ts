@@ -1,6 +1,7 @@
 // The file store's disk bounds: store.maxBytes with least-recently-used eviction of values that have
 // a TTL, values without one (trusted roots, bundle metadata) and version floors never evicted, and a
 // sweeper for expired values, dead writers' temp files and expired locks.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +39,28 @@ describe('file store size cap (store.maxBytes)', () => {
     expect(await kv.get('k0')).toBeUndefined(); // least recently used: evicted
     expect(await kv.usedBytes()).toBeLessThanOrEqual(64 * KiB);
     await kv.close();
+  });
+
+  it('keeps the least-recently-used order across a restart: reads touch the files', async () => {
+    const path = mkdtempSync(join(tmpdir(), 'trustgate-filekv-restart-'));
+    const fileOf = (key: string) => join(path, 'kv', createHash('sha256').update(key).digest('hex'));
+    const kv = new FileKv(path, Date.now, { maxBytes: 64 * KiB, sweepSeconds: 0 });
+    for (let i = 0; i < 10; i++) await kv.set(`v${i}`, Buffer.alloc(KiB, i), 3600);
+    // Written an hour ago, in order v0..v9; then v0 and v1 (the oldest writes) are read.
+    const past = Date.now() / 1000 - 3600;
+    for (let i = 0; i < 10; i++) utimesSync(fileOf(`v${i}`), past + i, past + i);
+    await kv.sweep(); // the index as a restarted process builds it: from modification times
+    expect(await kv.get('v0')).toBeDefined();
+    expect(await kv.get('v1')).toBeDefined();
+    for (let t = 0; t < 100 && statSync(fileOf('v1')).mtimeMs < (past + 60) * 1000; t++) await new Promise((r) => setTimeout(r, 10)); // the touch is not awaited
+    await kv.close();
+    // A new process with room for 4 values (each is charged one 4 KiB block): the 2 used, the 2 newest.
+    const next = new FileKv(path, Date.now, { maxBytes: 16 * KiB, sweepSeconds: 0 });
+    await next.sweep();
+    const kept = [];
+    for (let i = 0; i < 10; i++) if (await next.get(`v${i}`)) kept.push(i);
+    expect(kept).toEqual([0, 1, 8, 9]);
+    await next.close();
   });
 
   it('never evicts values without a TTL nor version floors', async () => {
