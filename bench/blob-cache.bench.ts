@@ -144,7 +144,6 @@ async function main(): Promise<void> {
   const tgConfig = (name: string, upstreamUrl: string) => ({
     upstreams: [{ name: 'reg', registry: upstreamUrl, gun: registry.host, policy: 'off' }],
     default: 'reg',
-    log: { level: 'warn' },
     blobCache: { path: join(dir, `${name}-cache`), maxBytes: 64 * 1024 ** 3 },
   });
   const tg = await startTrustgate(dir, tgConfig('tg', registry.url), 'tg');
