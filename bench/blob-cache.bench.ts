@@ -17,7 +17,7 @@ import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync 
 import { open } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
@@ -25,7 +25,8 @@ import { sendFileRange } from '../src/blobcache/file-sender.js';
 import { pseudoRandom, pushBlob } from '../test/support/blob-push.js';
 import { startRegistry } from '../test/support/docker-registry.js';
 import { rssBytes, startTrustgate } from '../test/support/trustgate-process.js';
-import { printEnv, writeResults } from './lib/report.js';
+import { updateReadmeBlobCache } from './lib/readme-blob-cache.js';
+import { benchEnv, printEnv, writeResults } from './lib/report.js';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.BLOB_MIB ?? 256) * MiB;
@@ -138,6 +139,7 @@ async function coldCost(url: string): Promise<Array<{ stage: string; MBps: numbe
 
 async function main(): Promise<void> {
   printEnv();
+  const load = loadavg();
   const dir = mkdtempSync(join(tmpdir(), 'trustgate-bcbench-'));
   const registry = await startRegistry(dir);
   const mirror = await startRegistry(dir, { proxyRemote: registry.url });
@@ -229,7 +231,9 @@ async function main(): Promise<void> {
     const cold = await coldCost(`${registry.url}${path(warm)}`);
     console.log(`\n| cold pull, stage by stage (${SIZE / MiB} MiB from the registry, in one process) | MB/s | CPU s/GiB |\n|---|---:|---:|`);
     for (const c of cold) console.log(`| ${c.stage} | ${c.MBps.toFixed(0)} | ${c.cpuSecondsPerGiB.toFixed(2)} |`);
-    console.log(writeResults('blob-cache', { sizeMiB: SIZE / MiB, runs: RUNS, fileToSocket: sendfile, rows, runsMBps: r, stampede, coldCost: cold }));
+    const results = { sizeMiB: SIZE / MiB, runs: RUNS, load, fileToSocket: sendfile, rows, runsMBps: r, stampede, coldCost: cold };
+    console.log(writeResults('blob-cache', results));
+    updateReadmeBlobCache({ ...results, env: benchEnv() });
   } finally {
     await tg.stop();
     await mirror.stop();

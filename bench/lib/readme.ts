@@ -14,8 +14,6 @@ interface Results {
   mixed: { seconds: number; rps: number; p99: number; errors: number; unexpectedStatuses: number; rssStartMiB: number; rssEndMiB: number; decisions?: number; auditLines?: number; serverDecisions?: number };
 }
 
-const START = '<!-- bench:proxy:start -->';
-const END = '<!-- bench:proxy:end -->';
 const f = (n: number, d = 0) => n.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 export function renderTables(r: Results, seconds: number, connections: number, manifestBytes: number, env: BenchEnv = benchEnv()): string {
@@ -53,13 +51,19 @@ export function renderTables(r: Results, seconds: number, connections: number, m
   return out.join('\n');
 }
 
-export function updateReadme(r: Results, seconds: number, connections: number, manifestBytes: number, env?: BenchEnv): void {
+/** Replace what stands between `<!-- bench:<name>:start -->` and `<!-- bench:<name>:end -->` in README.md. */
+export function replaceReadmeSection(name: string, body: string): void {
   const path = new URL('../../README.md', import.meta.url);
   const text = readFileSync(path, 'utf8');
-  const a = text.indexOf(START);
-  const b = text.indexOf(END);
-  if (a < 0 || b < a) throw new Error('README.md has no benchmark markers');
-  writeFileSync(path, text.slice(0, a + START.length) + '\n' + renderTables(r, seconds, connections, manifestBytes, env) + '\n' + text.slice(b));
+  const start = `<!-- bench:${name}:start -->`;
+  const a = text.indexOf(start);
+  const b = text.indexOf(`<!-- bench:${name}:end -->`);
+  if (a < 0 || b < a) throw new Error(`README.md has no ${name} benchmark markers`);
+  writeFileSync(path, text.slice(0, a + start.length) + '\n' + body + '\n' + text.slice(b));
+}
+
+export function updateReadme(r: Results, seconds: number, connections: number, manifestBytes: number, env?: BenchEnv): void {
+  replaceReadmeSection('proxy', renderTables(r, seconds, connections, manifestBytes, env));
 }
 
 // `tsx bench/lib/readme.ts`: re-render the README section from the last bench/results/proxy.json.
