@@ -2,8 +2,9 @@
 // a file): trustgate runs under `node --cpu-prof` while autocannon GETs (or HEADs) one signed tag, then
 // the profile's self time is summed per function and printed, top first. `npm run bench:profile`
 // (PROFILE_SECONDS, PROFILE_METHOD=HEAD; PROFILE_BEFORE=<other checkout>/dist/main.js also runs an older
-// build in the same run, for before/after figures). Traffic only to 127.0.0.1.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// build in the same run, for before/after figures; PROFILE_AUDIT=on|off runs only that variant;
+// PROFILE_KEEP=<dir> keeps the .cpuprofile files). Traffic only to 127.0.0.1.
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -20,6 +21,8 @@ import { printEnv } from './lib/report.js';
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10);
 const METHOD = process.env.PROFILE_METHOD === 'HEAD' ? 'HEAD' : 'GET';
 const BEFORE = process.env.PROFILE_BEFORE;
+const AUDIT = process.env.PROFILE_AUDIT; // 'on' | 'off' | unset (both)
+const KEEP = process.env.PROFILE_KEEP;
 const MAIN = new URL('../dist/main.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-profile-'));
 const stops: Array<() => Promise<unknown>> = [];
@@ -50,6 +53,32 @@ function selfTimes(p: Profile): Array<{ fn: string; share: number }> {
   return [...totals.entries()].map(([fn, t]) => ({ fn, share: t / all })).sort((a, b) => b.share - a.share);
 }
 
+/**
+ * Busy time by where it is spent: trustgate's own code (dist/), its npm dependencies, Node's JS
+ * internals (http, streams, events), native code (socket and fs writes, regexps), and the collector.
+ * Inlined callees count for their caller, so "trustgate" is what our code costs with what V8 folded into it.
+ */
+function byCategory(all: Array<{ fn: string; share: number }>): Record<string, number> {
+  const out: Record<string, number> = { trustgate: 0, dependencies: 0, 'node internals': 0, 'native and program': 0, 'garbage collector': 0 };
+  let busy = 0;
+  for (const t of all) {
+    if (t.fn.startsWith('(idle)')) continue;
+    busy += t.share;
+    const cat = / dist\//.test(t.fn)
+      ? 'trustgate'
+      : / node_modules\//.test(t.fn)
+        ? 'dependencies'
+        : / node:/.test(t.fn)
+          ? 'node internals'
+          : t.fn.startsWith('(garbage collector)')
+            ? 'garbage collector'
+            : 'native and program';
+    out[cat]! += t.share;
+  }
+  for (const k of Object.keys(out)) out[k] = out[k]! / busy;
+  return out;
+}
+
 async function main(): Promise<void> {
   printEnv();
   const pki = await makePki(dir);
@@ -70,6 +99,8 @@ async function main(): Promise<void> {
     ...(BEFORE ? [{ name: 'before, audit on', main: BEFORE, config: {} }, { name: 'before, log warn (audit dropped)', main: BEFORE, config: { log: { level: 'warn' } } }] : []),
   ];
   for (const [i, v] of variants.entries()) {
+    if (AUDIT === 'on' && !v.name.includes('audit on')) continue;
+    if (AUDIT === 'off' && v.name.includes('audit on')) continue;
     const port = await freePort();
     const file = join(dir, `tg-${i}.yaml`);
     writeFileSync(file, stringify({ listen: `127.0.0.1:${port}`, store: { kind: 'file', path: join(dir, `data-${i}`) }, upstreams, default: 'lab', ...v.config }));
@@ -101,6 +132,11 @@ async function main(): Promise<void> {
     const logging = all.filter((t) => /pino|observe\/log|line-writer|^writeString |^writeBuffer /.test(t.fn)).reduce((a, t) => a + t.share, 0);
     const busy = 1 - all.filter((t) => t.fn.startsWith('(idle)')).reduce((a, t) => a + t.share, 0);
     console.log(`logging: ${(logging * 100).toFixed(1)}% of samples, ${((logging / busy) * 100).toFixed(1)}% of busy time`);
+    console.log(`busy time by category: ${Object.entries(byCategory(all)).map(([k, x]) => `${k} ${(x * 100).toFixed(1)}%`).join(', ')}`);
+    if (KEEP) {
+      mkdirSync(KEEP, { recursive: true });
+      copyFileSync(join(profDir, prof), join(KEEP, `${METHOD}-${i}.cpuprofile`));
+    }
   }
 }
 
