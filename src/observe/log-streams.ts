@@ -10,7 +10,7 @@
 import { fstatSync } from 'node:fs';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 import { LineWriter } from './line-writer.js';
-import { AUDIT_MSG, REDACT_PATHS, type AuditRecord, type AuditWriter } from './logger.js';
+import { AUDIT_MSG, REDACT_PATHS, type AuditRecord, type AuditWriter, type PreparedAudit } from './logger.js';
 
 export interface LogStreams {
   /** Operational log at `log.level`. */
@@ -63,6 +63,13 @@ class AuditLines implements AuditWriter {
   write(rec: AuditRecord): void {
     const body = JSON.stringify(rec);
     this.dest.write(`${this.head}${Date.now()}${this.base}${body.slice(1, -1)},"msg":"${AUDIT_MSG}"}\n`);
+  }
+
+  // The line write({ ...p.rec, durationMs }) gives: durationMs comes last, and a finite number prints
+  // the same in a template as in JSON (JSON has null for the others).
+  writePrepared(p: PreparedAudit, durationMs: number): void {
+    const d = Number.isFinite(durationMs) ? durationMs : null;
+    this.dest.write(`${this.head}${Date.now()}${this.base}${p.fields},"durationMs":${d},"msg":"${AUDIT_MSG}"}\n`);
   }
 }
 

@@ -6,7 +6,8 @@ import { handleBlob } from './handlers/blob.js';
 import { handleManifest } from './handlers/manifest.js';
 import { handleTags } from './handlers/tags.js';
 import type { ServerDeps } from './deps.js';
-import { routeRequest } from './route.js';
+import { routeRequest, type Route } from './route.js';
+import { answerWarmTag } from './handlers/warm-tag.js';
 import { fail } from '../errors.js';
 import { ClientStreams } from './client-streams.js';
 import { StallWatch } from './stall-watch.js';
@@ -37,20 +38,33 @@ export function buildServer(deps: ServerDeps): Server {
   const stalls = new StallWatch(limits.clientStallSeconds * 1000, (res) => log.warn({ client: res.req.socket.remoteAddress, url: res.req.url }, 'client stopped reading: response cut'));
   const streams = new ClientStreams(limits.perClientStreams);
   const debug = log.isLevelEnabled('debug');
+  const routeContext = { upstreams: deps.config.upstreams, defaultUpstream: deps.config.default };
   const server = createServer(serverTimeouts(limits.clientStallSeconds), (req, res) => {
-    stalls.watch(res);
     const labels = { route: 'unrouted', method: req.method === 'HEAD' ? 'HEAD' : req.method === 'GET' ? 'GET' : 'other' };
     if (deps.metrics) {
       const m = deps.metrics;
       res.once('close', () => m.request(labels.route, labels.method, res.statusCode));
     }
-    void handle(req, res, labels).catch((err) => sendError(res, err, req.method ?? 'GET', log));
+    let route: Route;
+    try {
+      route = routeRequest(req.method ?? 'GET', req.url ?? '/', routeContext);
+      labels.route = route.kind;
+      if (debug) log.debug({ method: req.method, url: req.url, route: route.kind }, 'request'); // no object built per request at info
+      // A warm manifest by tag is answered here, synchronously (handlers/warm-tag.ts). A response the
+      // socket has taken whole cannot stall: only one with bytes still queued is watched.
+      if (route.kind === 'manifest' && answerWarmTag(route, req, res, deps)) {
+        if (res.writableLength > 0) stalls.watch(res);
+        return;
+      }
+    } catch (err) {
+      stalls.watch(res);
+      return sendError(res, err, req.method ?? 'GET', log);
+    }
+    stalls.watch(res);
+    void handle(route, req, res).catch((err) => sendError(res, err, req.method ?? 'GET', log));
   });
 
-  async function handle(req: IncomingMessage, res: ServerResponse, labels: { route: string }): Promise<void> {
-    const route = routeRequest(req.method ?? 'GET', req.url ?? '/', { upstreams: deps.config.upstreams, defaultUpstream: deps.config.default });
-    labels.route = route.kind;
-    if (debug) log.debug({ method: req.method, url: req.url, route: route.kind }, 'request'); // no object built per request at info
+  async function handle(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
     switch (route.kind) {
       case 'metrics': {
         if (!deps.metrics) return sendJson(req, res, 404, {});

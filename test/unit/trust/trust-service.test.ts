@@ -56,6 +56,20 @@ describe('TrustService', () => {
     await expect(service.resolve(GUN, 'hello')).rejects.toMatchObject({ code: 'EXPIRED' });
   });
 
+  it('resolvedNow answers what resolve() did, only from a fresh set and a tag resolved before', async () => {
+    const { service, advance } = setup(300);
+    expect(service.resolvedNow(GUN, 'hello')).toBeUndefined(); // nothing verified yet
+    const r = await service.resolve(GUN, 'hello');
+    expect(service.resolvedNow(GUN, 'hello')).toBe(r);
+    expect(service.resolvedNow(GUN, 'LICENSE')).toBeUndefined(); // signed, but never resolved: resolve() decides
+    expect(service.resolvedNow(`${GUN}x`, 'hello')).toBeUndefined();
+    advance(301_000); // past the cache period: the timestamp must be checked again, which is I/O
+    expect(service.resolvedNow(GUN, 'hello')).toBeUndefined();
+    const again = await service.resolve(GUN, 'hello');
+    expect(service.resolvedNow(GUN, 'hello')).toBe(again);
+    expect(again).not.toBe(r); // a new set: new answers
+  });
+
   it('lists the tags docker would pull', async () => {
     const { service } = setup(300);
     expect((await service.signedTags(GUN)).map((t) => `${t.tag}@${t.role}`).sort()).toEqual(['LICENSE@targets', 'change@targets', 'hello@targets/releases']);
