@@ -8,7 +8,7 @@ import { handleTags } from './handlers/tags.js';
 import type { ServerDeps } from './deps.js';
 import type { Route } from './route.js';
 import { RouteMemo } from './route-memo.js';
-import { answerWarmTag } from './handlers/warm-tag.js';
+import { WarmTags } from './handlers/warm-tag.js';
 import { fail } from '../errors.js';
 import { ClientStreams } from './client-streams.js';
 import { StallWatch } from './stall-watch.js';
@@ -39,6 +39,7 @@ export function buildServer(deps: ServerDeps): Server {
   const stalls = new StallWatch(limits.clientStallSeconds * 1000, (res) => log.warn({ client: res.req.socket.remoteAddress, url: res.req.url }, 'client stopped reading: response cut'));
   const streams = new ClientStreams(limits.perClientStreams);
   const debug = log.isLevelEnabled('debug');
+  const warm = new WarmTags(deps);
   const routes = new RouteMemo({ upstreams: deps.config.upstreams, defaultUpstream: deps.config.default });
   const metrics = deps.metrics;
   /** A response still in progress: watched for stalls, counted when it closes (its status is final then). */
@@ -54,7 +55,7 @@ export function buildServer(deps: ServerDeps): Server {
       if (debug) log.debug({ method: req.method, url: req.url, route: route.kind }, 'request'); // no object built per request at info
       // A warm manifest by tag is answered here, synchronously (handlers/warm-tag.ts): counted at once,
       // and watched only if the socket has not taken the whole response (else it cannot stall).
-      if (route.kind === 'manifest' && answerWarmTag(route, req, res, deps)) {
+      if (route.kind === 'manifest' && warm.answer(route, req, res)) {
         metrics?.request(route.kind, method, res.statusCode);
         if (res.writableLength > 0) stalls.watch(res);
         return;

@@ -182,7 +182,9 @@ export class TrustService {
    */
   resolvedNow(gun: string, tag: string): (SignedTarget & { stale: boolean }) | undefined {
     const e = this.entries.get(gun);
-    if (!e?.resolved || e.until <= this.opts.clock.now().getTime()) return undefined;
+    if (!e?.resolved) return undefined;
+    const clock = this.opts.clock;
+    if (e.until <= (clock.nowMs ? clock.nowMs() : clock.now().getTime())) return undefined;
     return e.resolved.get(tag);
   }
 

@@ -52,28 +52,51 @@ function proveAnswer(up: UpstreamDeps, repo: string, tag: string, gun: string, t
   return { target, config: up.config, audit: new PreparedAudit(rec), headers: manifestHeaders(m, target.digest, by) };
 }
 
-/** Answers a warm HEAD/GET of a manifest by tag and returns true, or returns false having done nothing. */
-export function answerWarmTag(route: Extract<Route, { kind: 'manifest' }>, req: IncomingMessage, res: ServerResponse, deps: ServerDeps): boolean {
-  const tag = route.ref.tag;
-  if (tag === undefined) return false;
-  const up = deps.upstreams.get(route.upstream.name);
-  if (!up?.trust) return false;
-  const t0 = performance.now();
-  const gun = `${up.config.gun}/${route.repo}`;
-  const target = up.trust.resolvedNow(gun, tag);
-  if (!target) return false;
-  const m = deps.manifests.get(`${up.config.name}/${route.repo}@${target.digest}`);
-  if (!m) return false;
-  let a = m.answers?.get(tag) as WarmAnswer | undefined;
-  if (a?.target !== target || a.config !== up.config) {
-    a = proveAnswer(up, route.repo, tag, gun, target, m);
-    if (!a) return false;
-    m.answers ??= new Map();
-    if (m.answers.size < MAX_TAGS_PER_MANIFEST || m.answers.has(tag)) m.answers.set(tag, a);
+/** The lookup keys of one route (a memoised route object: server/route-memo.ts), built once, not per request. */
+interface RouteKeys {
+  gun: string;
+  /** The target the manifest key was built for, and that key. */
+  target?: SignedTarget | undefined;
+  manifestKey: string;
+}
+
+/** One per server: answers warm HEAD/GET of manifests by tag. */
+export class WarmTags {
+  // Keyed by the route object: the strings a lookup needs (the GUN, the manifest cache key) are built
+  // and hashed once per route rather than concatenated per request. Weak: routes come and go with the memo.
+  private readonly keys = new WeakMap<object, RouteKeys>();
+
+  constructor(private readonly deps: ServerDeps) {}
+
+  /** Answers a warm HEAD/GET of a manifest by tag and returns true, or returns false having done nothing. */
+  answer(route: Extract<Route, { kind: 'manifest' }>, req: IncomingMessage, res: ServerResponse): boolean {
+    const tag = route.ref.tag;
+    if (tag === undefined) return false;
+    const deps = this.deps;
+    const up = deps.upstreams.get(route.upstream.name);
+    if (!up?.trust) return false;
+    const t0 = performance.now();
+    let k = this.keys.get(route);
+    if (!k) this.keys.set(route, (k = { gun: `${up.config.gun}/${route.repo}`, manifestKey: '' }));
+    const target = up.trust.resolvedNow(k.gun, tag);
+    if (!target) return false;
+    if (k.target !== target) {
+      k.manifestKey = `${up.config.name}/${route.repo}@${target.digest}`;
+      k.target = target;
+    }
+    const m = deps.manifests.get(k.manifestKey);
+    if (!m) return false;
+    let a = m.answers?.get(tag) as WarmAnswer | undefined;
+    if (a?.target !== target || a.config !== up.config) {
+      a = proveAnswer(up, route.repo, tag, k.gun, target, m);
+      if (!a) return false;
+      m.answers ??= new Map();
+      if (m.answers.size < MAX_TAGS_PER_MANIFEST || m.answers.has(tag)) m.answers.set(tag, a);
+    }
+    // As in handleManifest: the audit line is queued before the response is written.
+    auditPrepared(deps, a.audit, Math.round((performance.now() - t0) * 10) / 10);
+    res.writeHead(200, a.headers);
+    res.end(req.method === 'HEAD' ? undefined : m.bytes);
+    return true;
   }
-  // As in handleManifest: the audit line is queued before the response is written.
-  auditPrepared(deps, a.audit, Math.round((performance.now() - t0) * 10) / 10);
-  res.writeHead(200, a.headers);
-  res.end(req.method === 'HEAD' ? undefined : m.bytes);
-  return true;
 }

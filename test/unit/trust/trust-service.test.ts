@@ -24,9 +24,9 @@ function setup(cacheSeconds: number) {
     },
   };
   let now = new Date('2026-01-01T00:00:00Z');
-  const clock = { now: () => now };
+  const clock: { now: () => Date; nowMs?: () => number } = { now: () => now };
   const service = new TrustService({ client: new TrustClient({ fetcher, state: new MemoryTrustState(), clock }), clock, cacheSeconds });
-  return { service, fetched, advance: (ms: number) => (now = new Date(now.getTime() + ms)), setFail: (f: boolean) => (fail = f) };
+  return { service, fetched, clock, advance: (ms: number) => (now = new Date(now.getTime() + ms)), setFail: (f: boolean) => (fail = f) };
 }
 
 describe('TrustService', () => {
@@ -68,6 +68,16 @@ describe('TrustService', () => {
     const again = await service.resolve(GUN, 'hello');
     expect(service.resolvedNow(GUN, 'hello')).toBe(again);
     expect(again).not.toBe(r); // a new set: new answers
+  });
+
+  it('resolvedNow reads the clock through nowMs when the clock has it', async () => {
+    const { service, clock } = setup(300);
+    const r = await service.resolve(GUN, 'hello');
+    let ms = new Date('2026-01-01T00:00:00Z').getTime();
+    clock.nowMs = () => ms; // a millisecond reading that will run ahead of now()
+    expect(service.resolvedNow(GUN, 'hello')).toBe(r);
+    ms += 301_000;
+    expect(service.resolvedNow(GUN, 'hello')).toBeUndefined();
   });
 
   it('lists the tags docker would pull', async () => {
