@@ -23,6 +23,9 @@ const METHOD = process.env.PROFILE_METHOD === 'HEAD' ? 'HEAD' : 'GET';
 const BEFORE = process.env.PROFILE_BEFORE;
 const AUDIT = process.env.PROFILE_AUDIT; // 'on' | 'off' | unset (both)
 const KEEP = process.env.PROFILE_KEEP;
+/** PROFILE_BARE=1: also profile the bare node:http floor (bench/lib/bare-server.ts) under the same load. */
+const BARE = process.env.PROFILE_BARE === '1';
+const BARE_MAIN = new URL('./lib/bare-process.ts', import.meta.url).pathname;
 const MAIN = new URL('../dist/main.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-profile-'));
 const stops: Array<() => Promise<unknown>> = [];
@@ -33,8 +36,28 @@ interface Node {
 }
 interface Profile {
   nodes: Node[];
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
+}
+
+/**
+ * CPU time the server spent per request while the load ran: busy (non-idle) sample time within the
+ * load's window, over the requests answered. Unlike req/s it does not depend on how much of the
+ * shared CPU the load generator and other processes took. Profile timestamps and hrtime are both
+ * the monotonic clock (µs).
+ */
+function busyMicrosPerRequest(p: Profile, fromUs: number, toUs: number, requests: number): number {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  let t = p.startTime;
+  let busy = 0;
+  p.samples.forEach((id, i) => {
+    const dt = p.timeDeltas[i] ?? 0;
+    t += dt;
+    if (t < fromUs || t > toUs) return;
+    if (byId.get(id)!.callFrame.functionName !== '(idle)') busy += dt;
+  });
+  return busy / requests;
 }
 
 /** Self time per function (name + file:line), as a share of all samples. */
@@ -97,8 +120,10 @@ async function main(): Promise<void> {
     { name: 'this build, audit on', main: MAIN, config: {} },
     { name: 'this build, audit to /dev/null, log warn', main: MAIN, config: { log: { level: 'warn' }, audit: { path: '/dev/null' } } },
     ...(BEFORE ? [{ name: 'before, audit on', main: BEFORE, config: {} }, { name: 'before, log warn (audit dropped)', main: BEFORE, config: { log: { level: 'warn' } } }] : []),
+    ...(BARE ? [{ name: 'bare node:http (the floor; audit on = always run)', main: BARE_MAIN, config: {} }] : []),
   ];
   for (const [i, v] of variants.entries()) {
+    const bare = v.main === BARE_MAIN;
     if (AUDIT === 'on' && !v.name.includes('audit on')) continue;
     if (AUDIT === 'off' && v.name.includes('audit on')) continue;
     const port = await freePort();
@@ -108,7 +133,9 @@ async function main(): Promise<void> {
     const base = `http://127.0.0.1:${port}`;
     const tg = await spawnServer({
       cmd: process.execPath,
-      args: ['--cpu-prof', '--cpu-prof-dir', profDir, v.main, 'start', '--config', file],
+      args: bare
+        ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--import', 'tsx', v.main, join(dir, 'm'), img.mediaType, img.digest, String(port)]
+        : ['--cpu-prof', '--cpu-prof-dir', profDir, v.main, 'start', '--config', file],
       logFile: join(dir, `tg-${i}.log`),
       ready: async () => (await fetch(`${base}/healthz`)).status === 200,
     });
@@ -117,18 +144,22 @@ async function main(): Promise<void> {
     const warm = await request(url, { headers: { accept: img.mediaType } });
     await warm.body.dump();
     if (warm.statusCode !== 200) throw new Error(`warm-up: ${warm.statusCode}`);
+    const from = Number(process.hrtime.bigint() / 1000n);
     const r = METHOD === 'HEAD' ? await headLoad(url, 64, SECONDS, { accept: img.mediaType }) : await getLoad(url, 64, SECONDS, { accept: img.mediaType });
+    const to = Number(process.hrtime.bigint() / 1000n);
     await tg.stop(); // the profile is written at exit
     stops.pop();
     const auditLines = readFileSync(join(dir, `tg-${i}.log`), 'utf8').split('\n').filter((l) => l.includes('"audit":true')).length;
     console.log(`\n## ${METHOD} by tag, ${v.name}: ${Math.round(r.rps)} req/s, p99 ${r.p99} ms, errors ${r.errors}, non2xx ${r.non2xx}, audit lines on stdout ${auditLines}`);
     const prof = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (!prof) throw new Error('no .cpuprofile written');
-    const top = selfTimes(JSON.parse(readFileSync(join(profDir, prof), 'utf8')) as Profile).slice(0, Number(process.env.PROFILE_TOP ?? 25));
+    const profile = JSON.parse(readFileSync(join(profDir, prof), 'utf8')) as Profile;
+    console.log(`server CPU per request during the load: ${busyMicrosPerRequest(profile, from, to, r.requests).toFixed(1)} µs`);
+    const top = selfTimes(profile).slice(0, Number(process.env.PROFILE_TOP ?? 25));
     for (const t of top) console.log(`${(t.share * 100).toFixed(1).padStart(5)}%  ${t.fn}`);
     // Self time spent producing log lines: pino and its redaction, our audit serialiser and writer, and
     // the fs write bindings (writeString/writeBuffer; the sockets use writev).
-    const all = selfTimes(JSON.parse(readFileSync(join(profDir, prof), 'utf8')) as Profile);
+    const all = selfTimes(profile);
     const logging = all.filter((t) => /pino|observe\/log|line-writer|^writeString |^writeBuffer /.test(t.fn)).reduce((a, t) => a + t.share, 0);
     const busy = 1 - all.filter((t) => t.fn.startsWith('(idle)')).reduce((a, t) => a + t.share, 0);
     console.log(`logging: ${(logging * 100).toFixed(1)}% of samples, ${((logging / busy) * 100).toFixed(1)}% of busy time`);
