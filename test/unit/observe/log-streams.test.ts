@@ -94,6 +94,30 @@ describe('openLogStreams', () => {
     closeSync(fd);
   });
 
+  it('every line carries the time it was written at, to the millisecond', async () => {
+    const { fd, file } = tempFd();
+    const s = openLogStreams({ level: 'info', stdoutFd: fd });
+    const { durationMs: _unused, ...fixed } = rec;
+    const p = new PreparedAudit(fixed);
+    const bounds: Array<[number, number]> = [];
+    for (let i = 0; i < 6; i++) {
+      const before = Date.now();
+      if (i % 2) auditPrepared({ log: s.log, audit: s.audit }, p, 1);
+      else audit({ log: s.log, audit: s.audit }, rec);
+      bounds.push([before, Date.now()]);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    await s.drain();
+    const times = read(file).map((l) => l.time as number);
+    expect(times).toHaveLength(6);
+    times.forEach((t, i) => {
+      expect(t).toBeGreaterThanOrEqual(bounds[i]![0]);
+      expect(t).toBeLessThanOrEqual(bounds[i]![1]);
+    });
+    expect(new Set(times).size).toBe(6); // 3 ms apart: no line kept an earlier line's time
+    closeSync(fd);
+  });
+
   it('without a stream of its own a prepared record goes through the logger like any record', async () => {
     const { fd, file } = tempFd();
     const s = openLogStreams({ level: 'info', stdoutFd: fd });
