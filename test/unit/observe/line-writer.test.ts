@@ -1,4 +1,4 @@
-// LineWriter: lines queued in one event-loop turn go out together, in order, cut only between lines;
+// LineWriter: lines queued close together go out together, in order, cut only between lines;
 // reopen() moves to a fresh file after logrotate renamed the old one.
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
@@ -20,12 +20,12 @@ describe.each([
   ['files: synchronous batches (default)', {}],
   ['asynchronous writes', { syncWrites: false }],
 ] as const)('LineWriter, %s', (_mode, extra) => {
-  it('writes the first line of a turn at once, the rest at the end of the turn, in order, each write cut between lines', async () => {
+  it('writes the first line of a turn at once, the rest batched behind it, in order, each write cut between lines', async () => {
     const file = join(temp(), 'sub', 'a.log');
     const w = new LineWriter({ ...extra, dest: file, maxWrite: 100 });
     const lines = Array.from({ length: 50 }, (_, i) => `line ${String(i).padStart(3, '0')} ${'é'.repeat(i % 7)}\n`);
     for (const l of lines) w.write(l);
-    expect(readFileSync(file, 'utf8')).toBe(lines[0]); // the first at once; the rest wait for the end of the turn
+    expect(readFileSync(file, 'utf8')).toBe(lines[0]); // the first at once; the rest wait for the batch (up to 1 ms)
     await w.drain();
     const text = readFileSync(file, 'utf8');
     expect(text).toBe(lines.join(''));
