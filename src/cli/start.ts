@@ -80,7 +80,7 @@ export async function buildDeps(
   config: Config,
   env: NodeJS.ProcessEnv,
   log: Logger,
-  clock: Clock = { now: () => new Date() },
+  clock: Clock = { now: () => new Date(), nowMs: Date.now },
   metrics: Metrics = new Metrics(),
 ): Promise<ServerDeps & { close(): Promise<void>; lifecycle?: { draining: boolean } }> {
   const pinning = pinningOf(config);

@@ -1,13 +1,15 @@
 // An append-only line writer that batches under load. A line that comes after a quiet moment (no line
-// for a millisecond) is written at once, synchronously: at low traffic every line is in the file
+// for a millisecond, or the event loop mostly waiting since the last one) is written at once,
+// synchronously: at low traffic every line is in the file
 // before its response leaves, as before. Lines that come closer together are queued and written
 // together a millisecond later (or as soon as a full write's worth is queued): one syscall and one
 // buffer copy carry many lines. (Batching per event-loop turn left batches of 1–3 lines on a
 // contended machine, where a turn serves few requests; bench:profile.) (sonic-boom with minLength 0 made one
 // write per line under load here — each write completes before the next line comes — and with a
 // minLength it holds lines until a timer fires; README, profile of the audit path.)
-import { closeSync, fsyncSync, openSync, write, writeSync, mkdirSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, write, writeSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isatty } from 'node:tty';
 
 export interface LineWriterOptions {
   /** A file path (appended, created with its directory) or an open descriptor (stdout: 1). */
@@ -19,16 +21,51 @@ export interface LineWriterOptions {
   maxWrite: number;
   /** Called with the size of every write handed to the kernel (metrics; tests check the batching). */
   onWrite?: (bytes: number) => void;
+  /**
+   * Write each batch synchronously. Default: for a regular file or a non-terminal character device
+   * (/dev/null) — see neverBlocks(); a pipe, socket or terminal is written asynchronously.
+   */
+  syncWrites?: boolean;
+  /** The clock and the event loop's idle time, both in ms (tests replay traffic through them). */
+  loop?: LoopClock;
+}
+
+export interface LoopClock {
+  now(): number;
+  /** Time the event loop has spent waiting for I/O since it started (performance.nodeTiming.idleTime). */
+  idleTime(): number;
+}
+
+const realLoop: LoopClock = { now: () => performance.now(), idleTime: () => performance.nodeTiming.idleTime };
+
+/**
+ * A regular file takes a write into the page cache without waiting for a reader, and /dev/null takes
+ * it at once: for these one synchronous write per batch is a copy, while an fs.write hands it to the
+ * thread pool and wakes a thread — on 2 busy cores that wake-up cost more than the copy (writeBuffer
+ * 5–6% of the warm HEAD path's samples; README, profile of the HEAD path). A pipe or terminal can
+ * block while its reader is slow: those keep the asynchronous write.
+ */
+export function neverBlocks(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    return st.isFile() || (st.isCharacterDevice() && !isatty(fd));
+  } catch {
+    return false;
+  }
 }
 
 const RETRY_MS = 10;
 /** A line after this long without one is written at once (low traffic); closer together they batch. */
 const IDLE_MS = 1;
+/** …or when the loop waited more than 1/IDLE_SHARE of the time since the last line. */
+const IDLE_SHARE = 4;
 /** How long lines under steady traffic wait to be written together. */
 const BATCH_MS = 1;
 
 export class LineWriter {
   private fd: number;
+  private sync: boolean;
+  private readonly loop: LoopClock;
   private pending: string[] = [];
   /** Byte length of each pending line, measured once when it was queued. */
   private lens: number[] = [];
@@ -42,11 +79,15 @@ export class LineWriter {
   private reopenAfterWrite = false;
   private waiters: Array<() => void> = [];
   private lastLine = -Infinity;
+  /** The event loop's idle time (performance.nodeTiming.idleTime, ms) when the last line came. */
+  private lastIdle = 0;
   /** Last write error, reported once; lines keep being buffered and retried. */
   onError: (err: Error) => void = () => undefined;
 
   constructor(private readonly opts: LineWriterOptions) {
     this.fd = this.open();
+    this.sync = opts.syncWrites ?? neverBlocks(this.fd);
+    this.loop = opts.loop ?? realLoop;
   }
 
   private open(): number {
@@ -57,14 +98,20 @@ export class LineWriter {
 
   /** Queue one line (with its trailing newline). */
   write(line: string): void {
-    const now = performance.now();
-    const idle = now - this.lastLine > IDLE_MS;
+    const now = this.loop.now();
+    const idleTime = this.loop.idleTime();
+    // Quiet: no line for IDLE_MS, or the event loop spent a good part of the time since the last line
+    // waiting for I/O — one client at a time, however fast: its line goes out before its response.
+    // (Time alone took a sequential client's requests for load: on the warm path they come 0.5–1 ms
+    // apart, the loop waiting 45–70% of it.) Lines of one turn come with no waiting in between, and
+    // under load the loop barely waits: those are batched.
+    const since = now - this.lastLine;
+    const quiet = since > IDLE_MS || (idleTime - this.lastIdle) * IDLE_SHARE > since;
     this.lastLine = now;
-    if (idle && !this.scheduled && !this.writing && this.queued() === 0 && !this.reopenAfterWrite) {
-      // Idle: this line goes now, and the rest of this turn's lines will be batched behind it. Under
-      // steady traffic lines come less than IDLE_MS apart and every one of them is batched.
-      this.scheduled = true;
-      setImmediate(this.flushTurn);
+    this.lastIdle = idleTime;
+    if (quiet && !this.scheduled && !this.writing && this.queued() === 0 && !this.reopenAfterWrite) {
+      // Nothing is waiting, so nothing is overtaken. The lines after it in this turn are not quiet
+      // (no time, no waiting in between): they are batched, at most one quiet write per batch.
       if (this.writeNow(line)) return;
     }
     const len = Buffer.byteLength(line);
@@ -149,7 +196,9 @@ export class LineWriter {
       return;
     }
     this.writing = true;
-    this.send(this.take());
+    const buf = this.take();
+    if (this.sync) this.sendSync(buf);
+    else this.send(buf);
   }
 
   private send(buf: Buffer): void {
@@ -163,11 +212,30 @@ export class LineWriter {
         return;
       }
       if (n < buf.length) return this.send(buf.subarray(n));
-      this.writing = false;
-      // A full write's worth queued, or someone waiting (drain): go on at once; else gather a batch.
-      if (this.pendingBytes >= this.opts.maxWrite || this.waiters.length > 0 || this.reopenAfterWrite) this.next();
-      else if (this.queued() > 0 && !this.scheduled) this.schedule();
+      this.written();
     });
+  }
+
+  /** One batch written synchronously (neverBlocks); a failure is retried as send() retries it. */
+  private sendSync(buf: Buffer): void {
+    this.opts.onWrite?.(buf.length);
+    let off = 0;
+    try {
+      while (off < buf.length) off += writeSync(this.fd, buf, off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') this.onError(err as Error);
+      const rest = buf.subarray(off);
+      setTimeout(() => this.send(rest), RETRY_MS);
+      return;
+    }
+    this.written();
+  }
+
+  private written(): void {
+    this.writing = false;
+    // A full write's worth queued, or someone waiting (drain): go on at once; else gather a batch.
+    if (this.pendingBytes >= this.opts.maxWrite || this.waiters.length > 0 || this.reopenAfterWrite) this.next();
+    else if (this.queued() > 0 && !this.scheduled) this.schedule();
   }
 
   /** Resolves once every line queued so far is written (graceful shutdown). */
@@ -220,6 +288,7 @@ export class LineWriter {
       this.onError(err as Error); // keep writing to the old file rather than lose lines
       return;
     }
+    this.sync = this.opts.syncWrites ?? neverBlocks(this.fd);
     closeSync(old);
   }
 }

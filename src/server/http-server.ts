@@ -6,7 +6,9 @@ import { handleBlob } from './handlers/blob.js';
 import { handleManifest } from './handlers/manifest.js';
 import { handleTags } from './handlers/tags.js';
 import type { ServerDeps } from './deps.js';
-import { routeRequest } from './route.js';
+import type { Route } from './route.js';
+import { RouteMemo } from './route-memo.js';
+import { WarmTags } from './handlers/warm-tag.js';
 import { fail } from '../errors.js';
 import { ClientStreams } from './client-streams.js';
 import { StallWatch } from './stall-watch.js';
@@ -37,20 +39,36 @@ export function buildServer(deps: ServerDeps): Server {
   const stalls = new StallWatch(limits.clientStallSeconds * 1000, (res) => log.warn({ client: res.req.socket.remoteAddress, url: res.req.url }, 'client stopped reading: response cut'));
   const streams = new ClientStreams(limits.perClientStreams);
   const debug = log.isLevelEnabled('debug');
-  const server = createServer(serverTimeouts(limits.clientStallSeconds), (req, res) => {
+  const warm = new WarmTags(deps);
+  const routes = new RouteMemo({ upstreams: deps.config.upstreams, defaultUpstream: deps.config.default });
+  const metrics = deps.metrics;
+  /** A response still in progress: watched for stalls, counted when it closes (its status is final then). */
+  const track = (res: ServerResponse, route: string, method: string) => {
     stalls.watch(res);
-    const labels = { route: 'unrouted', method: req.method === 'HEAD' ? 'HEAD' : req.method === 'GET' ? 'GET' : 'other' };
-    if (deps.metrics) {
-      const m = deps.metrics;
-      res.once('close', () => m.request(labels.route, labels.method, res.statusCode));
+    if (metrics) res.once('close', () => metrics.request(route, method, res.statusCode));
+  };
+  const server = createServer(serverTimeouts(limits.clientStallSeconds), (req, res) => {
+    const method = req.method === 'HEAD' ? 'HEAD' : req.method === 'GET' ? 'GET' : 'other';
+    let route: Route | undefined;
+    try {
+      route = routes.route(req.method ?? 'GET', req.url ?? '/');
+      if (debug) log.debug({ method: req.method, url: req.url, route: route.kind }, 'request'); // no object built per request at info
+      // A warm manifest by tag is answered here, synchronously (handlers/warm-tag.ts): counted at once,
+      // and watched only if the socket has not taken the whole response (else it cannot stall).
+      if (route.kind === 'manifest' && warm.answer(route, req, res)) {
+        metrics?.request(route.kind, method, res.statusCode);
+        if (res.writableLength > 0) stalls.watch(res);
+        return;
+      }
+    } catch (err) {
+      track(res, route?.kind ?? 'unrouted', method);
+      return sendError(res, err, req.method ?? 'GET', log);
     }
-    void handle(req, res, labels).catch((err) => sendError(res, err, req.method ?? 'GET', log));
+    track(res, route.kind, method);
+    void handle(route, req, res).catch((err) => sendError(res, err, req.method ?? 'GET', log));
   });
 
-  async function handle(req: IncomingMessage, res: ServerResponse, labels: { route: string }): Promise<void> {
-    const route = routeRequest(req.method ?? 'GET', req.url ?? '/', { upstreams: deps.config.upstreams, defaultUpstream: deps.config.default });
-    labels.route = route.kind;
-    if (debug) log.debug({ method: req.method, url: req.url, route: route.kind }, 'request'); // no object built per request at info
+  async function handle(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
     switch (route.kind) {
       case 'metrics': {
         if (!deps.metrics) return sendJson(req, res, 404, {});

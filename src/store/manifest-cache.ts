@@ -10,6 +10,8 @@ export interface CachedManifest {
   mediaType: string;
   /** Response headers the server built for these bytes, kept with them so they are built once. */
   headers?: { key: string; value: Readonly<Record<string, string | number>> } | undefined;
+  /** Per-tag answers the server derived for these bytes (server/handlers/warm-tag.ts): they go when the bytes go. */
+  answers?: Map<string, unknown> | undefined;
 }
 
 export class ManifestCache {

@@ -40,6 +40,8 @@ export interface TrustStateStore {
 
 export interface Clock {
   now(): Date;
+  /** now().getTime() without a Date: for checks made on every request (the warm tag path). Optional. */
+  nowMs?(): number;
 }
 
 export interface FetchLimits {

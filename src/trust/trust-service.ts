@@ -176,6 +176,19 @@ export class TrustService {
   }
 
   /**
+   * What resolve() would answer, synchronously, when it needs no I/O and no work: the GUN's verified
+   * set is in memory and within its cache period, and this tag was resolved against it before. Else
+   * undefined (and resolve() decides). The warm request path answers without a promise through this.
+   */
+  resolvedNow(gun: string, tag: string): (SignedTarget & { stale: boolean }) | undefined {
+    const e = this.entries.get(gun);
+    if (!e?.resolved) return undefined;
+    const clock = this.opts.clock;
+    if (e.until <= (clock.nowMs ? clock.nowMs() : clock.now().getTime())) return undefined;
+    return e.resolved.get(tag);
+  }
+
+  /**
    * A tag signed in targets/releases or targets that maps to this digest now, or undefined
    * (`digestPulls: signed`). The map is built once per verified set.
    */

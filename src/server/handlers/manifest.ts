@@ -42,24 +42,26 @@ function sha256Digest(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
+/** The response headers of a verified manifest. */
+export function manifestHeaders(m: CachedManifest, digest: string, verifiedBy?: string): Readonly<Record<string, string | number>> {
+  return {
+    'content-type': m.mediaType,
+    'content-length': m.bytes.length,
+    'docker-content-digest': digest,
+    etag: `"${digest}"`,
+    'docker-distribution-api-version': 'registry/2.0',
+    // Which signature satisfied the policy, for people and tooling (the audit line says the same).
+    ...(verifiedBy ? { 'x-trustgate-verified-by': verifiedBy } : {}),
+  };
+}
+
 function writeManifest(req: IncomingMessage, res: ServerResponse, m: CachedManifest, digest: string, verifiedBy?: string): void {
   // The headers of a cached manifest are the same on every warm request: built once and kept with it
   // (the object was rebuilt, etag string included, per response; README profile of the tag path).
   const key = verifiedBy === undefined ? digest : `${digest} ${verifiedBy}`;
   let h = m.headers;
   if (h?.key !== key) {
-    h = {
-      key,
-      value: {
-        'content-type': m.mediaType,
-        'content-length': m.bytes.length,
-        'docker-content-digest': digest,
-        etag: `"${digest}"`,
-        'docker-distribution-api-version': 'registry/2.0',
-        // Which signature satisfied the policy, for people and tooling (the audit line says the same).
-        ...(verifiedBy ? { 'x-trustgate-verified-by': verifiedBy } : {}),
-      },
-    };
+    h = { key, value: manifestHeaders(m, digest, verifiedBy) };
     m.headers = h;
   }
   res.writeHead(200, h.value);

@@ -3,7 +3,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { audit } from '../../../src/observe/logger.js';
+import { audit, auditPrepared, PreparedAudit } from '../../../src/observe/logger.js';
 import { openLogStreams } from '../../../src/observe/log-streams.js';
 
 const rec = { upstream: 'lab', gun: 'h/r', repo: 'r', ref: 'v1', decision: 'allow' as const, policy: 'enforce', durationMs: 1 };
@@ -64,6 +64,67 @@ describe('openLogStreams', () => {
     expect(a!.time).toBeGreaterThanOrEqual(t0);
     // The same leading keys, in the same order, as pino's own lines.
     expect(Object.keys(a!).slice(0, 3)).toEqual(Object.keys(p!).slice(0, 3));
+    closeSync(fd);
+  });
+
+  it('a prepared record writes the very line audit() writes for the same record, and counts the decision', async () => {
+    const { fd, file } = tempFd();
+    const s = openLogStreams({ level: 'info', stdoutFd: fd, worker: 3 });
+    const decisions: string[] = [];
+    const metrics = { decision: (u: string, d: string, c: string) => void decisions.push(`${u} ${d} ${c}`) };
+    const { durationMs: _unused, ...fixed } = rec;
+    const records = [
+      { upstream: 'lab', gun: 'h/r', repo: 'r', ref: 'v1', policy: 'enforce', require: 'dct', digest: `sha256:${'a'.repeat(64)}`, role: 'targets/releases', decision: 'allow' as const, satisfiedBy: 'dct targets/releases', stale: true },
+      { ...fixed, decision: 'deny' as const, code: 'TAG_NOT_SIGNED', reason: 'a "quote"\n\u2028 \\ \u0000 é', role: undefined },
+    ];
+    for (const [i, r] of records.entries()) {
+      for (const durationMs of [0, 12.3, Number.NaN]) {
+        audit({ log: s.log, audit: s.audit, metrics }, { ...r, durationMs });
+        auditPrepared({ log: s.log, audit: s.audit, metrics }, new PreparedAudit(r), durationMs);
+      }
+      expect(decisions.splice(0)).toEqual(Array(6).fill(i === 0 ? 'lab allow OK' : 'lab deny TAG_NOT_SIGNED'));
+    }
+    await s.drain();
+    // Byte for byte, but for the time each line was written at.
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.replace(/^\{"level":30,"time":\d+,/, '{"level":30,"time":0,'));
+    expect(lines).toHaveLength(12);
+    for (let i = 0; i < 12; i += 2) expect(lines[i + 1]).toBe(lines[i]);
+    expect(JSON.parse(lines[2]!)).toMatchObject({ worker: 3, audit: true, ...records[0], durationMs: 12.3, msg: 'trust decision' });
+    expect(JSON.parse(lines[4]!).durationMs).toBeNull();
+    closeSync(fd);
+  });
+
+  it('every line carries the time it was written at, to the millisecond', async () => {
+    const { fd, file } = tempFd();
+    const s = openLogStreams({ level: 'info', stdoutFd: fd });
+    const { durationMs: _unused, ...fixed } = rec;
+    const p = new PreparedAudit(fixed);
+    const bounds: Array<[number, number]> = [];
+    for (let i = 0; i < 6; i++) {
+      const before = Date.now();
+      if (i % 2) auditPrepared({ log: s.log, audit: s.audit }, p, 1);
+      else audit({ log: s.log, audit: s.audit }, rec);
+      bounds.push([before, Date.now()]);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    await s.drain();
+    const times = read(file).map((l) => l.time as number);
+    expect(times).toHaveLength(6);
+    times.forEach((t, i) => {
+      expect(t).toBeGreaterThanOrEqual(bounds[i]![0]);
+      expect(t).toBeLessThanOrEqual(bounds[i]![1]);
+    });
+    expect(new Set(times).size).toBe(6); // 3 ms apart: no line kept an earlier line's time
+    closeSync(fd);
+  });
+
+  it('without a stream of its own a prepared record goes through the logger like any record', async () => {
+    const { fd, file } = tempFd();
+    const s = openLogStreams({ level: 'info', stdoutFd: fd });
+    const { durationMs: _unused, ...fixed } = rec;
+    auditPrepared({ log: s.log }, new PreparedAudit({ ...fixed, ref: 'p' }), 4);
+    await s.drain();
+    expect(read(file)).toEqual([expect.objectContaining({ audit: true, ...rec, ref: 'p', durationMs: 4, msg: 'trust decision' })]);
     closeSync(fd);
   });
 

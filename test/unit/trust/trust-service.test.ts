@@ -24,9 +24,9 @@ function setup(cacheSeconds: number) {
     },
   };
   let now = new Date('2026-01-01T00:00:00Z');
-  const clock = { now: () => now };
+  const clock: { now: () => Date; nowMs?: () => number } = { now: () => now };
   const service = new TrustService({ client: new TrustClient({ fetcher, state: new MemoryTrustState(), clock }), clock, cacheSeconds });
-  return { service, fetched, advance: (ms: number) => (now = new Date(now.getTime() + ms)), setFail: (f: boolean) => (fail = f) };
+  return { service, fetched, clock, advance: (ms: number) => (now = new Date(now.getTime() + ms)), setFail: (f: boolean) => (fail = f) };
 }
 
 describe('TrustService', () => {
@@ -54,6 +54,30 @@ describe('TrustService', () => {
     await service.resolve(GUN, 'hello');
     advance(365 * 24 * 3600 * 1000); // past the fixture root certificate's NotAfter (2026-07-25)
     await expect(service.resolve(GUN, 'hello')).rejects.toMatchObject({ code: 'EXPIRED' });
+  });
+
+  it('resolvedNow answers what resolve() did, only from a fresh set and a tag resolved before', async () => {
+    const { service, advance } = setup(300);
+    expect(service.resolvedNow(GUN, 'hello')).toBeUndefined(); // nothing verified yet
+    const r = await service.resolve(GUN, 'hello');
+    expect(service.resolvedNow(GUN, 'hello')).toBe(r);
+    expect(service.resolvedNow(GUN, 'LICENSE')).toBeUndefined(); // signed, but never resolved: resolve() decides
+    expect(service.resolvedNow(`${GUN}x`, 'hello')).toBeUndefined();
+    advance(301_000); // past the cache period: the timestamp must be checked again, which is I/O
+    expect(service.resolvedNow(GUN, 'hello')).toBeUndefined();
+    const again = await service.resolve(GUN, 'hello');
+    expect(service.resolvedNow(GUN, 'hello')).toBe(again);
+    expect(again).not.toBe(r); // a new set: new answers
+  });
+
+  it('resolvedNow reads the clock through nowMs when the clock has it', async () => {
+    const { service, clock } = setup(300);
+    const r = await service.resolve(GUN, 'hello');
+    let ms = new Date('2026-01-01T00:00:00Z').getTime();
+    clock.nowMs = () => ms; // a millisecond reading that will run ahead of now()
+    expect(service.resolvedNow(GUN, 'hello')).toBe(r);
+    ms += 301_000;
+    expect(service.resolvedNow(GUN, 'hello')).toBeUndefined();
   });
 
   it('lists the tags docker would pull', async () => {
