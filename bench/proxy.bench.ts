@@ -17,7 +17,7 @@ import { pushImage, type PushedImage } from '../test/support/oci-image.js';
 import { makePki } from '../test/support/pki.js';
 import { startRedis } from '../test/support/redis.js';
 import { rssBytes, startTrustgate } from '../test/support/trustgate-process.js';
-import { startBareServer } from './lib/bare-server.js';
+import { startBareProcess } from './lib/bare-server.js';
 import { getLoad, headLoad, type LoadResult } from './lib/load.js';
 import { printEnv, runBench, writeResults } from './lib/report.js';
 import { updateReadme } from './lib/readme.js';
@@ -71,8 +71,8 @@ async function main(): Promise<void> {
   const tgQuiet = await startTrustgate(dir, tgConfig({ kind: 'file', path: join(dir, 'tg-quiet') }, { log: { level: 'warn' }, audit: { path: '/dev/null' } }), 'tg-quiet');
   const tgWorkers = await startTrustgate(dir, tgConfig({ kind: 'file', path: join(dir, 'tg-workers') }, { workers: 2 }), 'tg-workers');
   stops.push(() => tgFile.stop(), () => tgRedis.stop(), () => tgNoVerify.stop(), () => tgQuiet.stop(), () => tgWorkers.stop());
-  const bare = await startBareServer(img.manifest, img.mediaType, img.digest);
-  stops.push(() => bare.close());
+  const bare = await startBareProcess(dir, img.manifest, img.mediaType, img.digest);
+  stops.push(() => bare.stop());
 
   const targets: Record<string, string> = {
     'direct registry': registry.url,
