@@ -214,6 +214,9 @@ async function main(): Promise<void> {
     const auditBefore = readFileSync(tgFile.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit":true') && l.includes(`"repo":"${REPO}"`)).length;
     const byPath = new Map<string, Map<number, number>>();
     const paths = [`/v2/${REPO}/manifests/v1`, `/v2/${REPO}/manifests/${img.digest}`, `/v2/${REPO}/blobs/${small}`, `/v2/${REPO}/manifests/unsigned`];
+    // RSS every 5 s: flat or still growing at the end is what tells a leak from a warm-up.
+    const rssSamples: number[] = [];
+    const sampler = setInterval(() => rssSamples.push(rssBytes(tgFile.pid) / 2 ** 20), 5000);
     const r = await autocannon({
       url: tgFile.url,
       connections: 32,
@@ -229,6 +232,7 @@ async function main(): Promise<void> {
         },
       })),
     });
+    clearInterval(sampler);
     const rssEnd = rssBytes(tgFile.pid);
     // Every tag request is a decision and must have its audit line (digest and blob pulls have none).
     const decisions = [...byPath.entries()].filter(([p]) => /manifests\/(v1|unsigned)$/.test(p)).reduce((n, [, m]) => n + [...m.values()].reduce((a, c) => a + c, 0), 0);
@@ -248,6 +252,7 @@ async function main(): Promise<void> {
       statuses: Object.fromEntries([...byPath.entries()].map(([p, m]) => [p.replace(/sha256:[0-9a-f]{64}/, 'sha256:…'), Object.fromEntries(m)])),
       rssStartMiB: rssStart / 2 ** 20,
       rssEndMiB: rssEnd / 2 ** 20,
+      rssSamplesMiB: rssSamples.map((x) => Math.round(x)),
       decisions,
       auditLines,
       serverDecisions: (await serverDecisions()) - decisionsBefore,

@@ -11,7 +11,7 @@ interface Results {
   cold: Record<string, { medianMs: number }>;
   stampede: { requests: number; ok: number; notaryRequests: number; registryManifestRequests: number };
   blobs: Array<{ sizeMiB: number; target: string; MBps: number; rssGrowthMiB?: number }>;
-  mixed: { seconds: number; rps: number; p99: number; errors: number; unexpectedStatuses: number; rssStartMiB: number; rssEndMiB: number; decisions?: number; auditLines?: number; serverDecisions?: number };
+  mixed: { seconds: number; rps: number; p99: number; errors: number; unexpectedStatuses: number; rssStartMiB: number; rssEndMiB: number; rssSamplesMiB?: number[]; decisions?: number; auditLines?: number; serverDecisions?: number };
 }
 
 const f = (n: number, d = 0) => n.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
@@ -47,7 +47,7 @@ export function renderTables(r: Results, seconds: number, connections: number, m
     out.push(`| ${row.sizeMiB} MiB | ${row.target} | ${f(row.MBps)} | ${f(row.MBps / direct.MBps, 2)} | ${f(row.MBps / mirror.MBps, 2)} | ${row.rssGrowthMiB !== undefined ? `${f(row.rssGrowthMiB, 1)} MiB` : ''} |`);
   }
   const m = r.mixed;
-  out.push('', `Mixed load for ${m.seconds} s (by tag, by digest, blobs, unsigned tags; 32 connections): ${f(m.rps)} req/s, p99 ${f(m.p99, 1)} ms, ${m.errors} errors, ${m.unexpectedStatuses} unexpected statuses (unsigned tags must be 403, the rest 200), RSS ${f(m.rssStartMiB)} → ${f(m.rssEndMiB)} MiB${m.decisions !== undefined ? `; ${m.decisions} tag responses counted by the client, ${m.serverDecisions !== undefined ? `${m.serverDecisions} decisions counted by trustgate, ` : ''}${m.auditLines} audit lines` : ''}.`);
+  out.push('', `Mixed load for ${m.seconds} s (by tag, by digest, blobs, unsigned tags; 32 connections): ${f(m.rps)} req/s, p99 ${f(m.p99, 1)} ms, ${m.errors} errors, ${m.unexpectedStatuses} unexpected statuses (unsigned tags must be 403, the rest 200), RSS ${f(m.rssStartMiB)} → ${f(m.rssEndMiB)} MiB${m.rssSamplesMiB?.length ? ` (every 5 s: ${m.rssSamplesMiB.join(', ')})` : ''}${m.decisions !== undefined ? `; ${m.decisions} tag responses counted by the client, ${m.serverDecisions !== undefined ? `${m.serverDecisions} decisions counted by trustgate, ` : ''}${m.auditLines} audit lines` : ''}.`);
   return out.join('\n');
 }
 
