@@ -1,23 +1,13 @@
 // The route memo answers exactly what routeRequest answers — the same route, the same refusal code —
 // and stays within its bound whatever URLs clients send.
 import { describe, expect, it } from 'vitest';
-import { validateConfig } from '../../../src/config/schema.js';
 import { isTrustgateError } from '../../../src/errors.js';
 import { routeRequest } from '../../../src/server/route.js';
 import { RouteMemo } from '../../../src/server/route-memo.js';
+import { D, routingConfig } from '../support/route-context.js';
 
-const config = validateConfig(
-  {
-    upstreams: [
-      { name: 'local', registry: 'http://127.0.0.1:5000', gun: '127.0.0.1:5000', notary: { url: 'https://127.0.0.1:4443' } },
-      { name: 'hub', registry: 'https://registry-1.docker.io', gun: 'docker.io', notary: { url: 'https://notary.docker.io' } },
-    ],
-    default: 'hub',
-  },
-  'test',
-);
+const config = routingConfig;
 const ctx = { upstreams: config.upstreams, defaultUpstream: config.default };
-const D = 'sha256:' + 'a'.repeat(64);
 
 /** The route, or the refusal's code. */
 function outcome(f: () => unknown): unknown {

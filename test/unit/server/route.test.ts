@@ -1,21 +1,11 @@
 // Every bad-input class of the HTTP surface maps to a stable code before any upstream is involved.
 import { describe, expect, it } from 'vitest';
-import { validateConfig } from '../../../src/config/schema.js';
 import { routeRequest, type Route } from '../../../src/server/route.js';
+import { D, routingConfig } from '../support/route-context.js';
 
-const config = validateConfig(
-  {
-    upstreams: [
-      { name: 'local', registry: 'http://127.0.0.1:5000', gun: '127.0.0.1:5000', notary: { url: 'https://127.0.0.1:4443' } },
-      { name: 'hub', registry: 'https://registry-1.docker.io', gun: 'docker.io', notary: { url: 'https://notary.docker.io' } },
-    ],
-    default: 'hub',
-  },
-  'test',
-);
+const config = routingConfig;
 const ctx = { upstreams: config.upstreams, defaultUpstream: config.default };
 const route = (method: string, url: string) => routeRequest(method, url, ctx);
-const D = 'sha256:' + 'a'.repeat(64);
 
 describe('routeRequest: accepted shapes', () => {
   it.each<[string, string, Partial<Route> & Record<string, unknown>]>([
