@@ -8,7 +8,7 @@
 // metadata of air-gapped upstreams) and version floors are never evicted: losing them would weaken
 // rollback protection or break offline serving, and only verified data is ever stored that way.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mergeMax, type KvStore, type Release } from './kv.js';
 
@@ -18,6 +18,8 @@ const VALUE_FILE = /^[0-9a-f]{64}$/;
 /** A temp file this old belongs to a writer that died. */
 const TMP_MAX_AGE_MS = 3600_000;
 const TOUCH_EVERY_MS = 60_000;
+/** An empty lock file is one being written by an older version (create, then write): held this long. */
+const EMPTY_LOCK_GRACE_MS = 60_000;
 
 export interface FileKvOptions {
   /** Cap on the bytes values occupy (default 1 GiB). */
@@ -269,24 +271,62 @@ export class FileKv implements KvStore {
     await this.ensureDir();
     const file = this.file(key, '.lock');
     const token = `${this.now() + ttlMs} ${randomBytes(8).toString('hex')}`;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fh = await open(file, 'wx');
-        await fh.writeFile(token);
-        await fh.close();
-        return async () => {
+    // The lock appears with its token already in it: written to a temp file, then hard-linked into
+    // place (link fails if the lock exists). Created with O_EXCL and written after, a lock was seen
+    // empty by a contender in between, taken for expired and broken: two holders (a stampede over two
+    // workers then fetched every role twice).
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    await writeFile(tmp, token);
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const release = async () => {
           const cur = await readFile(file, 'utf8').catch(() => '');
           if (cur === token) await unlink(file).catch(() => undefined);
         };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        // An expired lock (its holder died) is broken once.
-        const cur = await readFile(file, 'utf8').catch(() => '');
-        if (Number(cur.split(' ')[0]) > this.now()) return undefined;
-        await unlink(file).catch(() => undefined);
+        try {
+          await link(tmp, file);
+          return release;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'EEXIST' && !NO_HARD_LINKS.has(code ?? '')) throw err;
+          // A filesystem without hard links: created exclusively and written after (the window above).
+          if (code !== 'EEXIST' && (await writeExclusive(file, token))) return release;
+        }
+        const held = await this.lockHeld(file);
+        if (held === true) return undefined;
+        if (held === 'gone') continue; // released meanwhile: try again
+        // Expired (its holder died): broken once, and only if it is still that expired lock. Moved aside
+        // first (rename is atomic): a contender that broke it and took it anew meanwhile gets it back.
+        const aside = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+        if (!(await rename(file, aside).then(() => true, () => false))) continue;
+        const moved = await readFile(aside, 'utf8').catch(() => '');
+        if (moved !== held) {
+          await link(aside, file).catch(() => undefined);
+          await unlink(aside).catch(() => undefined);
+          return undefined;
+        }
+        await unlink(aside).catch(() => undefined);
       }
+      return undefined;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
     }
-    return undefined;
+  }
+
+  /**
+   * true while a lock file holds an unexpired token, 'gone' when there is none, else the expired
+   * token. An empty lock file (left by an older version between create and write) counts as held for
+   * a minute after it was last modified, then as expired.
+   */
+  private async lockHeld(file: string): Promise<true | 'gone' | string> {
+    const cur = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : ''));
+    if (cur === undefined) return 'gone';
+    if (cur === '') {
+      const st = await stat(file).catch(() => undefined);
+      if (!st) return 'gone';
+      return Date.now() - st.mtimeMs < EMPTY_LOCK_GRACE_MS ? true : '';
+    }
+    return Number(cur.split(' ')[0]) > this.now() ? true : cur;
   }
 
   health(): { ok: boolean } {
@@ -296,6 +336,21 @@ export class FileKv implements KvStore {
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
+  }
+}
+
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/** Create `file` with `data` unless it exists: false if it did. */
+async function writeExclusive(file: string, data: string): Promise<boolean> {
+  try {
+    const fh = await open(file, 'wx');
+    await fh.writeFile(data);
+    await fh.close();
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
   }
 }
 
