@@ -15,7 +15,7 @@ import { startNotary, tufRequestsFor, type NotaryLab } from '../support/notary-s
 import { pushImage } from '../support/oci-image.js';
 import { makePki, type Pki } from '../support/pki.js';
 import { generateRealFixtures, type RealFixtures } from '../support/real-fixtures.js';
-import { startRedis, type RedisLab } from '../support/redis.js';
+import { startRedis, whenConnected, type RedisLab } from '../support/redis.js';
 import { headDigest as head } from '../support/through-proxy.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
@@ -63,7 +63,7 @@ afterAll(async () => {
 });
 
 let n = 0;
-runKvContract('redis (real redis-server)', () => new RedisKv(redis.url, `contract${++n}:`));
+runKvContract('redis (real redis-server)', () => whenConnected(new RedisKv(redis.url, `contract${++n}:`)));
 
 describe('stampede: 1000 concurrent cold requests for one tag', () => {
   it('reach the notary server once per role and the registry once, counted in their own logs', async () => {

@@ -16,6 +16,7 @@ import { startNotary, tufRequestsFor, type NotaryLab } from '../support/notary-s
 import { pushImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { generateRealFixtures, type RealFixtures } from '../support/real-fixtures.js';
+import { whenConnected } from '../support/redis.js';
 import { redisCli, startRedisCluster, startSentinel, type RedisClusterLab, type SentinelLab } from '../support/redis-topologies.js';
 import { headDigest as head } from '../support/through-proxy.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
@@ -26,10 +27,14 @@ let notary: NotaryLab;
 let cli: NotaryCli;
 const started: Array<{ stop(): Promise<void> }> = [];
 let n = 0;
-/** Contract stores are closed before the servers stop (else ioredis keeps reconnecting to nothing). */
-function keep(kv: RedisKv): RedisKv {
+/**
+ * Contract stores are closed before the servers stop (else ioredis keeps reconnecting to nothing), and
+ * handed to the contract once connected: the contract is about a connected store (a cluster client's
+ * first connection once took longer than RedisKv's 2 s start-up wait in a loaded CI run).
+ */
+async function keep(kv: RedisKv): Promise<RedisKv> {
   started.push({ stop: () => kv.close() });
-  return kv;
+  return whenConnected(kv);
 }
 
 const signedImage = (repo: string, tag: string, init = true) => pushSignedImage(cli, dir, registry.host, repo, tag, init);

@@ -50,3 +50,12 @@ export async function startRedis(dir: string): Promise<RedisLab> {
   };
   return lab;
 }
+
+/**
+ * A store handed to a test once its client is connected (at most 20 s): RedisKv fails fast while Redis
+ * is away and waits only 2 s for the first connection, which a loaded CI machine can exceed.
+ */
+export async function whenConnected<T extends { health(): { ok: boolean } }>(kv: T): Promise<T> {
+  for (const deadline = Date.now() + 20_000; !kv.health().ok && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+  return kv;
+}
