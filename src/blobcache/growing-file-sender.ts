@@ -25,8 +25,13 @@ async function openFill(fill: Fill): Promise<FileHandle> {
     await fill.fileReady;
     return await open(fill.tmpPath, 'r');
   } catch (err) {
-    // Committed (renamed) between the lookup and this open: the final file has the same bytes.
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && fill.committed) return open(fill.finalPath, 'r');
+    // Renamed into place between the lookup and this open: the final file has the same bytes. The fill
+    // counts as committed only once its commit steps after the rename are done, so wait for its outcome
+    // (answering with an error here cut a joining client before its first byte: seen once in CI).
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      await fill.done;
+      if (fill.committed) return open(fill.finalPath, 'r');
+    }
     throw fill.error ?? err;
   }
 }

@@ -251,7 +251,7 @@ describe('HTTP request fuzzer', () => {
         setTimeout(() => s.destroy(), 10_000);
       });
       const text = got.toString('latin1');
-      expect(text.startsWith('HTTP/1.1 200')).toBe(true);
+      expect(text.slice(0, 300), `round ${round}`).toMatch(/^HTTP\/1\.1 200 /);
       // Nothing but the blob after the headers: no error response spliced into the body.
       expect(text.indexOf('HTTP/1.1', 1)).toBe(-1);
       expect(text.includes('"errors"')).toBe(false);

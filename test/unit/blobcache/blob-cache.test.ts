@@ -144,6 +144,26 @@ describe('BlobCache', () => {
     for (const g of got) expect(Buffer.concat(g).equals(bytes)).toBe(true);
   });
 
+  it('a sender that opens the fill while it is being committed (renamed, not yet finished) sends the committed file', async () => {
+    const cache = await BlobCache.open({ path: dir, maxBytes: 10 * MiB, verifyOnRead: false });
+    const bytes = randomBytes(MiB);
+    const digest = digestOf(bytes);
+    const fill = cache.beginFill(BlobCache.key('up', digest));
+    let finishCommit!: () => void;
+    const commitStep = new Promise<void>((r) => (finishCommit = r));
+    cache.startFill(fill, bytes.length, Readable.from([bytes]), digest, () => commitStep);
+    const finalFile = join(dir, 'blobs', 'up', digest.slice(7));
+    for (let t = 0; t < 200 && !existsSync(finalFile); t++) await new Promise((r) => setTimeout(r, 5));
+    expect(existsSync(finalFile)).toBe(true); // renamed into place...
+    expect(fill.committed).toBe(false); // ...while the commit's last step is still running
+    const got: Buffer[] = [];
+    const sink = new Writable({ write: (c: Buffer, _e, cb) => (got.push(Buffer.from(c)), cb()) });
+    const send = sendGrowingFile(fill, sink);
+    setTimeout(finishCommit, 20);
+    expect(await send).toBe('sent');
+    expect(Buffer.concat(got).equals(bytes)).toBe(true);
+  });
+
   it('a fill that fails fails its senders before they have every byte', async () => {
     const cache = await BlobCache.open({ path: dir, maxBytes: 10 * MiB, verifyOnRead: false });
     const bytes = randomBytes(2 * MiB);
