@@ -110,19 +110,14 @@ async function confirmAccess(cache: BlobCache, up: UpstreamDeps, route: BlobRout
 /** Serve from the cache if it can; false when the request is for the upstream relay instead. */
 async function serveCached(cache: BlobCache, up: UpstreamDeps, route: BlobRoute, method: 'GET' | 'HEAD', range: string | undefined, res: ServerResponse, deps: ServerDeps): Promise<boolean> {
   const key = BlobCache.key(up.config.name, route.digest);
+  // Committed by another worker sharing the directory since this one indexed it: served from disk.
+  // Looked up again below either way: this await lets another request start the fill meanwhile, and
+  // the lookup-then-beginFill must stay synchronous (one fill per blob).
+  if (cache.lookup(key).kind === 'miss') await cache.adopt(key);
   // A few rounds: every await may change what the cache holds (a fill commits, a bad file is dropped).
-  let adoptTried = false;
-  for (let round = 0; round < 5; round++) {
+  for (let round = 0; round < 4; round++) {
     const l = cache.lookup(key);
     if (l.kind === 'miss') {
-      // Committed by another worker sharing the directory since this one indexed it: served from disk.
-      // Looked up again either way: the await lets another request start the fill meanwhile, and the
-      // lookup-then-beginFill below must stay synchronous (one fill per blob).
-      if (!adoptTried) {
-        adoptTried = true;
-        await cache.adopt(key);
-        continue;
-      }
       if (method === 'HEAD' || range !== undefined) return false;
       const fill = cache.beginFill(key);
       // Joiners for the same repository need no confirmation: the fill's own GET is it (and if the
