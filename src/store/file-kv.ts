@@ -80,7 +80,7 @@ export class FileKv implements KvStore {
 
   private async writeAtomic(file: string, data: Buffer): Promise<void> {
     await this.ensureDir();
-    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    const tmp = tmpNameFor(file);
     await writeFile(tmp, data);
     await rename(tmp, file);
   }
@@ -275,7 +275,7 @@ export class FileKv implements KvStore {
     // place (link fails if the lock exists). Created with O_EXCL and written after, a lock was seen
     // empty by a contender in between, taken for expired and broken: two holders (a stampede over two
     // workers then fetched every role twice).
-    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    const tmp = tmpNameFor(file);
     await writeFile(tmp, token);
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -297,7 +297,7 @@ export class FileKv implements KvStore {
         if (held === 'gone') continue; // released meanwhile: try again
         // Expired (its holder died): broken once, and only if it is still that expired lock. Moved aside
         // first (rename is atomic): a contender that broke it and took it anew meanwhile gets it back.
-        const aside = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+        const aside = tmpNameFor(file);
         if (!(await rename(file, aside).then(() => true, () => false))) continue;
         const moved = await readFile(aside, 'utf8').catch(() => '');
         if (moved !== held) {
@@ -337,6 +337,11 @@ export class FileKv implements KvStore {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
   }
+}
+
+/** A unique temp name beside `file` (the sweeper removes dead writers' `.tmp` files after an hour). */
+function tmpNameFor(file: string): string {
+  return `${file}.${randomBytes(6).toString('hex')}.tmp`;
 }
 
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
