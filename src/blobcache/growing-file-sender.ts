@@ -11,7 +11,7 @@ import { sendFileRange, type SendResult } from './file-sender.js';
 const STEP = 512 << 10;
 
 /** How far a sender may read from `pos`: written bytes less the one held back until the commit. */
-export async function fillAvailable(fill: Fill, pos: number): Promise<number> {
+async function fillAvailable(fill: Fill, pos: number): Promise<number> {
   for (;;) {
     if (fill.error) throw fill.error;
     const limit = fill.committed ? fill.size : Math.max(0, fill.written - 1);
