@@ -6,21 +6,21 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { DEFAULT_CONFIG_FILE, loadConfig, readConfigFile } from '../config/load.js';
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { fail, isTrustgateError } from '../errors.js';
 import { KvTrustState } from '../store/kv-trust-state.js';
-import type { KvStore } from '../store/kv.js';
 import { BundleFetcher, BUNDLE_FORMAT, describeSet, parseBundle, setFiles, type Bundle, type BundleImage, type BundleRepository } from '../trust/bundle.js';
 import { TrustClient } from '../trust/client.js';
 import { CachingFetcher } from '../trust/fetch/caching-fetcher.js';
-import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
 import { resolveTag } from '../trust/resolve-tag.js';
 import { MemoryTrustState } from '../trust/state/memory-state.js';
-import { RegistryClient, MANIFEST_MEDIA_TYPES } from '../registry/registry-client.js';
+import { MANIFEST_MEDIA_TYPES } from '../registry/registry-client.js';
 import { readBodyCapped } from '../http/read-capped.js';
-import { BUNDLE_INDEX_KEY, buildKv, pinningOf } from './compose.js';
-import { parseImage, upstreamForImage } from './inspect.js';
+import { BUNDLE_INDEX_KEY, buildKv, pinningOf } from '../app/store.js';
+import { readBundleIndex, secondsLeft } from '../app/bundle-index.js';
+import { notaryFetcherFor, registryClientFor } from '../app/upstream-clients.js';
+import { parseImage, upstreamForImage } from '../app/select-upstream.js';
 import { parseNow } from './lookup.js';
 import { EXIT_OK, EXIT_REFUSED, reportError, UsageError, type Io } from './output.js';
 
@@ -28,29 +28,12 @@ const USAGE = `usage: trustgate bundle export --out FILE [--with-images] [--list
        trustgate bundle import FILE [--now ISO8601] [--push-to REGISTRY_URL] [--config FILE]
        trustgate bundle status [--json] [--now ISO8601] [--config FILE]`;
 
-export interface BundleIndexEntry {
-  importedAt: string;
-  versions: Record<string, number>;
-  expires: Record<string, string>;
-}
-
-export async function readBundleIndex(kv: KvStore): Promise<Record<string, BundleIndexEntry>> {
-  const raw = await kv.get(BUNDLE_INDEX_KEY);
-  return raw ? (JSON.parse(raw.toString('utf8')) as Record<string, BundleIndexEntry>) : {};
-}
-
-/** Seconds until the earliest expiry of a repository's roles (negative: expired). */
-export function secondsLeft(e: BundleIndexEntry, now: Date): number {
-  const earliest = Math.min(...Object.values(e.expires).map((x) => Date.parse(x)));
-  return Math.floor((earliest - now.getTime()) / 1000);
-}
-
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-async function exportImages(config: Config, image: { name: string; tag: string }, digest: string): Promise<BundleImage> {
+async function exportImages(config: Config, env: NodeJS.ProcessEnv, image: { name: string; tag: string }, digest: string): Promise<BundleImage> {
   const u = upstreamForImage(config, image.name);
   const repo = image.name.slice(u.gun.length + 1);
-  const registry = new RegistryClient({ registry: u.registry, timeoutMs: config.limits.upstreamTimeoutMs, manifestBytes: config.limits.manifestBytes, realmAllowlist: u.realms });
+  const registry = registryClientFor(config, u, env);
   try {
     const out: BundleImage = { gun: image.name, repo, tag: image.tag, digest, manifests: {}, blobs: {} };
     const queue = [digest];
@@ -95,8 +78,7 @@ async function runExport(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promis
   for (const ref of refs) {
     const { name, tag } = parseImage(ref);
     const u = upstreamForImage(config, name);
-    const n = u.notary!;
-    const fetcher = new NotaryHttpFetcher({ url: n.url, ca: n.ca ? readConfigFile(n.ca, 'notary.ca') : undefined, realmAllowlist: n.realms, timeoutMs: n.timeoutMs });
+    const fetcher = notaryFetcherFor(config, u, env)!;
     try {
       // Fully verified before anything is written: an export never carries data that does not verify.
       const client = new TrustClient({ fetcher, state: new MemoryTrustState(), clock: { now: () => new Date() }, pinning: pinningOf(config) });
@@ -114,7 +96,7 @@ async function runExport(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promis
       }
       if (parsed.values['with-images']) {
         const t = resolveTag(name, tag ?? 'latest', set.targets, set.skipped);
-        bundle.images!.push(await exportImages(config, { name, tag: t.tag }, t.digest));
+        bundle.images!.push(await exportImages(config, env, { name, tag: t.tag }, t.digest));
       }
     } finally {
       await fetcher.close();

@@ -1,5 +1,5 @@
-// Pieces of the composition shared by the commands that need the store or trust pinning
-// (start, bundle): built the same way everywhere from a validated config.
+// The store and trust pinning, built the same way for every command (start, bundle, resign) from a
+// validated config.
 import { readConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
