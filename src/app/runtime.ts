@@ -15,17 +15,13 @@ import { audit, type AuditSinks, type Logger } from '../observe/logger.js';
 import { ManifestCache } from '../store/manifest-cache.js';
 import { BlobCache } from '../blobcache/blob-cache.js';
 import { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
-import { TrustClient, type Clock, type MetadataFetcher, type TrustStateStore } from '../trust/client.js';
+import type { Clock } from '../trust/client.js';
 import { Metrics } from '../observe/metrics.js';
-import { KvTrustState } from '../store/kv-trust-state.js';
 import type { KvStore } from '../store/kv.js';
-import { OfflineFetcher } from '../trust/bundle.js';
-import { CachingFetcher } from '../trust/fetch/caching-fetcher.js';
-import { InstrumentedFetcher } from '../trust/fetch/instrumented-fetcher.js';
-import { TrustService } from '../trust/trust-service.js';
 import { readBundleIndex, secondsLeft } from './bundle-index.js';
-import { buildKv, pinningOf } from './store.js';
-import { notaryFetcherFor, registryClientFor } from './upstream-clients.js';
+import { dctTrustFor } from './dct-trust.js';
+import { buildKv } from './store.js';
+import { registryClientFor } from './upstream-clients.js';
 
 /** Notation's verdict as the proxy's signature proof (header and audit line). */
 function notationProofs(nv: NotationVerifier): DigestSignatureVerifier {
@@ -59,11 +55,7 @@ export async function buildRuntime(
   clock: Clock = { now: () => new Date(), nowMs: Date.now },
   metrics: Metrics = new Metrics(),
 ): Promise<ServerDeps & { close(): Promise<void>; lifecycle?: { draining: boolean } }> {
-  const pinning = pinningOf(config);
-  // Rollback floors, trusted roots and verified metadata live in the store, so they survive restarts
-  // and are shared by replicas.
   const kv = buildKv(config, log.child({ component: 'store' }), (layer, result) => metrics.store.inc({ layer, result }));
-  const state: TrustStateStore = new KvTrustState(kv);
   const upstreams = new Map<string, UpstreamDeps>();
   // Where request-time audit lines go: the deps returned below, once the caller has set their stream.
   let sinks: AuditSinks = { log, metrics };
@@ -78,27 +70,9 @@ export async function buildRuntime(
         audit(sinks, { upstream: u.name, gun: `${u.gun}/${r.repo}`, repo: r.repo, ref: r.path.slice(r.path.lastIndexOf('/') + 1), decision: 'deny', policy: u.policy, code: r.code, reason: `redirect to ${r.target} refused: ${r.reason}`, durationMs: 0 }),
     });
     closers.push(() => registry.close());
-    let trust: TrustService | undefined;
-    let source: MetadataFetcher | undefined;
-    const notary = notaryFetcherFor(config, u, env);
-    if (notary) {
-      closers.push(() => notary.close());
-      source = new InstrumentedFetcher(notary, metrics);
-    } else if (u.bundle) {
-      // Air-gapped: the last imported metadata is the current metadata (CachingFetcher `offline`),
-      // verified on every update, so the upstream serves until the bundle's earliest expiry, then refuses.
-      source = new OfflineFetcher();
-    }
-    if (source) {
-      const cached = new CachingFetcher(source, kv, { freshSeconds: u.bundle ? 0 : config.limits.trustCacheSeconds, staleIfError: true, offline: u.bundle });
-      trust = new TrustService({
-        client: new TrustClient({ fetcher: cached, state, clock, pinning }),
-        clock,
-        cacheSeconds: config.limits.trustCacheSeconds,
-        kv,
-        fetcher: cached,
-      });
-    }
+    const dct = dctTrustFor(config, u, env, kv, clock, metrics);
+    if (dct) closers.push(() => dct.close());
+    const trust = dct?.service;
     const notation = notations[i];
     // Cosign keys and trusted root are read once, here: a bad file fails start naming its config key.
     const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`), config.limits.maxSignatures) : undefined;

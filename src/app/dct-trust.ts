@@ -1,0 +1,43 @@
+// The DCT trust service of one upstream, built the same way for `start` and for commands that resolve
+// signed tags through the engine (`resign`): notary server (or air-gap bundle) → shared-store cache →
+// verifying client → single-flight service. Returns undefined for an upstream without DCT.
+import type { Config, UpstreamConfig } from '../config/schema.js';
+import type { Metrics } from '../observe/metrics.js';
+import { KvTrustState } from '../store/kv-trust-state.js';
+import type { KvStore } from '../store/kv.js';
+import { OfflineFetcher } from '../trust/bundle.js';
+import { TrustClient, type Clock, type MetadataFetcher } from '../trust/client.js';
+import { CachingFetcher } from '../trust/fetch/caching-fetcher.js';
+import { InstrumentedFetcher } from '../trust/fetch/instrumented-fetcher.js';
+import { TrustService } from '../trust/trust-service.js';
+import { pinningOf } from './store.js';
+import { notaryFetcherFor } from './upstream-clients.js';
+
+export interface DctTrust {
+  service: TrustService;
+  close(): Promise<void>;
+}
+
+export function dctTrustFor(config: Config, u: UpstreamConfig, env: NodeJS.ProcessEnv, kv: KvStore, clock: Clock, metrics?: Metrics): DctTrust | undefined {
+  let source: MetadataFetcher | undefined;
+  const notary = notaryFetcherFor(config, u, env);
+  if (notary) {
+    source = metrics ? new InstrumentedFetcher(notary, metrics) : notary;
+  } else if (u.bundle) {
+    // Air-gapped: the last imported metadata is the current metadata (CachingFetcher `offline`),
+    // verified on every update, so the upstream serves until the bundle's earliest expiry, then refuses.
+    source = new OfflineFetcher();
+  }
+  if (!source) return undefined;
+  // Rollback floors, trusted roots and verified metadata live in the store, so they survive restarts
+  // and are shared by replicas.
+  const cached = new CachingFetcher(source, kv, { freshSeconds: u.bundle ? 0 : config.limits.trustCacheSeconds, staleIfError: true, offline: u.bundle });
+  const service = new TrustService({
+    client: new TrustClient({ fetcher: cached, state: new KvTrustState(kv), clock, pinning: pinningOf(config) }),
+    clock,
+    cacheSeconds: config.limits.trustCacheSeconds,
+    kv,
+    fetcher: cached,
+  });
+  return { service, close: async () => notary?.close() };
+}
