@@ -16,6 +16,7 @@ export const CODES = {
   PINNING_FAILED: { oci: 'DENIED', status: 403, summary: 'the root is not allowed by trust pinning or root rotation rules' },
   TOO_LARGE: { oci: 'DENIED', status: 403, summary: 'a download exceeded its size limit' },
   MALFORMED: { oci: 'DENIED', status: 403, summary: 'metadata is not valid JSON or not valid Notary v1 structure' },
+  FROZEN_NO_STATE: { oci: 'DENIED', status: 403, summary: 'DCT trust is frozen (notary.frozenAt) and the repository has no trust data verified at or before the freeze' },
   // Notary Project (Notation) signatures.
   NOTATION_UNSIGNED: { oci: 'DENIED', status: 403, summary: 'the manifest has no Notary Project signature' },
   NOTATION_INVALID: { oci: 'DENIED', status: 403, summary: 'no Notary Project signature of the manifest satisfies the trust policy' },

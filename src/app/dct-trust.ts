@@ -9,6 +9,8 @@ import { OfflineFetcher } from '../trust/bundle.js';
 import { TrustClient, type Clock, type MetadataFetcher } from '../trust/client.js';
 import { CachingFetcher } from '../trust/fetch/caching-fetcher.js';
 import { InstrumentedFetcher } from '../trust/fetch/instrumented-fetcher.js';
+import { FrozenFetcher } from '../trust/fetch/frozen-fetcher.js';
+import { VerifiedRecords } from '../trust/state/verified-records.js';
 import { TrustService } from '../trust/trust-service.js';
 import { pinningOf } from './store.js';
 import { notaryFetcherFor } from './upstream-clients.js';
@@ -32,12 +34,21 @@ export function dctTrustFor(config: Config, u: UpstreamConfig, env: NodeJS.Proce
   // Rollback floors, trusted roots and verified metadata live in the store, so they survive restarts
   // and are shared by replicas.
   const cached = new CachingFetcher(source, kv, { freshSeconds: u.bundle ? 0 : config.limits.trustCacheSeconds, staleIfError: true, offline: u.bundle });
+  // Every live update records when it verified what: frozen trust resolves from the last such record
+  // made at or before notary.frozenAt, and from then on never asks the notary server again.
+  const records = notary ? new VerifiedRecords(kv, source.source) : undefined;
+  const frozenAt = u.notary?.frozenAt;
+  const frozen = records && frozenAt ? { at: frozenAt, fetcher: new FrozenFetcher(kv, records, frozenAt) } : undefined;
+  if (frozenAt) metrics?.freezes.set(u.name, frozenAt);
+  if (metrics) metrics.freezeClock = () => clock.now().getTime();
   const service = new TrustService({
-    client: new TrustClient({ fetcher: cached, state: new KvTrustState(kv), clock, pinning: pinningOf(config) }),
+    client: new TrustClient({ fetcher: cached, state: new KvTrustState(kv), clock, pinning: pinningOf(config), frozen }),
     clock,
     cacheSeconds: config.limits.trustCacheSeconds,
     kv,
     fetcher: cached,
+    records,
+    frozenAt,
   });
   return { service, close: async () => notary?.close() };
 }

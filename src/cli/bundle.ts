@@ -9,6 +9,8 @@ import { request } from 'undici';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { fail, isTrustgateError } from '../errors.js';
+import type { KvStore } from '../store/kv.js';
+import { VerifiedRecords } from '../trust/state/verified-records.js';
 import { KvTrustState } from '../store/kv-trust-state.js';
 import { BundleFetcher, BUNDLE_FORMAT, describeSet, parseBundle, setFiles, type Bundle, type BundleImage, type BundleRepository } from '../trust/bundle.js';
 import { TrustClient } from '../trust/client.js';
@@ -27,6 +29,18 @@ import { EXIT_OK, EXIT_REFUSED, reportError, UsageError, type Io } from './outpu
 const USAGE = `usage: trustgate bundle export --out FILE [--with-images] [--list FILE] [--config FILE] IMAGE[:TAG]...
        trustgate bundle import FILE [--now ISO8601] [--push-to REGISTRY_URL] [--config FILE]
        trustgate bundle status [--json] [--now ISO8601] [--config FILE]`;
+
+/**
+ * The frozen upstream (notary.frozenAt) that serves a GUN, with the notary host its state is stored
+ * under, or undefined: an air-gapped (`bundle: true`) or live upstream, or none.
+ */
+function frozenUpstreamOf(config: Config, gun: string, env: NodeJS.ProcessEnv): { upstream: string; at: Date; source: string } | undefined {
+  const u = [...config.upstreams].sort((a, b) => b.gun.length - a.gun.length).find((x) => gun.startsWith(`${x.gun}/`));
+  const at = u?.notary?.frozenAt;
+  if (!u || !at) return undefined;
+  // The notary host, as NotaryHttpFetcher names its source: the proxy keys this upstream's store entries by it.
+  return { upstream: u.name, at, source: new URL(u.notary!.url).host };
+}
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -154,20 +168,29 @@ async function runImport(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promis
   const bundle = parseBundle(bytes);
   const kv = buildKv(config);
   const clock = { now: () => now ?? new Date() };
-  const results: Array<{ gun: string; ok: boolean; code?: string; message?: string; versions?: Record<string, number> }> = [];
+  const results: Array<{ gun: string; ok: boolean; code?: string; message?: string; versions?: Record<string, number>; frozen?: string }> = [];
   try {
     const index = await readBundleIndex(kv);
     for (const repo of bundle.repositories) {
       // The same verification the proxy does online — site pinning, rollback floors from this store,
       // expiry at `now` — over the bundle's bytes, which land in the store only once they verified.
-      const fetcher = new CachingFetcher(new BundleFetcher(repo), kv, { freshSeconds: 0, staleIfError: false, retainSeconds: 0 });
-      const client = new TrustClient({ fetcher, state: new KvTrustState(kv), clock, pinning: pinningOf(config) });
+      const frozen = frozenUpstreamOf(config, repo.gun, env);
+      const fetcher = new CachingFetcher(new BundleFetcher(repo, frozen?.source), kv, { freshSeconds: 0, staleIfError: false, retainSeconds: frozen ? 0 : undefined });
+      // A frozen upstream: the bundle must have been made at or before the freeze, and its timestamp and
+      // snapshot are checked at the freeze, as the proxy checks them (TrustedSet.frozenAt).
+      const client = new TrustClient({ fetcher, state: new KvTrustState(kv), clock, pinning: pinningOf(config), frozen: frozen ? { at: frozen.at, fetcher } : undefined });
       try {
+        const createdAt = new Date(bundle.createdAt);
+        if (frozen && !(createdAt <= frozen.at)) {
+          throw fail('FROZEN_NO_STATE', `DCT trust of upstream ${frozen.upstream} is frozen at ${frozen.at.toISOString()}; this bundle was created at ${bundle.createdAt}, after the freeze, and is not accepted`);
+        }
         const set = await client.update(repo.gun);
         await fetcher.commit(repo.gun);
+        // What the proxy's frozen trust resolves from: this set, as of the bundle's making.
+        if (frozen) await new VerifiedRecords(kv, frozen.source).write(repo.gun, set, createdAt, true);
         const d = describeSet(set);
-        index[repo.gun] = { importedAt: clock.now().toISOString(), ...d };
-        results.push({ gun: repo.gun, ok: true, versions: d.versions });
+        index[repo.gun] = { importedAt: clock.now().toISOString(), ...d, ...(frozen ? { frozenAt: frozen.at.toISOString() } : {}) };
+        results.push({ gun: repo.gun, ok: true, versions: d.versions, ...(frozen ? { frozen: frozen.at.toISOString() } : {}) });
       } catch (err) {
         fetcher.discard(repo.gun);
         if (!isTrustgateError(err)) throw err;
@@ -193,6 +216,19 @@ async function runImport(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promis
   }
 }
 
+/** Repositories of frozen upstreams and when their state was verified (prefetched or imported). */
+async function frozenStatus(config: Config, kv: KvStore): Promise<Array<{ gun: string; upstream: string; verifiedAt: string; frozenAt: string; usable: boolean }>> {
+  const out = [];
+  for (const u of config.upstreams) {
+    const at = u.notary?.frozenAt;
+    if (!at) continue;
+    for (const [gun, verifiedAt] of await new VerifiedRecords(kv, new URL(u.notary!.url).host).index()) {
+      out.push({ gun, upstream: u.name, verifiedAt: verifiedAt.toISOString(), frozenAt: at.toISOString(), usable: verifiedAt <= at });
+    }
+  }
+  return out;
+}
+
 async function runStatus(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   let parsed;
   try {
@@ -205,14 +241,17 @@ async function runStatus(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promis
   const kv = buildKv(config);
   try {
     const index = await readBundleIndex(kv);
-    const rows = Object.entries(index).map(([gun, e]) => ({ gun, importedAt: e.importedAt, versions: e.versions, earliestExpiry: new Date(now.getTime() + secondsLeft(e, now) * 1000).toISOString(), secondsLeft: secondsLeft(e, now) }));
-    if (parsed.values.json) io.stdout(JSON.stringify({ repositories: rows }));
+    const rows = Object.entries(index).map(([gun, e]) => ({ gun, importedAt: e.importedAt, versions: e.versions, earliestExpiry: new Date(now.getTime() + secondsLeft(e, now) * 1000).toISOString(), secondsLeft: secondsLeft(e, now), ...(e.frozenAt ? { frozen: e.frozenAt } : {}) }));
+    const frozen = await frozenStatus(config, kv);
+    if (parsed.values.json) io.stdout(JSON.stringify({ repositories: rows, ...(frozen.length ? { frozen } : {}) }));
     else {
       io.stdout(rows.length ? 'REPOSITORY\tTIMESTAMP\tSNAPSHOT\tTARGETS\tEARLIEST EXPIRY\tLEFT' : 'no bundles imported');
       for (const r of rows) {
         const left = r.secondsLeft < 0 ? 'EXPIRED' : `${Math.floor(r.secondsLeft / 86400)}d ${Math.floor((r.secondsLeft % 86400) / 3600)}h`;
-        io.stdout(`${r.gun}\tv${r.versions.timestamp}\tv${r.versions.snapshot}\tv${r.versions.targets}\t${r.earliestExpiry}\t${left}`);
+        io.stdout(`${r.gun}\tv${r.versions.timestamp}\tv${r.versions.snapshot}\tv${r.versions.targets}\t${r.earliestExpiry}\t${left}${r.frozen ? `\tfrozen ${r.frozen}` : ''}`);
       }
+      if (frozen.length) io.stdout('FROZEN REPOSITORY\tUPSTREAM\tVERIFIED AT\tSTATE');
+      for (const f of frozen) io.stdout(`${f.gun}\t${f.upstream}\t${f.verifiedAt}\t${f.usable ? `frozen ${f.frozenAt}` : `verified after the freeze at ${f.frozenAt}: not used`}`);
     }
     return EXIT_OK;
   } finally {

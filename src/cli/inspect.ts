@@ -3,17 +3,27 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import { parseImage, upstreamForImage } from '../app/select-upstream.js';
-import { pinningOf } from '../app/store.js';
+import { buildKv, pinningOf } from '../app/store.js';
 import { notaryFetcherFor } from '../app/upstream-clients.js';
 import { TrustClient } from '../trust/client.js';
 import type { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
-import { formatInspection, inspectTrust } from '../trust/inspect.js';
+import { formatInspection, inspectTrust, type TrustInspection } from '../trust/inspect.js';
+import type { CosignTagView } from '../cosign/inspect.js';
+import { dctTrustFor } from '../app/dct-trust.js';
 import { MemoryTrustState } from '../trust/state/memory-state.js';
 import { formatCosignInspection, inspectCosignFor } from './inspect-cosign.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 
 
 const USAGE = `usage: trustgate inspect IMAGE[:TAG] [--json] [--config FILE]`;
+
+function show(json: boolean, io: Io, shown: string, tag: string | undefined, result: TrustInspection, cosign: CosignTagView[] | undefined): number {
+  if (tag !== undefined) result.SignedTags = result.SignedTags.filter((t) => t.SignedTag === tag);
+  // Cosign signatures beside the DCT ones, when the upstream has cosign configured.
+  if (json) io.stdout(JSON.stringify([cosign ? { ...result, CosignSignatures: cosign } : result]));
+  else io.stdout(cosign ? `${formatInspection(result)}\n\n${formatCosignInspection(shown, cosign)}` : formatInspection(result));
+  return EXIT_OK;
+}
 
 export async function runInspect(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   let fetcher: NotaryHttpFetcher | undefined;
@@ -35,6 +45,18 @@ export async function runInspect(argv: string[], io: Io, env: NodeJS.ProcessEnv)
       io.stdout(parsed.values.json ? JSON.stringify([{ Name: shown, CosignSignatures: cosign }]) : formatCosignInspection(shown, cosign!));
       return EXIT_OK;
     }
+    if (u.notary.frozenAt && new Date() >= u.notary.frozenAt) {
+      // Frozen: what the proxy serves from is the store's state verified before the freeze; the notary
+      // server is not contacted.
+      const kv = buildKv(config);
+      const dct = dctTrustFor(config, u, env, kv, { now: () => new Date() })!;
+      try {
+        return show(parsed.values.json === true, io, shown, tag, inspectTrust(shown, await dct.service.verifiedSet(name)), cosign);
+      } finally {
+        await dct.close();
+        await kv.close();
+      }
+    }
     fetcher = notaryFetcherFor(config, u, env)!;
     const client = new TrustClient({
       fetcher,
@@ -42,12 +64,7 @@ export async function runInspect(argv: string[], io: Io, env: NodeJS.ProcessEnv)
       clock: { now: () => new Date() },
       pinning: pinningOf(config),
     });
-    const result = inspectTrust(shown, await client.update(name));
-    if (tag !== undefined) result.SignedTags = result.SignedTags.filter((t) => t.SignedTag === tag);
-    // Cosign signatures beside the DCT ones, when the upstream has cosign configured.
-    if (parsed.values.json) io.stdout(JSON.stringify([cosign ? { ...result, CosignSignatures: cosign } : result]));
-    else io.stdout(cosign ? `${formatInspection(result)}\n\n${formatCosignInspection(shown, cosign)}` : formatInspection(result));
-    return EXIT_OK;
+    return show(parsed.values.json === true, io, shown, tag, inspectTrust(shown, await client.update(name)), cosign);
   } catch (err) {
     return reportError(io, err, USAGE);
   } finally {

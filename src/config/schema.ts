@@ -4,6 +4,7 @@
 import { fail } from '../errors.js';
 import { missingSources, trustSourcesOf } from '../policy/effective.js';
 import { parseRedisUrl } from '../store/redis-url.js';
+import { parseRfc3339 } from './rfc3339.js';
 
 export type PolicyMode = 'enforce' | 'audit' | 'off';
 export const POLICY_MODES: readonly PolicyMode[] = ['enforce', 'audit', 'off'];
@@ -56,6 +57,11 @@ export interface NotaryConfig {
   /** Origins allowed as token realm; default the notary server's own origin. */
   realms?: readonly string[] | undefined;
   timeoutMs: number;
+  /**
+   * From this instant on the notary server is never contacted again: tags resolve only from state
+   * verified at or before it (docs/signatures.md, "Frozen DCT trust"). Absent: live trust.
+   */
+  frozenAt?: Date | undefined;
 }
 
 export interface RepositoryPolicy {
@@ -233,8 +239,14 @@ const NAME = /^[a-z0-9][a-z0-9_-]*$/;
 function parseNotary(p: Problems, v: unknown, path: string): NotaryConfig | undefined {
   if (v === undefined) return undefined;
   if (!isObj(v)) return p.add(path.slice(0, -1), v, 'a mapping with url (and ca, username, passwordEnv, realms, timeoutMs)');
-  unknownKeys(p, v, path, ['url', 'ca', 'username', 'passwordEnv', 'realms', 'timeoutMs']);
+  unknownKeys(p, v, path, ['url', 'ca', 'username', 'passwordEnv', 'realms', 'timeoutMs', 'frozenAt']);
   const u = url(p, v, 'url', path, ['https:']);
+  let frozenAt: Date | undefined;
+  if (v.frozenAt !== undefined) {
+    // A YAML 1.1 loader may hand over a Date already; ours (YAML 1.2 core) gives the string.
+    frozenAt = v.frozenAt instanceof Date ? v.frozenAt : typeof v.frozenAt === 'string' ? parseRfc3339(v.frozenAt) : undefined;
+    if (!frozenAt || Number.isNaN(frozenAt.getTime())) p.add(`${path}frozenAt`, v.frozenAt, 'an RFC 3339 date-time with a time zone offset, e.g. 2026-12-08T00:00:00Z');
+  }
   const username = str(p, v, 'username', path, false);
   const passwordEnv = str(p, v, 'passwordEnv', path, false);
   if ((username === undefined) !== (passwordEnv === undefined)) p.add(`${path}passwordEnv`, v.passwordEnv, 'username and passwordEnv together');
@@ -242,7 +254,7 @@ function parseNotary(p: Problems, v: unknown, path: string): NotaryConfig | unde
   for (const r of realms ?? []) if (!/^https:\/\//.test(r)) p.add(`${path}realms`, r, 'https origins');
   return u === undefined
     ? undefined
-    : { url: u, ca: str(p, v, 'ca', path, false), username, passwordEnv, realms, timeoutMs: int(p, v, 'timeoutMs', path, 15_000, 100, 600_000) };
+    : { url: u, ca: str(p, v, 'ca', path, false), username, passwordEnv, realms, timeoutMs: int(p, v, 'timeoutMs', path, 15_000, 100, 600_000), ...(frozenAt ? { frozenAt } : {}) };
 }
 
 /** `require`: one of the words, or `{ any-of: [kinds] }` / `{ all-of: [kinds] }`. */

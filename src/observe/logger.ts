@@ -39,6 +39,8 @@ export interface AuditRecord {
   notationLogged?: readonly string[] | undefined;
   /** The notary server was unreachable and unexpired cached metadata decided (stale-if-error). */
   stale?: boolean | undefined;
+  /** DCT trust is frozen (notary.frozenAt): the instant it was frozen at, ISO 8601. */
+  frozen?: string | undefined;
   durationMs: number;
 }
 

@@ -28,6 +28,28 @@ export class Metrics {
   readonly streams = new Gauge({ name: 'trustgate_streams_in_flight', help: 'Blob streams being relayed', registers: [this.registry] });
   readonly bytes = new Counter({ name: 'trustgate_bytes_streamed_total', help: 'Blob bytes relayed to clients', registers: [this.registry] });
   readonly bundleExpiry = new Gauge({ name: 'trustgate_bundle_expiry_seconds', help: 'Seconds until the earliest expiry of an imported trust bundle, per repository', labelNames: ['gun'] as const, registers: [this.registry] });
+  /** notary.frozenAt per upstream that has one; the gauges below are computed from it when scraped. */
+  readonly freezes = new Map<string, Date>();
+  /** The clock the freeze gauges compare with (the server's clock; tests move it). */
+  freezeClock: () => number = Date.now;
+  readonly trustFrozen: Gauge<'upstream'> = new Gauge({
+    name: 'trustgate_trust_frozen',
+    help: '1 when DCT trust of the upstream is frozen (notary.frozenAt has passed), 0 while the freeze is still ahead',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      for (const [upstream, at] of this.freezes) this.trustFrozen.set({ upstream }, this.freezeClock() >= at.getTime() ? 1 : 0);
+    },
+  });
+  readonly trustFrozenAt: Gauge<'upstream'> = new Gauge({
+    name: 'trustgate_trust_frozen_at_seconds',
+    help: 'notary.frozenAt of the upstream, as Unix seconds',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      for (const [upstream, at] of this.freezes) this.trustFrozenAt.set({ upstream }, at.getTime() / 1000);
+    },
+  });
   readonly storeUp = new Gauge({ name: 'trustgate_store_up', help: '1 when the shared store answers, 0 when degraded to memory', registers: [this.registry] });
 
   private readonly requestCells: CountCell[] = [];

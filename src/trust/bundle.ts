@@ -83,8 +83,11 @@ export function parseBundle(bytes: Buffer): Bundle {
 
 /** Serves one bundled repository's files to the updater, as a notary server would. */
 export class BundleFetcher implements MetadataFetcher {
-  readonly source = 'bundle';
-  constructor(private readonly repo: BundleRepository) {}
+  constructor(
+    private readonly repo: BundleRepository,
+    /** Whose files these are in the store: 'bundle' for an air-gapped upstream, the notary host for a frozen one. */
+    readonly source = 'bundle',
+  ) {}
 
   async fetch(req: MetadataRequest): Promise<Uint8Array | null> {
     if (req.gun !== this.repo.gun) return null;

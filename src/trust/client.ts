@@ -65,6 +65,12 @@ export interface TrustClientOptions {
   trustedRoot?: Uint8Array | undefined;
   fetchLimits?: FetchLimits;
   setLimits?: SetLimits;
+  /**
+   * Frozen DCT trust (notary.frozenAt): from `at` on, every update reads from `fetcher` (the state
+   * verified before the freeze) instead of the notary server, and checks timestamp and snapshot expiry
+   * at `at` (TrustedSet.frozenAt).
+   */
+  frozen?: { at: Date; fetcher: MetadataFetcher } | undefined;
 }
 
 /** Raised inside an attempt when the snapshot lists a root other than the one we trust. */
@@ -102,14 +108,16 @@ export class TrustClient {
   async update(gun: string): Promise<TrustedSet> {
     if (!isValidGun(gun)) throw fail('USAGE', `invalid GUN ${JSON.stringify(gun)}`);
     const now = this.opts.clock.now(); // one reference time for the whole update (TUF 5.1)
+    const frozen = this.opts.frozen && now >= this.opts.frozen.at ? this.opts.frozen : undefined;
+    const u: Update = { gun, now, fetcher: frozen?.fetcher ?? this.opts.fetcher, frozenAt: frozen?.at };
     const state = await this.opts.state.load(gun);
     const floors: VersionFloors = { ...(state?.versions ?? {}) };
-    let { anchor, fresh } = await this.bootstrapRoot(gun, state, now);
+    let { anchor, fresh } = await this.bootstrapRoot(u, state);
     if (anchor.root.version < (floors.root ?? 0)) {
       // The anchor is older than a root seen before (a replica stored an older root after another
       // moved on, or root.json was served stale on first contact): only a rotation up to the floor helps.
       try {
-        anchor = await this.rotateRoot(gun, anchor, null, now, false);
+        anchor = await this.rotateRoot(u, anchor, null, false);
       } catch (err) {
         if (!(err instanceof NoNewerRoot)) throw err;
       }
@@ -122,12 +130,12 @@ export class TrustClient {
     // Hub failure). We instead require a newer root signed by the expired one's keys, with pinning
     // re-applied — the same rule notary uses when the root *role* expires — so a rotated repo recovers.
     if (!fresh && (anchor.root.expires < now || !rootCertsCurrent(gun, anchor, now))) {
-      anchor = await this.rotateRoot(gun, anchor, null, now, true);
+      anchor = await this.rotateRoot(u, anchor, null, true);
     }
 
     let set: TrustedSet;
     try {
-      set = await this.attempt(gun, anchor, now, floors);
+      set = await this.attempt(u, anchor, floors);
     } catch (err) {
       if (isNetworkError(err)) throw err;
       // notary Update(): any failure → update the root, then one more try; the second error stands.
@@ -135,12 +143,12 @@ export class TrustClient {
       const first = changed ? fail('HASH_MISMATCH', `${gun}: the snapshot lists a root that could not be obtained`) : err;
       let rotated: TrustedRoot;
       try {
-        rotated = await this.rotateRoot(gun, anchor, changed, now, false);
+        rotated = await this.rotateRoot(u, anchor, changed, false);
       } catch (rotErr) {
         throw rotErr instanceof NoNewerRoot ? first : rotErr;
       }
       try {
-        set = await this.attempt(gun, rotated, now, floors);
+        set = await this.attempt(u, rotated, floors);
       } catch (err2) {
         if (err2 instanceof RootChanged) throw first;
         throw err2;
@@ -150,18 +158,15 @@ export class TrustClient {
     return set;
   }
 
-  private async fetchOrNull(req: Omit<MetadataRequest, 'gun'> & { gun: string }): Promise<Uint8Array | null> {
-    return this.opts.fetcher.fetch(req);
-  }
-
   /** The anchor root, and whether it was just fetched and fully checked (expiry included). */
-  private async bootstrapRoot(gun: string, state: TrustState | undefined, now: Date): Promise<{ anchor: TrustedRoot; fresh: boolean }> {
+  private async bootstrapRoot(u: Update, state: TrustState | undefined): Promise<{ anchor: TrustedRoot; fresh: boolean }> {
+    const { gun, now } = u;
     // A root we already trust is re-validated as the anchor: its own signatures and certificate CN.
     // Expiry is handled by the caller, which rotates away from an expired anchor.
     const trusted = state?.root ?? this.opts.trustedRoot;
     if (trusted) return { anchor: validateRoot({ gun, env: parseEnvelope(trusted, 'root'), now, checkExpiry: false }), fresh: false };
-    const raw = await this.fetchOrNull({ gun, role: 'root', maxBytes: this.fetchLimits.rootBytes });
-    if (!raw) throw fail('TRUST_DATA_MISSING', `${this.opts.fetcher.source} does not have trust data for ${gun}`);
+    const raw = await u.fetcher.fetch({ gun, role: 'root', maxBytes: this.fetchLimits.rootBytes });
+    if (!raw) throw fail('TRUST_DATA_MISSING', `${u.fetcher.source} does not have trust data for ${gun}`);
     const anchor = validateRoot({ gun, env: parseEnvelope(raw, 'root'), now, checkExpiry: true, pinning: this.opts.pinning ?? {} });
     return { anchor, fresh: true };
   }
@@ -171,8 +176,9 @@ export class TrustClient {
    * root.json); accept it if the trusted root signs it, otherwise walk N.root.json from trusted+1 up,
    * each signed by its predecessor (expiry not checked for intermediates), then the newest again.
    */
-  private async rotateRoot(gun: string, anchor: TrustedRoot, changed: RootChanged | null, now: Date, anchorStale: boolean): Promise<TrustedRoot> {
-    const newestRaw = await this.fetchOrNull({
+  private async rotateRoot(u: Update, anchor: TrustedRoot, changed: RootChanged | null, anchorStale: boolean): Promise<TrustedRoot> {
+    const { gun, now } = u;
+    const newestRaw = await u.fetcher.fetch({
       gun,
       role: 'root',
       sha256: changed?.sha256,
@@ -203,7 +209,7 @@ export class TrustClient {
       let prev = anchor;
       for (let v = anchor.root.version + 1; v < target; v++) {
         if (v - anchor.root.version > 64) throw fail('TOO_LARGE', `${gun}: root rotation spans more than 64 versions`);
-        const raw = await this.fetchOrNull({ gun, role: 'root', version: v, maxBytes: this.fetchLimits.rootBytes });
+        const raw = await u.fetcher.fetch({ gun, role: 'root', version: v, maxBytes: this.fetchLimits.rootBytes });
         if (!raw) throw err;
         const next = validateRoot({ gun, env: parseEnvelope(raw, `${v}.root`), prev, now, checkExpiry: false, checkCertExpiry: true });
         if (next.root.version < v) throw fail('ROLLBACK', `${gun}: ${v}.root.json has version ${next.root.version}`);
@@ -213,12 +219,13 @@ export class TrustClient {
     }
   }
 
-  private async attempt(gun: string, anchor: TrustedRoot, now: Date, floors: VersionFloors): Promise<TrustedSet> {
-    const set = new TrustedSet(gun, anchor, now, floors, this.setLimits);
+  private async attempt(u: Update, anchor: TrustedRoot, floors: VersionFloors): Promise<TrustedSet> {
+    const { gun, now } = u;
+    const set = new TrustedSet(gun, anchor, now, floors, this.setLimits, u.frozenAt);
     const fl = this.fetchLimits;
     const need = async (role: RoleName, sha256: Buffer | undefined, maxBytes: number): Promise<Uint8Array> => {
-      const raw = await this.fetchOrNull({ gun, role, sha256: sha256?.toString('hex'), maxBytes });
-      if (!raw) throw fail('TRUST_DATA_MISSING', `${role} trust data for ${gun} is unavailable on ${this.opts.fetcher.source}`);
+      const raw = await u.fetcher.fetch({ gun, role, sha256: sha256?.toString('hex'), maxBytes });
+      if (!raw) throw fail('TRUST_DATA_MISSING', `${role} trust data for ${gun} is unavailable on ${u.fetcher.source}`);
       return raw;
     };
     const capped = (length: number) => Math.min(length, fl.metadataBytes);
@@ -247,6 +254,14 @@ export class TrustClient {
 }
 
 class NoNewerRoot extends Error {}
+
+/** What one update works with: one reference time, and the source chosen for it (live or frozen). */
+interface Update {
+  gun: string;
+  now: Date;
+  fetcher: MetadataFetcher;
+  frozenAt: Date | undefined;
+}
 
 function validateRootVersion(env: ReturnType<typeof parseEnvelope>): number {
   const v = env.signed.version;

@@ -8,6 +8,8 @@ export interface TrustInspection {
   SignedTags: Array<{ SignedTag: string; Digest: string; Signers: string[] }>;
   Signers: Array<{ Name: string; Keys: Array<{ ID: string }> }>;
   AdministrativeKeys: Array<{ Name: 'Root' | 'Repository'; Keys: Array<{ ID: string }> }>;
+  /** DCT trust is frozen (notary.frozenAt): the instant; the set shown is the one verified before it. */
+  Frozen?: string | undefined;
 }
 
 const RELEASES = 'targets/releases';
@@ -38,6 +40,7 @@ export function inspectTrust(name: string, set: TrustedSet): TrustInspection {
     .sort((a, b) => (a.Name < b.Name ? -1 : 1));
   const root = set.root.root;
   return {
+    ...(set.frozenAt ? { Frozen: set.frozenAt.toISOString() } : {}),
     Name: name,
     SignedTags,
     Signers,
@@ -54,7 +57,7 @@ export function formatInspection(i: TrustInspection): string {
     const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
     return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(w[c]! + 3))).join('')).join('\n');
   };
-  const out = [`Signatures for ${i.Name}`, ''];
+  const out = [`Signatures for ${i.Name}${i.Frozen ? ` (frozen ${i.Frozen}: trust verified before the notary server was frozen)` : ''}`, ''];
   out.push(i.SignedTags.length ? pad([['SIGNED TAG', 'DIGEST', 'SIGNERS'], ...i.SignedTags.map((t) => [t.SignedTag, t.Digest, t.Signers.join(', ')])]) : `No signatures for ${i.Name}`);
   out.push('');
   if (i.Signers.length) {

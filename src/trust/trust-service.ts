@@ -9,6 +9,7 @@ import { resolveTag, type SignedTarget } from './resolve-tag.js';
 import type { TrustedSet } from './trusted-set.js';
 import { isValidTag } from './model/names.js';
 import { earliestRootCertExpiry } from './verify/root.js';
+import type { VerifiedRecords } from './state/verified-records.js';
 
 export interface TrustServiceOptions {
   client: TrustClient;
@@ -27,6 +28,18 @@ export interface TrustServiceOptions {
   negativeEntries?: number;
   /** How long a replica waits for another replica's update of the same GUN (default 10 s). */
   lockWaitMs?: number;
+  /** When each GUN was last verified: what frozen trust resolves from (written after every live update). */
+  records?: VerifiedRecords | undefined;
+  /** notary.frozenAt: live sets are not used past it, so the first update after the freeze is a frozen one. */
+  frozenAt?: Date | undefined;
+}
+
+/** A resolved tag, and how: from stale-if-error data, or from trust frozen at an instant (ISO). */
+export type ResolvedTarget = SignedTarget & { stale: boolean; frozen?: string | undefined };
+
+/** What a DCT proof is called in X-Trustgate-Verified-By and the audit line's satisfiedBy. */
+export function dctLabel(t: { role: string; frozen?: string | undefined }): string {
+  return t.frozen ? `dct ${t.role} frozen ${t.frozen}` : `dct ${t.role}`;
 }
 
 interface Entry {
@@ -36,7 +49,7 @@ interface Entry {
   until: number;
   stale: boolean;
   /** Tags already resolved against this set (it is immutable): the warm path is a map lookup. */
-  resolved?: Map<string, SignedTarget & { stale: boolean }>;
+  resolved?: Map<string, ResolvedTarget>;
   /** Signed digest → the first signed tag that maps to it (digestPulls: signed), built once per set. */
   byDigest?: Map<string, SignedTarget>;
 }
@@ -47,11 +60,14 @@ function setBytes(set: TrustedSet): number {
   return n;
 }
 
-/** Earliest expiry of any role (or root certificate) in the set: cached data is never used past it. */
+/**
+ * Earliest expiry of any role (or root certificate) in the set: cached data is never used past it. A
+ * frozen set's timestamp and snapshot were checked at the freeze (TrustedSet.frozenAt) and do not count.
+ */
 export function earliestExpiry(set: TrustedSet): number {
   let t = Math.min(set.root.root.expires.getTime(), earliestRootCertExpiry(set.root.root)?.getTime() ?? Infinity);
-  if (set.timestamp) t = Math.min(t, set.timestamp.ts.expires.getTime());
-  if (set.snapshot) t = Math.min(t, set.snapshot.snap.expires.getTime());
+  if (set.timestamp && !set.frozenAt) t = Math.min(t, set.timestamp.ts.expires.getTime());
+  if (set.snapshot && !set.frozenAt) t = Math.min(t, set.snapshot.snap.expires.getTime());
   for (const r of set.targets.values()) t = Math.min(t, r.targets.expires.getTime());
   return t;
 }
@@ -63,7 +79,7 @@ export class TrustService {
   private bytes = 0;
   // "No trust data" answers, GUN → until (ms). In process and bounded in count: every unknown
   // repository name a client makes up would otherwise be one more entry in the shared store.
-  private readonly negatives = new Map<string, number>();
+  private readonly negatives = new Map<string, { until: number; code: 'TRUST_DATA_MISSING' | 'FROZEN_NO_STATE' }>();
 
   constructor(private readonly opts: TrustServiceOptions) {
     this.maxBytes = opts.maxBytes ?? 128 * 1024 * 1024;
@@ -103,8 +119,8 @@ export class TrustService {
   private async update(gun: string): Promise<Entry> {
     const kv = this.opts.kv;
     const negUntil = this.negatives.get(gun);
-    if (negUntil !== undefined && negUntil > this.opts.clock.now().getTime()) {
-      throw fail('TRUST_DATA_MISSING', `no trust data for ${gun} (remembered for ${this.opts.negativeSeconds ?? 30} s)`);
+    if (negUntil !== undefined && negUntil.until > this.opts.clock.now().getTime()) {
+      throw fail(negUntil.code, `no trust data for ${gun}${negUntil.code === 'FROZEN_NO_STATE' ? ' verified before DCT trust was frozen' : ''} (remembered for ${this.opts.negativeSeconds ?? 30} s)`);
     }
     this.negatives.delete(gun);
     let release: (() => Promise<void>) | undefined;
@@ -124,21 +140,28 @@ export class TrustService {
         throw err;
       }
       const stale = this.opts.fetcher?.takeStale(gun) ?? false;
-      const until = stale
+      if (!set.frozenAt && !stale) {
+        // Best effort: a store that cannot take the record now keeps the previous one (still a set
+        // verified before any freeze), and the next update writes it again.
+        await this.opts.records?.write(gun, set, set.now, this.opts.frozenAt !== undefined).catch(() => undefined);
+      }
+      let until = stale
         ? set.now.getTime() + 5_000 // try the server again soon
         : Math.min(set.now.getTime() + this.opts.cacheSeconds * 1000, earliestExpiry(set));
+      // A live set is not used past the freeze: the next answer comes from the frozen state.
+      if (!set.frozenAt && this.opts.frozenAt) until = Math.min(until, this.opts.frozenAt.getTime());
       return { set, bytes: setBytes(set), until: Math.min(until, earliestExpiry(set)), stale };
     } catch (err) {
-      if (isTrustgateError(err) && err.code === 'TRUST_DATA_MISSING') this.rememberMissing(gun);
+      if (isTrustgateError(err) && (err.code === 'TRUST_DATA_MISSING' || err.code === 'FROZEN_NO_STATE')) this.rememberMissing(gun, err.code);
       throw err;
     } finally {
       await release?.();
     }
   }
 
-  private rememberMissing(gun: string): void {
+  private rememberMissing(gun: string, code: 'TRUST_DATA_MISSING' | 'FROZEN_NO_STATE'): void {
     this.negatives.delete(gun);
-    this.negatives.set(gun, this.opts.clock.now().getTime() + (this.opts.negativeSeconds ?? 30) * 1000);
+    this.negatives.set(gun, { until: this.opts.clock.now().getTime() + (this.opts.negativeSeconds ?? 30) * 1000, code });
     const max = this.opts.negativeEntries ?? 10_000;
     for (const g of this.negatives.keys()) {
       if (this.negatives.size <= max) break;
@@ -164,12 +187,13 @@ export class TrustService {
     }
   }
 
-  async resolve(gun: string, tag: string): Promise<SignedTarget & { stale: boolean }> {
+  async resolve(gun: string, tag: string): Promise<ResolvedTarget> {
     const e = await this.entry(gun);
     e.resolved ??= new Map();
     let r = e.resolved.get(tag);
     if (!r) {
-      r = { ...resolveTag(gun, tag, e.set.targets, e.set.skipped), stale: e.stale };
+      const frozen = e.set.frozenAt?.toISOString();
+      r = { ...resolveTag(gun, tag, e.set.targets, e.set.skipped), stale: e.stale, ...(frozen ? { frozen } : {}) };
       if (e.resolved.size < 10_000) e.resolved.set(tag, r);
     }
     return r;
@@ -180,7 +204,7 @@ export class TrustService {
    * set is in memory and within its cache period, and this tag was resolved against it before. Else
    * undefined (and resolve() decides). The warm request path answers without a promise through this.
    */
-  resolvedNow(gun: string, tag: string): (SignedTarget & { stale: boolean }) | undefined {
+  resolvedNow(gun: string, tag: string): ResolvedTarget | undefined {
     const e = this.entries.get(gun);
     if (!e?.resolved) return undefined;
     const clock = this.opts.clock;

@@ -59,6 +59,13 @@ export class TrustedSet {
     readonly now: Date,
     private readonly floors: Readonly<VersionFloors>,
     readonly limits: SetLimits = DEFAULT_SET_LIMITS,
+    /**
+     * Frozen DCT trust: the instant of the freeze. Timestamp and snapshot are signed by keys the
+     * notary server holds, and nobody renews them once it is gone, so their expiry is checked at the
+     * freeze instead of now: the frozen set must have been current when trust was frozen. The signer's
+     * own roles (root, targets, delegations) keep their expiry at `now`.
+     */
+    readonly frozenAt?: Date | undefined,
   ) {}
 
   /** Versions of everything accepted, merged over the floors we started from (never lowered). */
@@ -87,7 +94,9 @@ export class TrustedSet {
 
   // TUF 5.4.4: freeze attack. notary IsExpired: expired when expires < now, no grace.
   private checkExpiry(role: RoleName, expires: Date): void {
-    if (expires < this.now) throw fail('EXPIRED', `${this.gun} ${role} expired at ${expires.toISOString()}`);
+    const serverManaged = role === 'timestamp' || role === 'snapshot';
+    const at = serverManaged && this.frozenAt && this.frozenAt < this.now ? this.frozenAt : this.now;
+    if (expires < at) throw fail('EXPIRED', `${this.gun} ${role} expired at ${expires.toISOString()}${at === this.now ? '' : `, before DCT trust was frozen at ${at.toISOString()}`}`);
   }
 
   /** Step 1: timestamp.json, signed by the root's timestamp keys. */

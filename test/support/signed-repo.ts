@@ -136,6 +136,8 @@ export interface RepoSpec {
   timestamp?: TestKey;
   tags: Record<string, Buffer>;
   expires?: string;
+  /** Expiry of the server-managed roles (timestamp, snapshot) when it differs from `expires`. */
+  serverExpires?: string;
   version?: number;
   delegations?: DelegationSpec[];
   /** Edit the top-level targets `signed` object before it is signed (for structure attacks). */
@@ -185,8 +187,9 @@ export function buildRepo(spec: RepoSpec): Map<string, Buffer> {
   const delegated = delegations.map((d) => [d.name, targetsFile(d.name, d.tags ?? {}, d.expires ?? expires, d.version ?? 1, d.signers ?? d.keys), d] as const);
   const snapMeta: Record<string, unknown> = { root: meta(root), targets: meta(targets) };
   for (const [name, file, d] of delegated) if (d.inSnapshot !== false) snapMeta[name] = meta(file);
-  const snap = envelope({ _type: 'Snapshot', expires, meta: snapMeta as JsonValue, version }, [snapshot]);
-  const ts = envelope({ _type: 'Timestamp', expires, meta: { snapshot: meta(snap) }, version }, [timestamp]);
+  const serverExpires = spec.serverExpires ?? expires;
+  const snap = envelope({ _type: 'Snapshot', expires: serverExpires, meta: snapMeta as JsonValue, version }, [snapshot]);
+  const ts = envelope({ _type: 'Timestamp', expires: serverExpires, meta: { snapshot: meta(snap) }, version }, [timestamp]);
   return new Map([
     ['root', root],
     ['targets', targets],

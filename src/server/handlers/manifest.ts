@@ -7,6 +7,7 @@ import { fail, isTrustgateError, TrustgateError } from '../../errors.js';
 import { audit } from '../../observe/logger.js';
 import { effectivePolicy, type EffectivePolicy } from '../../policy/effective.js';
 import type { SignedTarget } from '../../trust/resolve-tag.js';
+import { dctLabel, type ResolvedTarget } from '../../trust/trust-service.js';
 import { MANIFEST_MEDIA_TYPES } from '../../registry/registry-client.js';
 import type { CachedManifest } from '../../store/manifest-cache.js';
 import { missingSourceRefusal, type SignatureProof, type ServerDeps, type UpstreamDeps } from '../deps.js';
@@ -135,7 +136,7 @@ class Refusals {
 
 interface Satisfied {
   served: { m: CachedManifest; digest: string };
-  dct?: (SignedTarget & { stale: boolean }) | undefined;
+  dct?: ResolvedTarget | undefined;
   proofs: SignatureProof[];
 }
 
@@ -165,7 +166,7 @@ async function satisfyTag(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePoli
     if (dct) seen.dct = dct;
     return dct;
   };
-  const dctServed = async (dct: SignedTarget & { stale: boolean }) => ({
+  const dctServed = async (dct: ResolvedTarget) => ({
     m: await verifiedManifest(deps, up, repo, dct.digest, dct.length, req, `signed for ${tag} by ${dct.role}`),
     digest: dct.digest,
   });
@@ -189,7 +190,7 @@ async function satisfyTag(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePoli
     return { served, proofs };
   }
   // all-of: every kind over the same digest; with dct in the list the digest is the signed one.
-  let dct: (SignedTarget & { stale: boolean }) | undefined;
+  let dct: ResolvedTarget | undefined;
   let served: { m: CachedManifest; digest: string };
   if (of.includes('dct')) {
     dct = await resolveDct();
@@ -327,7 +328,7 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
     throw new TrustgateError(last.code, `no valid trust data for ${repo}:${tag} (require ${eff.require.label}): ${refusals.list.map((r) => r.message).join(' | ')}`, { cause: last });
   }
   const { served, dct, proofs } = ok;
-  const by = [dct ? `dct ${dct.role}` : undefined, ...proofs.map((p) => p.by)].filter(Boolean).join(' + ');
-  audit(deps, { ...base, digest: served.digest, role: dct?.role, decision: 'allow', satisfiedBy: by, ...loggedFields(proofs), ...(dct?.stale ? { stale: true } : {}), durationMs: ms() });
+  const by = [dct ? dctLabel(dct) : undefined, ...proofs.map((p) => p.by)].filter(Boolean).join(' + ');
+  audit(deps, { ...base, digest: served.digest, role: dct?.role, decision: 'allow', satisfiedBy: by, ...loggedFields(proofs), ...(dct?.stale ? { stale: true } : {}), ...(dct?.frozen ? { frozen: dct.frozen } : {}), durationMs: ms() });
   writeManifest(req, res, served.m, served.digest, by);
 }

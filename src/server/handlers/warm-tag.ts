@@ -9,6 +9,7 @@ import { auditPrepared, PreparedAudit } from '../../observe/logger.js';
 import { effectivePolicy } from '../../policy/effective.js';
 import type { CachedManifest } from '../../store/manifest-cache.js';
 import type { SignedTarget } from '../../trust/resolve-tag.js';
+import { dctLabel, type ResolvedTarget } from '../../trust/trust-service.js';
 import { missingSourceRefusal, type ServerDeps, type UpstreamDeps } from '../deps.js';
 import type { Route } from '../route.js';
 import { manifestHeaders } from './manifest.js';
@@ -16,7 +17,7 @@ import { manifestHeaders } from './manifest.js';
 /** What one tag of one repository answers while its verified mapping lasts. */
 interface WarmAnswer {
   /** The mapping it was proven for: the trust service hands out a new object for every new set. */
-  target: SignedTarget & { stale: boolean };
+  target: ResolvedTarget;
   config: UpstreamConfig;
   audit: PreparedAudit;
   headers: Readonly<Record<string, string | number>>;
@@ -31,11 +32,11 @@ const MAX_TAGS_PER_MANIFEST = 64;
  * path tries dct first and stops there), every source the requirement names configured, and bytes of
  * the signed length. Else undefined. The fields are those of handleManifest's allow record, in its order.
  */
-function proveAnswer(up: UpstreamDeps, repo: string, tag: string, gun: string, target: SignedTarget & { stale: boolean }, m: CachedManifest): WarmAnswer | undefined {
+function proveAnswer(up: UpstreamDeps, repo: string, tag: string, gun: string, target: ResolvedTarget, m: CachedManifest): WarmAnswer | undefined {
   const eff = effectivePolicy(up.config, repo);
   if (eff.policy === 'off' || eff.require.mode !== 'any-of' || !eff.require.of.includes('dct')) return undefined;
   if (missingSourceRefusal(up, eff, `${repo}:${tag}`) || m.bytes.length !== target.length) return undefined;
-  const by = `dct ${target.role}`;
+  const by = dctLabel(target);
   const rec = {
     upstream: up.config.name,
     gun,
@@ -48,6 +49,7 @@ function proveAnswer(up: UpstreamDeps, repo: string, tag: string, gun: string, t
     decision: 'allow' as const,
     satisfiedBy: by,
     ...(target.stale ? { stale: true } : {}),
+    ...(target.frozen ? { frozen: target.frozen } : {}),
   };
   return { target, config: up.config, audit: new PreparedAudit(rec), headers: manifestHeaders(m, target.digest, by) };
 }
