@@ -44,6 +44,8 @@ export interface NotaryOptions {
   /** Extra top-level server config, e.g. `auth` for token authentication. */
   extra?: Record<string, unknown>;
   name?: string;
+  /** Listen on this port (a server revived at the same URL); default a free one. */
+  port?: number;
 }
 
 function tcpOpen(port: number): Promise<boolean> {
@@ -96,7 +98,7 @@ export async function startNotary(dir: string, pki: Pki, opts: NotaryOptions): P
     );
     trust = { type: 'remote', hostname: '127.0.0.1', port: String(grpc), key_algorithm: 'ecdsa', tls_ca_file: pki.caFile, tls_client_cert: pki.certFile, tls_client_key: pki.keyFile };
   }
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const cfg = join(dir, `${name}-server.json`);
   writeFileSync(
     cfg,
