@@ -17,6 +17,8 @@ export interface MetadataRequest {
   version?: number | undefined;
   /** Refuse (TOO_LARGE) anything longer: endless-data attack. */
   maxBytes: number;
+  /** Ask the server even if a timestamp fetched moments ago is shared in the store (a tag just signed). */
+  revalidate?: boolean | undefined;
 }
 
 export interface MetadataFetcher {
@@ -105,11 +107,11 @@ export class TrustClient {
   }
 
   /** Run one full, verified update of a GUN's metadata and persist the new rollback floors. */
-  async update(gun: string): Promise<TrustedSet> {
+  async update(gun: string, opts: { revalidate?: boolean } = {}): Promise<TrustedSet> {
     if (!isValidGun(gun)) throw fail('USAGE', `invalid GUN ${JSON.stringify(gun)}`);
     const now = this.opts.clock.now(); // one reference time for the whole update (TUF 5.1)
     const frozen = this.opts.frozen && now >= this.opts.frozen.at ? this.opts.frozen : undefined;
-    const u: Update = { gun, now, fetcher: frozen?.fetcher ?? this.opts.fetcher, frozenAt: frozen?.at };
+    const u: Update = { gun, now, fetcher: frozen?.fetcher ?? this.opts.fetcher, frozenAt: frozen?.at, revalidate: opts.revalidate === true };
     const state = await this.opts.state.load(gun);
     const floors: VersionFloors = { ...(state?.versions ?? {}) };
     let { anchor, fresh } = await this.bootstrapRoot(u, state);
@@ -230,7 +232,9 @@ export class TrustClient {
     };
     const capped = (length: number) => Math.min(length, fl.metadataBytes);
 
-    set.loadTimestamp(await need('timestamp', undefined, fl.timestampBytes));
+    const ts = await u.fetcher.fetch({ gun, role: 'timestamp', maxBytes: fl.timestampBytes, revalidate: u.revalidate });
+    if (!ts) throw fail('TRUST_DATA_MISSING', `timestamp trust data for ${gun} is unavailable on ${u.fetcher.source}`);
+    set.loadTimestamp(ts);
     const snapMeta = set.snapshotMeta();
     set.loadSnapshot(await need('snapshot', snapMeta.hashes.sha256, capped(snapMeta.length)));
     if (!set.rootIsCurrent()) {
@@ -261,6 +265,7 @@ interface Update {
   now: Date;
   fetcher: MetadataFetcher;
   frozenAt: Date | undefined;
+  revalidate: boolean;
 }
 
 function validateRootVersion(env: ReturnType<typeof parseEnvelope>): number {

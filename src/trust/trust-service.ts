@@ -79,7 +79,10 @@ export class TrustService {
   private bytes = 0;
   // "No trust data" answers, GUN → until (ms). In process and bounded in count: every unknown
   // repository name a client makes up would otherwise be one more entry in the shared store.
-  private readonly negatives = new Map<string, { until: number; code: 'TRUST_DATA_MISSING' | 'FROZEN_NO_STATE' }>();
+  private readonly negatives = new Map<string, { at: number; until: number; code: 'TRUST_DATA_MISSING' | 'FROZEN_NO_STATE' }>();
+  // GUN → when it was last revalidated because a tag was missing from cached data: at most once a second
+  // per repository, so a flood of unsigned-tag requests cannot multiply requests to the notary server.
+  private readonly revalidated = new Map<string, number>();
 
   constructor(private readonly opts: TrustServiceOptions) {
     this.maxBytes = opts.maxBytes ?? 128 * 1024 * 1024;
@@ -89,20 +92,22 @@ export class TrustService {
     return (await this.entry(gun)).set;
   }
 
-  private async entry(gun: string): Promise<Entry> {
+  /** `revalidate`: update now even within the cache period, asking the server past the shared timestamp. */
+  private async entry(gun: string, revalidate = false): Promise<Entry> {
     const now = this.opts.clock.now().getTime();
     const e = this.entries.get(gun);
-    if (e && e.until > now) return e;
+    if (e && e.until > now && !revalidate) return e;
     let p = this.inflight.get(gun);
     if (!p) {
-      p = this.update(gun).then(
+      p = this.update(gun, revalidate).then(
         (entry) => {
           this.remember(gun, entry);
           return entry;
         },
         (err) => {
-          // A failed update must not leave a stale "verified" set behind.
-          this.forget(gun);
+          // A failed update must not leave a stale "verified" set behind. A failed revalidation of a set
+          // still within its cache period leaves it: that set is as good as it was a moment ago.
+          if (!revalidate) this.forget(gun);
           throw err;
         },
       );
@@ -116,10 +121,10 @@ export class TrustService {
    * One update, coalesced across replicas: the lock holder fetches, the others wait for it and then
    * find the fresh timestamp and content-addressed metadata in the shared store.
    */
-  private async update(gun: string): Promise<Entry> {
+  private async update(gun: string, revalidate = false): Promise<Entry> {
     const kv = this.opts.kv;
     const negUntil = this.negatives.get(gun);
-    if (negUntil !== undefined && negUntil.until > this.opts.clock.now().getTime()) {
+    if (!revalidate && negUntil !== undefined && negUntil.until > this.opts.clock.now().getTime()) {
       throw fail(negUntil.code, `no trust data for ${gun}${negUntil.code === 'FROZEN_NO_STATE' ? ' verified before DCT trust was frozen' : ''} (remembered for ${this.opts.negativeSeconds ?? 30} s)`);
     }
     this.negatives.delete(gun);
@@ -133,7 +138,7 @@ export class TrustService {
     try {
       let set;
       try {
-        set = await this.opts.client.update(gun);
+        set = await this.opts.client.update(gun, { revalidate });
         await this.opts.fetcher?.commit(gun);
       } catch (err) {
         this.opts.fetcher?.discard(gun);
@@ -161,7 +166,8 @@ export class TrustService {
 
   private rememberMissing(gun: string, code: 'TRUST_DATA_MISSING' | 'FROZEN_NO_STATE'): void {
     this.negatives.delete(gun);
-    this.negatives.set(gun, { until: this.opts.clock.now().getTime() + (this.opts.negativeSeconds ?? 30) * 1000, code });
+    const now = this.opts.clock.now().getTime();
+    this.negatives.set(gun, { at: now, until: now + (this.opts.negativeSeconds ?? 30) * 1000, code });
     const max = this.opts.negativeEntries ?? 10_000;
     for (const g of this.negatives.keys()) {
       if (this.negatives.size <= max) break;
@@ -187,8 +193,45 @@ export class TrustService {
     }
   }
 
+  /**
+   * Verified tag → target. A tag (or a whole repository) missing from data cached more than a second ago
+   * is looked up once more with a revalidated timestamp, so a tag signed a moment ago is served at once
+   * rather than after the cache period; that revalidation is single-flight and at most once a second per
+   * repository. A tag moved to another digest is seen when the cache period (limits.trustCacheSeconds) ends.
+   */
   async resolve(gun: string, tag: string): Promise<ResolvedTarget> {
-    const e = await this.entry(gun);
+    let e: Entry;
+    try {
+      e = await this.entry(gun);
+    } catch (err) {
+      const neg = this.negatives.get(gun);
+      if (!isTrustgateError(err) || err.code !== 'TRUST_DATA_MISSING' || !neg || !this.mayRevalidate(gun, neg.at)) throw err;
+      e = await this.entry(gun, true);
+    }
+    try {
+      return this.resolveIn(e, gun, tag);
+    } catch (err) {
+      if (!isTrustgateError(err) || err.code !== 'TAG_NOT_SIGNED' || e.set.frozenAt || !this.mayRevalidate(gun, e.set.now.getTime())) throw err;
+      const fresh = await this.entry(gun, true).catch(() => undefined);
+      if (!fresh || fresh === e) throw err;
+      return this.resolveIn(fresh, gun, tag);
+    }
+  }
+
+  /** True (and counted) when data from `since` is over a second old and the GUN was not revalidated in the last second. */
+  private mayRevalidate(gun: string, since: number): boolean {
+    const now = this.opts.clock.now().getTime();
+    if (now - since < 1000 || now - (this.revalidated.get(gun) ?? -Infinity) < 1000) return false;
+    this.revalidated.delete(gun);
+    this.revalidated.set(gun, now);
+    for (const g of this.revalidated.keys()) {
+      if (this.revalidated.size <= (this.opts.negativeEntries ?? 10_000)) break;
+      this.revalidated.delete(g);
+    }
+    return true;
+  }
+
+  private resolveIn(e: Entry, gun: string, tag: string): ResolvedTarget {
     e.resolved ??= new Map();
     let r = e.resolved.get(tag);
     if (!r) {

@@ -71,7 +71,7 @@ export class CachingFetcher implements MetadataFetcher {
       return last && last.length <= req.maxBytes ? last : null;
     }
     const fresh = `${base}:fresh`;
-    if (req.role === 'timestamp' && this.opts.freshSeconds > 0) {
+    if (req.role === 'timestamp' && this.opts.freshSeconds > 0 && !req.revalidate) {
       const hit = await this.kv.get(fresh);
       if (hit && hit.length <= req.maxBytes) return hit;
     }
