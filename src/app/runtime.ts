@@ -1,16 +1,12 @@
 // The composition root: a validated Config → the per-upstream runtime the proxy serves from (registry
 // clients, DCT trust, Notation and cosign verifiers, store, blob cache). Commands other than `start`
 // build their clients through ./upstream-clients.ts, so the same rules hold for all of them.
-import type { X509Certificate } from 'node:crypto';
-import { readConfigFile } from '../config/load.js';
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import { NotationVerifier } from '../notation/notation-verifier.js';
 import { CosignVerifier } from '../cosign/cosign-verifier.js';
 import { loadCosignTrustSelector } from '../cosign/load-trust.js';
 import type { DigestSignatureVerifier, ServerDeps, UpstreamDeps } from '../server/deps.js';
 import { RevocationClient } from '../notation/revocation.js';
-import { parseTrustPolicy } from '../notation/trust-policy.js';
-import { loadTrustStore } from '../notation/trust-store.js';
 import { audit, type AuditSinks, type Logger } from '../observe/logger.js';
 import { ManifestCache } from '../store/manifest-cache.js';
 import { BlobCache } from '../blobcache/blob-cache.js';
@@ -20,6 +16,7 @@ import { Metrics } from '../observe/metrics.js';
 import type { KvStore } from '../store/kv.js';
 import { readBundleIndex, secondsLeft } from './bundle-index.js';
 import { dctTrustFor } from './dct-trust.js';
+import { loadNotationTrust } from './notation-trust.js';
 import { buildKv } from './store.js';
 import { registryClientFor } from './upstream-clients.js';
 
@@ -35,16 +32,9 @@ function notationProofs(nv: NotationVerifier): DigestSignatureVerifier {
 
 /** Notation: the site's own trustpolicy.json and trust store directory, read and validated at start. */
 async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock: Clock): Promise<NotationVerifier | undefined> {
-  if (!u.notation) return undefined;
-  const trustPolicy = parseTrustPolicy(readConfigFile(u.notation.trustPolicy, `upstreams[${i}].notation.trustPolicy`).toString('utf8'));
-  const trustStores = new Map<string, X509Certificate[]>();
-  for (const p of trustPolicy.trustPolicies) {
-    for (const ref of p.trustStores) {
-      const key = `${ref.type}:${ref.name}`;
-      if (!trustStores.has(key)) trustStores.set(key, await loadTrustStore(u.notation.trustStore, ref));
-    }
-  }
-  return new NotationVerifier({ trustPolicy, trustStores, maxSignatures: config.limits.maxSignatures, revocation: new RevocationClient({ now: () => clock.now() }), now: () => clock.now() });
+  const trust = await loadNotationTrust(u, i);
+  if (!trust) return undefined;
+  return new NotationVerifier({ ...trust, maxSignatures: config.limits.maxSignatures, revocation: new RevocationClient({ now: () => clock.now() }), now: () => clock.now() });
 }
 
 /** Everything the server needs, built from a validated config. */

@@ -2,6 +2,7 @@
 import { loadConfig, readConfigFile } from '../config/load.js';
 import { loadCosignTrustSelector } from '../cosign/load-trust.js';
 import type { Config } from '../config/schema.js';
+import { loadNotationTrust } from '../app/notation-trust.js';
 import { buildKv } from '../app/store.js';
 import { notaryFetcherFor } from '../app/upstream-clients.js';
 import { VerifiedRecords } from '../trust/state/verified-records.js';
@@ -49,6 +50,8 @@ export async function runConfigCheck(argv: string[], io: Io, env: NodeJS.Process
       }
     });
     for (const [p, f] of Object.entries(config.trustPinning.ca)) readConfigFile(f, `trust_pinning.ca.${p}`);
+    // The Notation trust policy and the trust stores it names, parsed as start parses them.
+    for (const [i, u] of config.upstreams.entries()) await loadNotationTrust(u, i);
     const warnings = await frozenStateWarnings(config, env);
     for (const w of warnings) io.stderr(`warning: ${w}`);
     io.stdout(JSON.stringify({ ok: true, file, listen: `${config.listen.host}:${config.listen.port}`, store: config.store.kind, upstreams: config.upstreams.map((u) => u.name), ...(warnings.length ? { warnings } : {}) }));
