@@ -1,4 +1,4 @@
-// When each GUN's metadata was last verified, and which files it was: what frozen DCT trust
+// When each GUN's newest metadata was verified, and which files it was: what frozen DCT trust
 // (notary.frozenAt) resolves from once the notary server is gone. A record names its timestamp and root
 // by sha256; the files themselves are kept content-addressed under the names CachingFetcher uses
 // (`meta:<source>:<gun>:<role>:<sha256>`), so a frozen update reads exactly the set that was verified,
@@ -28,8 +28,17 @@ export class VerifiedRecords {
     readonly source: string,
   ) {}
 
-  private recordKey(gun: string): string {
-    return `dct:verified:${this.source}:${gun}`;
+  /** One record per timestamp version: replicas verifying concurrently never overwrite each other's. */
+  private recordKey(gun: string, timestampVersion: number): string {
+    return `dct:verified:${this.source}:${gun}:v${timestampVersion}`;
+  }
+
+  /**
+   * The highest timestamp version recorded, raised atomically: the record it names is the newest set,
+   * the one the rollback floors agree with, whatever order two replicas' writes land in.
+   */
+  private latestKey(gun: string): string {
+    return `dct:verified-latest:${this.source}:${gun}`;
   }
 
   /** GUN → epoch seconds of its latest record: config check and bundle status read it (raised atomically). */
@@ -57,13 +66,25 @@ export class VerifiedRecords {
       for (const [role, t] of set.targets) await put(role, t.env.raw);
     }
     const rec: VerifiedRecord = { at: at.toISOString(), timestamp: sha256Hex(set.timestamp.env.raw), root: sha256Hex(set.root.env.raw) };
-    await this.kv.set(this.recordKey(gun), Buffer.from(JSON.stringify(rec)), ttl);
+    const version = set.timestamp.ts.version;
+    // The same timestamp verified again keeps its first instant: a set verified before the freeze stays
+    // usable even if a replica without frozenAt verifies it again afterwards.
+    const earlier = await this.readVersion(gun, version);
+    if (earlier && earlier.timestamp === rec.timestamp && earlier.root === rec.root && Date.parse(earlier.at) <= at.getTime()) rec.at = earlier.at;
+    // The record before the pointer to it: a reader never finds a pointer whose record is not written yet.
+    await this.kv.set(this.recordKey(gun, version), Buffer.from(JSON.stringify(rec)), ttl);
+    await this.kv.raiseVersions(this.latestKey(gun), { timestamp: version });
     await this.kv.raiseVersions(this.indexKey(), { [gun]: Math.floor(at.getTime() / 1000) });
   }
 
   /** The record, or undefined when there is none or it is not one this code wrote (never an exception). */
   async read(gun: string): Promise<VerifiedRecord | undefined> {
-    const raw = await this.kv.get(this.recordKey(gun));
+    const latest = (await this.kv.getVersions(this.latestKey(gun))).timestamp;
+    return latest === undefined ? undefined : this.readVersion(gun, latest);
+  }
+
+  private async readVersion(gun: string, version: number): Promise<VerifiedRecord | undefined> {
+    const raw = await this.kv.get(this.recordKey(gun, version));
     if (!raw) return undefined;
     try {
       const r = JSON.parse(raw.toString('utf8')) as Partial<VerifiedRecord>;

@@ -99,6 +99,16 @@ describe('frozen DCT trust', () => {
     await expect(t.service().resolve(GUN, 'v1')).rejects.toMatchObject({ code: 'FROZEN_NO_STATE' });
   });
 
+  it('the same set verified again after the freeze by a replica without frozenAt keeps its first instant', async () => {
+    const t = setup(repo({ v1: A }, 14), T0 + DAY);
+    await t.service().resolve(GUN, 'v1');
+    const live = setup(repo({ v1: A }, 14), undefined, t.kv);
+    live.at(T0 + 2 * DAY);
+    await live.service().resolve(GUN, 'v1');
+    t.at(T0 + 3 * DAY);
+    await expect(t.service().resolve(GUN, 'v1')).resolves.toMatchObject({ digest: await sha(A), frozen: iso(T0 + DAY) });
+  });
+
   it('a timestamp that had already expired at the freeze does not serve (state must be current when frozen)', async () => {
     const t = setup(repo({ v1: A }, 1), T0 + 3 * DAY);
     await t.service().resolve(GUN, 'v1');
