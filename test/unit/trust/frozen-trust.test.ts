@@ -100,9 +100,10 @@ describe('frozen DCT trust', () => {
   });
 
   it('the same set verified again after the freeze by a replica without frozenAt keeps its first instant', async () => {
-    const t = setup(repo({ v1: A }, 14), T0 + DAY);
+    const served = repo({ v1: A }, 14);
+    const t = setup(served, T0 + DAY);
     await t.service().resolve(GUN, 'v1');
-    const live = setup(repo({ v1: A }, 14), undefined, t.kv);
+    const live = setup(served, undefined, t.kv);
     live.at(T0 + 2 * DAY);
     await live.service().resolve(GUN, 'v1');
     t.at(T0 + 3 * DAY);
