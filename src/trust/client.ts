@@ -93,6 +93,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 export class TrustClient {
   private readonly fetchLimits: FetchLimits;
   private readonly setLimits: SetLimits;
+  private frozenSeen = false;
 
   constructor(private readonly opts: TrustClientOptions) {
     this.fetchLimits = opts.fetchLimits ?? DEFAULT_FETCH_LIMITS;
@@ -110,7 +111,10 @@ export class TrustClient {
   async update(gun: string, opts: { revalidate?: boolean } = {}): Promise<TrustedSet> {
     if (!isValidGun(gun)) throw fail('USAGE', `invalid GUN ${JSON.stringify(gun)}`);
     const now = this.opts.clock.now(); // one reference time for the whole update (TUF 5.1)
-    const frozen = this.opts.frozen && now >= this.opts.frozen.at ? this.opts.frozen : undefined;
+    // Once frozen, frozen for good in this process: a clock stepped back (NTP, a VM restored) must not
+    // send requests to a notary server that may now be anybody's.
+    if (this.opts.frozen && now >= this.opts.frozen.at) this.frozenSeen = true;
+    const frozen = this.frozenSeen ? this.opts.frozen : undefined;
     const u: Update = { gun, now, fetcher: frozen?.fetcher ?? this.opts.fetcher, frozenAt: frozen?.at, revalidate: opts.revalidate === true };
     const state = await this.opts.state.load(gun);
     const floors: VersionFloors = { ...(state?.versions ?? {}) };

@@ -65,6 +65,18 @@ describe('frozen DCT trust', () => {
     expect(t.requests.length).toBe(before);
   });
 
+  it('a clock stepped back before the freeze does not send the client back to the notary server', async () => {
+    const t = setup(repo({ v1: A }, 14), T0 + DAY);
+    await t.service().resolve(GUN, 'v1');
+    let now = T0 + 2 * DAY;
+    const records = new VerifiedRecords(t.kv, 'notary.test');
+    const net: MetadataFetcher = { source: 'notary.test', fetch: async () => expect.unreachable('the notary server was asked') };
+    const client = new TrustClient({ fetcher: net, state: new KvTrustState(t.kv), clock: { now: () => new Date(now) }, frozen: { at: new Date(T0 + DAY), fetcher: new FrozenFetcher(t.kv, records, new Date(T0 + DAY)) } });
+    expect((await client.update(GUN)).frozenAt).toEqual(new Date(T0 + DAY));
+    now = T0 + DAY - 60_000;
+    expect((await client.update(GUN)).frozenAt).toEqual(new Date(T0 + DAY));
+  });
+
   it('control: the same without frozenAt refuses the signed tag once the timestamp has expired', async () => {
     const t = setup(repo({ v1: A }, 14), undefined);
     await t.service().resolve(GUN, 'v1');
