@@ -26,7 +26,15 @@ export interface MetadataFetcher {
   fetch(req: MetadataRequest): Promise<Uint8Array | null>;
   /** Where the data comes from, for messages. */
   readonly source: string;
+  /**
+   * First contact with a GUN: ask for these roles by name now, in parallel, as candidates for the
+   * content-addressed requests the update will make (fetch/caching-fetcher.ts). Optional.
+   */
+  prefetch?(gun: string, roles: readonly RoleName[]): void;
 }
+
+/** What a first update of a GUN fetches after root.json: asked for together (MetadataFetcher.prefetch). */
+export const FIRST_CONTACT_ROLES: readonly RoleName[] = ['timestamp', 'snapshot', 'targets', 'targets/releases'];
 
 /** What must survive a restart so an older root or role version is refused (rollback). */
 export interface TrustState {
@@ -173,6 +181,9 @@ export class TrustClient {
     if (trusted) return { anchor: validateRoot({ gun, env: parseEnvelope(trusted, 'root'), now, checkExpiry: false }), fresh: false };
     const raw = await u.fetcher.fetch({ gun, role: 'root', maxBytes: this.fetchLimits.rootBytes });
     if (!raw) throw fail('TRUST_DATA_MISSING', `${u.fetcher.source} does not have trust data for ${gun}`);
+    // The GUN has trust data: the files the update needs next are asked for at once instead of one round
+    // trip after another. Only after root.json answered, so an unknown name still costs one request.
+    u.fetcher.prefetch?.(gun, FIRST_CONTACT_ROLES);
     const anchor = validateRoot({ gun, env: parseEnvelope(raw, 'root'), now, checkExpiry: true, pinning: this.opts.pinning ?? {} });
     return { anchor, fresh: true };
   }

@@ -2,7 +2,8 @@
 // hostile (endless, trickling, lying about its length, a wrong content type, a redirect) — at the
 // notary server's paths. It plays the malicious server or mirror for the attack suite. With `upstream`
 // it is a man in the middle in front of a real notary-server: whatever the test did not choose is
-// forwarded, and `once` replaces one answer for a role and then lets the genuine ones through.
+// forwarded, and `once` replaces one answer for a role and then lets the genuine ones through (for
+// snapshot, targets and delegations: the answer by checksum, and any request by name before it).
 import { createHash } from 'node:crypto';
 import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -62,10 +63,15 @@ export async function startHostileNotary(opts: {
       return;
     }
     const name = path.slice(prefix.length, -'.json'.length);
-    const role = /^(.*)\.[0-9a-f]{64}$/.exec(name)?.[1] ?? name;
+    const byChecksum = /^(.*)\.[0-9a-f]{64}$/.exec(name)?.[1];
+    const role = byChecksum ?? name;
+    // Snapshot, targets and delegations are asked for by checksum. A request for one of them by plain
+    // name is trustgate's first-contact prefetch (a candidate it uses only if it hashes right): it gets
+    // the replacement too, which is spent only by the request by checksum the test means to answer.
+    const byNameCandidate = byChecksum === undefined && role !== 'timestamp' && role !== 'root' && !/^\d+\.root$/.test(role);
     let body = once.get(role);
-    if (body !== undefined) once.delete(role);
-    else body = resolveName(files, name);
+    if (body === undefined) body = resolveName(files, name);
+    else if (!byNameCandidate) once.delete(role);
     if (body === undefined && opts.upstream) {
       const up = httpsRequest(new URL(req.url ?? '/', opts.upstream.url), { method: req.method, headers: req.headers, ca: opts.upstream.ca }, (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);

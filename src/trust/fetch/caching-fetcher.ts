@@ -15,6 +15,12 @@ import { createHash } from 'node:crypto';
 import { isTrustgateError } from '../../errors.js';
 import type { KvStore } from '../../store/kv.js';
 import type { MetadataFetcher, MetadataRequest } from '../client.js';
+import type { RoleName } from '../model/metadata.js';
+
+/** Size cap of a prefetched candidate: larger files are fetched by name with the limit their parent sets. */
+const PREFETCH_MAX_BYTES = 1024 * 1024;
+/** As DEFAULT_FETCH_LIMITS.timestampBytes. */
+const TIMESTAMP_PREFETCH_BYTES = 128 * 1024;
 
 export interface CachingFetcherOptions {
   /** Seconds a fetched timestamp is shared with other replicas before the server is asked again. */
@@ -36,6 +42,9 @@ export class CachingFetcher implements MetadataFetcher {
   // What an update fetched is kept only once that update has verified: a hostile timestamp.json must not
   // displace the good copy stale-if-error needs, and a refused update must not change the store at all.
   private readonly pending = new Map<string, Array<[string, Buffer, number]>>();
+  // First contact: GUN → role → the answer to a request by name made ahead of time (prefetch). Only a
+  // candidate: used for a content-addressed request when it hashes to that name, else fetched again.
+  private readonly candidates = new Map<string, Map<string, Promise<Uint8Array | null>>>();
 
   constructor(
     private readonly inner: MetadataFetcher,
@@ -50,6 +59,33 @@ export class CachingFetcher implements MetadataFetcher {
     return this.stale.delete(gun);
   }
 
+  /**
+   * Ask the server for `roles` of `gun` by name, in parallel, now. Each of those files is otherwise named
+   * only by its parent's hash, so a first update would make one round trip after another. Nothing is
+   * trusted or stored because it was prefetched: a candidate is used only where a request names its
+   * exact sha256 (and within that request's size limit); errors are dropped and the file is fetched
+   * again by name. Candidates are forgotten after a few seconds, used or not.
+   */
+  prefetch(gun: string, roles: readonly RoleName[]): void {
+    if (this.opts.offline) return;
+    const m = new Map<string, Promise<Uint8Array | null>>();
+    for (const role of roles) {
+      const maxBytes = role === 'timestamp' ? TIMESTAMP_PREFETCH_BYTES : PREFETCH_MAX_BYTES;
+      m.set(role, this.inner.fetch({ gun, role, maxBytes }).catch(() => null));
+    }
+    this.candidates.set(gun, m);
+    setTimeout(() => {
+      if (this.candidates.get(gun) === m) this.candidates.delete(gun);
+    }, 10_000).unref();
+  }
+
+  private takeCandidate(gun: string, role: string): Promise<Uint8Array | null> | undefined {
+    const m = this.candidates.get(gun);
+    const p = m?.get(role);
+    if (p) m!.delete(role);
+    return p;
+  }
+
   async fetch(req: MetadataRequest): Promise<Uint8Array | null> {
     const base = `meta:${this.inner.source}:${req.gun}:${req.role}`;
     if (req.sha256 !== undefined) {
@@ -59,7 +95,8 @@ export class CachingFetcher implements MetadataFetcher {
         if (hit.length <= req.maxBytes && hashesTo(hit, req.sha256)) return hit;
         await this.kv.delete(key);
       }
-      const bytes = await this.inner.fetch(req);
+      const candidate = await this.takeCandidate(req.gun, req.role);
+      const bytes = candidate && candidate.length <= req.maxBytes && hashesTo(candidate, req.sha256) ? candidate : await this.inner.fetch(req);
       // Stored only if it is the file it is named after; whether the update then verifies decides commit.
       if (bytes && hashesTo(bytes, req.sha256)) this.defer(req.gun, [key, Buffer.from(bytes), this.opts.retainSeconds ?? 30 * 86400]);
       return bytes;
@@ -77,7 +114,10 @@ export class CachingFetcher implements MetadataFetcher {
     }
     let bytes: Uint8Array | null;
     try {
-      bytes = await this.inner.fetch(req);
+      // A prefetched timestamp is the server's current one, asked for moments ago; null (not found, or
+      // the prefetch failed) is asked again.
+      const candidate = req.role === 'timestamp' ? await this.takeCandidate(req.gun, 'timestamp') : undefined;
+      bytes = candidate && candidate.length <= req.maxBytes ? candidate : await this.inner.fetch(req);
     } catch (err) {
       const unreachable = isTrustgateError(err) && (err.code === 'NOTARY_UNAVAILABLE' || err.code === 'TIMEOUT');
       if (!unreachable || !this.opts.staleIfError) throw err;
