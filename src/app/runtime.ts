@@ -7,7 +7,9 @@ import type { Config, UpstreamConfig } from '../config/schema.js';
 import { NotationVerifier } from '../notation/notation-verifier.js';
 import { CosignVerifier } from '../cosign/cosign-verifier.js';
 import { loadCosignTrustSelector } from '../cosign/load-trust.js';
-import type { DigestSignatureVerifier, ServerDeps, UpstreamDeps } from '../server/deps.js';
+import type { DigestSignatureVerifier, ServerDeps, SignatureSource, SignatureSources, UpstreamDeps } from '../server/deps.js';
+import { notationRepositorySelector } from '../notation/select-repository.js';
+import type { RegistryClient } from '../registry/registry-client.js';
 import { RevocationClient } from '../notation/revocation.js';
 import { parseTrustPolicy } from '../notation/trust-policy.js';
 import { loadTrustStore } from '../notation/trust-store.js';
@@ -21,6 +23,7 @@ import type { KvStore } from '../store/kv.js';
 import { readBundleIndex, secondsLeft } from './bundle-index.js';
 import { dctTrustFor } from './dct-trust.js';
 import { buildKv } from './store.js';
+import { upstreamServing } from './select-upstream.js';
 import { registryClientFor } from './upstream-clients.js';
 
 /** Notation's verdict as the proxy's signature proof (header and audit line). */
@@ -34,7 +37,7 @@ function notationProofs(nv: NotationVerifier): DigestSignatureVerifier {
 }
 
 /** Notation: the site's own trustpolicy.json and trust store directory, read and validated at start. */
-async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock: Clock): Promise<NotationVerifier | undefined> {
+async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock: Clock, sources: SignatureSources): Promise<NotationVerifier | undefined> {
   if (!u.notation) return undefined;
   const trustPolicy = parseTrustPolicy(readConfigFile(u.notation.trustPolicy, `upstreams[${i}].notation.trustPolicy`).toString('utf8'));
   const trustStores = new Map<string, X509Certificate[]>();
@@ -44,7 +47,26 @@ async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock
       if (!trustStores.has(key)) trustStores.set(key, await loadTrustStore(u.notation.trustStore, ref));
     }
   }
-  return new NotationVerifier({ trustPolicy, trustStores, maxSignatures: config.limits.maxSignatures, revocation: new RevocationClient({ now: () => clock.now() }), now: () => clock.now() });
+  const signatureRepository = notationRepositorySelector(
+    u.notation.repository,
+    u.repositories.flatMap((r) => (r.notation ? [{ match: r.match, repository: r.notation.repository }] : [])),
+  );
+  return new NotationVerifier({ trustPolicy, trustStores, maxSignatures: config.limits.maxSignatures, revocation: new RevocationClient({ now: () => clock.now() }), now: () => clock.now(), signatureRepository, sources });
+}
+
+/** Every signature repository the config names, resolved once: a repository no client serves fails start. */
+function signatureSourcesFor(config: Config, registries: ReadonlyMap<string, RegistryClient>): SignatureSources {
+  const resolved = new Map<string, SignatureSource>();
+  const resolve = (name: string): SignatureSource => {
+    const u = upstreamServing(config, name);
+    return { registry: registries.get(u.name)!, repo: name.slice(u.gun.length + 1), name };
+  };
+  for (const u of config.upstreams) {
+    for (const c of [u.cosign, u.notation, ...u.repositories.flatMap((r) => [r.cosign, r.notation])]) {
+      if (c?.repository !== undefined && !resolved.has(c.repository)) resolved.set(c.repository, resolve(c.repository));
+    }
+  }
+  return (name) => resolved.get(name) ?? resolve(name);
 }
 
 /** Everything the server needs, built from a validated config. */
@@ -60,8 +82,9 @@ export async function buildRuntime(
   // Where request-time audit lines go: the deps returned below, once the caller has set their stream.
   let sinks: AuditSinks = { log, metrics };
   const closers: Array<() => Promise<void>> = [];
-  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i, config, clock)));
-  config.upstreams.forEach((u, i) => {
+  // Every upstream's client first: a signature repository may live on another upstream than the image's.
+  const registries = new Map<string, RegistryClient>();
+  for (const u of config.upstreams) {
     const registry = registryClientFor(config, u, env, {
       onTiming: (kind, seconds) => metrics.upstreamSeconds.observe({ upstream: u.name, kind }, seconds),
       connections: { blobs: config.limits.upstreamBlobConnections, metadata: config.limits.upstreamMetadataConnections },
@@ -70,12 +93,21 @@ export async function buildRuntime(
         audit(sinks, { upstream: u.name, gun: `${u.gun}/${r.repo}`, repo: r.repo, ref: r.path.slice(r.path.lastIndexOf('/') + 1), decision: 'deny', policy: u.policy, code: r.code, reason: `redirect to ${r.target} refused: ${r.reason}`, durationMs: 0 }),
     });
     closers.push(() => registry.close());
+    registries.set(u.name, registry);
+  }
+  const sources = signatureSourcesFor(config, registries);
+  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i, config, clock, sources))).catch(async (err: unknown) => {
+    await Promise.allSettled(closers.map((c) => c()));
+    throw err;
+  });
+  config.upstreams.forEach((u, i) => {
+    const registry = registries.get(u.name)!;
     const dct = dctTrustFor(config, u, env, kv, clock, metrics);
     if (dct) closers.push(() => dct.close());
     const trust = dct?.service;
     const notation = notations[i];
     // Cosign keys and trusted root are read once, here: a bad file fails start naming its config key.
-    const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`), config.limits.maxSignatures) : undefined;
+    const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`), config.limits.maxSignatures, sources) : undefined;
     upstreams.set(u.name, { config: u, registry, trust, notation, signatures: { ...(notation ? { notation: notationProofs(notation) } : {}), ...(cosign ? { cosign } : {}) } });
   });
   // Blob cache: partial files from a crash are discarded and the index rebuilt from disk before serving.

@@ -13,6 +13,8 @@ import { evaluateEnvelope, SIGNING_SCHEME_SA, type InspectedEnvelope, type Probl
 import { inspectJwsEnvelope } from './jws-envelope.js';
 import { fetchSignature, listSignatureCandidates, MAX_SIGNATURES, NotASignature } from './referrers.js';
 import type { RevocationChecker } from './revocation.js';
+import type { NotationRepositorySelector } from './select-repository.js';
+import type { SignatureSources } from '../server/deps.js';
 import { selectPolicy, type TrustPolicy, type TrustPolicyDocument } from './trust-policy.js';
 import { applyPolicy, describe, signatureFailures, type ManifestDescriptor } from './verdict.js';
 
@@ -35,6 +37,10 @@ export interface NotationVerifierOptions {
   revocation?: RevocationChecker | undefined;
   /** Inspections kept (by signature manifest digest). */
   cacheEntries?: number;
+  /** The signature repository of a repository (notation.repository), if any; src/notation/select-repository.ts. */
+  signatureRepository?: NotationRepositorySelector | undefined;
+  /** Where a signature repository is read (src/app/runtime.ts: the client of the upstream serving it). */
+  sources?: SignatureSources | undefined;
 }
 
 type Inspection = { ok: InspectedEnvelope } | { bad: string };
@@ -105,11 +111,18 @@ export class NotationVerifier {
     const policy = selectPolicy(this.opts.trustPolicy, repositoryUri);
     if (!policy) throw fail('NOTATION_NO_POLICY', `no Notation trust policy applies to ${repositoryUri}`);
     if (policy.level === 'skip') return { policy: policy.name, logged: [] };
-    const candidates = await listSignatureCandidates(registry, repo, manifest.digest, this.opts.maxSignatures ?? MAX_SIGNATURES);
-    if (candidates.length === 0) throw fail('NOTATION_UNSIGNED', `${repositoryUri}@${manifest.digest} has no Notary Project signature`);
+    // A signature repository holds the referrers of every image's digest (referrers API or tag schema
+    // sha256-<hex> there). The policy is still chosen by the image's name (registryScopes), and a
+    // signature must still name the image's digest, size and media type (fetchSignature, verdict.ts).
+    const sigRepo = this.opts.signatureRepository?.(repo);
+    if (sigRepo !== undefined && !this.opts.sources) throw fail('INTERNAL', `notation repository ${sigRepo} is configured but no registry client was wired for it`);
+    const at = sigRepo !== undefined ? this.opts.sources!(sigRepo) : { registry, repo, name: repositoryUri };
+    const where = sigRepo !== undefined ? ` in signature repository ${at.name}` : '';
+    const candidates = await listSignatureCandidates(at.registry, at.repo, manifest.digest, this.opts.maxSignatures ?? MAX_SIGNATURES);
+    if (candidates.length === 0) throw fail('NOTATION_UNSIGNED', `${repositoryUri}@${manifest.digest} has no Notary Project signature${where}`);
     const reasons: string[] = [];
     for (const c of candidates) {
-      const inspection = await this.inspect(registry, repo, manifest.digest, c.digest);
+      const inspection = await this.inspect(at.registry, at.repo, manifest.digest, c.digest);
       if ('bad' in inspection) {
         reasons.push(`${c.digest}: ${inspection.bad}`);
         continue;
@@ -122,6 +135,6 @@ export class NotationVerifier {
         reasons.push(`${c.digest}: ${(err as Error).message}`);
       }
     }
-    throw fail('NOTATION_INVALID', `no Notary Project signature of ${repositoryUri}@${manifest.digest} satisfies trust policy ${policy.name}: ${reasons.join(' | ')}`);
+    throw fail('NOTATION_INVALID', `no Notary Project signature of ${repositoryUri}@${manifest.digest}${where} satisfies trust policy ${policy.name}: ${reasons.join(' | ')}`);
   }
 }
