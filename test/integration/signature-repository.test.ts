@@ -4,7 +4,7 @@
 // gun sigstore.test, with credentials), Notation signatures in `sigs/notation` on the images'
 // registry, a Rekor stand-in for the transparency-log entries, a real notary-server for the DCT side
 // of the migration policy, and skopeo pulling through trustgate.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -241,6 +241,18 @@ describe('migration policy any-of: [dct, cosign] with a signature repository', (
     expect(status).toBe(403);
     expect(body.errors[0]!.detail.code).toBe('COSIGN_UNSIGNED');
     expect(auditRecords(migrating.logFile)).toContainEqual(expect.objectContaining({ repo: 'm/neither', decision: 'deny', reason: expect.stringMatching(/TRUST_DATA_MISSING.*COSIGN_UNSIGNED/) }));
+  });
+});
+
+describe('trustgate inspect with a signature repository', () => {
+  it('lists the signatures found in the signature repository, verified, read with its upstream’s credentials', async () => {
+    const configFile = join(dir, readdirSync(dir).find((f) => /^sigrepo-\d+\.yaml$/.test(f))!);
+    const r = await runCli(['inspect', `${images.host}/c/good:v1`, '--json', '--config', configFile], { SIG_SECRET: 'sig-secret' });
+    expect(r.code, r.stdout).toBe(0);
+    const [view] = JSON.parse(r.stdout) as Array<{ CosignSignatures: Array<{ Tag: string; Digest: string; Signatures: Array<{ Form: string; Verified: boolean; Signer?: string }> }> }>;
+    expect(view!.CosignSignatures).toEqual([{ Tag: 'v1', Digest: img['c/good']!.digest, Signatures: [expect.objectContaining({ Form: 'tag', Verified: true, Signer: expect.stringMatching(/^key \S+cosign\.pub$/) })] }]);
+    const other = await runCli(['inspect', `${images.host}/c/otherdigest:v1`, '--json', '--config', configFile], { SIG_SECRET: 'sig-secret' });
+    expect(JSON.parse(other.stdout)[0].CosignSignatures[0].Signatures).toEqual([expect.objectContaining({ Verified: false, Reason: expect.stringMatching(/the payload signs/) })]);
   });
 });
 
