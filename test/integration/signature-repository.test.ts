@@ -264,5 +264,10 @@ describe('config check', () => {
     expect(r.code).toBe(1);
     expect(r.out.error).toBe('CONFIG_INVALID');
     expect(r.out.message).toMatch(/upstreams\[0\]\.cosign\.repository: got "ghcr\.io\/acme\/signatures", expected a repository under the gun of an upstream/);
+    // start refuses it the same way, before listening.
+    const started = await runCli(['start', '--config', file]);
+    expect(started.code).not.toBe(0);
+    expect(started.out.error).toBe('CONFIG_INVALID');
+    expect(started.out.message).toMatch(/cosign\.repository: got "ghcr\.io\/acme\/signatures"/);
   });
 });
