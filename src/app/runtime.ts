@@ -31,7 +31,7 @@ function notationProofs(nv: NotationVerifier): DigestSignatureVerifier {
   return {
     async verify(registry, repositoryUri, repo, manifest) {
       const r = await nv.verify(registry, repositoryUri, repo, manifest);
-      return { kind: 'notation', by: `notation ${r.signature ?? '(skip policy)'} policy ${r.policy}`, logged: r.logged };
+      return { kind: 'notation', by: `notation ${r.signature ?? '(skip policy)'} policy ${r.policy}${r.repository ? ` from ${r.repository}` : ''}`, logged: r.logged };
     },
   };
 }

@@ -38,6 +38,8 @@ export class CosignVerifier implements DigestSignatureVerifier {
     const at = trust.repository !== undefined ? this.sources!(trust.repository) : { registry, repo, name: repositoryUri };
     const found = await findCosignSignatures(at.registry, at.repo, manifest.digest, this.maxSignatures);
     const where = at.name === repositoryUri ? '' : ` in signature repository ${at.name}`;
+    // The proof says where the signature was found, so an audit line can be checked against that repository.
+    const from = at.name === repositoryUri ? '' : ` from ${at.name}`;
     if (found.classic.length === 0 && found.bundles.length === 0 && found.rejected.length === 0) {
       throw fail('COSIGN_UNSIGNED', `${repositoryUri}@${manifest.digest} has no cosign signature${where} (no ${manifest.digest.replace(':', '-')}.sig tag, no Sigstore bundle referrer)`);
     }
@@ -45,7 +47,7 @@ export class CosignVerifier implements DigestSignatureVerifier {
     for (const sig of found.classic) {
       try {
         const signer = verifyClassicSignature(sig, manifest.digest, trust);
-        return { kind: 'cosign', by: `cosign ${signer.by} ${sig.manifestDigest}` };
+        return { kind: 'cosign', by: `cosign ${signer.by} ${sig.manifestDigest}${from}` };
       } catch (err) {
         reasons.push(`${sig.manifestDigest} layer ${sig.layer}: ${(err as Error).message}`);
       }
@@ -53,7 +55,7 @@ export class CosignVerifier implements DigestSignatureVerifier {
     for (const b of found.bundles) {
       try {
         const signer = verifyBundleSignature(b.bundle, manifest.digest, trust);
-        return { kind: 'cosign', by: `cosign ${signer.by} ${b.manifestDigest}` };
+        return { kind: 'cosign', by: `cosign ${signer.by} ${b.manifestDigest}${from}` };
       } catch (err) {
         reasons.push(`bundle ${b.manifestDigest}: ${(err as Error).message}`);
       }

@@ -21,6 +21,8 @@ import { applyPolicy, describe, signatureFailures, type ManifestDescriptor } fro
 export interface NotationResult {
   /** The signature manifest that satisfied the policy (absent under a skip policy). */
   signature?: string | undefined;
+  /** The signature repository it was found in (notation.repository), when not the image's own. */
+  repository?: string | undefined;
   policy: string;
   /** Check failures the policy only logs ("check: reason"). */
   logged: string[];
@@ -129,7 +131,7 @@ export class NotationVerifier {
       }
       try {
         const verdict = await this.judge(policy, inspection.ok, manifest);
-        if (verdict.allowed) return { signature: c.digest, policy: policy.name, logged: verdict.logged.map(describe) };
+        if (verdict.allowed) return { signature: c.digest, ...(sigRepo !== undefined ? { repository: at.name } : {}), policy: policy.name, logged: verdict.logged.map(describe) };
         reasons.push(`${c.digest}: ${verdict.enforced.map(describe).join('; ')}`);
       } catch (err) {
         reasons.push(`${c.digest}: ${(err as Error).message}`);

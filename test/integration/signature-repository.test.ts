@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeCosignKey, pushClassicSignatures, signPayload, simpleSigningPayload, type ClassicLayer } from '../support/cosign-sign.js';
+import { makeCosignKey, pushBundleReferrers, pushClassicSignatures, signPayload, simpleSigningPayload, type ClassicLayer } from '../support/cosign-sign.js';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { derB64, jwsEnvelope, makeLeaf, pushSignatures, writeNotationFiles } from '../support/notation-sign.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
-import { logKeyedSignature, startRekor, trustedRootJson, type RekorStandIn } from '../support/sigstore-lab.js';
+import { cosignSignStatement, logKeyedSignature, signKeyedBundle, startRekor, trustedRootJson, type RekorStandIn } from '../support/sigstore-lab.js';
 import { stopAndRemove } from '../support/spawn-server.js';
 import { auditRecords, expectRefused, expectServedWithProof, manifestAnswer, skopeoPull } from '../support/through-proxy.js';
 import { startTokenServer, type TokenServer } from '../support/token-server.js';
@@ -59,7 +59,7 @@ beforeAll(async () => {
     startRekor(),
     startTokenServer({ dir, pki, username: 'sig-reader', password: 'sig-secret' }),
   ]);
-  const names = ['c/good', 'c/otherdigest', 'c/unsigned', 'own/good', 'n/good', 'n/otherdigest', 'n/unsigned', 'nown/good', 'tlog/nolog', 'tlog/logged', 'tlogopt/nolog', 'm/dctonly', 'm/cosignonly', 'm/neither'];
+  const names = ['b/bundle', 'b/otherbundle', 'c/good', 'c/otherdigest', 'c/unsigned', 'own/good', 'n/good', 'n/otherdigest', 'n/unsigned', 'nown/good', 'tlog/nolog', 'tlog/logged', 'tlogopt/nolog', 'm/dctonly', 'm/cosignonly', 'm/neither'];
   for (const name of names) img[name] = await pushImage(dir, images.host, name, 'v1');
 
   // cosign: every signature in sigs/store, none next to the images. Filled while the registry is open,
@@ -68,6 +68,9 @@ beforeAll(async () => {
   for (const name of ['c/good', 'own/good', 'tlogopt/nolog', 'tlog/nolog', 'm/cosignonly']) await pushClassicSignatures(open.url, SIG_REPO, img[name]!.digest, [keyed(name)]);
   // A valid signature of c/good, under c/otherdigest's tag: found at the right place, signs the wrong digest.
   await pushClassicSignatures(open.url, SIG_REPO, img['c/otherdigest']!.digest, [keyed('c/otherdigest', { digestOf: 'c/good' })]);
+  // Sigstore bundles (cosign sign --key --new-bundle-format) as referrers of the digest in sigs/store.
+  await pushBundleReferrers(open.url, SIG_REPO, subject('b/bundle'), [await signKeyedBundle(signer.privateKey, signer.publicPem, cosignSignStatement(img['b/bundle']!.digest))]);
+  await pushBundleReferrers(open.url, SIG_REPO, subject('b/otherbundle'), [await signKeyedBundle(signer.privateKey, signer.publicPem, cosignSignStatement(img['b/bundle']!.digest))]);
   const logged = keyed('tlog/logged');
   await pushClassicSignatures(open.url, SIG_REPO, img['tlog/logged']!.digest, [{ ...logged, rekorBundle: await logKeyedSignature(rekor, logged.payload, logged.signature, signer.publicPem) }]);
   await open.stop();
@@ -152,20 +155,29 @@ describe('cosign.repository: signatures read from the signature repository', () 
 
   it('serves a tag whose signature is only in the signature repository, read with that upstream’s credentials', async () => {
     tokens.requests.length = 0;
-    await expectServedWithProof(proxy.url, 'c/good', img['c/good']!, /^cosign key \S+cosign\.pub sha256:[0-9a-f]{64}$/);
+    await expectServedWithProof(proxy.url, 'c/good', img['c/good']!, /^cosign key \S+cosign\.pub sha256:[0-9a-f]{64} from sigstore\.test\/sigs\/store$/);
     const r = await skopeoPull(proxy.host, 'c/good', 'v1', dir);
     expect(r.ok, r.out).toBe(true);
     // The token for sigs/store came from the sig upstream's realm with its Basic credentials.
     expect(tokens.requests).toContainEqual(expect.objectContaining({ scope: `repository:${SIG_REPO}:pull`, authorization: `Basic ${Buffer.from('sig-reader:sig-secret').toString('base64')}` }));
     // Instead of the image's own repository, not as well.
     expect(ownRepoSignatureLookups('c/good')).toEqual([]);
-    expect(auditRecords(proxy.logFile)).toContainEqual(expect.objectContaining({ repo: 'c/good', decision: 'allow', satisfiedBy: expect.stringContaining('cosign key') }));
+    expect(auditRecords(proxy.logFile)).toContainEqual(expect.objectContaining({ repo: 'c/good', decision: 'allow', satisfiedBy: expect.stringMatching(/^cosign key .* from sigstore\.test\/sigs\/store$/) }));
   });
 
   it('refuses a signature of another digest placed under the right tag (COSIGN_INVALID)', async () => {
     const message = await expectRefused(proxy, 'c/otherdigest', dir, 'COSIGN_INVALID');
     expect(message).toMatch(new RegExp(`in signature repository ${SIG_GUN}/${SIG_REPO}`));
     expect(message).toMatch(new RegExp(`the payload signs ${img['c/good']!.digest}, not ${img['c/otherdigest']!.digest}`));
+  });
+
+  it('serves a tag whose Sigstore bundle is a referrer of its digest in the signature repository', async () => {
+    await expectServedWithProof(proxy.url, 'b/bundle', img['b/bundle']!, /^cosign key \S+cosign\.pub sha256:[0-9a-f]{64} from sigstore\.test\/sigs\/store$/);
+    expect(ownRepoSignatureLookups('b/bundle')).toEqual([]);
+  });
+
+  it('refuses a bundle listed under this digest whose statement signs another digest (COSIGN_INVALID)', async () => {
+    expect(await expectRefused(proxy, 'b/otherbundle', dir, 'COSIGN_INVALID')).toMatch(/the statement's subject is not sha256:/);
   });
 
   it('refuses an image with no signature there (COSIGN_UNSIGNED), naming the signature repository', async () => {
@@ -186,7 +198,7 @@ describe('cosign.repository: signatures read from the signature repository', () 
 
 describe('notation.repository: referrers of the digest in the signature repository', () => {
   it('serves a tag whose Notation signature is only in the signature repository', async () => {
-    await expectServedWithProof(proxy.url, 'n/good', img['n/good']!, /^notation sha256:[0-9a-f]{64} policy all$/);
+    await expectServedWithProof(proxy.url, 'n/good', img['n/good']!, new RegExp(`^notation sha256:[0-9a-f]{64} policy all from ${images.host}/sigs/notation$`));
     const r = await skopeoPull(proxy.host, 'n/good', 'v1', dir);
     expect(r.ok, r.out).toBe(true);
     expect(ownRepoSignatureLookups('n/good')).toEqual([]);
