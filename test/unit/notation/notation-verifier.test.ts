@@ -75,7 +75,7 @@ beforeAll(async () => {
 afterAll(() => registry?.close());
 beforeEach(reset);
 
-function verifier(o: { identity?: string; store?: X509Certificate[]; level?: string; maxSignatures?: number; storeRef?: string } = {}) {
+function verifier(o: { identity?: string; store?: X509Certificate[]; level?: string; maxSignatures?: number; storeRef?: string; sigRepo?: boolean; sources?: boolean } = {}) {
   const storeRef = o.storeRef ?? 'ca:acme';
   const trustPolicy = parseTrustPolicy(
     JSON.stringify({
@@ -83,7 +83,14 @@ function verifier(o: { identity?: string; store?: X509Certificate[]; level?: str
       trustPolicies: [{ name: 'acme', registryScopes: ['*'], signatureVerification: { level: o.level ?? 'strict', override: { revocation: 'skip' } }, trustStores: [storeRef], trustedIdentities: [o.identity ?? 'x509.subject: C=US, ST=WA, O=acme, OU=Build'] }],
     }),
   );
-  return new NotationVerifier({ trustPolicy, trustStores: new Map([[storeRef, o.store ?? [cert(root.cert)]]]), maxSignatures: o.maxSignatures });
+  return new NotationVerifier({
+    trustPolicy,
+    trustStores: new Map([[storeRef, o.store ?? [cert(root.cert)]]]),
+    maxSignatures: o.maxSignatures,
+    // notation.repository: every image's signatures in `r` of the stand-in, named sig.test/r.
+    ...(o.sigRepo ? { signatureRepository: () => 'sig.test/r' } : {}),
+    ...(o.sigRepo && o.sources !== false ? { sources: (name: string) => ({ registry: client, repo: 'r', name }) } : {}),
+  });
 }
 
 describe('NotationVerifier', () => {
@@ -183,5 +190,34 @@ describe('NotationVerifier', () => {
 
   it('an image without signatures is NOTATION_UNSIGNED', async () => {
     await expect(verifier().verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({ code: 'NOTATION_UNSIGNED' });
+  });
+});
+
+describe('NotationVerifier with a signature repository (notation.repository)', () => {
+  it.each([
+    ['through the referrers API', true],
+    ['through the referrers tag schema', false],
+  ])('reads the referrers of the image digest there %s, never in the image repository', async (_n, api) => {
+    referrersApi = api;
+    const sig = await addSignature(await sign());
+    // The image is `app`, which the stand-in does not serve: only the signature repository has the signature.
+    await expect(verifier({ sigRepo: true }).verify(client, 'reg/app', 'app', subject)).resolves.toMatchObject({ signature: sig, repository: 'sig.test/r', policy: 'acme' });
+    expect(requests.filter((p) => p.startsWith('/v2/app/'))).toEqual([]);
+    referrersApi = true;
+  });
+
+  it('refuses a signature there of another digest, even listed under this one', async () => {
+    await addSignature(await sign({ target: { digest: `sha256:${'f'.repeat(64)}` } }));
+    await expect(verifier({ sigRepo: true }).verify(client, 'reg/app', 'app', subject)).rejects.toMatchObject({ code: 'NOTATION_INVALID', message: expect.stringContaining('in signature repository sig.test/r') });
+  });
+
+  it('is NOTATION_UNSIGNED, naming the repository, when it holds nothing for the digest', async () => {
+    await expect(verifier({ sigRepo: true }).verify(client, 'reg/app', 'app', subject)).rejects.toMatchObject({ code: 'NOTATION_UNSIGNED', message: expect.stringContaining('in signature repository sig.test/r') });
+  });
+
+  it('fails closed when no registry client was wired for the repository', async () => {
+    await addSignature(await sign());
+    await expect(verifier({ sigRepo: true, sources: false }).verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({ code: 'INTERNAL' });
+    expect(requests).toEqual([]);
   });
 });
