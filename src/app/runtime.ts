@@ -23,7 +23,7 @@ import type { KvStore } from '../store/kv.js';
 import { readBundleIndex, secondsLeft } from './bundle-index.js';
 import { dctTrustFor } from './dct-trust.js';
 import { buildKv } from './store.js';
-import { upstreamServing } from './select-upstream.js';
+import { upstreamByGun } from './select-upstream.js';
 import { registryClientFor } from './upstream-clients.js';
 
 /** Notation's verdict as the proxy's signature proof (header and audit line). */
@@ -58,7 +58,7 @@ async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock
 function signatureSourcesFor(config: Config, registries: ReadonlyMap<string, RegistryClient>): SignatureSources {
   const resolved = new Map<string, SignatureSource>();
   const resolve = (name: string): SignatureSource => {
-    const u = upstreamServing(config, name);
+    const u = upstreamByGun(config, name);
     return { registry: registries.get(u.name)!, repo: name.slice(u.gun.length + 1), name };
   };
   for (const u of config.upstreams) {

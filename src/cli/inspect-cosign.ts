@@ -3,7 +3,7 @@
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import { formatCosignInspection, inspectCosign, type CosignTagView } from '../cosign/inspect.js';
 import { loadCosignTrustSelector } from '../cosign/load-trust.js';
-import { upstreamServing } from '../app/select-upstream.js';
+import { upstreamByGun } from '../app/select-upstream.js';
 import { indexOfUpstream, registryClientFor } from '../app/upstream-clients.js';
 
 export async function inspectCosignFor(config: Config, u: UpstreamConfig, name: string, tag: string | undefined, env: NodeJS.ProcessEnv): Promise<CosignTagView[]> {
@@ -13,7 +13,7 @@ export async function inspectCosignFor(config: Config, u: UpstreamConfig, name: 
   const trust = trustFor(repo);
   const registry = registryClientFor(config, u, env);
   // A signature repository is read with the client of the upstream serving it, as `start` does.
-  const sigUpstream = trust.repository !== undefined ? upstreamServing(config, trust.repository) : u;
+  const sigUpstream = trust.repository !== undefined ? upstreamByGun(config, trust.repository) : u;
   const sigRegistry = sigUpstream === u ? registry : registryClientFor(config, sigUpstream, env);
   try {
     const signatures = trust.repository !== undefined ? { registry: sigRegistry, repo: trust.repository.slice(sigUpstream.gun.length + 1) } : undefined;

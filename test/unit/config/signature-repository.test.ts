@@ -1,7 +1,7 @@
 // Signature repositories (cosign.repository, notation.repository: COSIGN_REPOSITORY semantics) and
 // cosign.tlog in the config: parsed where the issue names them, refused with the key named otherwise.
 import { describe, expect, it } from 'vitest';
-import { upstreamServing } from '../../../src/app/select-upstream.js';
+import { upstreamByGun } from '../../../src/app/select-upstream.js';
 import { validateConfig } from '../../../src/config/schema.js';
 import { notationRepositorySelector } from '../../../src/notation/select-repository.js';
 import { configProblems, localUpstream } from '../support/config.js';
@@ -77,7 +77,7 @@ describe('cosign.tlog', () => {
   });
 });
 
-describe('upstreamServing', () => {
+describe('upstreamByGun', () => {
   const c = validateConfig(config({}, [{ ...sigStore }, { ...sigStore, name: 'team', gun: 'sigs.example.com/team' }]), 't');
   it.each([
     ['sigs.example.com/store', 'sigs'],
@@ -85,11 +85,11 @@ describe('upstreamServing', () => {
     ['sigs.example.com/teamwork/store', 'sigs'],
     ['127.0.0.1:5000/a/b', 'local'],
   ])('%s → %s (longest gun prefix, whatever trust it configures)', (name, upstream) => {
-    expect(upstreamServing(c, name).name).toBe(upstream);
+    expect(upstreamByGun(c, name).name).toBe(upstream);
   });
 
   it('refuses a name no upstream serves', () => {
-    expect(() => upstreamServing(c, 'ghcr.io/x')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+    expect(() => upstreamByGun(c, 'ghcr.io/x')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
   });
 });
 
