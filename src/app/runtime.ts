@@ -26,18 +26,28 @@ import { buildKv } from './store.js';
 import { upstreamByGun } from './select-upstream.js';
 import { registryClientFor } from './upstream-clients.js';
 
-/** Notation's verdict as the proxy's signature proof (header and audit line). */
-function notationProofs(nv: NotationVerifier): DigestSignatureVerifier {
+/**
+ * Notation's verdict as the proxy's signature proof (header and audit line). Signatures are read in the
+ * repository's signature repository when one is configured (notation.repository: the first matching
+ * repository entry's, else the upstream's), through the client of the upstream serving it.
+ */
+function notationProofs(nv: NotationVerifier, u: UpstreamConfig, sources: SignatureSources): DigestSignatureVerifier {
+  const signatureRepository = notationRepositorySelector(
+    u.notation?.repository,
+    u.repositories.flatMap((r) => (r.notation ? [{ match: r.match, repository: r.notation.repository }] : [])),
+  );
   return {
     async verify(registry, repositoryUri, repo, manifest) {
-      const r = await nv.verify(registry, repositoryUri, repo, manifest);
-      return { kind: 'notation', by: `notation ${r.signature ?? '(skip policy)'} policy ${r.policy}${r.repository ? ` from ${r.repository}` : ''}`, logged: r.logged };
+      const sigRepo = signatureRepository(repo);
+      const at = sigRepo !== undefined ? sources(sigRepo) : { registry, repo };
+      const r = await nv.verify(at.registry, repositoryUri, at.repo, manifest, sigRepo);
+      return { kind: 'notation', by: `notation ${r.signature ?? '(skip policy)'} policy ${r.policy}${sigRepo !== undefined ? ` from ${sigRepo}` : ''}`, logged: r.logged };
     },
   };
 }
 
 /** Notation: the site's own trustpolicy.json and trust store directory, read and validated at start. */
-async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock: Clock, sources: SignatureSources): Promise<NotationVerifier | undefined> {
+async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock: Clock): Promise<NotationVerifier | undefined> {
   if (!u.notation) return undefined;
   const trustPolicy = parseTrustPolicy(readConfigFile(u.notation.trustPolicy, `upstreams[${i}].notation.trustPolicy`).toString('utf8'));
   const trustStores = new Map<string, X509Certificate[]>();
@@ -47,11 +57,7 @@ async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock
       if (!trustStores.has(key)) trustStores.set(key, await loadTrustStore(u.notation.trustStore, ref));
     }
   }
-  const signatureRepository = notationRepositorySelector(
-    u.notation.repository,
-    u.repositories.flatMap((r) => (r.notation ? [{ match: r.match, repository: r.notation.repository }] : [])),
-  );
-  return new NotationVerifier({ trustPolicy, trustStores, maxSignatures: config.limits.maxSignatures, revocation: new RevocationClient({ now: () => clock.now() }), now: () => clock.now(), signatureRepository, sources });
+  return new NotationVerifier({ trustPolicy, trustStores, maxSignatures: config.limits.maxSignatures, revocation: new RevocationClient({ now: () => clock.now() }), now: () => clock.now() });
 }
 
 /** Every signature repository the config names, resolved once: a repository no client serves fails start. */
@@ -82,6 +88,7 @@ export async function buildRuntime(
   // Where request-time audit lines go: the deps returned below, once the caller has set their stream.
   let sinks: AuditSinks = { log, metrics };
   const closers: Array<() => Promise<void>> = [];
+  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i, config, clock)));
   // Every upstream's client first: a signature repository may live on another upstream than the image's.
   const registries = new Map<string, RegistryClient>();
   for (const u of config.upstreams) {
@@ -96,10 +103,6 @@ export async function buildRuntime(
     registries.set(u.name, registry);
   }
   const sources = signatureSourcesFor(config, registries);
-  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i, config, clock, sources))).catch(async (err: unknown) => {
-    await Promise.allSettled(closers.map((c) => c()));
-    throw err;
-  });
   config.upstreams.forEach((u, i) => {
     const registry = registries.get(u.name)!;
     const dct = dctTrustFor(config, u, env, kv, clock, metrics);
@@ -108,7 +111,7 @@ export async function buildRuntime(
     const notation = notations[i];
     // Cosign keys and trusted root are read once, here: a bad file fails start naming its config key.
     const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`), config.limits.maxSignatures, sources) : undefined;
-    upstreams.set(u.name, { config: u, registry, trust, notation, signatures: { ...(notation ? { notation: notationProofs(notation) } : {}), ...(cosign ? { cosign } : {}) } });
+    upstreams.set(u.name, { config: u, registry, trust, notation, signatures: { ...(notation ? { notation: notationProofs(notation, u, sources) } : {}), ...(cosign ? { cosign } : {}) } });
   });
   // Blob cache: partial files from a crash are discarded and the index rebuilt from disk before serving.
   const blobCacheMetrics = config.blobCache ? new BlobCacheMetrics(metrics.registry) : undefined;

@@ -13,16 +13,12 @@ import { evaluateEnvelope, SIGNING_SCHEME_SA, type InspectedEnvelope, type Probl
 import { inspectJwsEnvelope } from './jws-envelope.js';
 import { fetchSignature, listSignatureCandidates, MAX_SIGNATURES, NotASignature } from './referrers.js';
 import type { RevocationChecker } from './revocation.js';
-import type { NotationRepositorySelector } from './select-repository.js';
-import type { SignatureSources } from '../server/deps.js';
 import { selectPolicy, type TrustPolicy, type TrustPolicyDocument } from './trust-policy.js';
 import { applyPolicy, describe, signatureFailures, type ManifestDescriptor } from './verdict.js';
 
 export interface NotationResult {
   /** The signature manifest that satisfied the policy (absent under a skip policy). */
   signature?: string | undefined;
-  /** The signature repository it was found in (notation.repository), when not the image's own. */
-  repository?: string | undefined;
   policy: string;
   /** Check failures the policy only logs ("check: reason"). */
   logged: string[];
@@ -39,10 +35,6 @@ export interface NotationVerifierOptions {
   revocation?: RevocationChecker | undefined;
   /** Inspections kept (by signature manifest digest). */
   cacheEntries?: number;
-  /** The signature repository of a repository (notation.repository), if any; src/notation/select-repository.ts. */
-  signatureRepository?: NotationRepositorySelector | undefined;
-  /** Where a signature repository is read (src/app/runtime.ts: the client of the upstream serving it). */
-  sources?: SignatureSources | undefined;
 }
 
 type Inspection = { ok: InspectedEnvelope } | { bad: string };
@@ -109,29 +101,30 @@ export class NotationVerifier {
     return verdict;
   }
 
-  async verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: ManifestDescriptor): Promise<NotationResult> {
+  /**
+   * `registry` and `repo` are where the signatures are read: the image's own repository, or its
+   * signature repository (notation.repository), named by `signatureRepository` for messages.
+   */
+  async verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: ManifestDescriptor, signatureRepository?: string): Promise<NotationResult> {
     const policy = selectPolicy(this.opts.trustPolicy, repositoryUri);
     if (!policy) throw fail('NOTATION_NO_POLICY', `no Notation trust policy applies to ${repositoryUri}`);
     if (policy.level === 'skip') return { policy: policy.name, logged: [] };
     // A signature repository holds the referrers of every image's digest (referrers API or tag schema
     // sha256-<hex> there). The policy is still chosen by the image's name (registryScopes), and a
     // signature must still name the image's digest, size and media type (fetchSignature, verdict.ts).
-    const sigRepo = this.opts.signatureRepository?.(repo);
-    if (sigRepo !== undefined && !this.opts.sources) throw fail('INTERNAL', `notation repository ${sigRepo} is configured but no registry client was wired for it`);
-    const at = sigRepo !== undefined ? this.opts.sources!(sigRepo) : { registry, repo, name: repositoryUri };
-    const where = sigRepo !== undefined ? ` in signature repository ${at.name}` : '';
-    const candidates = await listSignatureCandidates(at.registry, at.repo, manifest.digest, this.opts.maxSignatures ?? MAX_SIGNATURES);
+    const where = signatureRepository !== undefined ? ` in signature repository ${signatureRepository}` : '';
+    const candidates = await listSignatureCandidates(registry, repo, manifest.digest, this.opts.maxSignatures ?? MAX_SIGNATURES);
     if (candidates.length === 0) throw fail('NOTATION_UNSIGNED', `${repositoryUri}@${manifest.digest} has no Notary Project signature${where}`);
     const reasons: string[] = [];
     for (const c of candidates) {
-      const inspection = await this.inspect(at.registry, at.repo, manifest.digest, c.digest);
+      const inspection = await this.inspect(registry, repo, manifest.digest, c.digest);
       if ('bad' in inspection) {
         reasons.push(`${c.digest}: ${inspection.bad}`);
         continue;
       }
       try {
         const verdict = await this.judge(policy, inspection.ok, manifest);
-        if (verdict.allowed) return { signature: c.digest, ...(sigRepo !== undefined ? { repository: at.name } : {}), policy: policy.name, logged: verdict.logged.map(describe) };
+        if (verdict.allowed) return { signature: c.digest, policy: policy.name, logged: verdict.logged.map(describe) };
         reasons.push(`${c.digest}: ${verdict.enforced.map(describe).join('; ')}`);
       } catch (err) {
         reasons.push(`${c.digest}: ${(err as Error).message}`);

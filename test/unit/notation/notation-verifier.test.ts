@@ -75,7 +75,7 @@ beforeAll(async () => {
 afterAll(() => registry?.close());
 beforeEach(reset);
 
-function verifier(o: { identity?: string; store?: X509Certificate[]; level?: string; maxSignatures?: number; storeRef?: string; sigRepo?: boolean; sources?: boolean } = {}) {
+function verifier(o: { identity?: string; store?: X509Certificate[]; level?: string; maxSignatures?: number; storeRef?: string } = {}) {
   const storeRef = o.storeRef ?? 'ca:acme';
   const trustPolicy = parseTrustPolicy(
     JSON.stringify({
@@ -83,14 +83,7 @@ function verifier(o: { identity?: string; store?: X509Certificate[]; level?: str
       trustPolicies: [{ name: 'acme', registryScopes: ['*'], signatureVerification: { level: o.level ?? 'strict', override: { revocation: 'skip' } }, trustStores: [storeRef], trustedIdentities: [o.identity ?? 'x509.subject: C=US, ST=WA, O=acme, OU=Build'] }],
     }),
   );
-  return new NotationVerifier({
-    trustPolicy,
-    trustStores: new Map([[storeRef, o.store ?? [cert(root.cert)]]]),
-    maxSignatures: o.maxSignatures,
-    // notation.repository: every image's signatures in `r` of the stand-in, named sig.test/r.
-    ...(o.sigRepo ? { signatureRepository: () => 'sig.test/r' } : {}),
-    ...(o.sigRepo && o.sources !== false ? { sources: (name: string) => ({ registry: client, repo: 'r', name }) } : {}),
-  });
+  return new NotationVerifier({ trustPolicy, trustStores: new Map([[storeRef, o.store ?? [cert(root.cert)]]]), maxSignatures: o.maxSignatures });
 }
 
 describe('NotationVerifier', () => {
@@ -194,30 +187,25 @@ describe('NotationVerifier', () => {
 });
 
 describe('NotationVerifier with a signature repository (notation.repository)', () => {
+  // The image is reg/app; its signatures are read in `r` of the stand-in, named sig.test/r.
   it.each([
     ['through the referrers API', true],
     ['through the referrers tag schema', false],
-  ])('reads the referrers of the image digest there %s, never in the image repository', async (_n, api) => {
+  ])('finds the referrers of the image digest there %s; the policy is the image’s', async (_n, api) => {
     referrersApi = api;
     const sig = await addSignature(await sign());
-    // The image is `app`, which the stand-in does not serve: only the signature repository has the signature.
-    await expect(verifier({ sigRepo: true }).verify(client, 'reg/app', 'app', subject)).resolves.toMatchObject({ signature: sig, repository: 'sig.test/r', policy: 'acme' });
-    expect(requests.filter((p) => p.startsWith('/v2/app/'))).toEqual([]);
+    await expect(verifier().verify(client, 'reg/app', 'r', subject, 'sig.test/r')).resolves.toMatchObject({ signature: sig, policy: 'acme' });
+    expect(requests.every((p) => p.startsWith('/v2/r/'))).toBe(true);
     referrersApi = true;
   });
 
-  it('refuses a signature there of another digest, even listed under this one', async () => {
+  it('refuses a signature there of another digest, even listed under this one, naming the repository', async () => {
     await addSignature(await sign({ target: { digest: `sha256:${'f'.repeat(64)}` } }));
-    await expect(verifier({ sigRepo: true }).verify(client, 'reg/app', 'app', subject)).rejects.toMatchObject({ code: 'NOTATION_INVALID', message: expect.stringContaining('in signature repository sig.test/r') });
+    await expect(verifier().verify(client, 'reg/app', 'r', subject, 'sig.test/r')).rejects.toMatchObject({ code: 'NOTATION_INVALID', message: expect.stringContaining('reg/app@sha256:') });
+    await expect(verifier().verify(client, 'reg/app', 'r', subject, 'sig.test/r')).rejects.toMatchObject({ message: expect.stringMatching(/in signature repository sig\.test\/r satisfies.*digest sha256:f+, not/) });
   });
 
   it('is NOTATION_UNSIGNED, naming the repository, when it holds nothing for the digest', async () => {
-    await expect(verifier({ sigRepo: true }).verify(client, 'reg/app', 'app', subject)).rejects.toMatchObject({ code: 'NOTATION_UNSIGNED', message: expect.stringContaining('in signature repository sig.test/r') });
-  });
-
-  it('fails closed when no registry client was wired for the repository', async () => {
-    await addSignature(await sign());
-    await expect(verifier({ sigRepo: true, sources: false }).verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({ code: 'INTERNAL' });
-    expect(requests).toEqual([]);
+    await expect(verifier().verify(client, 'reg/app', 'r', subject, 'sig.test/r')).rejects.toMatchObject({ code: 'NOTATION_UNSIGNED', message: expect.stringContaining('has no Notary Project signature in signature repository sig.test/r') });
   });
 });
