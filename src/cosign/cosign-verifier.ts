@@ -35,11 +35,11 @@ export class CosignVerifier implements DigestSignatureVerifier {
     // (sha256-<hex>.sig and bundle referrers of the digest), so only where we look changes. What a
     // signature must sign does not: the digest served (signed-subject.ts), whatever repository it is in.
     if (trust.repository !== undefined && !this.sources) throw fail('INTERNAL', `cosign repository ${trust.repository} is configured but no registry client was wired for it`);
-    const at = trust.repository !== undefined ? this.sources!(trust.repository) : { registry, repo, name: repositoryUri };
+    const at = trust.repository !== undefined ? this.sources!(trust.repository) : { registry, repo };
     const found = await findCosignSignatures(at.registry, at.repo, manifest.digest, this.maxSignatures);
-    const where = at.name === repositoryUri ? '' : ` in signature repository ${at.name}`;
+    const where = trust.repository !== undefined ? ` in signature repository ${trust.repository}` : '';
     // The proof says where the signature was found, so an audit line can be checked against that repository.
-    const from = at.name === repositoryUri ? '' : ` from ${at.name}`;
+    const from = trust.repository !== undefined ? ` from ${trust.repository}` : '';
     if (found.classic.length === 0 && found.bundles.length === 0 && found.rejected.length === 0) {
       throw fail('COSIGN_UNSIGNED', `${repositoryUri}@${manifest.digest} has no cosign signature${where} (no ${manifest.digest.replace(':', '-')}.sig tag, no Sigstore bundle referrer)`);
     }
