@@ -5,7 +5,9 @@ import type { Config, UpstreamConfig } from '../config/schema.js';
 import { NotationVerifier } from '../notation/notation-verifier.js';
 import { CosignVerifier } from '../cosign/cosign-verifier.js';
 import { loadCosignTrustSelector } from '../cosign/load-trust.js';
-import type { DigestSignatureVerifier, ServerDeps, UpstreamDeps } from '../server/deps.js';
+import type { DigestSignatureVerifier, ServerDeps, SignatureSource, SignatureSources, UpstreamDeps } from '../server/deps.js';
+import { notationRepositorySelector } from '../notation/select-repository.js';
+import type { RegistryClient } from '../registry/registry-client.js';
 import { RevocationClient } from '../notation/revocation.js';
 import { audit, type AuditSinks, type Logger } from '../observe/logger.js';
 import { ManifestCache } from '../store/manifest-cache.js';
@@ -18,14 +20,25 @@ import { readBundleIndex, secondsLeft } from './bundle-index.js';
 import { dctTrustFor } from './dct-trust.js';
 import { loadNotationTrust } from './notation-trust.js';
 import { buildKv } from './store.js';
+import { upstreamByGun } from './select-upstream.js';
 import { registryClientFor } from './upstream-clients.js';
 
-/** Notation's verdict as the proxy's signature proof (header and audit line). */
-function notationProofs(nv: NotationVerifier): DigestSignatureVerifier {
+/**
+ * Notation's verdict as the proxy's signature proof (header and audit line). Signatures are read in the
+ * repository's signature repository when one is configured (notation.repository: the first matching
+ * repository entry's, else the upstream's), through the client of the upstream serving it.
+ */
+function notationProofs(nv: NotationVerifier, u: UpstreamConfig, sources: SignatureSources): DigestSignatureVerifier {
+  const signatureRepository = notationRepositorySelector(
+    u.notation?.repository,
+    u.repositories.flatMap((r) => (r.notation ? [{ match: r.match, repository: r.notation.repository }] : [])),
+  );
   return {
     async verify(registry, repositoryUri, repo, manifest) {
-      const r = await nv.verify(registry, repositoryUri, repo, manifest);
-      return { kind: 'notation', by: `notation ${r.signature ?? '(skip policy)'} policy ${r.policy}`, logged: r.logged };
+      const sigRepo = signatureRepository(repo);
+      const at = sigRepo !== undefined ? sources(sigRepo) : { registry, repo };
+      const r = await nv.verify(at.registry, repositoryUri, at.repo, manifest, sigRepo);
+      return { kind: 'notation', by: `notation ${r.signature ?? '(skip policy)'} policy ${r.policy}${sigRepo !== undefined ? ` from ${sigRepo}` : ''}`, logged: r.logged };
     },
   };
 }
@@ -35,6 +48,21 @@ async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock
   const trust = await loadNotationTrust(u, i);
   if (!trust) return undefined;
   return new NotationVerifier({ ...trust, maxSignatures: config.limits.maxSignatures, revocation: new RevocationClient({ now: () => clock.now() }), now: () => clock.now() });
+}
+
+/** Every signature repository the config names, resolved once: a repository no client serves fails start. */
+function signatureSourcesFor(config: Config, registries: ReadonlyMap<string, RegistryClient>): SignatureSources {
+  const resolved = new Map<string, SignatureSource>();
+  const resolve = (name: string): SignatureSource => {
+    const u = upstreamByGun(config, name);
+    return { registry: registries.get(u.name)!, repo: name.slice(u.gun.length + 1), name };
+  };
+  for (const u of config.upstreams) {
+    for (const c of [u.cosign, u.notation, ...u.repositories.flatMap((r) => [r.cosign, r.notation])]) {
+      if (c?.repository !== undefined && !resolved.has(c.repository)) resolved.set(c.repository, resolve(c.repository));
+    }
+  }
+  return (name) => resolved.get(name) ?? resolve(name);
 }
 
 /** Everything the server needs, built from a validated config. */
@@ -51,7 +79,9 @@ export async function buildRuntime(
   let sinks: AuditSinks = { log, metrics };
   const closers: Array<() => Promise<void>> = [];
   const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i, config, clock)));
-  config.upstreams.forEach((u, i) => {
+  // Every upstream's client first: a signature repository may live on another upstream than the image's.
+  const registries = new Map<string, RegistryClient>();
+  for (const u of config.upstreams) {
     const registry = registryClientFor(config, u, env, {
       onTiming: (kind, seconds) => metrics.upstreamSeconds.observe({ upstream: u.name, kind }, seconds),
       connections: { blobs: config.limits.upstreamBlobConnections, metadata: config.limits.upstreamMetadataConnections },
@@ -60,13 +90,18 @@ export async function buildRuntime(
         audit(sinks, { upstream: u.name, gun: `${u.gun}/${r.repo}`, repo: r.repo, ref: r.path.slice(r.path.lastIndexOf('/') + 1), decision: 'deny', policy: u.policy, code: r.code, reason: `redirect to ${r.target} refused: ${r.reason}`, durationMs: 0 }),
     });
     closers.push(() => registry.close());
+    registries.set(u.name, registry);
+  }
+  const sources = signatureSourcesFor(config, registries);
+  config.upstreams.forEach((u, i) => {
+    const registry = registries.get(u.name)!;
     const dct = dctTrustFor(config, u, env, kv, clock, metrics);
     if (dct) closers.push(() => dct.close());
     const trust = dct?.service;
     const notation = notations[i];
     // Cosign keys and trusted root are read once, here: a bad file fails start naming its config key.
-    const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`), config.limits.maxSignatures) : undefined;
-    upstreams.set(u.name, { config: u, registry, trust, notation, signatures: { ...(notation ? { notation: notationProofs(notation) } : {}), ...(cosign ? { cosign } : {}) } });
+    const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`), config.limits.maxSignatures, sources) : undefined;
+    upstreams.set(u.name, { config: u, registry, trust, notation, signatures: { ...(notation ? { notation: notationProofs(notation, u, sources) } : {}), ...(cosign ? { cosign } : {}) } });
   });
   // Blob cache: partial files from a crash are discarded and the index rebuilt from disk before serving.
   const blobCacheMetrics = config.blobCache ? new BlobCacheMetrics(metrics.registry) : undefined;

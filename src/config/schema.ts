@@ -45,6 +45,24 @@ export interface CosignConfig {
   /** Sigstore trusted_root.json (keyless): Fulcio CAs, Rekor, CT logs, TSAs. Read from disk only. */
   trustedRoot?: string | undefined;
   identities: readonly CosignIdentity[];
+  /**
+   * Keyed signatures and the transparency log: `required` refuses one without a Rekor entry that
+   * verifies against the trusted root (what `cosign verify --key` does); `optional` takes the key as the
+   * only anchor (`--insecure-ignore-tlog`, what offline re-signed signatures need). Default: required
+   * with a trustedRoot, optional with keys alone. Keyless signatures always need their log entry.
+   */
+  tlog: CosignTlog;
+  /** Signature repository (COSIGN_REPOSITORY): REGISTRY_HOST/REPOSITORY holding every image's signatures. */
+  repository?: string | undefined;
+}
+export type CosignTlog = 'required' | 'optional';
+export const COSIGN_TLOG: readonly CosignTlog[] = ['required', 'optional'];
+
+export interface NotationConfig {
+  trustPolicy: string;
+  trustStore: string;
+  /** Signature repository: REGISTRY_HOST/REPOSITORY whose referrers of a digest are its signatures. */
+  repository?: string | undefined;
 }
 
 export interface NotaryConfig {
@@ -72,6 +90,8 @@ export interface RepositoryPolicy {
   digestPulls?: DigestPulls | undefined;
   /** Cosign keys/identities for these repositories instead of the upstream's (which must exist). */
   cosign?: CosignConfig | undefined;
+  /** Where these repositories' Notation signatures are (the trust policy stays the upstream's). */
+  notation?: { repository: string } | undefined;
 }
 
 export interface UpstreamConfig {
@@ -86,7 +106,7 @@ export interface UpstreamConfig {
   require: RequireSpec;
   digestPulls: DigestPulls;
   /** notation's own files: trustpolicy.json and the trust store directory (x509/<type>/<name>/). */
-  notation?: { trustPolicy: string; trustStore: string } | undefined;
+  notation?: NotationConfig | undefined;
   cosign?: CosignConfig | undefined;
   /** Credentials may travel over plain http (registry or token realm) only when this says so. */
   insecure: boolean;
@@ -283,7 +303,7 @@ function parseRequire(p: Problems, o: Obj, path: string): RequireSpec | undefine
 function parseCosign(p: Problems, v: unknown, path: string): CosignConfig | undefined {
   if (v === undefined) return undefined;
   if (!isObj(v)) return p.add(path.slice(0, -1), v, 'a mapping with keys, trustedRoot, identities');
-  unknownKeys(p, v, path, ['keys', 'trustedRoot', 'identities']);
+  unknownKeys(p, v, path, ['keys', 'trustedRoot', 'identities', 'tlog', 'repository']);
   const keys = strList(p, v, 'keys', path) ?? [];
   const trustedRoot = str(p, v, 'trustedRoot', path, false);
   const identities: CosignIdentity[] = [];
@@ -310,7 +330,53 @@ function parseCosign(p: Problems, v: unknown, path: string): CosignConfig | unde
   }
   if (keys.length === 0 && trustedRoot === undefined) return p.add(path.slice(0, -1), v, 'keys (PEM public key files) or trustedRoot (keyless)');
   if (trustedRoot !== undefined && identities.length === 0) p.add(`${path}identities`, v.identities, 'at least one { issuer, subject | subjectRegExp } for keyless signatures (trustedRoot)');
-  return { keys, trustedRoot, identities };
+  // What `cosign verify --key` does unless told --insecure-ignore-tlog; keys alone have no Rekor keys to check against.
+  const tlog = oneOf(p, v, 'tlog', path, COSIGN_TLOG, trustedRoot !== undefined ? 'required' : 'optional');
+  if (tlog === 'required' && trustedRoot === undefined) p.add(`${path}tlog`, v.tlog, 'optional, or a trustedRoot (its Rekor keys are what a transparency-log entry is checked against)');
+  const repository = signatureRepository(p, v, path);
+  return { keys, trustedRoot, identities, tlog, ...(repository ? { repository } : {}) };
+}
+
+// REGISTRY_HOST[:PORT]/REPOSITORY, as COSIGN_REPOSITORY names it: a host and at least one path segment.
+const SIGNATURE_REPOSITORY = /^[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::\d{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$/;
+
+function signatureRepository(p: Problems, o: Obj, path: string): string | undefined {
+  const r = str(p, o, 'repository', path, false);
+  if (r !== undefined && !SIGNATURE_REPOSITORY.test(r)) return p.add(`${path}repository`, r, 'REGISTRY_HOST/REPOSITORY, e.g. registry.example.com/sigs/store');
+  return r;
+}
+
+/** `notation:` on a repository entry: only where its signatures are; the trust policy is the upstream's. */
+function parseRepositoryNotation(p: Problems, v: unknown, path: string): { repository: string } | undefined {
+  if (v === undefined) return undefined;
+  if (!isObj(v)) return p.add(path.slice(0, -1), v, 'a mapping { repository: REGISTRY_HOST/REPOSITORY }');
+  unknownKeys(p, v, path, ['repository']);
+  if (v.repository === undefined) return p.add(`${path}repository`, undefined, 'REGISTRY_HOST/REPOSITORY');
+  const repository = signatureRepository(p, v, path);
+  return repository ? { repository } : undefined;
+}
+
+/**
+ * Every signature repository must be served by an upstream (the one whose gun is the longest prefix
+ * of it, as src/app/select-upstream.ts picks): its URL, TLS and credentials are used for the look-ups.
+ * A host no upstream serves would have nowhere to go, so it is a config error, not a refusal per pull.
+ */
+function checkSignatureRepositories(p: Problems, upstreams: readonly UpstreamConfig[], at: readonly number[]): void {
+  const guns = upstreams.map((u) => u.gun);
+  const check = (key: string, repository: string | undefined) => {
+    if (repository !== undefined && !guns.some((g) => repository.startsWith(`${g}/`))) {
+      p.add(key, repository, `a repository under the gun of an upstream (${guns.join(', ')}): its registry, TLS and credentials are used to read the signatures`);
+    }
+  };
+  upstreams.forEach((u, k) => {
+    const i = at[k];
+    check(`upstreams[${i}].cosign.repository`, u.cosign?.repository);
+    check(`upstreams[${i}].notation.repository`, u.notation?.repository);
+    u.repositories.forEach((r, j) => {
+      check(`upstreams[${i}].repositories[${j}].cosign.repository`, r.cosign?.repository);
+      check(`upstreams[${i}].repositories[${j}].notation.repository`, r.notation?.repository);
+    });
+  });
 }
 
 const SOURCE_NEEDED: Readonly<Record<SignatureKind, string>> = {
@@ -361,10 +427,11 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
     const n = v.notation;
     if (typeof n !== 'object' || n === null || Array.isArray(n)) p.add(`${path}notation`, n, 'a mapping with trustPolicy and trustStore');
     else {
-      unknownKeys(p, n as Obj, `${path}notation.`, ['trustPolicy', 'trustStore']);
+      unknownKeys(p, n as Obj, `${path}notation.`, ['trustPolicy', 'trustStore', 'repository']);
       const tp = str(p, n as Obj, 'trustPolicy', `${path}notation.`, true);
       const ts = str(p, n as Obj, 'trustStore', `${path}notation.`, true);
-      if (tp && ts) notation = { trustPolicy: tp, trustStore: ts };
+      const repository = signatureRepository(p, n as Obj, `${path}notation.`);
+      if (tp && ts) notation = { trustPolicy: tp, trustStore: ts, ...(repository ? { repository } : {}) };
     }
   }
   const cosign = parseCosign(p, v.cosign, `${path}cosign.`);
@@ -380,7 +447,7 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
       v.repositories.forEach((r, j) => {
         const rp = `${path}repositories[${j}].`;
         if (!isObj(r)) return p.add(`${path}repositories[${j}]`, r, 'a mapping {match, policy}');
-        unknownKeys(p, r, rp, ['match', 'policy', 'require', 'digestPulls', 'cosign']);
+        unknownKeys(p, r, rp, ['match', 'policy', 'require', 'digestPulls', 'cosign', 'notation']);
         const match = str(p, r, 'match', rp, true);
         const pol = oneOf(p, r, 'policy', rp, POLICY_MODES, 'enforce');
         if (r.policy === undefined) p.add(`${rp}policy`, undefined, `one of ${POLICY_MODES.join(', ')}`);
@@ -389,7 +456,9 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
         const rc = parseCosign(p, r.cosign, `${rp}cosign.`);
         // The upstream's cosign: is the default and what config check counts as the trust source.
         if (rc && !cosign) p.add(`${rp}cosign`, '(set)', 'only on an upstream that has cosign: too');
-        if (match !== undefined) repositories.push({ match, policy: pol, require: req, digestPulls: dp, ...(rc ? { cosign: rc } : {}) });
+        const rn = parseRepositoryNotation(p, r.notation, `${rp}notation.`);
+        if (rn && !notation) p.add(`${rp}notation`, '(set)', 'only on an upstream that has notation: too (its trust policy applies)');
+        if (match !== undefined) repositories.push({ match, policy: pol, require: req, digestPulls: dp, ...(rc ? { cosign: rc } : {}), ...(rn ? { notation: rn } : {}) });
       });
   }
   checkEffectiveSources(p, path, { policy, require, repositories, notary, bundle, notation, cosign });
@@ -541,10 +610,13 @@ export function validateConfig(doc: unknown, source: string): Config {
   }
 
   const upstreams: UpstreamConfig[] = [];
+  /** upstreams[k] is doc.upstreams[upstreamAt[k]]: an entry that failed to parse leaves a gap. */
+  const upstreamAt: number[] = [];
   if (!Array.isArray(doc.upstreams) || doc.upstreams.length === 0) p.add('upstreams', doc.upstreams, 'a non-empty list of upstream registries');
-  else doc.upstreams.forEach((u, i) => { const x = parseUpstream(p, u, i); if (x) upstreams.push(x); });
+  else doc.upstreams.forEach((u, i) => { const x = parseUpstream(p, u, i); if (x) upstreams.push(x); if (x) upstreamAt.push(i); });
   const names = upstreams.map((u) => u.name);
   for (const n of names) if (names.indexOf(n) !== names.lastIndexOf(n)) p.add('upstreams', n, 'unique upstream names');
+  checkSignatureRepositories(p, upstreams, upstreamAt);
 
   const def = doc.default;
   if (def !== undefined && (typeof def !== 'string' || !names.includes(def))) p.add('default', def, `the name of an upstream (${names.join(', ')})`);

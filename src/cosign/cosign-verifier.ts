@@ -3,7 +3,7 @@
 // (verify-signature.ts); the first one that verifies wins.
 import { fail } from '../errors.js';
 import type { RegistryClient } from '../registry/registry-client.js';
-import type { DigestSignatureVerifier, SignatureProof } from '../server/deps.js';
+import type { DigestSignatureVerifier, SignatureProof, SignatureSources } from '../server/deps.js';
 import { findCosignSignatures, MAX_COSIGN_SIGNATURES } from './discovery.js';
 import type { CosignTrustSelector } from './select-trust.js';
 import { verifyBundleSignature, verifyClassicSignature, type CosignTrust } from './verify-signature.js';
@@ -23,21 +23,31 @@ export class CosignVerifier implements DigestSignatureVerifier {
     trust: CosignTrust | CosignTrustSelector,
     /** Candidates tried per form (limits.maxSignatures). */
     private readonly maxSignatures = MAX_COSIGN_SIGNATURES,
+    /** Where a trust's `repository` is read (src/app/runtime.ts: the client of the upstream serving it). */
+    private readonly sources?: SignatureSources,
   ) {
     this.trustFor = typeof trust === 'function' ? trust : () => trust;
   }
 
   async verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: { digest: string }): Promise<SignatureProof> {
     const trust = this.trustFor(repo);
-    const found = await findCosignSignatures(registry, repo, manifest.digest, this.maxSignatures);
+    // COSIGN_REPOSITORY semantics: the signature repository holds every image's signatures by digest
+    // (sha256-<hex>.sig and bundle referrers of the digest), so only where we look changes. What a
+    // signature must sign does not: the digest served (signed-subject.ts), whatever repository it is in.
+    if (trust.repository !== undefined && !this.sources) throw fail('INTERNAL', `cosign repository ${trust.repository} is configured but no registry client was wired for it`);
+    const at = trust.repository !== undefined ? this.sources!(trust.repository) : { registry, repo };
+    const found = await findCosignSignatures(at.registry, at.repo, manifest.digest, this.maxSignatures);
+    const where = trust.repository !== undefined ? ` in signature repository ${trust.repository}` : '';
+    // The proof says where the signature was found, so an audit line can be checked against that repository.
+    const from = trust.repository !== undefined ? ` from ${trust.repository}` : '';
     if (found.classic.length === 0 && found.bundles.length === 0 && found.rejected.length === 0) {
-      throw fail('COSIGN_UNSIGNED', `${repositoryUri}@${manifest.digest} has no cosign signature (no ${manifest.digest.replace(':', '-')}.sig tag, no Sigstore bundle referrer)`);
+      throw fail('COSIGN_UNSIGNED', `${repositoryUri}@${manifest.digest} has no cosign signature${where} (no ${manifest.digest.replace(':', '-')}.sig tag, no Sigstore bundle referrer)`);
     }
     const reasons: string[] = [...found.rejected];
     for (const sig of found.classic) {
       try {
         const signer = verifyClassicSignature(sig, manifest.digest, trust);
-        return { kind: 'cosign', by: `cosign ${signer.by} ${sig.manifestDigest}` };
+        return { kind: 'cosign', by: `cosign ${signer.by} ${sig.manifestDigest}${from}` };
       } catch (err) {
         reasons.push(`${sig.manifestDigest} layer ${sig.layer}: ${(err as Error).message}`);
       }
@@ -45,11 +55,11 @@ export class CosignVerifier implements DigestSignatureVerifier {
     for (const b of found.bundles) {
       try {
         const signer = verifyBundleSignature(b.bundle, manifest.digest, trust);
-        return { kind: 'cosign', by: `cosign ${signer.by} ${b.manifestDigest}` };
+        return { kind: 'cosign', by: `cosign ${signer.by} ${b.manifestDigest}${from}` };
       } catch (err) {
         reasons.push(`bundle ${b.manifestDigest}: ${(err as Error).message}`);
       }
     }
-    throw fail('COSIGN_INVALID', `no cosign signature of ${repositoryUri}@${manifest.digest} satisfies cosign ${describeTrust(trust)}: ${reasons.join(' | ')}`);
+    throw fail('COSIGN_INVALID', `no cosign signature of ${repositoryUri}@${manifest.digest}${where} satisfies cosign ${describeTrust(trust)}: ${reasons.join(' | ')}`);
   }
 }

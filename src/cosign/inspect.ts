@@ -40,13 +40,17 @@ async function listTags(registry: RegistryClient, repo: string): Promise<string[
   return (Array.isArray(doc.tags) ? doc.tags : []).filter((t): t is string => typeof t === 'string' && !/^sha256-[0-9a-f]{64}/.test(t)).slice(0, MAX_INSPECTED_TAGS);
 }
 
-export async function inspectCosign(registry: RegistryClient, repo: string, trust: CosignTrust, tag?: string): Promise<CosignTagView[]> {
+/**
+ * `signatures`: where the signatures are read when the trust names a signature repository
+ * (cosign.repository); the tags and their digests always come from the image's own repository.
+ */
+export async function inspectCosign(registry: RegistryClient, repo: string, trust: CosignTrust, tag?: string, signatures: { registry: RegistryClient; repo: string } = { registry, repo }): Promise<CosignTagView[]> {
   const out: CosignTagView[] = [];
   for (const t of tag !== undefined ? [tag] : await listTags(registry, repo)) {
     const m = await registry.fetchManifest(repo, t, MANIFEST_MEDIA_TYPES);
     if (!m) continue;
     const digest = `sha256:${createHash('sha256').update(m.bytes).digest('hex')}`;
-    const found = await findCosignSignatures(registry, repo, digest);
+    const found = await findCosignSignatures(signatures.registry, signatures.repo, digest);
     const check = (f: () => { by: string }): Pick<CosignSignatureView, 'Verified' | 'Signer' | 'Reason'> => {
       try {
         return { Verified: true, Signer: f().by };

@@ -38,7 +38,7 @@ export function loadCosignTrust(c: CosignConfig, path: string): CosignTrust {
       throw fail('CONFIG_INVALID', `${key}: ${c.trustedRoot} is not a usable Sigstore trusted root: ${(err as Error).message}`, err);
     }
   }
-  return { keys, root, identities: c.identities };
+  return { keys, root, identities: c.identities, tlog: c.tlog, repository: c.repository };
 }
 
 /** The upstream's cosign trust and its repository entries' overrides, as one selector by repository. */

@@ -11,7 +11,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { bundleFromJSON, toMessageSignatureBundle, type Bundle, type TransparencyLogEntry } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { PolicyError, toSignedEntity, toTrustMaterial, Verifier, type TrustMaterial } from '@sigstore/verify';
-import type { CosignIdentity } from '../config/schema.js';
+import type { CosignIdentity, CosignTlog } from '../config/schema.js';
 import { checkSignStatement, checkSimpleSigningPayload } from './signed-subject.js';
 
 export interface CosignKey {
@@ -25,6 +25,10 @@ export interface CosignTrust {
   /** Keyless: Fulcio CAs, Rekor and CT log keys, TSAs from trusted_root.json. */
   root?: TrustedRoot | undefined;
   identities: readonly CosignIdentity[];
+  /** Keyed signatures: must a verified transparency-log entry exist? Unset: required with a root, optional without. */
+  tlog?: CosignTlog | undefined;
+  /** Signature repository (COSIGN_REPOSITORY) the signatures are looked up in instead of the image's own. */
+  repository?: string | undefined;
 }
 
 /** A classic signature: one simple-signing layer of a `sha256-<hex>.sig` manifest, with its annotations. */
@@ -88,12 +92,21 @@ function verifyBundleModel(bundle: Bundle, artifact: Buffer | undefined, trust: 
   const content = bundle.verificationMaterial.content;
   if (content.$case === 'publicKey') {
     if (trust.keys.length === 0) throw new Error('signed with a key, and no cosign keys are configured');
+    // cosign verify --key requires a Rekor entry unless told --insecure-ignore-tlog (pkg/cosign/verify.go:
+    // WithTransparencyLog(1) unless IgnoreTlog). `required`: an entry that verifies against the trusted
+    // root's Rekor keys and records this very signature (verifyTLogBody); without one the signature could
+    // have been made at any time with a key since leaked, and nobody could have seen it.
+    const tlogRequired = (trust.tlog ?? (trust.root ? 'required' : 'optional')) === 'required';
+    if (tlogRequired) {
+      if (!trust.root) throw new Error('cosign tlog: required, and no trustedRoot holds the Rekor keys to check a log entry against');
+      if (bundle.verificationMaterial.tlogEntries.length === 0) throw new Error('no transparency-log entry, and cosign tlog is required (tlog: optional accepts signatures by the key alone)');
+    }
     const entity = toSignedEntity(keyedEntity(bundle, trust.root), artifact);
     const failures: string[] = [];
     // Every configured key is tried: the bundle's key hint is the signer's claim, not ours to trust.
     for (const k of trust.keys) {
       try {
-        new Verifier(keyMaterial(k, trust.root), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity);
+        new Verifier(keyMaterial(k, trust.root), { tlogThreshold: tlogRequired ? 1 : 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity);
         return { by: `key ${k.name}` };
       } catch (err) {
         failures.push(`key ${k.name}: ${(err as Error).message}`);

@@ -101,12 +101,20 @@ export class NotationVerifier {
     return verdict;
   }
 
-  async verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: ManifestDescriptor): Promise<NotationResult> {
+  /**
+   * `registry` and `repo` are where the signatures are read: the image's own repository, or its
+   * signature repository (notation.repository), named by `signatureRepository` for messages.
+   */
+  async verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: ManifestDescriptor, signatureRepository?: string): Promise<NotationResult> {
     const policy = selectPolicy(this.opts.trustPolicy, repositoryUri);
     if (!policy) throw fail('NOTATION_NO_POLICY', `no Notation trust policy applies to ${repositoryUri}`);
     if (policy.level === 'skip') return { policy: policy.name, logged: [] };
+    // A signature repository holds the referrers of every image's digest (referrers API or tag schema
+    // sha256-<hex> there). The policy is still chosen by the image's name (registryScopes), and a
+    // signature must still name the image's digest, size and media type (fetchSignature, verdict.ts).
+    const where = signatureRepository !== undefined ? ` in signature repository ${signatureRepository}` : '';
     const candidates = await listSignatureCandidates(registry, repo, manifest.digest, this.opts.maxSignatures ?? MAX_SIGNATURES);
-    if (candidates.length === 0) throw fail('NOTATION_UNSIGNED', `${repositoryUri}@${manifest.digest} has no Notary Project signature`);
+    if (candidates.length === 0) throw fail('NOTATION_UNSIGNED', `${repositoryUri}@${manifest.digest} has no Notary Project signature${where}`);
     const reasons: string[] = [];
     for (const c of candidates) {
       const inspection = await this.inspect(registry, repo, manifest.digest, c.digest);
@@ -122,6 +130,6 @@ export class NotationVerifier {
         reasons.push(`${c.digest}: ${(err as Error).message}`);
       }
     }
-    throw fail('NOTATION_INVALID', `no Notary Project signature of ${repositoryUri}@${manifest.digest} satisfies trust policy ${policy.name}: ${reasons.join(' | ')}`);
+    throw fail('NOTATION_INVALID', `no Notary Project signature of ${repositoryUri}@${manifest.digest}${where} satisfies trust policy ${policy.name}: ${reasons.join(' | ')}`);
   }
 }

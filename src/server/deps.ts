@@ -29,6 +29,22 @@ export interface DigestSignatureVerifier {
   verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: { digest: string; size: number; mediaType: string }): Promise<SignatureProof>;
 }
 
+/**
+ * Where the signatures of an image are read: its own repository on its upstream's registry, or a
+ * signature repository (cosign.repository, notation.repository) on the registry of the upstream whose
+ * gun prefixes it — possibly another upstream, with its own URL, TLS and credentials.
+ */
+export interface SignatureSource {
+  registry: RegistryClient;
+  /** Repository name on that registry (without the gun). */
+  repo: string;
+  /** gun/repo, for messages. */
+  name: string;
+}
+
+/** A configured signature repository (REGISTRY_HOST/REPOSITORY) → where to read it; built once at start. */
+export type SignatureSources = (repository: string) => SignatureSource;
+
 export interface UpstreamDeps {
   config: UpstreamConfig;
   registry: RegistryClient;

@@ -117,6 +117,45 @@ describe('keyed classic signature logged in Rekor (cosign sign --key, the defaul
   });
 });
 
+describe('cosign.tlog for keyed signatures', () => {
+  const key = makeCosignKey();
+  const payload = simpleSigningPayload(digest);
+  const signature = signPayload(payload, key.privateKey);
+  const keys = [{ name: 'release.pub', key: createPublicKey(key.publicPem) }];
+
+  it('required (the default with a trusted root): refuses a keyed signature without a log entry', () => {
+    expect(() => verifyClassicSignature({ payload, signature }, digest, { keys, root, identities: [] })).toThrow(/no transparency-log entry, and cosign tlog is required/);
+    expect(() => verifyClassicSignature({ payload, signature }, digest, { keys, root, identities: [], tlog: 'required' })).toThrow(/no transparency-log entry/);
+  });
+
+  it('required: accepts one whose Rekor entry verifies against the trusted root', async () => {
+    const rekorBundle = await logKeyedSignature(rekor, payload, signature, key.publicPem);
+    expect(verifyClassicSignature({ payload, signature, rekorBundle }, digest, { keys, root, identities: [], tlog: 'required' }).by).toBe('key release.pub');
+  });
+
+  it("required: refuses a Rekor entry of another signature (the log must record this one)", async () => {
+    const otherPayload = simpleSigningPayload(`sha256:${'e'.repeat(64)}`);
+    const rekorBundle = await logKeyedSignature(rekor, otherPayload, signPayload(otherPayload, key.privateKey), key.publicPem);
+    expect(() => verifyClassicSignature({ payload, signature, rekorBundle }, digest, { keys, root, identities: [], tlog: 'required' })).toThrow(/key release\.pub: .*(signature|digest) mismatch/);
+  });
+
+  it('required: refuses a keyed bundle without a log entry', async () => {
+    const b = await signKeyedBundle(key.privateKey, key.publicPem, cosignSignStatement(digest));
+    expect(() => verifyBundleSignature(b, digest, { keys, root, identities: [], tlog: 'required' })).toThrow(/no transparency-log entry/);
+  });
+
+  it('required without a trusted root cannot be satisfied', () => {
+    expect(() => verifyClassicSignature({ payload, signature }, digest, { keys, identities: [], tlog: 'required' })).toThrow(/no trustedRoot holds the Rekor keys/);
+  });
+
+  it('optional: accepts the key alone, with or without a trusted root', async () => {
+    expect(verifyClassicSignature({ payload, signature }, digest, { keys, root, identities: [], tlog: 'optional' }).by).toBe('key release.pub');
+    expect(verifyClassicSignature({ payload, signature }, digest, { keys, identities: [] }).by).toBe('key release.pub');
+    const b = await signKeyedBundle(key.privateKey, key.publicPem, cosignSignStatement(digest));
+    expect(verifyBundleSignature(b, digest, { keys, root, identities: [], tlog: 'optional' }).by).toBe('key release.pub');
+  });
+});
+
 describe('keyed Sigstore bundle (cosign sign --key --new-bundle-format)', () => {
   const key = makeCosignKey();
   const other = makeCosignKey();

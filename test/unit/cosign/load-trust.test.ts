@@ -16,19 +16,19 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('loadCosignTrust', () => {
   it('reads PEM keys and keeps their file names for messages', () => {
     const k = file('good.pub', makeCosignKey().publicPem);
-    const t = loadCosignTrust({ keys: [k], identities: [] }, 'upstreams[0].cosign');
+    const t = loadCosignTrust({ keys: [k], identities: [], tlog: 'optional' as const }, 'upstreams[0].cosign');
     expect(t.keys.map((x) => [x.name, x.key.asymmetricKeyType])).toEqual([[k, 'ec']]);
     expect(t.root).toBeUndefined();
   });
 
   it.each([
-    ['a missing key file', { keys: [join(dir, 'absent.pub')], identities: [] }, /^upstreams\[0\]\.cosign\.keys\[0\]: cannot read/],
-    ['a key file that is not a key', { keys: [file('junk.pub', 'hello')], identities: [] }, /^upstreams\[0\]\.cosign\.keys\[0\]: .* is not a PEM public key/],
-    ['a trusted root that is not JSON', { keys: [], trustedRoot: file('bad.json', '{'), identities: [{ issuer: 'i', subject: 's' }] }, /^upstreams\[0\]\.cosign\.trustedRoot: .* is not a usable Sigstore trusted root/],
-    ['a JSON file that is not a trusted root', { keys: [], trustedRoot: file('other.json', '{"tlogs":[]}'), identities: [{ issuer: 'i', subject: 's' }] }, /no certificateAuthorities/],
+    ['a missing key file', { keys: [join(dir, 'absent.pub')], identities: [], tlog: 'optional' as const }, /^upstreams\[0\]\.cosign\.keys\[0\]: cannot read/],
+    ['a key file that is not a key', { keys: [file('junk.pub', 'hello')], identities: [], tlog: 'optional' as const }, /^upstreams\[0\]\.cosign\.keys\[0\]: .* is not a PEM public key/],
+    ['a trusted root that is not JSON', { keys: [], trustedRoot: file('bad.json', '{'), identities: [{ issuer: 'i', subject: 's' }], tlog: 'required' as const }, /^upstreams\[0\]\.cosign\.trustedRoot: .* is not a usable Sigstore trusted root/],
+    ['a JSON file that is not a trusted root', { keys: [], trustedRoot: file('other.json', '{"tlogs":[]}'), identities: [{ issuer: 'i', subject: 's' }], tlog: 'required' as const }, /no certificateAuthorities/],
     [
       'a trusted root with a broken CA certificate',
-      { keys: [], trustedRoot: file('broken.json', JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [], ctlogs: [], timestampAuthorities: [], certificateAuthorities: [{ certChain: { certificates: [{ rawBytes: 'AAAA' }] }, validFor: { start: '2020-01-01T00:00:00Z' } }] })), identities: [{ issuer: 'i', subject: 's' }] },
+      { keys: [], trustedRoot: file('broken.json', JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [], ctlogs: [], timestampAuthorities: [], certificateAuthorities: [{ certChain: { certificates: [{ rawBytes: 'AAAA' }] }, validFor: { start: '2020-01-01T00:00:00Z' } }] })), identities: [{ issuer: 'i', subject: 's' }], tlog: 'required' as const },
       /trustedRoot/,
     ],
   ])('fails on %s, naming the config key', (_n, cfg, re) => {

@@ -185,3 +185,27 @@ describe('NotationVerifier', () => {
     await expect(verifier().verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({ code: 'NOTATION_UNSIGNED' });
   });
 });
+
+describe('NotationVerifier with a signature repository (notation.repository)', () => {
+  // The image is reg/app; its signatures are read in `r` of the stand-in, named sig.test/r.
+  it.each([
+    ['through the referrers API', true],
+    ['through the referrers tag schema', false],
+  ])('finds the referrers of the image digest there %s; the policy is the image’s', async (_n, api) => {
+    referrersApi = api;
+    const sig = await addSignature(await sign());
+    await expect(verifier().verify(client, 'reg/app', 'r', subject, 'sig.test/r')).resolves.toMatchObject({ signature: sig, policy: 'acme' });
+    expect(requests.every((p) => p.startsWith('/v2/r/'))).toBe(true);
+    referrersApi = true;
+  });
+
+  it('refuses a signature there of another digest, even listed under this one, naming the repository', async () => {
+    await addSignature(await sign({ target: { digest: `sha256:${'f'.repeat(64)}` } }));
+    await expect(verifier().verify(client, 'reg/app', 'r', subject, 'sig.test/r')).rejects.toMatchObject({ code: 'NOTATION_INVALID', message: expect.stringContaining('reg/app@sha256:') });
+    await expect(verifier().verify(client, 'reg/app', 'r', subject, 'sig.test/r')).rejects.toMatchObject({ message: expect.stringMatching(/in signature repository sig\.test\/r satisfies.*digest sha256:f+, not/) });
+  });
+
+  it('is NOTATION_UNSIGNED, naming the repository, when it holds nothing for the digest', async () => {
+    await expect(verifier().verify(client, 'reg/app', 'r', subject, 'sig.test/r')).rejects.toMatchObject({ code: 'NOTATION_UNSIGNED', message: expect.stringContaining('has no Notary Project signature in signature repository sig.test/r') });
+  });
+});
