@@ -18,10 +18,16 @@ export function parseImage(ref: string): { name: string; tag?: string | undefine
   return { name, tag };
 }
 
-/** `allowCosignOnly`: inspect also lists cosign signatures, so an upstream with cosign and no notary is enough. */
-export function upstreamForImage(config: Config, name: string, allowCosignOnly = false): UpstreamConfig {
+/** The upstream whose `gun` is the longest prefix of `name`, whatever trust it has (resign's `--into`). */
+export function upstreamByGun(config: Config, name: string): UpstreamConfig {
   const u = [...config.upstreams].sort((a, b) => b.gun.length - a.gun.length).find((x) => name.startsWith(`${x.gun}/`));
   if (!u) throw fail('NOT_FOUND', `no upstream in the configuration serves ${name} (upstream gun prefixes: ${config.upstreams.map((x) => x.gun).join(', ')})`);
+  return u;
+}
+
+/** `allowCosignOnly`: inspect also lists cosign signatures, so an upstream with cosign and no notary is enough. */
+export function upstreamForImage(config: Config, name: string, allowCosignOnly = false): UpstreamConfig {
+  const u = upstreamByGun(config, name);
   if (!u.notary && !(allowCosignOnly && u.cosign)) throw fail('TRUST_DATA_MISSING', `upstream ${u.name} has no notary server configured`);
   return u;
 }
