@@ -105,7 +105,7 @@ export function loadSigningKey(pem: Buffer | string, passphrase: string | undefi
 
 /** The public key as SubjectPublicKeyInfo DER: what "the same key" compares. */
 export function spkiOf(k: KeyObject): Buffer {
-  return k.export({ type: 'spki', format: 'der' });
+  return (k.type === 'private' ? createPublicKey(k) : k).export({ type: 'spki', format: 'der' });
 }
 
 /** `ec P-256`, `rsa 2048`, … for messages. */
