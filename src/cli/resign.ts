@@ -11,7 +11,7 @@ import { loadSigningKey, type SigningKey } from '../resign/keys.js';
 import { NotationPublisher } from '../resign/notation-publisher.js';
 import { parseChain, schemeFor, type EnvelopeFormat } from '../resign/notation-signer.js';
 import { resignImages } from '../resign/plan.js';
-import { exitCodeOf, summaryTable } from '../resign/report.js';
+import { exitCodeOf, formatLine, summaryTable } from '../resign/report.js';
 import { reportError, UsageError, type Io } from './output.js';
 
 const USAGE = `usage: trustgate resign --config FILE --to cosign|notation --key FILE [--cert CHAIN.pem] [--format jws|cose]
@@ -91,7 +91,7 @@ export async function runResign(argv: string[], io: Io, env: NodeJS.ProcessEnv):
         into: v.into,
         publisherFor: (reader, writer, repo, repository) =>
           v.to === 'cosign' ? new CosignPublisher(reader, writer, repo, repository, key) : new NotationPublisher(reader, writer, repo, repository, key, chain, format, clock.now),
-        emit: (line) => (reportFd !== undefined ? writeSync(reportFd, JSON.stringify(line) + '\n') : io.stdout(JSON.stringify(line))),
+        emit: (line) => (reportFd !== undefined ? writeSync(reportFd, formatLine(line) + '\n') : io.stdout(formatLine(line))),
         progress: (line) => io.stderr(`resign ${line}`),
       });
     } finally {

@@ -78,6 +78,16 @@ function intoTarget(config: Config, into: string): { u: UpstreamConfig; repo: st
   return { u, repo: name.slice(u.gun.length + 1), name };
 }
 
+/** Naming an image (or --into) that no upstream serves is a mistake on the command line: exit 2. */
+function asUsage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (isTrustgateError(err) && err.code === 'NOT_FOUND') throw fail('USAGE', err.message);
+    throw err;
+  }
+}
+
 const codeOf = (err: unknown) => (isTrustgateError(err) ? err.code : 'INTERNAL');
 
 /**
@@ -87,10 +97,10 @@ const codeOf = (err: unknown) => (isTrustgateError(err) ? err.code : 'INTERNAL')
 export async function resignImages(images: readonly string[], run: ResignRun): Promise<ReportLine[]> {
   const parsed = images.map((image) => {
     const { name, tag } = parseImage(image);
-    const u = upstreamByGun(run.config, name);
+    const u = asUsage(() => upstreamByGun(run.config, name));
     return { image, name, tag, u, repo: name.slice(u.gun.length + 1) };
   });
-  const into = run.into !== undefined ? intoTarget(run.config, run.into) : undefined;
+  const into = run.into !== undefined ? asUsage(() => intoTarget(run.config, run.into!)) : undefined;
   const clients = new Clients(run);
   const lines: ReportLine[] = [];
   const emit = (l: ReportLine) => {

@@ -21,6 +21,12 @@ export interface ReportLine {
   message?: string;
 }
 
+/** One JSON line, fields always in the documented order. */
+export function formatLine(l: ReportLine): string {
+  const { image, tag, digest, dct, signature, result, code, message } = l;
+  return JSON.stringify({ image, tag, digest, dct, signature, result, code, ...(message !== undefined ? { message } : {}) });
+}
+
 export function dctField(p: DctProvenance | undefined): ReportLine['dct'] {
   return p ? { role: p.role, keyIds: p.keyIds, verifiedAt: p.verifiedAt } : null;
 }
