@@ -107,10 +107,12 @@ export async function resignImages(images: readonly string[], run: ResignRun): P
     lines.push(l);
     run.emit(l);
   };
+  const publisherOf = (t: { u: UpstreamConfig; repo: string; name: string }) => run.publisherFor(clients.reader(t.u), clients.writer(t.u), t.repo, t.name);
   try {
+    // Built first: a missing credential of the --into upstream is a usage error before any tag is tried.
+    const intoPublisher = into ? publisherOf(into) : undefined;
     for (const p of parsed) {
-      const target = into ?? { u: p.u, repo: p.repo, name: p.name };
-      const publisher = run.publisherFor(clients.reader(target.u), clients.writer(target.u), target.repo, target.name);
+      const publisher = intoPublisher ?? publisherOf(p);
       const mine: ReportLine[] = [];
       const out = (l: ReportLine) => {
         mine.push(l);

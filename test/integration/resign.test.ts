@@ -17,12 +17,16 @@ import { makeCa, makeLeaf, writeNotationTrust, type KeyPair } from '../support/n
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { stopAndRemove } from '../support/spawn-server.js';
+import { startTokenServer, type TokenServer } from '../support/token-server.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
 
 let dir: string;
 let registry: Registry;
+/** A second registry behind token authentication: the signature repository of the --into test. */
+let sigRegistry: Registry;
+let tokens: TokenServer;
 let notary: NotaryLab;
 let proxy: Trustgate;
 let configFile: string;
@@ -72,6 +76,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-resign-'));
   const pki = await makePki(dir);
   [registry, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
+  tokens = await startTokenServer({ dir, pki, username: 'pusher', password: 'push-secret' });
+  sigRegistry = await startRegistry(dir, { tokenAuth: { realm: tokens.realm, service: 'registry.test', issuer: tokens.issuer, rootCertBundle: tokens.certFile } });
   const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
   // One repository per scenario, each with two DCT-signed tags and one pushed but never signed.
   for (const repo of ['c/app', 'e/app', 'n/app', 'o/app', 'd/app']) {
@@ -85,7 +91,12 @@ beforeAll(async () => {
     stringify({
       listen: '127.0.0.1:1',
       store: { kind: 'file', path: join(dir, 'resign-data') },
-      upstreams: [{ name: 'lab', registry: registry.url, gun: host(), notary: { url: notary.url, ca: notary.caFile }, policy: 'enforce' }],
+      upstreams: [
+        { name: 'lab', registry: registry.url, gun: host(), notary: { url: notary.url, ca: notary.caFile }, policy: 'enforce' },
+        // Only a place to write signatures: its URL, CA (of the token realm), credentials and realms are
+        // what --into uses. The lab registry is plain http, its realm https: `insecure` allows that.
+        { name: 'sigs', registry: sigRegistry.url, gun: sigRegistry.host, policy: 'off', username: 'pusher', passwordEnv: 'PUSH_SECRET', realms: [new URL(tokens.realm).origin], ca: pki.caFile, insecure: true },
+      ],
       default: 'lab',
     }),
   );
@@ -120,7 +131,10 @@ beforeAll(async () => {
   });
 });
 
-afterAll(() => stopAndRemove(dir, proxy, notary, registry));
+afterAll(async () => {
+  await tokens?.close();
+  await stopAndRemove(dir, proxy, notary, registry, sigRegistry);
+});
 
 describe('resign --to cosign --into a signature repository', () => {
   const into = () => `${host()}/sigs/cosign`;
@@ -233,6 +247,32 @@ describe('resign --to cosign --into a signature repository', () => {
       ['unsigned', 'refused', 'TAG_NOT_SIGNED'],
     ]);
     for (const t of ['v1', 'v2']) expect((await manifest('sigs/cosign', sigTag(images[`d/app:${t}`]!.digest))).status).toBe(404);
+  });
+});
+
+describe('resign --into a registry behind token authentication (another upstream)', () => {
+  it("pushes with that upstream's credentials and a pull,push token; a second run finds the signature", async () => {
+    tokens.requests.length = 0;
+    const into = `${sigRegistry.host}/site/signatures`;
+    const r = await resign(['--to', 'cosign', '--key', cosignKey, '--into', into, `${host()}/c/app:v2`], { PUSH_SECRET: 'push-secret' });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.lines).toEqual([expect.objectContaining({ tag: 'v2', result: 'signed', signature: expect.objectContaining({ repository: into }) })]);
+    expect(new Set(tokens.requests.map((q) => q.scope))).toEqual(new Set(['repository:site/signatures:pull', 'repository:site/signatures:pull,push']));
+    expect(tokens.requests.every((q) => q.authorization === `Basic ${Buffer.from('pusher:push-secret').toString('base64')}`)).toBe(true);
+    // The registry refuses anonymous reads: the signature is there, behind auth.
+    expect((await fetch(`${sigRegistry.url}/v2/site/signatures/manifests/${sigTag(images['c/app:v2']!.digest)}`)).status).toBe(401);
+    const again = await resign(['--to', 'cosign', '--key', cosignKey, '--into', into, `${host()}/c/app:v2`], { PUSH_SECRET: 'push-secret' });
+    expect(again.lines.map((l) => l.result)).toEqual(['present']);
+  });
+
+  it('a refused credential is a failure after verification (failed, the code, exit 1); an unset one is a usage error', async () => {
+    const into = `${sigRegistry.host}/site/signatures`;
+    const bad = await resign(['--to', 'cosign', '--key', cosignKey, '--into', into, `${host()}/c/app:v1`], { PUSH_SECRET: 'wrong' });
+    expect(bad.code).toBe(1);
+    expect(bad.lines).toEqual([expect.objectContaining({ tag: 'v1', digest: images['c/app:v1']!.digest, result: 'failed', code: 'UPSTREAM_UNAUTHORIZED' })]);
+    const unset = await resign(['--to', 'cosign', '--key', cosignKey, '--into', into, `${host()}/c/app:v1`]);
+    expect(unset.code).toBe(2);
+    expect(JSON.parse(unset.stdout.trim())).toMatchObject({ error: 'USAGE', message: expect.stringMatching(/PUSH_SECRET/) });
   });
 });
 
