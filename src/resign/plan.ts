@@ -124,6 +124,8 @@ export async function resignImages(images: readonly string[], run: ResignRun): P
       try {
         if (!dct) throw fail('TRUST_DATA_MISSING', `upstream ${p.u.name} has no notary server or trust bundle: no DCT verdict to carry forward`);
         tags = p.tag !== undefined ? [p.tag] : (await dct.service.signedTags(p.name)).map((t) => t.tag).sort();
+        // A run that signs nothing for a repository says so, rather than exiting 0 on an empty report.
+        if (tags.length === 0) throw fail('TAG_NOT_SIGNED', `${p.name} has no tag signed in targets/releases or targets`);
       } catch (err) {
         out({ ...base, tag: p.tag ?? null, digest: null, dct: null, result: 'refused', code: codeOf(err), message: (err as Error).message });
         run.progress(`${p.name}: ${countsOf(mine)}`);

@@ -85,6 +85,9 @@ beforeAll(async () => {
     images[`${repo}:v2`] = await pushSignedImage(cli, dir, host(), repo, 'v2', false);
     images[`${repo}:unsigned`] = await pushImage(dir, host(), repo, 'unsigned');
   }
+  // x/none: no trust data at all; x/empty: a DCT repository with no signed tag.
+  images['x/none:v1'] = await pushImage(dir, host(), 'x/none', 'v1');
+  await cli.initRepo(`${host()}/x/empty`);
   configFile = join(dir, 'resign.yaml');
   writeFileSync(
     configFile,
@@ -342,6 +345,19 @@ describe('resign --to notation (JWS and COSE), pushed as referrers, served by tr
       ['v1', 'present'],
       ['v2', 'present'],
     ]);
+  });
+});
+
+describe('repositories with nothing to carry forward', () => {
+  it('says refused with the code, for the repository (tag null), and exits 1', async () => {
+    const r = await resign(['--to', 'cosign', '--key', cosignKey, `${host()}/x/none`, `${host()}/x/empty`, `${host()}/x/none:v1`]);
+    expect(r.code).toBe(1);
+    expect(r.lines.map((l) => [l.image, l.tag, l.result, l.code])).toEqual([
+      [`${host()}/x/none`, null, 'refused', 'TRUST_DATA_MISSING'],
+      [`${host()}/x/empty`, null, 'refused', 'TAG_NOT_SIGNED'],
+      [`${host()}/x/none`, 'v1', 'refused', 'TRUST_DATA_MISSING'],
+    ]);
+    expect((await manifest('x/none', sigTag(images['x/none:v1']!.digest))).status).toBe(404);
   });
 });
 
