@@ -140,7 +140,7 @@ export async function resignImages(images: readonly string[], run: ResignRun): P
   return lines;
 }
 
-async function resignTag(
+export async function resignTag(
   name: string,
   repo: string,
   tag: string,
@@ -151,10 +151,12 @@ async function resignTag(
   base: Pick<ReportLine, 'image' | 'signature'>,
 ): Promise<ReportLine> {
   let provenance: DctProvenance | undefined;
+  let signed: string | null = null;
   let subject: SignedSubject;
   try {
     // The engine decides, now: a tag it does not verify at this moment is never signed.
     const target = await dct.service.resolve(name, tag);
+    signed = target.digest;
     provenance = dctProvenance(await dct.service.verifiedSet(name), target);
     const fetched = await reader.fetchManifest(repo, target.digest, MANIFEST_MEDIA_TYPES);
     if (!fetched) throw fail('MANIFEST_UNKNOWN', `${name}@${target.digest} (signed for ${tag}) is not in the upstream registry`);
@@ -164,7 +166,7 @@ async function resignTag(
     }
     subject = { name, mediaType: mediaTypeOf(fetched.bytes, fetched.mediaType), digest: target.digest, size: target.length };
   } catch (err) {
-    return { ...base, tag, digest: null, dct: dctField(provenance), result: 'refused', code: codeOf(err), message: (err as Error).message };
+    return { ...base, tag, digest: signed, dct: dctField(provenance), result: 'refused', code: codeOf(err), message: (err as Error).message };
   }
   const line = { ...base, tag, digest: subject.digest, dct: dctField(provenance) };
   try {
