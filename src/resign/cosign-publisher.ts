@@ -6,7 +6,8 @@ import { findCosignSignatures } from '../cosign/discovery.js';
 import { verifyClassicSignature } from '../cosign/verify-signature.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { RegistryWriter } from '../registry/registry-writer.js';
-import { OCI_MANIFEST, sha256Digest, sigManifestWith, signatureLayer, signatureTag, signPayload, simpleSigningPayload } from './cosign-signer.js';
+import { sigManifestWith, signatureLayer, signatureTag, signPayload, simpleSigningPayload } from './cosign-signer.js';
+import { OCI_MANIFEST, sha256Digest } from './oci.js';
 import { provenanceAnnotations, type DctProvenance } from './provenance.js';
 import type { Publisher, SignedSubject } from './publisher.js';
 

@@ -5,23 +5,13 @@
 // in the manifest tagged `sha256-<hex>.sig`, the signature in the layer annotation
 // dev.cosignproject.cosign/signature. Several signatures of one digest share that manifest: a new one is
 // appended as a layer, as cosign does. Pure: bytes in, bytes out; pushing is registry-writer.ts.
-import { createHash, sign, type KeyObject } from 'node:crypto';
+import { sign, type KeyObject } from 'node:crypto';
 import { fail } from '../errors.js';
 import { COSIGN_SIGNATURE_TYPE, SIMPLE_SIGNING_MEDIA_TYPE } from '../cosign/signed-subject.js';
+import { OCI_MANIFEST, sha256Digest, type OciDescriptor } from './oci.js';
 
 export const COSIGN_SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
-
-export interface OciDescriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations?: Record<string, string>;
-  artifactType?: string;
-}
-
-export const sha256Digest = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** The tag cosign stores signatures of `digest` under. */
 export function signatureTag(digest: string): string {

@@ -107,9 +107,3 @@ export function loadSigningKey(pem: Buffer | string, passphrase: string | undefi
 export function spkiOf(k: KeyObject): Buffer {
   return (k.type === 'private' ? createPublicKey(k) : k).export({ type: 'spki', format: 'der' });
 }
-
-/** `ec P-256`, `rsa 2048`, … for messages. */
-export function describeKey(k: KeyObject): string {
-  const d = k.asymmetricKeyDetails ?? {};
-  return k.asymmetricKeyType === 'ec' ? `ec ${d.namedCurve}` : `${k.asymmetricKeyType} ${d.modulusLength ?? ''}`.trim();
-}

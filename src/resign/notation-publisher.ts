@@ -9,13 +9,11 @@ import { inspectJwsEnvelope } from '../notation/jws-envelope.js';
 import { fetchSignature, listSignatureCandidates, SIGNATURE_ARTIFACT_TYPE } from '../notation/referrers.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { RegistryWriter } from '../registry/registry-writer.js';
-import { OCI_MANIFEST, sha256Digest } from './cosign-signer.js';
+import { OCI_INDEX, OCI_MANIFEST, sha256Digest } from './oci.js';
 import { spkiOf } from './keys.js';
 import { COSE_MEDIA_TYPE, coseEnvelope, EMPTY_CONFIG, JWS_MEDIA_TYPE, jwsEnvelope, notationSignatureManifest, referrersIndexWith, type EnvelopeFormat } from './notation-signer.js';
 import { provenanceAnnotations, type DctProvenance } from './provenance.js';
 import type { Publisher, SignedSubject } from './publisher.js';
-
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
 export class NotationPublisher implements Publisher {
   readonly kind = 'notation' as const;

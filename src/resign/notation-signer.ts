@@ -9,7 +9,7 @@ import { encode as cborEncode, Token, Type } from 'cborg';
 import { fail } from '../errors.js';
 import { sigStructure } from '../notation/cose-envelope.js';
 import { SIGNATURE_ARTIFACT_TYPE } from '../notation/referrers.js';
-import { OCI_MANIFEST, sha256Digest, type OciDescriptor } from './cosign-signer.js';
+import { OCI_INDEX, OCI_MANIFEST, sha256Digest, type OciDescriptor } from './oci.js';
 import { spkiOf } from './keys.js';
 
 export const JWS_MEDIA_TYPE = 'application/jose+json';
@@ -155,5 +155,5 @@ export function referrersIndexWith(existing: Buffer | undefined, entry: OciDescr
     }
   }
   if (!manifests.some((m) => m?.digest === entry.digest)) manifests = [...manifests, entry];
-  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
+  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
 }

@@ -13,7 +13,7 @@ import { MANIFEST_MEDIA_TYPES, type RegistryClient } from '../registry/registry-
 import type { RegistryWriter } from '../registry/registry-writer.js';
 import type { KvStore } from '../store/kv.js';
 import type { Clock } from '../trust/client.js';
-import { sha256Digest } from './cosign-signer.js';
+import { sha256Digest } from './oci.js';
 import { dctProvenance, type DctProvenance } from './provenance.js';
 import type { Publisher, SignedSubject } from './publisher.js';
 import { countsOf, dctField, type ReportLine } from './report.js';
