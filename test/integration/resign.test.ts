@@ -361,6 +361,20 @@ describe('repositories with nothing to carry forward', () => {
   });
 });
 
+describe('resign --to notation --into a signature repository', () => {
+  it('pushes the referrer and its tag schema index there, though the subject lives in another repository', async () => {
+    const img = images['n/app:v1']!;
+    const into = `${host()}/sigs/notation`;
+    const r = await resign(['--to', 'notation', '--key', leaf.key, '--cert', chainFile, '--into', into, `${host()}/n/app:v1`]);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    // Present is looked up in --into, not in the image's repository (which has a signature already).
+    expect(r.lines).toEqual([expect.objectContaining({ result: 'signed', signature: expect.objectContaining({ repository: into }) })]);
+    const index = await manifest('sigs/notation', `sha256-${img.digest.slice(7)}`, 'application/vnd.oci.image.index.v1+json');
+    expect(JSON.parse(index.bytes.toString()).manifests).toEqual([expect.objectContaining({ digest: r.lines[0]!.signature!.digest })]);
+    expect(JSON.parse((await manifest('sigs/notation', r.lines[0]!.signature!.digest!)).bytes.toString()).subject.digest).toBe(img.digest);
+  });
+});
+
 describe('usage', () => {
   it('exits 2 on usage errors, before anything is resolved', async () => {
     for (const args of [
