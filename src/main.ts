@@ -11,6 +11,7 @@ commands:
   config check FILE              validate a configuration file without starting
   bundle export|import|status    trust bundles for air-gapped sites
   cache status|prune             the blob cache on local disk: what it holds; remove least recently used
+  resign --to cosign|notation …  re-sign DCT-verified tags with the site's key (cosign or Notation)
 
 run 'trustgate <command> --help' for a command's options.`;
 
@@ -31,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./cli/bundle.js')).runBundle(rest, processIo, process.env);
     case 'cache':
       return (await import('./cli/cache.js')).runCache(rest, processIo, process.env);
+    case 'resign':
+      return (await import('./cli/resign.js')).runResign(rest, processIo, process.env);
     case undefined:
     case '-h':
     case '--help':

@@ -6,6 +6,7 @@ import { readConfigFile } from '../config/load.js';
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import { fail } from '../errors.js';
 import { RegistryClient, type RegistryClientOptions } from '../registry/registry-client.js';
+import { RegistryWriter } from '../registry/registry-writer.js';
 import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
 
 /**
@@ -41,6 +42,22 @@ export function registryClientFor(config: Config, u: UpstreamConfig, env: NodeJS
     redirects: u.redirects,
     self: config.listen,
     ...hooks,
+  });
+}
+
+/**
+ * The writer `resign` pushes signatures with: the same URL, CA, credentials, realms and `insecure` as
+ * the upstream's registry client.
+ */
+export function registryWriterFor(config: Config, u: UpstreamConfig, env: NodeJS.ProcessEnv): RegistryWriter {
+  const at = `upstreams[${indexOfUpstream(config, u)}]`;
+  return new RegistryWriter({
+    registry: u.registry,
+    ca: u.ca ? readConfigFile(u.ca, `${at}.ca`) : undefined,
+    credentials: u.username ? { username: u.username, password: secretFromEnv(env, u.passwordEnv, `${at}.passwordEnv`) ?? '' } : undefined,
+    realmAllowlist: u.realms,
+    insecure: u.insecure,
+    timeoutMs: config.limits.upstreamTimeoutMs,
   });
 }
 
