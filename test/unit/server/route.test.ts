@@ -49,7 +49,13 @@ describe('routeRequest: refusals', () => {
     ['outside /v2', 'GET', '/admin', 'NOT_FOUND'],
     ['catalog', 'GET', '/v2/_catalog', 'NOT_FOUND'],
     ['unknown ns', 'GET', '/v2/team/app/manifests/v1?ns=evil.example', 'NOT_FOUND'],
-    ['bad n', 'GET', '/v2/team/app/tags/list?n=-1', 'UNSUPPORTED'],
+    ['bad n', 'GET', '/v2/team/app/tags/list?n=-1', 'PAGINATION_INVALID'],
+    ['n too large', 'GET', '/v2/team/app/tags/list?n=1000000', 'PAGINATION_INVALID'],
+    ['n with leading zeros', 'GET', '/v2/team/app/tags/list?n=00000001', 'PAGINATION_INVALID'],
+    ['last not a tag', 'GET', '/v2/team/app/tags/list?last=a%22b', 'PAGINATION_INVALID'],
+    ['PUT /metrics', 'PUT', '/metrics', 'UNSUPPORTED'],
+    ['POST /healthz', 'POST', '/healthz', 'UNSUPPORTED'],
+    ['DELETE /readyz', 'DELETE', '/readyz', 'UNSUPPORTED'],
     ['very long URL', 'GET', `/v2/${'a/'.repeat(3000)}manifests/v1`, 'NAME_INVALID'],
   ])('%s → %s', (_name, method, url, code) => {
     expect(() => route(method, url)).toThrow(expect.objectContaining({ code }));
