@@ -77,7 +77,7 @@ beforeAll(async () => {
   const pki = await makePki(dir);
   [registry, registry2, notary] = await Promise.all([startRegistry(dir), startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
   for (const name of ['u/plain', 's/app', 'c/unsigned', 'c/good', 'r/gone', 'r/forget', 'n/good']) images[name] = await pushImage(dir, registry.host, name, 'v1');
-  images['st/app'] = await pushImage(dir, registry2.host, 'st/app', 'v1');
+  images['sx/app'] = await pushImage(dir, registry2.host, 'sx/app', 'v1');
   const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
   await cli.initRepo(`${registry.host}/s/app`);
   writeFileSync(join(dir, 's-app'), images['s/app']!.manifest);
@@ -270,14 +270,14 @@ describe('(5) manifests by digest are revalidated', () => {
 
     // Stale-if-unreachable, as distribution's proxy mode: the upstream down, the cached copy is served.
     tg2 = await startTrustgate(dir, { upstreams: [{ name: 'st', registry: registry2.url, gun: registry2.host, policy: 'off' }], default: 'st', cache: { digestRevalidateSeconds: 1 }, limits: { upstreamTimeoutMs: 2000 } }, 'stale');
-    const st = images['st/app']!;
-    expect((await get(tg2, `/v2/st/app/manifests/${st.digest}`)).status).toBe(200);
+    const st = images['sx/app']!;
+    expect((await get(tg2, `/v2/sx/app/manifests/${st.digest}`)).status).toBe(200);
     await registry2.stop();
     await new Promise((res) => setTimeout(res, 1500));
-    const stale = await get(tg2, `/v2/st/app/manifests/${st.digest}`);
+    const stale = await get(tg2, `/v2/sx/app/manifests/${st.digest}`);
     expect(stale.status).toBe(200);
     expect(stale.body.equals(st.manifest)).toBe(true);
-    const [line] = await auditsFor(tg2, (l) => l.repo === 'st/app' && l.stale === true);
+    const [line] = await auditsFor(tg2, (l) => l.repo === 'sx/app' && l.stale === true);
     expect(line).toMatchObject({ decision: 'pass', digest: st.digest, policy: 'off' });
   }, 60_000);
 });
