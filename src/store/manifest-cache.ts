@@ -85,6 +85,18 @@ export class ManifestCache {
     return { mediaType: raw.subarray(0, nl).toString('utf8'), bytes: Buffer.from(bytes) };
   }
 
+  private readonly checks = new Map<string, Promise<unknown>>();
+
+  /** Concurrent callers checking one key with the upstream (revalidation) share one `check`. */
+  checkOnce<T>(key: string, check: () => Promise<T>): Promise<T> {
+    let p = this.checks.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = check().finally(() => this.checks.delete(key));
+      this.checks.set(key, p);
+    }
+    return p;
+  }
+
   /** Drop one manifest from memory and from the shared store: the upstream no longer has it. */
   async delete(key: string): Promise<void> {
     this.evict(key);

@@ -103,9 +103,6 @@ async function verifiedManifest(
 
 const nowMs = (deps: ServerDeps): number => deps.clock.nowMs?.() ?? deps.clock.now().getTime();
 
-/** Revalidations in flight, per cache key: concurrent pulls of one stale manifest make one HEAD. */
-const revalidations = new WeakMap<ServerDeps, Map<string, Promise<'fresh' | 'stale' | 'gone'>>>();
-
 /**
  * A manifest served by digest is checked with a HEAD upstream once it is older than
  * cache.digestRevalidateSeconds: a 404 removes it from every tier (the operator deleted it upstream) and
@@ -116,34 +113,28 @@ async function revalidate(deps: ServerDeps, up: UpstreamDeps, repo: string, dige
   const now = nowMs(deps);
   if (m.checkedAt !== undefined && now - m.checkedAt < deps.config.cache.digestRevalidateSeconds * 1000) return false;
   const key = `${up.config.name}/${repo}@${digest}`;
-  let inflight = revalidations.get(deps);
-  if (!inflight) revalidations.set(deps, (inflight = new Map()));
-  let p = inflight.get(key);
-  if (!p) {
-    p = (async (): Promise<'fresh' | 'stale' | 'gone'> => {
-      let status: number;
-      try {
-        const res = await up.registry.send(`/v2/${repo}/manifests/${digest}`, { method: 'HEAD', repo, headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') }, signal: AbortSignal.timeout(deps.config.limits.upstreamTimeoutMs) });
-        await res.body.dump().catch(() => {});
-        status = res.statusCode;
-      } catch (err) {
-        deps.log.warn({ upstream: up.config.name, repo, digest, err: (err as Error).message }, 'upstream unreachable: cached manifest served stale');
-        return 'stale';
-      }
-      if (status === 404) {
-        await deps.manifests.delete(key);
-        return 'gone';
-      }
-      if (status !== 200) {
-        deps.log.warn({ upstream: up.config.name, repo, digest, status }, 'upstream could not confirm a cached manifest: served stale');
-        return 'stale';
-      }
-      m.checkedAt = nowMs(deps);
-      return 'fresh';
-    })().finally(() => inflight.delete(key));
-    inflight.set(key, p);
-  }
-  const r = await p;
+  // Concurrent pulls of one manifest due for a check make one HEAD.
+  const r = await deps.manifests.checkOnce(key, async (): Promise<'fresh' | 'stale' | 'gone'> => {
+    let status: number;
+    try {
+      const res = await up.registry.send(`/v2/${repo}/manifests/${digest}`, { method: 'HEAD', repo, headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') }, signal: AbortSignal.timeout(deps.config.limits.upstreamTimeoutMs) });
+      await res.body.dump().catch(() => {});
+      status = res.statusCode;
+    } catch (err) {
+      deps.log.warn({ upstream: up.config.name, repo, digest, err: (err as Error).message }, 'upstream unreachable: cached manifest served stale');
+      return 'stale';
+    }
+    if (status === 404) {
+      await deps.manifests.delete(key);
+      return 'gone';
+    }
+    if (status !== 200) {
+      deps.log.warn({ upstream: up.config.name, repo, digest, status }, 'upstream could not confirm a cached manifest: served stale');
+      return 'stale';
+    }
+    m.checkedAt = nowMs(deps);
+    return 'fresh';
+  });
   if (r === 'gone') throw fail('MANIFEST_UNKNOWN', `manifest ${repo}@${digest} is no longer in the upstream ${up.config.name} (removed from the cache)`);
   return r === 'stale';
 }
