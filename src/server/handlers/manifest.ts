@@ -101,18 +101,27 @@ async function verifiedManifest(
   return m;
 }
 
+/** How long a manifest the upstream could not confirm is served before the upstream is asked again. */
+const STALE_RETRY_MS = 10_000;
+
 const nowMs = (deps: ServerDeps): number => deps.clock.nowMs?.() ?? deps.clock.now().getTime();
 
 /**
  * A manifest served by digest is checked with a HEAD upstream once it is older than
  * cache.digestRevalidateSeconds: a 404 removes it from every tier (the operator deleted it upstream) and
  * answers MANIFEST_UNKNOWN; an upstream that cannot answer leaves it served, stale, as distribution's
- * proxy mode does. Returns whether the answer is stale.
+ * proxy mode does (asked again after at most STALE_RETRY_MS). Returns whether the answer is stale.
  */
 async function revalidate(deps: ServerDeps, up: UpstreamDeps, repo: string, digest: string, m: CachedManifest): Promise<boolean> {
-  const now = nowMs(deps);
-  if (m.checkedAt !== undefined && now - m.checkedAt < deps.config.cache.digestRevalidateSeconds * 1000) return false;
+  const windowMs = deps.config.cache.digestRevalidateSeconds * 1000;
+  if (m.checkedAt !== undefined && nowMs(deps) - m.checkedAt < windowMs) return false;
   const key = `${up.config.name}/${repo}@${digest}`;
+  // An upstream that does not answer is asked again after STALE_RETRY_MS, not on every pull: with it
+  // down (or timing out) each pull would otherwise wait for its own failed HEAD.
+  const retryLater = (): 'stale' => {
+    m.checkedAt = nowMs(deps) - windowMs + Math.min(windowMs, STALE_RETRY_MS);
+    return 'stale';
+  };
   // Concurrent pulls of one manifest due for a check make one HEAD.
   const r = await deps.manifests.checkOnce(key, async (): Promise<'fresh' | 'stale' | 'gone'> => {
     let status: number;
@@ -122,7 +131,7 @@ async function revalidate(deps: ServerDeps, up: UpstreamDeps, repo: string, dige
       status = res.statusCode;
     } catch (err) {
       deps.log.warn({ upstream: up.config.name, repo, digest, err: (err as Error).message }, 'upstream unreachable: cached manifest served stale');
-      return 'stale';
+      return retryLater();
     }
     if (status === 404) {
       await deps.manifests.delete(key);
@@ -130,7 +139,7 @@ async function revalidate(deps: ServerDeps, up: UpstreamDeps, repo: string, dige
     }
     if (status !== 200) {
       deps.log.warn({ upstream: up.config.name, repo, digest, status }, 'upstream could not confirm a cached manifest: served stale');
-      return 'stale';
+      return retryLater();
     }
     m.checkedAt = nowMs(deps);
     return 'fresh';
