@@ -93,6 +93,8 @@ beforeAll(async () => {
     upstreams: [
       { name: 'lab', ...lab, cosign: { keys: [keyFile] }, policy: 'enforce', require: 'dct', repositories: [{ match: 'c/*', policy: 'enforce', require: 'cosign' }] },
       { name: 'aud', ...lab, policy: 'audit' },
+      // A notary server nobody answers at: the refusals must not say where it is.
+      { name: 'down', registry: registry.url, gun: registry.host, notary: { url: 'https://127.0.0.1:9', ca: notary.caFile, timeoutMs: 2000 }, policy: 'enforce' },
     ],
     default: 'lab',
   });
@@ -159,6 +161,22 @@ describe('(2) refusals name what was asked and the rule broken, nothing more', (
     expect(r.error!.message).not.toContain(new URL(notary.url).host);
     const [line] = await auditsFor(tg, (l) => l.repo === 'u/plain' && l.ref === 'v1' && l.upstream === 'lab');
     expect(line.reason).toContain(new URL(notary.url).host);
+  });
+
+  it('an unreachable notary server: neither the manifest nor the tags list refusal names it; the audit lines do', async () => {
+    for (const path of ['/v2/down/s/app/manifests/v1', '/v2/down/s/app/tags/list']) {
+      const r = await get(tg, path);
+      expect(r.status, path).toBe(503);
+      expect(r.error?.detail?.code, path).toBe('NOTARY_UNAVAILABLE');
+      expect(r.error!.message, path).toContain('s/app');
+      expect(r.error!.message, path).not.toContain('127.0.0.1:9');
+    }
+    const lines = await auditsFor(tg, (l) => l.upstream === 'down' && l.repo === 's/app', 2);
+    expect(lines.map((l) => [l.ref, l.decision, l.code])).toEqual([
+      ['v1', 'deny', 'NOTARY_UNAVAILABLE'],
+      ['tags/list', 'deny', 'NOTARY_UNAVAILABLE'],
+    ]);
+    for (const l of lines) expect(l.reason).toContain('127.0.0.1:9');
   });
 
   it('X-Trustgate-Verified-By and satisfiedBy name a cosign key by its SPKI fingerprint, never its path', async () => {
