@@ -98,7 +98,9 @@ export function routeRequest(method: string, rawUrl: string, ctx: RouteContext):
     op = 'tags';
     nameSegs = segments.slice(0, n - 2);
   } else if (segments.includes('uploads') || segments.includes('blobs')) {
-    throw fail('UNSUPPORTED', 'this proxy is read-only: pushes are not supported');
+    // A GET or HEAD of an upload's status: the method is right, there is no such upload (405 is only
+    // for a method the route does not take).
+    throw fail('NOT_FOUND', 'this proxy is read-only: it has no uploads');
   }
   if (!op) throw fail('NOT_FOUND', 'unknown route');
   const { upstream, segments: repoSegs } = pickUpstream(ctx, nameSegs, query.get('ns'));

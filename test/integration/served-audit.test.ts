@@ -228,6 +228,8 @@ describe('(7) statuses and methods as the distribution spec says', () => {
       }
     }
     expect((await get(tg, '/v2/u/plain/manifests/v1', { method: 'DELETE' })).status).toBe(405);
+    // The right method on a route with nothing behind it is not a 405.
+    expect((await get(tg, '/v2/u/plain/blobs/uploads/0f1e2d', { method: 'GET' })).status).toBe(404);
   });
 });
 

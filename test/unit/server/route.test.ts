@@ -44,6 +44,7 @@ describe('routeRequest: refusals', () => {
     ['push: PUT manifest', 'PUT', '/v2/team/app/manifests/v1', 'UNSUPPORTED'],
     ['push: POST upload', 'POST', '/v2/team/app/blobs/uploads/', 'UNSUPPORTED'],
     ['push: PATCH upload', 'PATCH', '/v2/team/app/blobs/uploads/abc', 'UNSUPPORTED'],
+    ['upload status (GET: the method is right, there is no upload)', 'GET', '/v2/team/app/blobs/uploads/abc', 'NOT_FOUND'],
     ['DELETE', 'DELETE', `/v2/team/app/manifests/${D}`, 'UNSUPPORTED'],
     ['unknown route', 'GET', '/v2/team/app/referrers/x', 'NOT_FOUND'],
     ['outside /v2', 'GET', '/admin', 'NOT_FOUND'],
