@@ -156,10 +156,10 @@ const decisionOf = (err: TrustgateError): AuditDecision => (err.code === 'MANIFE
  * message (the upstream's digest for the tag, trust-server addresses, file paths, verifier detail) goes
  * to the audit line's `reason` and stays the cause.
  */
-function refusalFor(code: ErrorCode, asked: string, cause: unknown, rules?: readonly TrustgateError[], require?: string): TrustgateError {
+function refusalFor(code: ErrorCode, asked: string, cause: unknown, rules?: readonly TrustgateError[]): TrustgateError {
   const said = [...new Set((rules ?? []).map((r) => CODES[r.code].summary))];
   const rule = said.length > 0 ? said.join('; ') : CODES[code].summary;
-  return new TrustgateError(code, `${asked}${require !== undefined ? ` (require ${require})` : ''}: ${rule}`, { cause });
+  return new TrustgateError(code, `${asked}: ${rule}`, { cause });
 }
 
 /** The manifest a tag points at upstream now, with the digest of the bytes we actually got. */
@@ -342,7 +342,7 @@ async function handleDigest(deps: ServerDeps, up: UpstreamDeps, repo: string, di
       return;
     }
     audit(deps, { ...base, decision: 'deny', code, reason: refusals.reason, durationMs: ms() });
-    throw refusalFor(code, `digest ${asked} is not covered by a signature (digestPulls: signed)`, refusals.last, refusals.list, eff.require.label);
+    throw refusalFor(code, `digest ${asked} is not covered by a signature (digestPulls: signed, require ${eff.require.label})`, refusals.last, refusals.list);
   }
   audit(deps, { ...base, decision: 'allow', satisfiedBy: by, ...stale, durationMs: ms() });
   writeManifest(req, res, got.m, digest, by);
@@ -407,7 +407,7 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
       return;
     }
     audit(deps, { ...base, decision: 'deny', code: last.code, reason: refusals.reason, durationMs: ms() });
-    throw refusalFor(last.code, `no valid trust data for ${asked}`, last, refusals.list, eff.require.label);
+    throw refusalFor(last.code, `no valid trust data for ${asked} (require ${eff.require.label})`, last, refusals.list);
   }
   const { served, dct, proofs } = ok;
   const by = [dct ? `dct ${dct.role}` : undefined, ...proofs.map((p) => p.by)].filter(Boolean).join(' + ');
