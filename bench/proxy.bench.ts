@@ -235,8 +235,9 @@ async function main(): Promise<void> {
     });
     clearInterval(sampler);
     const rssEnd = rssBytes(tgFile.pid);
-    // Every tag request is a decision and must have its audit line (digest and blob pulls have none).
-    const decisions = [...byPath.entries()].filter(([p]) => /manifests\/(v1|unsigned)$/.test(p)).reduce((n, [, m]) => n + [...m.values()].reduce((a, c) => a + c, 0), 0);
+    // Every manifest request, by tag or by digest, is a decision and must have its audit line (issue 27;
+    // blob pulls have none).
+    const decisions = [...byPath.entries()].filter(([p]) => /manifests\/(v1|unsigned|sha256:[0-9a-f]{64})$/.test(p)).reduce((n, [, m]) => n + [...m.values()].reduce((a, c) => a + c, 0), 0);
     const countAudit = () => readFileSync(tgFile.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit":true') && l.includes(`"repo":"${REPO}"`)).length;
     let auditLines = countAudit() - auditBefore;
     for (let i = 0; i < 100 && auditLines < decisions; i++) {

@@ -46,6 +46,8 @@ export const CODES = {
   CONFIG_INVALID: { oci: 'UNKNOWN', status: 500, summary: 'the configuration is invalid' },
   UNSUPPORTED: { oci: 'UNSUPPORTED', status: 405, summary: 'the operation is not supported by this read-only proxy' },
   NAME_INVALID: { oci: 'NAME_INVALID', status: 400, summary: 'invalid repository name' },
+  PAGINATION_INVALID: { oci: 'PAGINATION_NUMBER_INVALID', status: 400, summary: 'the n or last parameter of a tags list is not valid' },
+  RANGE_INVALID: { oci: 'RANGE_INVALID', status: 416, summary: 'the requested byte range of the blob cannot be satisfied' },
   NOT_FOUND: { oci: 'NOT_FOUND', status: 404, summary: 'unknown route' },
   // Client limits (slow and greedy clients).
   TOO_MANY_STREAMS: { oci: 'TOOMANYREQUESTS', status: 429, summary: 'the client address already has limits.perClientStreams blob streams in flight' },

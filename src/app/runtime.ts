@@ -109,11 +109,13 @@ export async function buildRuntime(
   const blobCache = config.blobCache
     ? await BlobCache.open({ ...config.blobCache, metrics: blobCacheMetrics, onDiscard: (key, reason) => cacheLog.warn({ key, reason }, 'cached blob dropped') })
     : undefined;
+  const manifests = new ManifestCache(64 * 1024 * 1024, kv);
+  closers.push(watchForgotten(manifests, log.child({ component: 'store' })));
   if (config.upstreams.some((u) => u.bundle)) closers.push(watchBundleExpiry(kv, config.limits.bundleWarnDays, log.child({ component: 'bundle' }), metrics, clock));
   const deps = {
     config,
     upstreams,
-    manifests: new ManifestCache(64 * 1024 * 1024, kv),
+    manifests,
     blobCache,
     blobCacheMetrics,
     log,
@@ -127,6 +129,22 @@ export async function buildRuntime(
   };
   sinks = deps;
   return deps;
+}
+
+/** `trustgate cache forget` from another process: each running one drops its memory copy within a second. */
+function watchForgotten(manifests: ManifestCache, log: Logger): () => Promise<void> {
+  let warned = false;
+  const t = setInterval(() => {
+    manifests.applyForgotten().then(
+      () => (warned = false),
+      (err) => {
+        if (!warned) log.warn({ err: (err as Error).message }, 'cannot read the manifests withdrawn with cache forget');
+        warned = true;
+      },
+    );
+  }, 1000);
+  t.unref();
+  return async () => clearInterval(t);
 }
 
 /**

@@ -39,9 +39,15 @@ export interface CosignIdentity {
   subject?: string | undefined;
   subjectRegExp?: string | undefined;
 }
+/** A cosign public key: its PEM file, and the name responses and audit lines call it by (else its fingerprint). */
+export interface CosignKeyConfig {
+  path: string;
+  name?: string | undefined;
+}
+
 export interface CosignConfig {
-  /** PEM public key files (keyed signatures). */
-  keys: readonly string[];
+  /** PEM public key files (keyed signatures), written `FILE` or `{ path: FILE, name: NAME }`. */
+  keys: readonly CosignKeyConfig[];
   /** Sigstore trusted_root.json (keyless): Fulcio CAs, Rekor, CT logs, TSAs. Read from disk only. */
   trustedRoot?: string | undefined;
   identities: readonly CosignIdentity[];
@@ -175,6 +181,11 @@ export interface Config {
   audit: { path?: string | undefined };
   /** Server processes sharing the listen socket (node:cluster); `auto`: one per available core. */
   workers: number | 'auto';
+  /** Cached manifests (src/store/manifest-cache.ts). */
+  cache: {
+    /** A manifest cached longer than this is checked with a HEAD upstream before it is served by digest. */
+    digestRevalidateSeconds: number;
+  };
 }
 
 export interface BlobCacheConfig {
@@ -300,11 +311,30 @@ function parseRequire(p: Problems, o: Obj, path: string): RequireSpec | undefine
   return { mode, of, label: `${mode}: [${of.join(', ')}]` };
 }
 
+// A key's name goes into a response header (X-Trustgate-Verified-By): a token, no spaces, no path.
+const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function cosignKeys(p: Problems, v: unknown, path: string): CosignKeyConfig[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) return p.add(path, v, 'a list of PEM files or { path, name }') ?? [];
+  const out: CosignKeyConfig[] = [];
+  v.forEach((k, i) => {
+    if (typeof k === 'string') return void out.push({ path: k });
+    if (!isObj(k)) return p.add(`${path}[${i}]`, k, 'a PEM file or { path, name }');
+    unknownKeys(p, k, `${path}[${i}].`, ['path', 'name']);
+    const file = str(p, k, 'path', `${path}[${i}].`, true);
+    const name = str(p, k, 'name', `${path}[${i}].`, false);
+    if (name !== undefined && !KEY_NAME.test(name)) p.add(`${path}[${i}].name`, name, 'letters, digits, . _ - (at most 64, no spaces)');
+    if (file !== undefined) out.push({ path: file, ...(name !== undefined ? { name } : {}) });
+  });
+  return out;
+}
+
 function parseCosign(p: Problems, v: unknown, path: string): CosignConfig | undefined {
   if (v === undefined) return undefined;
   if (!isObj(v)) return p.add(path.slice(0, -1), v, 'a mapping with keys, trustedRoot, identities');
   unknownKeys(p, v, path, ['keys', 'trustedRoot', 'identities', 'tlog', 'repository']);
-  const keys = strList(p, v, 'keys', path) ?? [];
+  const keys = cosignKeys(p, v.keys, `${path}keys`);
   const trustedRoot = str(p, v, 'trustedRoot', path, false);
   const identities: CosignIdentity[] = [];
   if (v.identities !== undefined) {
@@ -583,7 +613,7 @@ function parseBlobCache(p: Problems, v: unknown, store: Config['store']): BlobCa
 export function validateConfig(doc: unknown, source: string): Config {
   const p = new Problems();
   if (!isObj(doc)) throw fail('CONFIG_INVALID', `${source}: the top level must be a mapping`);
-  unknownKeys(p, doc, '', ['listen', 'store', 'upstreams', 'default', 'trust_pinning', 'limits', 'log', 'blobCache', 'audit', 'workers']);
+  unknownKeys(p, doc, '', ['listen', 'store', 'upstreams', 'default', 'trust_pinning', 'limits', 'log', 'blobCache', 'audit', 'workers', 'cache']);
 
   let listen = { host: '127.0.0.1', port: 5050 };
   const l = doc.listen;
@@ -643,6 +673,10 @@ export function validateConfig(doc: unknown, source: string): Config {
   const { audit, workers } = parseAuditAndWorkers(p, doc);
   const trustPinning = parsePinning(p, doc.trust_pinning);
   const blobCache = parseBlobCache(p, doc.blobCache, store);
+  const cacheDoc = isObj(doc.cache) ? doc.cache : {};
+  if (doc.cache !== undefined && !isObj(doc.cache)) p.add('cache', doc.cache, 'a mapping');
+  unknownKeys(p, cacheDoc, 'cache.', ['digestRevalidateSeconds']);
+  const cache = { digestRevalidateSeconds: int(p, cacheDoc, 'digestRevalidateSeconds', 'cache.', 3600, 0, 30 * 86_400) };
   if (p.list.length > 0) throw fail('CONFIG_INVALID', `${source} is invalid:\n  - ${p.list.join('\n  - ')}`);
-  return deepFreeze({ listen, store, upstreams, default: def as string | undefined, trustPinning, limits, log, blobCache, audit, workers });
+  return deepFreeze({ listen, store, upstreams, default: def as string | undefined, trustPinning, limits, log, blobCache, audit, workers, cache });
 }

@@ -2,7 +2,7 @@
 // trusted_root.json. Nothing is fetched: air-gapped sites copy the trusted root in (refreshing it
 // with @sigstore/tuf is the operator's step, outside the request path). A bad file fails start with
 // the config key named.
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { CosignConfig, UpstreamConfig } from '../config/schema.js';
 import { fail } from '../errors.js';
@@ -17,12 +17,21 @@ function read(file: string, key: string): string {
   }
 }
 
+/**
+ * What responses and audit lines call a key: the name the config gives it, else the SHA-256 of its
+ * SubjectPublicKeyInfo DER. Never its path: a file name on the server is not the client's business,
+ * and a fingerprint stays the same wherever the file is kept.
+ */
+export function keyIdentifier(key: KeyObject, name?: string): string {
+  return name ?? `sha256:${createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex')}`;
+}
+
 export function loadCosignTrust(c: CosignConfig, path: string): CosignTrust {
-  const keys: CosignKey[] = c.keys.map((file, i) => {
+  const keys: CosignKey[] = c.keys.map(({ path: file, name }, i) => {
     const key = `${path}.keys[${i}]`;
     try {
       const k = createPublicKey(read(file, key));
-      return { name: file, key: k };
+      return { name: keyIdentifier(k, name), key: k };
     } catch (err) {
       if ((err as { code?: string }).code === 'CONFIG_INVALID') throw err;
       throw fail('CONFIG_INVALID', `${key}: ${file} is not a PEM public key: ${(err as Error).message}`, err);

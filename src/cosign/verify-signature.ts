@@ -15,7 +15,7 @@ import type { CosignIdentity, CosignTlog } from '../config/schema.js';
 import { checkSignStatement, checkSimpleSigningPayload } from './signed-subject.js';
 
 export interface CosignKey {
-  /** As configured (the PEM file), for messages and the audit line. */
+  /** The configured name, else the SPKI SHA-256 fingerprint (load-trust.ts keyIdentifier): never a path. */
   name: string;
   key: KeyObject;
 }
@@ -43,7 +43,7 @@ export interface ClassicSignature {
 }
 
 export interface Signer {
-  /** `key <file>` or `<subject> (issuer <issuer>)`. */
+  /** `key <name or fingerprint>` or `<subject> (issuer <issuer>)`. */
   by: string;
 }
 

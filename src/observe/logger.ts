@@ -18,6 +18,14 @@ export function createLogger(level: LoggerOptions['level'] = 'info', destination
   return destination ? pino(opts, destination) : pino(opts);
 }
 
+/**
+ * The audit decisions (docs/audit.md has the fields of each): `allow` a requirement was met; `allow-digest`
+ * a digest served content-addressed under `digestPulls: allow`; `audit-allow` served under policy audit
+ * although refused; `pass` served under policy off; `deny` refused; `not-found` the upstream has no such
+ * manifest. Every decision that serves bytes carries `digest`.
+ */
+export type AuditDecision = 'allow' | 'allow-digest' | 'audit-allow' | 'pass' | 'deny' | 'not-found';
+
 /** One line per trust decision (DESIGN.md): the fields operators grep and alert on. */
 export interface AuditRecord {
   upstream: string;
@@ -26,7 +34,7 @@ export interface AuditRecord {
   ref: string;
   digest?: string | undefined;
   role?: string | undefined;
-  decision: 'allow' | 'deny' | 'audit-allow' | 'pass';
+  decision: AuditDecision;
   /** The effective policy and requirement after repository overrides (src/policy/effective.ts). */
   policy: string;
   require?: string | undefined;
@@ -37,7 +45,7 @@ export interface AuditRecord {
   satisfiedBy?: string | undefined;
   /** Notation check failures the trust policy only logs (levels permissive/audit, overrides to log). */
   notationLogged?: readonly string[] | undefined;
-  /** The notary server was unreachable and unexpired cached metadata decided (stale-if-error). */
+  /** A server was unreachable and cached data decided: unexpired notary metadata, or a cached manifest by digest (stale-if-error). */
   stale?: boolean | undefined;
   /** DCT trust is frozen (notary.frozenAt): the instant it was frozen at, ISO 8601. */
   frozen?: string | undefined;

@@ -29,6 +29,9 @@ export function sendError(res: ServerResponse, err: unknown, method: string, log
     'docker-distribution-api-version': 'registry/2.0',
   };
   if (CODES[code].status === 405) headers.allow = 'GET, HEAD';
+  // A refusal may name headers of its own (416: `Content-Range: bytes */<size>`, RFC 9110 §15.5.17).
+  const own = isTrustgateError(err) ? (err as { headers?: Readonly<Record<string, string>> }).headers : undefined;
+  if (own) Object.assign(headers, own);
   res.writeHead(CODES[code].status, headers);
   res.end(method === 'HEAD' ? undefined : body);
 }

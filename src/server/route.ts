@@ -54,6 +54,15 @@ function pickUpstream(ctx: RouteContext, segments: string[], ns: string | null):
   return { upstream: def, segments };
 }
 
+/** Routes without parameters; each answers GET and HEAD only. */
+const FIXED_ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
+  ['/healthz', { kind: 'health' }],
+  ['/readyz', { kind: 'ready' }],
+  ['/metrics', { kind: 'metrics' }],
+  ['/v2', { kind: 'ping' }],
+  ['/v2/', { kind: 'ping' }],
+]);
+
 const NO_QUERY: Pick<URLSearchParams, 'get'> = { get: () => null };
 
 export function routeRequest(method: string, rawUrl: string, ctx: RouteContext): Route {
@@ -62,12 +71,11 @@ export function routeRequest(method: string, rawUrl: string, ctx: RouteContext):
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
   // Clients send path-only URLs almost always (containerd adds ?ns=): no query object to build for them.
   const query = q === -1 ? NO_QUERY : new URLSearchParams(rawUrl.slice(q + 1));
-  if (path === '/healthz') return { kind: 'health' };
-  if (path === '/readyz') return { kind: 'ready' };
-  if (path === '/metrics') return { kind: 'metrics' };
-  if (path === '/v2' || path === '/v2/') {
+  const fixed = FIXED_ROUTES.get(path);
+  if (fixed) {
+    // 405 is for a method the route does not take, and only for that (distribution spec).
     if (method !== 'GET' && method !== 'HEAD') throw fail('UNSUPPORTED', `${method} is not supported`);
-    return { kind: 'ping' };
+    return fixed;
   }
   if (!path.startsWith('/v2/')) throw fail('NOT_FOUND', 'unknown route');
   if (method !== 'GET' && method !== 'HEAD') throw fail('UNSUPPORTED', `${method} is not supported: this proxy is read-only`);
@@ -90,7 +98,9 @@ export function routeRequest(method: string, rawUrl: string, ctx: RouteContext):
     op = 'tags';
     nameSegs = segments.slice(0, n - 2);
   } else if (segments.includes('uploads') || segments.includes('blobs')) {
-    throw fail('UNSUPPORTED', 'this proxy is read-only: pushes are not supported');
+    // A GET or HEAD of an upload's status: the method is right, there is no such upload (405 is only
+    // for a method the route does not take).
+    throw fail('NOT_FOUND', 'this proxy is read-only: it has no uploads');
   }
   if (!op) throw fail('NOT_FOUND', 'unknown route');
   const { upstream, segments: repoSegs } = pickUpstream(ctx, nameSegs, query.get('ns'));
@@ -100,8 +110,9 @@ export function routeRequest(method: string, rawUrl: string, ctx: RouteContext):
   if (op === 'tags') {
     const nParam = query.get('n');
     const last = query.get('last') ?? undefined;
-    if (nParam !== null && !/^\d{1,6}$/.test(nParam)) throw fail('UNSUPPORTED', 'n must be a non-negative integer');
-    if (last !== undefined && !TAG.test(last)) throw fail('UNSUPPORTED', 'last must be a tag');
+    // Bad pagination is the client's error: 400 (distribution's PAGINATION_NUMBER_INVALID), not 405.
+    if (nParam !== null && !/^(?:0|[1-9]\d{0,5})$/.test(nParam)) throw fail('PAGINATION_INVALID', 'n must be an integer from 0 to 999999 without leading zeros');
+    if (last !== undefined && !TAG.test(last)) throw fail('PAGINATION_INVALID', 'last must be a tag');
     return { kind: 'tags', upstream, repo, n: nParam === null ? undefined : Number(nParam), last };
   }
   if (op === 'blobs') return { kind: 'blob', upstream, repo, digest: parseDigest(ref) };

@@ -12,7 +12,21 @@ export interface CachedManifest {
   headers?: { key: string; value: Readonly<Record<string, string | number>> } | undefined;
   /** Per-tag answers the server derived for these bytes (server/handlers/warm-tag.ts): they go when the bytes go. */
   answers?: Map<string, unknown> | undefined;
+  /**
+   * When the upstream last confirmed it has these bytes (ms): set on a fetch and a revalidation; absent
+   * for a copy read from the shared store, whose age this process does not know (revalidated first).
+   */
+  checkedAt?: number | undefined;
 }
+
+/** The shared-store key of a cached manifest (`trustgate cache forget` removes it). */
+export const manifestStoreKey = (key: string): string => `manifest:${key}`;
+
+/**
+ * Keys `trustgate cache forget` withdrew, with when (ms): a map whose fields only rise (KvStore
+ * raiseVersions), read by every running process, which drops its memory copy of each.
+ */
+export const FORGOTTEN_KEY = 'manifest-forgotten';
 
 export class ManifestCache {
   private readonly entries = new Map<string, CachedManifest>();
@@ -43,7 +57,7 @@ export class ManifestCache {
         const fromShared = await this.readShared(key);
         if (fromShared) return fromShared;
         const v = await load();
-        await this.shared?.set(`manifest:${key}`, Buffer.concat([Buffer.from(`${v.mediaType}\n`), v.bytes]), 7 * 86400);
+        await this.shared?.set(manifestStoreKey(key), Buffer.concat([Buffer.from(`${v.mediaType}\n`), v.bytes]), 7 * 86400);
         return v;
       })()
         .then((v) => {
@@ -58,17 +72,52 @@ export class ManifestCache {
 
   /** A manifest another replica stored, if its bytes still hash to the digest in the key. */
   private async readShared(key: string): Promise<CachedManifest | undefined> {
-    const raw = await this.shared?.get(`manifest:${key}`);
+    const raw = await this.shared?.get(manifestStoreKey(key));
     if (!raw) return undefined;
     const nl = raw.indexOf(0x0a);
     const bytes = raw.subarray(nl + 1);
     const digest = key.slice(key.lastIndexOf('@') + 1);
     if (nl < 0 || `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) {
       // A copy that does not hash to its digest is never served, and not left for the next reader.
-      await this.shared?.delete(`manifest:${key}`);
+      await this.shared?.delete(manifestStoreKey(key));
       return undefined;
     }
     return { mediaType: raw.subarray(0, nl).toString('utf8'), bytes: Buffer.from(bytes) };
+  }
+
+  private readonly checks = new Map<string, Promise<unknown>>();
+
+  /** Concurrent callers checking one key with the upstream (revalidation) share one `check`. */
+  checkOnce<T>(key: string, check: () => Promise<T>): Promise<T> {
+    let p = this.checks.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = check().finally(() => this.checks.delete(key));
+      this.checks.set(key, p);
+    }
+    return p;
+  }
+
+  /** Drop one manifest from memory and from the shared store: the upstream no longer has it. */
+  async delete(key: string): Promise<void> {
+    this.evict(key);
+    await this.shared?.delete(manifestStoreKey(key));
+  }
+
+  /** Drop one manifest from memory only. */
+  evict(key: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.entries.delete(key);
+    this.bytes -= e.bytes.length;
+  }
+
+  private forgotten: Record<string, number> = {};
+
+  /** Evict what `trustgate cache forget` withdrew since the last call (the runtime calls this every second). */
+  async applyForgotten(): Promise<void> {
+    const now = (await this.shared?.getVersions(FORGOTTEN_KEY)) ?? {};
+    for (const [k, at] of Object.entries(now)) if (this.forgotten[k] !== at) this.evict(k);
+    this.forgotten = now;
   }
 
   set(key: string, v: CachedManifest): void {

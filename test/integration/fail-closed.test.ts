@@ -133,7 +133,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function get(path: string, method: 'GET' | 'HEAD' = 'GET'): Promise<{ status: number; code?: string }> {
+async function get(path: string, method: 'GET' | 'HEAD' = 'GET'): Promise<{ status: number; code?: string; digest?: string }> {
   const res = await request(`${proxy.url}${path}`, { method, headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } });
   const text = method === 'HEAD' ? '' : await res.body.text();
   if (method === 'HEAD') await res.body.dump();
@@ -143,7 +143,8 @@ async function get(path: string, method: 'GET' | 'HEAD' = 'GET'): Promise<{ stat
   } catch {
     /* a manifest */
   }
-  return { status: res.statusCode, code };
+  const digest = res.headers['docker-content-digest'];
+  return { status: res.statusCode, code, ...(typeof digest === 'string' ? { digest } : {}) };
 }
 
 describe('the configuration space', () => {
@@ -167,6 +168,8 @@ describe('the configuration space', () => {
 
   it('every accepted combination, started for real, serves unsigned tags and digests only where the effective policy allows', async () => {
     const wrong: string[] = [];
+    /** Per upstream and reference: how many answers, and the digest of each 200. */
+    const answered = new Map<string, { responses: number; served: string[] }>();
     const unsignedDigest = images.unsigned!.digest;
     const signedDigest = images.signed!.digest;
     for (const c of accepted) {
@@ -185,6 +188,11 @@ describe('the configuration space', () => {
       for (const pass of ['first', 'warm']) {
         for (const [path, method, ok, what] of expectations) {
           const r = await get(path, method);
+          const key = `c${c.id} ${path.slice(path.lastIndexOf('/') + 1)}`;
+          const seen = answered.get(key) ?? { responses: 0, served: [] };
+          seen.responses++;
+          if (r.status === 200) seen.served.push(r.digest ?? '(no Docker-Content-Digest)');
+          answered.set(key, seen);
           if (!ok(r.status)) wrong.push(`${what} ${method} (${pass} pass) → ${r.status} ${r.code ?? ''} for ${JSON.stringify(c)} (effective ${JSON.stringify(eff)})`);
           if (r.status >= 500) wrong.push(`${what} ${method} (${pass} pass) → ${r.status} ${r.code ?? ''} for ${JSON.stringify(c)}`);
         }
@@ -192,7 +200,24 @@ describe('the configuration space', () => {
     }
     expect(wrong).toEqual([]);
     // The audit record: `pass` only under an effective policy off; a refusal is never written as pass.
-    const lines = readFileSync(proxy.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as { decision: string; policy: string; upstream: string; ref: string; code?: string });
+    const total = [...answered.values()].reduce((n, a) => n + a.responses, 0);
+    const read = () => readFileSync(proxy.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as { decision: string; policy: string; upstream: string; ref: string; code?: string; digest?: string });
+    let lines = read();
+    for (const until = Date.now() + 5000; lines.length < total && Date.now() < until; lines = read()) await new Promise((r) => setTimeout(r, 50));
+    // Issue 27: one line per answer, and every 200 has exactly one line that serves bytes, carrying the
+    // digest it served (digest pulls under allow included; a 404 is never audit-allow).
+    const SERVING = new Set(['allow', 'allow-digest', 'audit-allow', 'pass']);
+    const byRef = new Map<string, typeof lines>();
+    for (const l of lines) byRef.set(`${l.upstream} ${l.ref}`, [...(byRef.get(`${l.upstream} ${l.ref}`) ?? []), l]);
+    const unaudited: string[] = [];
+    for (const [key, a] of answered) {
+      const own = byRef.get(key) ?? [];
+      const served = own.filter((l) => SERVING.has(l.decision)).map((l) => l.digest ?? '(no digest)');
+      if (own.length !== a.responses) unaudited.push(`${key}: ${a.responses} answers, ${own.length} audit lines`);
+      if (JSON.stringify([...served].sort()) !== JSON.stringify([...a.served].sort())) unaudited.push(`${key}: served ${JSON.stringify(a.served)}, audited as served ${JSON.stringify(served)}`);
+    }
+    expect(unaudited).toEqual([]);
+    expect(lines.length).toBe(total);
     expect(lines.length).toBeGreaterThan(accepted.length);
     expect(lines.filter((l) => l.decision === 'pass' && l.policy !== 'off')).toEqual([]);
     const byUpstream = new Map(accepted.map((c) => [`c${c.id}`, c]));

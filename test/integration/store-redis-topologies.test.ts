@@ -125,7 +125,7 @@ describe('Redis Cluster (3 masters) shared by two replicas', () => {
     for (const [i, r] of repos.entries()) expect(await head(i % 2 ? a.url : b.url, `/v2/${r}/manifests/v1`)).toEqual({ status: 200, digest: imgs[i]!.digest });
     const refused = await getJson(b.url, '/v2/cluster/app/manifests/unsigned');
     expect(refused.status).toBe(403);
-    expect(refused.body.errors[0]).toMatchObject({ code: 'DENIED', message: expect.stringMatching(/no valid trust data for unsigned/) });
+    expect(refused.body.errors[0]).toMatchObject({ code: 'DENIED', message: expect.stringMatching(/no valid trust data for cluster\/app:unsigned/) });
 
     const perMaster = await Promise.all(cluster.masters.map(async (m) => (await redisCli(m.port, '--scan', '--pattern', 'cl:*')).split('\n').filter(Boolean)));
     // A Cluster node only accepts keys of its own slots, so keys found on two or more masters means the

@@ -71,16 +71,31 @@ export function logLines(file: string): Array<Record<string, unknown>> {
 }
 
 /**
- * A refusal as a client sees it: skopeo's pull fails, and a GET of the manifest answers 403 with the
- * trustgate error `code`. Returns the refusal's message, for the test to check the rule it names.
+ * The `reason` of the latest refusal audited for `repo`:`ref` (issue 27: a refusal tells the client what
+ * it asked for and the rule; the verifier's detail is the audit line's). Waits for the line to be written.
  */
-export async function expectRefused(proxy: { host: string; url: string }, repo: string, dir: string, code: string): Promise<string> {
+export async function refusalReason(logFile: string, repo: string, ref = 'v1'): Promise<string> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const line = auditRecords(logFile).filter((l) => l.repo === repo && l.ref === ref && l.decision === 'deny').pop();
+    if (line || Date.now() > deadline) return String(line?.reason ?? '');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * A refusal as a client sees it: skopeo's pull fails, and a GET of the manifest answers 403 with the
+ * trustgate error `code`, a message naming the image asked for. Returns the refusal's audited reason,
+ * for the test to check the rule it names.
+ */
+export async function expectRefused(proxy: { host: string; url: string; logFile: string }, repo: string, dir: string, code: string): Promise<string> {
   const r = await skopeoPull(proxy.host, repo, 'v1', dir);
   expect(r.ok, r.out).toBe(false);
   const { status, body } = await manifestAnswer(proxy.url, repo);
   expect(status).toBe(403);
   expect(body.errors[0]!.detail.code).toBe(code);
-  return body.errors[0]!.message;
+  expect(body.errors[0]!.message).toContain(`${repo}:v1`);
+  return refusalReason(proxy.logFile, repo);
 }
 
 /** A tag served by its verified digest, byte for byte, with the proof named in X-Trustgate-Verified-By. */

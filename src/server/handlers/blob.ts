@@ -24,6 +24,12 @@ type BlobRoute = Extract<Route, { kind: 'blob' }>;
 const PASS_HEADERS = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'last-modified'];
 const READ_STEP = 1 << 20;
 
+// 416 with `Content-Range: bytes */<size>` (RFC 9110 §15.5.17), as the registry answers it; the size when known.
+function rangeNotSatisfiable(digest: string, size: number | string | undefined) {
+  const headers = size !== undefined ? { 'content-range': `bytes */${size}` } : undefined;
+  return Object.assign(fail('RANGE_INVALID', `the requested range of blob ${digest} cannot be satisfied`), headers ? { headers } : {});
+}
+
 function baseHeaders(digest: string): Record<string, string> {
   return { 'docker-content-digest': digest, etag: `"${digest}"`, 'docker-distribution-api-version': 'registry/2.0' };
 }
@@ -52,7 +58,10 @@ async function openUpstream(up: UpstreamDeps, route: BlobRoute, method: 'GET' | 
   }
   if (upres.statusCode !== 200 && upres.statusCode !== 206) {
     await upres.body.dump().catch(() => {});
-    if (upres.statusCode === 416) throw fail('BLOB_UNKNOWN', 'requested range not satisfiable');
+    if (upres.statusCode === 416) {
+      const size = /^bytes \*\/(\d{1,16})$/.exec(String(upres.headers['content-range'] ?? ''))?.[1];
+      throw rangeNotSatisfiable(route.digest, size);
+    }
     throw fail('UPSTREAM_UNAVAILABLE', `upstream ${up.config.name} answered ${upres.statusCode} for blob ${route.digest}`);
   }
   // A 206 nobody asked for is a part of the blob that the client would take for the whole, with our
@@ -194,7 +203,7 @@ async function hashFile(blob: CachedBlob): Promise<string> {
 async function sendCommitted(blob: CachedBlob, route: BlobRoute, method: 'GET' | 'HEAD', range: string | undefined, res: ServerResponse, deps: ServerDeps): Promise<boolean> {
   try {
     const r = parseRange(range, blob.size);
-    if (r.kind === 'unsatisfiable') throw fail('BLOB_UNKNOWN', 'requested range not satisfiable');
+    if (r.kind === 'unsatisfiable') throw rangeNotSatisfiable(route.digest, blob.size);
     const headers: Record<string, string> = { ...baseHeaders(route.digest), 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' };
     if (method === 'HEAD') {
       res.writeHead(200, { ...headers, 'content-length': String(blob.size) });

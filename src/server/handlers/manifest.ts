@@ -3,8 +3,8 @@
 // with Docker-Content-Digest = the signed digest. A digest reference is served content-addressed.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { fail, isTrustgateError, TrustgateError } from '../../errors.js';
-import { audit } from '../../observe/logger.js';
+import { CODES, fail, isTrustgateError, TrustgateError, type ErrorCode } from '../../errors.js';
+import { audit, type AuditDecision } from '../../observe/logger.js';
 import { effectivePolicy, type EffectivePolicy } from '../../policy/effective.js';
 import type { SignedTarget } from '../../trust/resolve-tag.js';
 import { dctLabel, type ResolvedTarget } from '../../trust/trust-service.js';
@@ -94,12 +94,73 @@ async function verifiedManifest(
           (expectedLength !== undefined ? ` (signed length ${expectedLength})` : ''),
       );
     }
-    return { bytes: fetched.bytes, mediaType: mediaTypeOf(fetched.bytes, fetched.mediaType) };
+    return { bytes: fetched.bytes, mediaType: mediaTypeOf(fetched.bytes, fetched.mediaType), checkedAt: nowMs(deps) };
   });
   if (expectedLength !== undefined && m.bytes.length !== expectedLength) {
     throw fail('DIGEST_MISMATCH', `cached manifest ${digest} does not have the signed length ${expectedLength}`);
   }
   return m;
+}
+
+/** How long a manifest the upstream could not confirm is served before the upstream is asked again. */
+const STALE_RETRY_MS = 10_000;
+
+const nowMs = (deps: ServerDeps): number => deps.clock.nowMs?.() ?? deps.clock.now().getTime();
+
+/**
+ * A manifest served by digest is checked with a HEAD upstream once it is older than
+ * cache.digestRevalidateSeconds: a 404 removes it from every tier (the operator deleted it upstream) and
+ * answers MANIFEST_UNKNOWN; an upstream that cannot answer leaves it served, stale, as distribution's
+ * proxy mode does (asked again after at most STALE_RETRY_MS). Returns whether the answer is stale.
+ */
+async function revalidate(deps: ServerDeps, up: UpstreamDeps, repo: string, digest: string, m: CachedManifest): Promise<boolean> {
+  const windowMs = deps.config.cache.digestRevalidateSeconds * 1000;
+  if (m.checkedAt !== undefined && nowMs(deps) - m.checkedAt < windowMs) return false;
+  const key = `${up.config.name}/${repo}@${digest}`;
+  // An upstream that does not answer is asked again after STALE_RETRY_MS, not on every pull: with it
+  // down (or timing out) each pull would otherwise wait for its own failed HEAD.
+  const retryLater = (): 'stale' => {
+    m.checkedAt = nowMs(deps) - windowMs + Math.min(windowMs, STALE_RETRY_MS);
+    return 'stale';
+  };
+  // Concurrent pulls of one manifest due for a check make one HEAD.
+  const r = await deps.manifests.checkOnce(key, async (): Promise<'fresh' | 'stale' | 'gone'> => {
+    let status: number;
+    try {
+      const res = await up.registry.send(`/v2/${repo}/manifests/${digest}`, { method: 'HEAD', repo, headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') }, signal: AbortSignal.timeout(deps.config.limits.upstreamTimeoutMs) });
+      await res.body.dump().catch(() => {});
+      status = res.statusCode;
+    } catch (err) {
+      deps.log.warn({ upstream: up.config.name, repo, digest, err: (err as Error).message }, 'upstream unreachable: cached manifest served stale');
+      return retryLater();
+    }
+    if (status === 404) {
+      await deps.manifests.delete(key);
+      return 'gone';
+    }
+    if (status !== 200) {
+      deps.log.warn({ upstream: up.config.name, repo, digest, status }, 'upstream could not confirm a cached manifest: served stale');
+      return retryLater();
+    }
+    m.checkedAt = nowMs(deps);
+    return 'fresh';
+  });
+  if (r === 'gone') throw fail('MANIFEST_UNKNOWN', `manifest ${repo}@${digest} is no longer in the upstream ${up.config.name} (removed from the cache)`);
+  return r === 'stale';
+}
+
+/** A refusal that is not a trust decision's: the upstream has no such manifest. */
+const decisionOf = (err: TrustgateError): AuditDecision => (err.code === 'MANIFEST_UNKNOWN' ? 'not-found' : 'deny');
+
+/**
+ * What a client is told: what it asked for and the rule it broke, nothing more. The refusal's own
+ * message (the upstream's digest for the tag, trust-server addresses, file paths, verifier detail) goes
+ * to the audit line's `reason` and stays the cause.
+ */
+function refusalFor(code: ErrorCode, asked: string, cause: unknown, rules?: readonly TrustgateError[]): TrustgateError {
+  const said = [...new Set((rules ?? []).map((r) => CODES[r.code].summary))];
+  const rule = said.length > 0 ? said.join('; ') : CODES[code].summary;
+  return new TrustgateError(code, `${asked}: ${rule}`, { cause });
 }
 
 /** The manifest a tag points at upstream now, with the digest of the bytes we actually got. */
@@ -229,54 +290,63 @@ async function satisfyDigest(deps: ServerDeps, up: UpstreamDeps, eff: EffectiveP
   return mode === 'all-of' && by.length === of.length ? by.join(' + ') : undefined;
 }
 
-/** Policy off, or audit after a refusal: serve the upstream's tag, still checked against its own digest. */
-async function passThroughTag(up: UpstreamDeps, repo: string, tag: string, req: IncomingMessage, res: ServerResponse): Promise<string> {
-  const { m, digest } = await fetchByTag(up, repo, tag, req);
-  writeManifest(req, res, m, digest);
-  return digest;
-}
-
 async function handleDigest(deps: ServerDeps, up: UpstreamDeps, repo: string, digest: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const eff = effectivePolicy(up.config, repo);
-  if (eff.digestPulls === 'allow' || eff.policy === 'off') {
-    // Content-addressed: Docker Content Trust lets digest pulls through; the bytes are still checked.
-    writeManifest(req, res, await verifiedManifest(deps, up, repo, digest, undefined, req, 'pulled by digest'), digest);
-    return;
-  }
   const gun = `${up.config.gun}/${repo}`;
   const t0 = performance.now();
-  const base = { upstream: up.config.name, gun, repo, ref: digest, policy: eff.policy, require: eff.require.label, digestPulls: eff.digestPulls };
+  const base = { upstream: up.config.name, gun, repo, ref: digest, digest, policy: eff.policy, require: eff.require.label, digestPulls: eff.digestPulls };
   const ms = () => Math.round((performance.now() - t0) * 10) / 10;
-  const missing = missingSourceRefusal(up, eff, `${repo}@${digest}`);
-  if (missing) {
-    audit(deps, { ...base, digest, decision: 'deny', code: missing.code, reason: missing.message, durationMs: ms() });
-    throw missing;
+  const asked = `${repo}@${digest}`;
+  /** The one audit line of a refusal that came as an error, and the error the client is told. */
+  const refused = (err: unknown): unknown => {
+    if (!isTrustgateError(err)) return err;
+    audit(deps, { ...base, decision: decisionOf(err), code: err.code, reason: err.message, durationMs: ms() });
+    return refusalFor(err.code, asked, err);
+  };
+  const load = async () => {
+    const m = await verifiedManifest(deps, up, repo, digest, undefined, req, 'pulled by digest');
+    return { m, stale: await revalidate(deps, up, repo, digest, m) };
+  };
+  if (eff.digestPulls === 'allow' || eff.policy === 'off') {
+    // Content-addressed: Docker Content Trust lets digest pulls through; the bytes are still checked,
+    // and the pull is audited like any other manifest served (`pass` where the policy is off).
+    let got: { m: CachedManifest; stale: boolean };
+    try {
+      got = await load();
+    } catch (err) {
+      throw refused(err);
+    }
+    audit(deps, { ...base, decision: eff.policy === 'off' ? 'pass' : 'allow-digest', ...(got.stale ? { stale: true } : {}), durationMs: ms() });
+    writeManifest(req, res, got.m, digest);
+    return;
   }
+  const missing = missingSourceRefusal(up, eff, asked);
+  if (missing) throw refused(missing);
   const refusals = new Refusals();
   let by: string | undefined;
-  let m: CachedManifest;
+  let got: { m: CachedManifest; stale: boolean };
   try {
-    m = await verifiedManifest(deps, up, repo, digest, undefined, req, 'pulled by digest');
-    by = await satisfyDigest(deps, up, eff, gun, repo, m, digest, refusals);
+    got = await load();
+    by = await satisfyDigest(deps, up, eff, gun, repo, got.m, digest, refusals);
   } catch (err) {
-    if (isTrustgateError(err)) audit(deps, { ...base, digest, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
-    throw err;
+    throw refused(err);
   }
+  const stale = got.stale ? { stale: true } : {};
   if (!by) {
     // A digest nothing covers is DIGEST_NOT_SIGNED whatever each kind said; only when every kind failed
     // for want of a reachable server does the availability code stand (503, retry later).
     const unavailable = refusals.list.length > 0 && refusals.list.every((r) => UNAVAILABLE.has(r.code));
     const code = unavailable ? refusals.last.code : 'DIGEST_NOT_SIGNED';
     if (eff.policy === 'audit') {
-      audit(deps, { ...base, digest, decision: 'audit-allow', code, reason: refusals.reason, durationMs: ms() });
-      writeManifest(req, res, m, digest);
+      audit(deps, { ...base, decision: 'audit-allow', code, reason: refusals.reason, ...stale, durationMs: ms() });
+      writeManifest(req, res, got.m, digest);
       return;
     }
-    audit(deps, { ...base, digest, decision: 'deny', code, reason: refusals.reason, durationMs: ms() });
-    throw new TrustgateError(code, `digest ${digest} of ${repo} is not covered by a signature (digestPulls: signed, require ${eff.require.label}): ${refusals.list.map((r) => r.message).join(' | ')}`);
+    audit(deps, { ...base, decision: 'deny', code, reason: refusals.reason, durationMs: ms() });
+    throw refusalFor(code, `digest ${asked} is not covered by a signature (digestPulls: signed, require ${eff.require.label})`, refusals.last, refusals.list);
   }
-  audit(deps, { ...base, digest, decision: 'allow', satisfiedBy: by, durationMs: ms() });
-  writeManifest(req, res, m, digest, by);
+  audit(deps, { ...base, decision: 'allow', satisfiedBy: by, ...stale, durationMs: ms() });
+  writeManifest(req, res, got.m, digest, by);
 }
 
 export async function handleManifest(route: ManifestRoute, req: IncomingMessage, res: ServerResponse, deps: ServerDeps): Promise<void> {
@@ -289,21 +359,30 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
   const t0 = performance.now();
   const base = { upstream: up.config.name, gun, repo, ref: tag, policy: eff.policy, require: eff.require.label };
   const ms = () => Math.round((performance.now() - t0) * 10) / 10;
+  const asked = `${repo}:${tag}`;
+  // Audit lines are written once the outcome is known and before the client has its answer: a tag the
+  // upstream does not have is `not-found`, whatever the policy would have said about it.
+  const refused = (err: unknown, known?: { digest?: string | undefined; role?: string | undefined }): unknown => {
+    if (!isTrustgateError(err)) return err;
+    audit(deps, { ...base, digest: known?.digest, role: known?.role, decision: decisionOf(err), code: err.code, reason: err.message, durationMs: ms() });
+    return refusalFor(err.code, asked, err);
+  };
 
   if (eff.policy === 'off') {
-    // `pass` is written only here: the effective policy verifies nothing. Audit before answering: once
-    // the client has its response, the line must already be written.
-    const { m, digest } = await fetchByTag(up, repo, tag, req);
-    audit(deps, { ...base, digest, decision: 'pass', durationMs: ms() });
-    writeManifest(req, res, m, digest);
+    // `pass` is written only here: the effective policy verifies nothing.
+    let got: { m: CachedManifest; digest: string };
+    try {
+      got = await fetchByTag(up, repo, tag, req);
+    } catch (err) {
+      throw refused(err);
+    }
+    audit(deps, { ...base, digest: got.digest, decision: 'pass', durationMs: ms() });
+    writeManifest(req, res, got.m, got.digest);
     return;
   }
-  const missing = missingSourceRefusal(up, eff, `${repo}:${tag}`);
-  if (missing) {
-    // A refusal under audit too, never a pass.
-    audit(deps, { ...base, decision: 'deny', code: missing.code, reason: missing.message, durationMs: ms() });
-    throw missing;
-  }
+  const missing = missingSourceRefusal(up, eff, asked);
+  // A refusal under audit too, never a pass.
+  if (missing) throw refused(missing);
   // Trust refusals are collected (they decide deny vs audit-allow); errors serving the manifest
   // (MANIFEST_UNKNOWN, DIGEST_MISMATCH, upstream trouble) propagate as they are, audited.
   const refusals = new Refusals();
@@ -312,20 +391,24 @@ export async function handleManifest(route: ManifestRoute, req: IncomingMessage,
   try {
     ok = await satisfyTag(deps, up, eff, gun, repo, tag, req, refusals, seen);
   } catch (err) {
-    if (isTrustgateError(err)) {
-      audit(deps, { ...base, digest: seen.dct?.digest, role: seen.dct?.role, decision: 'deny', code: err.code, reason: err.message, durationMs: ms() });
-    }
-    throw err;
+    throw refused(err, { digest: seen.dct?.digest, role: seen.dct?.role });
   }
   if (!ok) {
     const last = refusals.last;
     if (eff.policy === 'audit') {
-      audit(deps, { ...base, decision: 'audit-allow', code: last.code, reason: refusals.reason, durationMs: ms() });
-      await passThroughTag(up, repo, tag, req, res);
+      // Served although refused: the line says what was served (its digest), or that nothing was.
+      let got: { m: CachedManifest; digest: string };
+      try {
+        got = await fetchByTag(up, repo, tag, req);
+      } catch (err) {
+        throw refused(err);
+      }
+      audit(deps, { ...base, digest: got.digest, decision: 'audit-allow', code: last.code, reason: refusals.reason, durationMs: ms() });
+      writeManifest(req, res, got.m, got.digest);
       return;
     }
     audit(deps, { ...base, decision: 'deny', code: last.code, reason: refusals.reason, durationMs: ms() });
-    throw new TrustgateError(last.code, `no valid trust data for ${repo}:${tag} (require ${eff.require.label}): ${refusals.list.map((r) => r.message).join(' | ')}`, { cause: last });
+    throw refusalFor(last.code, `no valid trust data for ${asked} (require ${eff.require.label})`, last, refusals.list);
   }
   const { served, dct, proofs } = ok;
   const by = [dct ? dctLabel(dct) : undefined, ...proofs.map((p) => p.by)].filter(Boolean).join(' + ');

@@ -3,7 +3,7 @@
 // over the sorted list as the distribution spec describes, with a Link header for the next page.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { fail, isTrustgateError } from '../../errors.js';
+import { CODES, fail, isTrustgateError, TrustgateError } from '../../errors.js';
 import { readBodyCapped } from '../../http/read-capped.js';
 import { parseUpstreamObject } from '../../http/upstream-json.js';
 import { effectivePolicy } from '../../policy/effective.js';
@@ -106,8 +106,10 @@ export async function handleTags(route: TagsRoute, req: IncomingMessage, res: Se
     } else all = await signedTags(up, gun);
   } catch (err) {
     // A listing that fails is a decision an operator must see too (malformed upstream answers included).
-    if (isTrustgateError(err)) audit(deps, { upstream: up.config.name, gun, repo: route.repo, ref: 'tags/list', policy: eff.policy, require: eff.require.label, decision: 'deny', code: err.code, reason: err.message, durationMs: 0 });
-    throw err;
+    // The client is told what it asked for and the rule; the detail (trust-server addresses) is the audit line's.
+    if (!isTrustgateError(err)) throw err;
+    audit(deps, { upstream: up.config.name, gun, repo: route.repo, ref: 'tags/list', policy: eff.policy, require: eff.require.label, decision: 'deny', code: err.code, reason: err.message, durationMs: 0 });
+    throw new TrustgateError(err.code, `tags of ${route.repo}: ${CODES[err.code].summary}`, { cause: err });
   }
   all.sort();
   const after = route.last !== undefined ? all.filter((t) => t > route.last!) : all;

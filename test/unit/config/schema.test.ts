@@ -8,6 +8,7 @@ describe('validateConfig', () => {
     const c = validateConfig(good, 'test.yaml');
     expect(c).toMatchObject({ listen: { host: '127.0.0.1', port: 5050 }, store: { kind: 'file', path: './data' }, limits: { manifestBytes: 4 * 1024 * 1024 } });
     expect(c.upstreams[0]).toMatchObject({ policy: 'enforce', repositories: [] });
+    expect(c.cache).toEqual({ digestRevalidateSeconds: 3600 });
     expect(Object.isFrozen(c.upstreams[0])).toBe(true);
   });
 
@@ -43,6 +44,10 @@ describe('validateConfig', () => {
     ['a realm that is not an origin', { ...good, upstreams: [{ ...upstream, realms: ['https://auth.example/token?x=1'] }] }, /upstreams\[0\]\.realms: got .*, expected an origin URL/],
     ['cosign identities without issuer', { ...good, upstreams: [{ ...upstream, cosign: { trustedRoot: 'r.json', identities: [{ subject: 'a@b' }] } }] }, /upstreams\[0\]\.cosign\.identities\[0\]\.issuer: got nothing/],
     ['cosign keyless without identities', { ...good, upstreams: [{ ...upstream, cosign: { trustedRoot: 'r.json' } }] }, /upstreams\[0\]\.cosign\.identities: got nothing, expected at least one/],
+    ['a cosign key name with a space', { ...good, upstreams: [{ ...upstream, cosign: { keys: [{ path: 'k.pem', name: 'my key' }] } }] }, /upstreams\[0\]\.cosign\.keys\[0\]\.name: got "my key", expected letters, digits/],
+    ['a cosign key without path', { ...good, upstreams: [{ ...upstream, cosign: { keys: [{ name: 'k' }] } }] }, /upstreams\[0\]\.cosign\.keys\[0\]\.path: got nothing/],
+    ['cache.digestRevalidateSeconds negative', { ...good, cache: { digestRevalidateSeconds: -1 } }, /cache\.digestRevalidateSeconds: got -1, expected an integer from 0/],
+    ['an unknown cache key', { ...good, cache: { ttl: 1 } }, /cache\.ttl: got 1, expected no such key/],
     ['repository policy without policy', { ...good, upstreams: [{ ...upstream, repositories: [{ match: 'a/*' }] }] }, /repositories\[0\]\.policy: got nothing/],
   ])('%s', (_name, doc, message) => {
     expect(configProblems(doc)).toMatch(message);
@@ -50,13 +55,13 @@ describe('validateConfig', () => {
 
   it('accepts credentials over http with insecure: true, require lists, digestPulls and cosign keys', () => {
     const cfg = validateConfig(
-      { ...good, upstreams: [{ ...upstream, username: 'u', passwordEnv: 'P', insecure: true, digestPulls: 'signed', cosign: { keys: ['k.pem'] }, require: { 'any-of': ['dct', 'cosign'] }, repositories: [{ match: 'x/*', policy: 'enforce', require: 'cosign', digestPulls: 'allow' }] }] },
+      { ...good, upstreams: [{ ...upstream, username: 'u', passwordEnv: 'P', insecure: true, digestPulls: 'signed', cosign: { keys: ['k.pem', { path: 'n.pem', name: 'release-2026' }] }, require: { 'any-of': ['dct', 'cosign'] }, repositories: [{ match: 'x/*', policy: 'enforce', require: 'cosign', digestPulls: 'allow' }] }] },
       'test',
     );
     const u = cfg.upstreams[0]!;
     expect(u.require).toEqual({ mode: 'any-of', of: ['dct', 'cosign'], label: 'any-of: [dct, cosign]' });
     expect(u.repositories[0]).toMatchObject({ require: { mode: 'any-of', of: ['cosign'], label: 'cosign' }, digestPulls: 'allow' });
-    expect(u).toMatchObject({ insecure: true, digestPulls: 'signed', cosign: { keys: ['k.pem'], identities: [] } });
+    expect(u).toMatchObject({ insecure: true, digestPulls: 'signed', cosign: { keys: [{ path: 'k.pem' }, { path: 'n.pem', name: 'release-2026' }], identities: [] } });
   });
 
   it('keeps the old require words: any-of = dct or notation, all-of = both', () => {
