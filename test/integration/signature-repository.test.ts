@@ -155,7 +155,7 @@ describe('cosign.repository: signatures read from the signature repository', () 
 
   it('serves a tag whose signature is only in the signature repository, read with that upstream’s credentials', async () => {
     tokens.requests.length = 0;
-    await expectServedWithProof(proxy.url, 'c/good', img['c/good']!, /^cosign key \S+cosign\.pub sha256:[0-9a-f]{64} from sigstore\.test\/sigs\/store$/);
+    await expectServedWithProof(proxy.url, 'c/good', img['c/good']!, /^cosign key sha256:[0-9a-f]{64} sha256:[0-9a-f]{64} from sigstore\.test\/sigs\/store$/);
     const r = await skopeoPull(proxy.host, 'c/good', 'v1', dir);
     expect(r.ok, r.out).toBe(true);
     // The token for sigs/store came from the sig upstream's realm with its Basic credentials.
@@ -172,7 +172,7 @@ describe('cosign.repository: signatures read from the signature repository', () 
   });
 
   it('serves a tag whose Sigstore bundle is a referrer of its digest in the signature repository', async () => {
-    await expectServedWithProof(proxy.url, 'b/bundle', img['b/bundle']!, /^cosign key \S+cosign\.pub sha256:[0-9a-f]{64} from sigstore\.test\/sigs\/store$/);
+    await expectServedWithProof(proxy.url, 'b/bundle', img['b/bundle']!, /^cosign key sha256:[0-9a-f]{64} sha256:[0-9a-f]{64} from sigstore\.test\/sigs\/store$/);
     expect(ownRepoSignatureLookups('b/bundle')).toEqual([]);
   });
 
@@ -225,11 +225,11 @@ describe('cosign.tlog', () => {
   });
 
   it('required: serves a keyed signature whose Rekor entry verifies against the trusted root', async () => {
-    await expectServedWithProof(proxy.url, 'tlog/logged', img['tlog/logged']!, /^cosign key \S+cosign\.pub /);
+    await expectServedWithProof(proxy.url, 'tlog/logged', img['tlog/logged']!, /^cosign key sha256:[0-9a-f]{64} /);
   });
 
   it('optional: serves a keyed signature by the key alone', async () => {
-    await expectServedWithProof(proxy.url, 'tlogopt/nolog', img['tlogopt/nolog']!, /^cosign key \S+cosign\.pub /);
+    await expectServedWithProof(proxy.url, 'tlogopt/nolog', img['tlogopt/nolog']!, /^cosign key sha256:[0-9a-f]{64} /);
   });
 });
 
@@ -262,7 +262,7 @@ describe('trustgate inspect with a signature repository', () => {
     const r = await runCli(['inspect', `${images.host}/c/good:v1`, '--json', '--config', configFile], { SIG_SECRET: 'sig-secret' });
     expect(r.code, r.stdout).toBe(0);
     const [view] = JSON.parse(r.stdout) as Array<{ CosignSignatures: Array<{ Tag: string; Digest: string; Signatures: Array<{ Form: string; Verified: boolean; Signer?: string }> }> }>;
-    expect(view!.CosignSignatures).toEqual([{ Tag: 'v1', Digest: img['c/good']!.digest, Signatures: [expect.objectContaining({ Form: 'tag', Verified: true, Signer: expect.stringMatching(/^key \S+cosign\.pub$/) })] }]);
+    expect(view!.CosignSignatures).toEqual([{ Tag: 'v1', Digest: img['c/good']!.digest, Signatures: [expect.objectContaining({ Form: 'tag', Verified: true, Signer: expect.stringMatching(/^key sha256:[0-9a-f]{64}$/) })] }]);
     const other = await runCli(['inspect', `${images.host}/c/otherdigest:v1`, '--json', '--config', configFile], { SIG_SECRET: 'sig-secret' });
     expect(JSON.parse(other.stdout)[0].CosignSignatures[0].Signatures).toEqual([expect.objectContaining({ Verified: false, Reason: expect.stringMatching(/the payload signs/) })]);
   });

@@ -14,7 +14,7 @@ const config = (u: Record<string, unknown>, more: unknown[] = []) => ({ listen: 
 describe('cosign.repository and notation.repository', () => {
   it('are parsed on an upstream, in a repository of the same upstream', () => {
     const u = validateConfig(config({ require: { 'any-of': ['cosign', 'notation'] }, cosign: { keys: ['k.pem'], repository: '127.0.0.1:5000/sigs/store' }, notation: { ...notation, repository: '127.0.0.1:5000/sigs/notation' } }), 't').upstreams[0]!;
-    expect(u.cosign).toEqual({ keys: ['k.pem'], trustedRoot: undefined, identities: [], tlog: 'optional', repository: '127.0.0.1:5000/sigs/store' });
+    expect(u.cosign).toEqual({ keys: [{ path: 'k.pem' }], trustedRoot: undefined, identities: [], tlog: 'optional', repository: '127.0.0.1:5000/sigs/store' });
     expect(u.notation).toEqual({ ...notation, repository: '127.0.0.1:5000/sigs/notation' });
   });
 
@@ -33,7 +33,7 @@ describe('cosign.repository and notation.repository', () => {
       }),
       't',
     ).upstreams[0]!;
-    expect(u.repositories[0]).toMatchObject({ cosign: { keys: ['team.pem'], repository: '127.0.0.1:5000/team/sigs' }, notation: { repository: '127.0.0.1:5000/team/nsigs' } });
+    expect(u.repositories[0]).toMatchObject({ cosign: { keys: [{ path: 'team.pem' }], repository: '127.0.0.1:5000/team/sigs' }, notation: { repository: '127.0.0.1:5000/team/nsigs' } });
   });
 
   it.each([

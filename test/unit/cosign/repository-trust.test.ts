@@ -13,7 +13,7 @@ const config = (u: Record<string, unknown>) => ({ listen: '127.0.0.1:5050', upst
 describe('repository cosign in the config', () => {
   it('is parsed on a repository entry of an upstream with cosign', () => {
     const u = validateConfig(config({ cosign: { keys: ['up.pem'] }, require: 'cosign', repositories: [{ match: 'team/**', policy: 'enforce', cosign: { keys: ['team.pem'] } }] }), 't').upstreams[0]!;
-    expect(u.repositories[0]!.cosign).toEqual({ keys: ['team.pem'], trustedRoot: undefined, identities: [], tlog: 'optional' });
+    expect(u.repositories[0]!.cosign).toEqual({ keys: [{ path: 'team.pem' }], trustedRoot: undefined, identities: [], tlog: 'optional' });
   });
 
   it('is refused where the upstream has no cosign', () => {
