@@ -59,7 +59,7 @@ export interface NotaryConfig {
   timeoutMs: number;
   /**
    * From this instant on the notary server is never contacted again: tags resolve only from state
-   * verified at or before it (docs/signatures.md, "Frozen DCT trust"). Absent: live trust.
+   * verified at or before it (docs/migration.md, "Frozen DCT trust (`notary.frozenAt`)"). Absent: live trust.
    */
   frozenAt?: Date | undefined;
 }
