@@ -25,7 +25,7 @@ import { sendFileRange } from '../src/blobcache/file-sender.js';
 import { pseudoRandom, pushBlob } from '../test/support/blob-push.js';
 import { startRegistry } from '../test/support/docker-registry.js';
 import { rssBytes, startTrustgate } from '../test/support/trustgate-process.js';
-import { updateReadmeBlobCache } from './lib/readme-blob-cache.js';
+import { updateBenchDocsBlobCache } from './lib/docs-blob-cache.js';
 import { benchEnv, printEnv, writeResults } from './lib/report.js';
 
 const MiB = 1 << 20;
@@ -233,7 +233,7 @@ async function main(): Promise<void> {
     for (const c of cold) console.log(`| ${c.stage} | ${c.MBps.toFixed(0)} | ${c.cpuSecondsPerGiB.toFixed(2)} |`);
     const results = { sizeMiB: SIZE / MiB, runs: RUNS, load, fileToSocket: sendfile, rows, runsMBps: r, stampede, coldCost: cold };
     console.log(writeResults('blob-cache', results));
-    updateReadmeBlobCache({ ...results, env: benchEnv() });
+    updateBenchDocsBlobCache({ ...results, env: benchEnv() });
   } finally {
     await tg.stop();
     await mirror.stop();

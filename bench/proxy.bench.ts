@@ -20,7 +20,7 @@ import { rssBytes, startTrustgate } from '../test/support/trustgate-process.js';
 import { startBareProcess } from './lib/bare-server.js';
 import { getLoad, headLoad, type LoadResult } from './lib/load.js';
 import { printEnv, runBench, writeResults } from './lib/report.js';
-import { updateReadme } from './lib/readme.js';
+import { updateBenchDocs } from './lib/docs-tables.js';
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -265,7 +265,7 @@ async function main(): Promise<void> {
   results.rounds = ROUNDS;
   const file = writeResults('proxy', { seconds: SECONDS, connections: CONNECTIONS, manifestBytes: img.manifest.length, ...results });
   console.log(file);
-  updateReadme(results as never, SECONDS, CONNECTIONS, img.manifest.length);
+  updateBenchDocs(results as never, SECONDS, CONNECTIONS, img.manifest.length);
 }
 
 runBench(main, stops, dir);

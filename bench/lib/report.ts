@@ -1,5 +1,5 @@
 // Shared by every bench script: print the environment with the figures (pino's runbench habit) and
-// write results as JSON under bench/results/ so README figures can be traced to a run.
+// write results as JSON under bench/results/ so the figures in docs/benchmarks.md (and README's headline) can be traced to a run.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';

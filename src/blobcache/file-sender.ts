@@ -3,7 +3,8 @@
 // previous write, and a buffer refilled only after the write that carried it completed (its callback:
 // the bytes are in the kernel). Fresh buffers per chunk (fs/FileHandle.createReadStream) made the
 // garbage collector a bottleneck that took several 256 MiB pulls to warm up: 0.75 → 1.5 GB/s, while
-// reused buffers start at ~2.5 GB/s with curl as the client (bench/blob-cache.bench.ts, README).
+// reused buffers start at ~2.5 GB/s with curl as the client (bench/blob-cache.bench.ts;
+// docs/benchmarks.md, "Blob cache (measured)").
 //
 // A file that may still grow (a fill in progress) is read up to what `available` allows, waiting for
 // more; a body that must be verified is hashed on the way and its last chunk written only after the

@@ -1,7 +1,7 @@
 // The disk end of a fill: hashes what arrives and writes it at the fill's offset. Chunks are hashed
 // the moment they arrive and queued; one writev at a time takes everything queued since the last one,
 // so hashing, reading the upstream socket and writing the disk overlap instead of taking turns
-// (hashing inside the write step, before each writev, measured ~25% slower: bench/, README). At most
+// (hashing inside the write step, before each writev, measured ~25% slower: bench/; docs/benchmarks.md, "Blob cache (measured)"). At most
 // MAX_QUEUED bytes wait in memory; past that the write callback is held, which pipeline() carries back
 // to the upstream socket.
 import type { Hash } from 'node:crypto';

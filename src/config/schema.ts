@@ -83,7 +83,7 @@ export interface NotaryConfig {
   timeoutMs: number;
   /**
    * From this instant on the notary server is never contacted again: tags resolve only from state
-   * verified at or before it (docs/signatures.md, "Frozen DCT trust"). Absent: live trust.
+   * verified at or before it (docs/migration.md, "Frozen DCT trust (`notary.frozenAt`)"). Absent: live trust.
    */
   frozenAt?: Date | undefined;
 }
@@ -160,7 +160,8 @@ export interface Config {
     bundleWarnDays: number;
     /**
      * Hash every full blob on the way through and cut the response on a mismatch. Clients verify blob
-     * digests themselves; this is defence in depth that costs throughput (README benchmarks).
+     * digests themselves; this is defence in depth that costs throughput (docs/benchmarks.md,
+     * "Dependency choices (measured)").
      */
     verifyBlobDigests: boolean;
     /** Notation signatures tried per manifest (listed referrers beyond this are ignored). */
@@ -556,7 +557,7 @@ function parsePinning(p: Problems, v: unknown): TrustPinningConfig {
 
 const CLIENT_LIMIT_KEYS = ['clientStallSeconds', 'perClientStreams', 'upstreamBlobConnections', 'upstreamMetadataConnections'];
 
-/** Slow clients and pools (issue 13): defaults documented in README "Limits". */
+/** Slow clients and pools (issue 13): defaults documented in docs/configuration.md and docs/http.md, "HTTP". */
 function parseClientLimits(p: Problems, d: Obj) {
   return {
     clientStallSeconds: int(p, d, 'clientStallSeconds', 'limits.', 30, 1, 3600),

@@ -6,7 +6,7 @@
 // buffer copy carry many lines. (Batching per event-loop turn left batches of 1–3 lines on a
 // contended machine, where a turn serves few requests; bench:profile.) (sonic-boom with minLength 0 made one
 // write per line under load here — each write completes before the next line comes — and with a
-// minLength it holds lines until a timer fires; README, profile of the audit path.)
+// minLength it holds lines until a timer fires; docs/benchmarks.md, "Audit at line rate".)
 import { closeSync, fstatSync, fsyncSync, openSync, write, writeSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isatty } from 'node:tty';
@@ -42,7 +42,8 @@ const realLoop: LoopClock = { now: () => performance.now(), idleTime: () => perf
  * A regular file takes a write into the page cache without waiting for a reader, and /dev/null takes
  * it at once: for these one synchronous write per batch is a copy, while an fs.write hands it to the
  * thread pool and wakes a thread — on 2 busy cores that wake-up cost more than the copy (writeBuffer
- * 5–6% of the warm HEAD path's samples; README, profile of the HEAD path). A pipe or terminal can
+ * 5–6% of the warm HEAD path's samples; docs/benchmarks.md, "The warm HEAD path, second profile
+ * pass"). A pipe or terminal can
  * block while its reader is slow: those keep the asynchronous write.
  */
 export function neverBlocks(fd: number): boolean {

@@ -4,7 +4,7 @@
 //
 // Both go through LineWriter (line-writer.ts): under load lines are queued and written together up to
 // a millisecond later, so one write carries many lines. (One synchronous write per line to stdout,
-// pino's default, cost ~40% of warm-tag throughput; measured in README.) The price is that a line sits
+// pino's default, cost ~40% of warm-tag throughput; measured in docs/benchmarks.md, "Audit at line rate".) The price is that a line sits
 // in memory for up to that millisecond: drain() and flushSync() write everything out on SIGTERM drain,
 // fatal errors and exit, so none is lost.
 import { fstatSync } from 'node:fs';

@@ -81,7 +81,7 @@ export interface AuditSinks {
 }
 
 // A fixed message: the decision, GUN and tag are fields already, and a string built per line was a
-// visible cost on the warm path (README, profile of the audit path).
+// visible cost on the warm path (docs/benchmarks.md, "Audit at line rate").
 export const AUDIT_MSG = 'trust decision';
 
 export function audit(to: AuditSinks, rec: AuditRecord): void {

@@ -6,7 +6,7 @@ export class Metrics {
   readonly registry = new Registry();
   // Counted per request in plain cells and added to these when scraped (collect): prom-client's
   // labelled inc() hashes and validates the label object on every call, a visible share of the warm
-  // tag path (README, profile of the HEAD path).
+  // tag path (docs/benchmarks.md, "The warm HEAD path, second profile pass").
   readonly requests: Counter<'route' | 'method' | 'status'> = new Counter({ name: 'trustgate_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'] as const, registers: [this.registry], collect: (): void => this.flush(this.requests, this.requestCells) });
   readonly decisions: Counter<'upstream' | 'decision' | 'code'> = new Counter({ name: 'trustgate_trust_decisions_total', help: 'Trust decisions by outcome and reason code', labelNames: ['upstream', 'decision', 'code'] as const, registers: [this.registry], collect: (): void => this.flush(this.decisions, this.decisionCells) });
   readonly upstreamSeconds = new Histogram({

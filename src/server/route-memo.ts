@@ -1,6 +1,6 @@
 // Routing is pure and clients ask for the same few URLs over and over (a tag, its digests): the routes
 // of GET/HEAD URLs are kept, bounded, so a warm request skips the split, the regexps and the join
-// (README, profile of the HEAD path). Refusals are not kept: they are thrown again every time.
+// (docs/benchmarks.md, "The warm HEAD path, second profile pass"). Refusals are not kept: they are thrown again every time.
 import { routeRequest, type Route, type RouteContext } from './route.js';
 
 /** URLs longer than this are routed every time: the memo stays small whatever clients send. */

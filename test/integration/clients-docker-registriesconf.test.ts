@@ -1,4 +1,4 @@
-// The README's client setups, exercised where the client runs here: dockerd with `registry-mirrors`
+// The client setups of docs/clients.md, exercised where the client runs here: dockerd with `registry-mirrors`
 // (Docker Hub images: trustgate's upstream has gun docker.io), and a registries.conf mirror as
 // podman and CRI-O read it (containers/image, the library skopeo shares with them).
 // dockerd falls back to registry-1.docker.io when the mirror refuses, so Docker Hub's names are

@@ -3,7 +3,7 @@
 //   - rewrite form: `prefix` → `location` = trustgate. The client never talks to the upstream: signed
 //     tags are pulled, unsigned ones refused with trustgate's message. This is the fail-closed setup.
 //   - `[[registry.mirror]]` form: when trustgate refuses, the client falls back to the registry's own
-//     location and pulls the unsigned tag from the upstream — shown here, so README's fail-closed
+//     location and pulls the unsigned tag from the upstream — shown here, so docs/clients.md's fail-closed
 //     section is proven rather than asserted. (The upstream is a local registry: nothing leaves the machine.)
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -55,7 +55,7 @@ beforeAll(async () => {
   console.log(`npm run image: exit ${build.code} in ${build.seconds} s${build.shared ? ' (built by another test file of this run)' : ''}; ready after ${buildSeconds} s\n${build.out.split('\n').filter((l) => l.startsWith('build-image:')).join('\n')}`);
   if (build.code !== 0) throw new Error(`npm run image failed:\n${build.out.slice(-4000)}`);
 
-  // The config as a site writes it, mounted read-only at the path README documents.
+  // The config as a site writes it, mounted read-only at the path docs/deployment.md ("Container image") documents.
   port = await freePort();
   const etc = join(dir, 'etc');
   mkdirSync(etc, { mode: 0o755 });

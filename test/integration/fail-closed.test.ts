@@ -4,7 +4,8 @@
 // combination, real notary-server and docker-registry) and never serves an unsigned tag, or an
 // unsigned digest under digestPulls: signed, with 200 unless the effective policy is off or audit —
 // and the audit line says `pass` only under off. The expectations are computed here by hand from the
-// rules in README, not by calling src/policy/effective.ts.
+// rules in docs/signatures.md ("Effective policy: what a request is held to") and docs/configuration.md, not by
+// calling src/policy/effective.ts.
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// store.url as README documents it for fleets, against real redis-server processes: a 3-master Cluster
+// store.url as docs/configuration.md and docs/deployment.md ("A fleet: compose, Redis") document it for fleets, against real redis-server processes: a 3-master Cluster
 // shared by two trustgate replicas, and a Sentinel setup (master, replica, three sentinels) whose master
 // is killed mid-test. Rollback floors are followed through the failover: kept (the floor write waits for
 // the replica), and what happens when a failover loses them anyway.
@@ -219,7 +219,7 @@ describe('Redis Sentinel: the master is killed, the replica promoted', () => {
   });
 
   it('a failover that lost the floors: running replicas still refuse (floors kept in memory), a replica started afterwards cannot know', async () => {
-    // Simulate what asynchronous replication can lose when no replica acknowledged in time (README):
+    // Simulate what asynchronous replication can lose when no replica acknowledged in time (docs/deployment.md, "A fleet: compose, Redis"):
     // the promoted master no longer has this GUN's floors.
     const port = await sentinel.currentMasterPort();
     expect(await redisCli(port, 'DEL', `rb:trust:floors:${HGUN}`, `rb:trust:root:${HGUN}`)).toBe('2');

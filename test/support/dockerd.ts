@@ -1,5 +1,5 @@
 // A real dockerd for one test file, using a trustgate as its registry mirror (`registry-mirrors`, the
-// README's Docker setup): its own data and exec roots and socket under the test's dir, no iptables or
+// Docker setup of docs/clients.md): its own data and exec roots and socket under the test's dir, no iptables or
 // bridge, vfs storage, stopped by pid. dockerd falls back to registry-1.docker.io when the mirror fails
 // or refuses, so Docker Hub's names are pinned to 127.0.0.1 in /etc/hosts while it runs: nothing leaves
 // the machine.

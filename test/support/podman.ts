@@ -15,7 +15,7 @@ export interface Podman {
   root: string;
   /** Pass as `--signature-policy` to pull/run (a hidden podman flag): the host's policy.json is not ours. */
   policy: string;
-  /** The global flags every podman invocation here needs (also what README shows). */
+  /** The global flags every podman invocation here needs (also what docs/deployment.md shows). */
   globalArgs: string[];
   run(args: string[], opts?: { registriesConf?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<PodmanResult>;
 }

@@ -37,7 +37,7 @@ async function startNode(dir: string, name: string, extra: string[], port?: numb
 
 export interface RedisClusterLab {
   masters: RedisNodeProc[];
-  /** store.url as README documents it: the seed nodes, comma-separated. */
+  /** store.url as docs/configuration.md documents it: the seed nodes, comma-separated. */
   url: string;
   stop(): Promise<void>;
 }
@@ -74,7 +74,7 @@ export interface SentinelLab {
   replica: RedisNodeProc;
   sentinels: RedisNodeProc[];
   name: string;
-  /** store.url as README documents it. */
+  /** store.url as docs/configuration.md documents it. */
   url: string;
   /** The address the sentinels currently give for the master. */
   currentMasterPort(): Promise<number>;

@@ -58,7 +58,7 @@ export function manifestHeaders(m: CachedManifest, digest: string, verifiedBy?: 
 
 function writeManifest(req: IncomingMessage, res: ServerResponse, m: CachedManifest, digest: string, verifiedBy?: string): void {
   // The headers of a cached manifest are the same on every warm request: built once and kept with it
-  // (the object was rebuilt, etag string included, per response; README profile of the tag path).
+  // (the object was rebuilt, etag string included, per response; docs/benchmarks.md, "Audit at line rate").
   const key = verifiedBy === undefined ? digest : `${digest} ${verifiedBy}`;
   let h = m.headers;
   if (h?.key !== key) {

@@ -2,7 +2,7 @@
 // in memory gets the same answer handleManifest would give — the same audit line, headers and bytes —
 // without a promise, a closure or a record built per request. Anything else (cold, expired, another
 // requirement, a refusal) returns false and goes the full way (manifest.ts), which is also what
-// proves an answer before it is kept here. README, profile of the HEAD path.
+// proves an answer before it is kept here. docs/benchmarks.md, "The warm HEAD path, second profile pass".
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UpstreamConfig } from '../../config/schema.js';
 import { auditPrepared, PreparedAudit } from '../../observe/logger.js';

@@ -10,8 +10,8 @@ export interface Signature {
   sig: Buffer;
 }
 
-// node:crypto over @noble/*: bench/verify-signatures.bench.mjs measured it (README, "Dependency
-// choices"); OpenSSL's Ed25519 is also the strict RFC 8032 check Go's crypto/ed25519 does, where
+// node:crypto over @noble/*: bench/verify-signatures.bench.ts measured it (docs/benchmarks.md,
+// "Dependency choices (measured)"); OpenSSL's Ed25519 is also the strict RFC 8032 check Go's crypto/ed25519 does, where
 // @noble/ed25519 defaults to the more permissive ZIP-215 rules.
 const MIN_RSA_BITS = 2048;
 

@@ -1,4 +1,4 @@
-// store.url in its three documented forms (README): accepted by config validation and parsed the same way
+// store.url in its three documented forms (docs/configuration.md): accepted by config validation and parsed the same way
 // the connection uses them; every malformed node list or missing master name is a CONFIG_INVALID problem.
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/schema.js';
@@ -13,14 +13,14 @@ describe('parseRedisUrl', () => {
     expect(parseRedisUrl('rediss://:pw@redis.internal:6380/2')).toMatchObject({ ok: true, target: { kind: 'single' } });
   });
 
-  it('a Cluster as comma-separated redis:// URLs (README form) or bare host:port after the first', () => {
+  it('a Cluster as comma-separated redis:// URLs (documented form) or bare host:port after the first', () => {
     const nodes = [{ host: '127.0.0.1', port: 7101 }, { host: '127.0.0.1', port: 7102 }, { host: '127.0.0.1', port: 7103 }];
     expect(parseRedisUrl('redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103')).toEqual({ ok: true, target: { kind: 'cluster', nodes, password: undefined, tls: false } });
     expect(parseRedisUrl('redis://:s3cr%40t@127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103')).toEqual({ ok: true, target: { kind: 'cluster', nodes, password: 's3cr@t', tls: false } });
     expect(parseRedisUrl('rediss://a.internal:7101,rediss://[::1]:7102')).toEqual({ ok: true, target: { kind: 'cluster', nodes: [{ host: 'a.internal', port: 7101 }, { host: '::1', port: 7102 }], password: undefined, tls: true } });
   });
 
-  it('Sentinel: the sentinels and the master name (README form)', () => {
+  it('Sentinel: the sentinels and the master name (documented form)', () => {
     expect(parseRedisUrl('redis+sentinel://127.0.0.1:7301,127.0.0.1:7302,127.0.0.1:7303/tg')).toEqual({
       ok: true,
       target: { kind: 'sentinel', sentinels: [{ host: '127.0.0.1', port: 7301 }, { host: '127.0.0.1', port: 7302 }, { host: '127.0.0.1', port: 7303 }], name: 'tg', password: undefined, db: 0 },

@@ -1,5 +1,7 @@
-// Rewrites the benchmark section of README.md (between its markers) from one run's results, so the
-// table always shows figures measured together, as ratios first.
+// Rewrites the generated benchmark sections (between their markers) from one run's results, so a
+// table always shows figures measured together, as ratios first: every proxy table in
+// docs/benchmarks.md ("Proxy benchmarks (measured)"), and README's headline table, a few key rows of
+// the same run.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { benchEnv, type BenchEnv } from './report.js';
 import type { LoadResult } from './load.js';
@@ -51,23 +53,60 @@ export function renderTables(r: Results, seconds: number, connections: number, m
   return out.join('\n');
 }
 
-/** Replace what stands between `<!-- bench:<name>:start -->` and `<!-- bench:<name>:end -->` in README.md. */
-export function replaceReadmeSection(name: string, body: string): void {
-  const path = new URL('../../README.md', import.meta.url);
-  const text = readFileSync(path, 'utf8');
+/** README's headline: warm tags through trustgate against the registry, its proxy mode and the floor. */
+const HEADLINE_SCENARIOS = ['HEAD manifest by tag', 'GET manifest by tag'];
+const HEADLINE_TARGETS = ['direct registry', 'registry proxy mode', 'bare node:http', 'trustgate (file store)', 'trustgate (redis store)'];
+
+export function renderHeadline(r: Results, connections: number, env: BenchEnv = benchEnv()): string {
+  const out: string[] = [];
+  out.push(
+    `Warm manifests by tag, ${connections} connections, run ${env.date.slice(0, 10)} (commit ${env.commit}, ${env.cpu} × ${env.cores}, shared with the load generator and the registries); trustgate in its default configuration, an audit line per decision:`,
+    '',
+    '| scenario | target | req/s | p99 ms | × direct | × bare node |',
+    '|---|---|---:|---:|---:|---:|',
+  );
+  for (const scenario of HEADLINE_SCENARIOS) {
+    const direct = r.manifests.find((x) => x.scenario === scenario && x.target === 'direct registry')!;
+    const bare = r.manifests.find((x) => x.scenario === scenario && x.target === 'bare node:http')!;
+    for (const target of HEADLINE_TARGETS) {
+      const row = r.manifests.find((x) => x.scenario === scenario && x.target === target);
+      if (row) out.push(`| ${scenario} | ${target} | ${f(row.rps)} | ${f(row.p99, 1)} | ${f(row.rps / direct.rps, 2)} | ${f(row.rps / bare.rps, 2)} |`);
+    }
+  }
+  return out.join('\n');
+}
+
+/** README.md and docs/benchmarks.md, by default; tests pass copies. */
+export const BENCH_DOCS = {
+  readme: new URL('../../README.md', import.meta.url).pathname,
+  benchmarks: new URL('../../docs/benchmarks.md', import.meta.url).pathname,
+};
+
+/** What stands between `<!-- bench:<name>:start -->` and `<!-- bench:<name>:end -->` in `text`. */
+export function docSection(text: string, name: string): string | undefined {
   const start = `<!-- bench:${name}:start -->`;
   const a = text.indexOf(start);
   const b = text.indexOf(`<!-- bench:${name}:end -->`);
-  if (a < 0 || b < a) throw new Error(`README.md has no ${name} benchmark markers`);
-  writeFileSync(path, text.slice(0, a + start.length) + '\n' + body + '\n' + text.slice(b));
+  return a < 0 || b < a ? undefined : text.slice(a + start.length + 1, b - 1);
 }
 
-export function updateReadme(r: Results, seconds: number, connections: number, manifestBytes: number, env?: BenchEnv): void {
-  replaceReadmeSection('proxy', renderTables(r, seconds, connections, manifestBytes, env));
+/** Replace what stands between `<!-- bench:<name>:start -->` and `<!-- bench:<name>:end -->` in `file`. */
+export function replaceDocSection(file: string, name: string, body: string): void {
+  const text = readFileSync(file, 'utf8');
+  const start = `<!-- bench:${name}:start -->`;
+  const a = text.indexOf(start);
+  const b = text.indexOf(`<!-- bench:${name}:end -->`);
+  if (a < 0 || b < a) throw new Error(`${file} has no ${name} benchmark markers`);
+  writeFileSync(file, text.slice(0, a + start.length) + '\n' + body + '\n' + text.slice(b));
 }
 
-// `tsx bench/lib/readme.ts`: re-render the README section from the last bench/results/proxy.json.
+export function updateBenchDocs(r: Results, seconds: number, connections: number, manifestBytes: number, env?: BenchEnv, files = BENCH_DOCS): void {
+  replaceDocSection(files.benchmarks, 'proxy', renderTables(r, seconds, connections, manifestBytes, env));
+  replaceDocSection(files.readme, 'proxy-headline', renderHeadline(r, connections, env));
+}
+
+// `tsx bench/lib/docs-tables.ts`: re-render both sections from the last bench/results/proxy.json.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const saved = JSON.parse(readFileSync(new URL('../results/proxy.json', import.meta.url), 'utf8'));
-  updateReadme(saved, saved.seconds, saved.connections, saved.manifestBytes, saved.env);
+  updateBenchDocs(saved, saved.seconds, saved.connections, saved.manifestBytes, saved.env);
 }

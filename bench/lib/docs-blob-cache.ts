@@ -1,8 +1,9 @@
-// Renders the README's blob cache figures (between `<!-- bench:blob-cache:start/end -->`) from one run
+// Renders the blob cache figures of docs/benchmarks.md ("Blob cache (measured)", between
+// `<!-- bench:blob-cache:start/end -->`) from one run
 // of bench/blob-cache.bench.ts, with issue 15's goals checked against that same run.
 import { readFileSync } from 'node:fs';
 import type { BenchEnv } from './report.js';
-import { replaceReadmeSection } from './readme.js';
+import { BENCH_DOCS, replaceDocSection } from './docs-tables.js';
 
 export interface BlobCacheResults {
   env: BenchEnv;
@@ -54,11 +55,11 @@ export function renderBlobCache(r: BlobCacheResults): string {
   return out.join('\n');
 }
 
-export function updateReadmeBlobCache(r: BlobCacheResults): void {
-  replaceReadmeSection('blob-cache', renderBlobCache(r));
+export function updateBenchDocsBlobCache(r: BlobCacheResults, file = BENCH_DOCS.benchmarks): void {
+  replaceDocSection(file, 'blob-cache', renderBlobCache(r));
 }
 
-// `tsx bench/lib/readme-blob-cache.ts`: re-render the README section from the last bench/results/blob-cache.json.
+// `tsx bench/lib/docs-blob-cache.ts`: re-render the docs/benchmarks.md section from the last bench/results/blob-cache.json.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  updateReadmeBlobCache(JSON.parse(readFileSync(new URL('../results/blob-cache.json', import.meta.url), 'utf8')) as BlobCacheResults);
+  updateBenchDocsBlobCache(JSON.parse(readFileSync(new URL('../results/blob-cache.json', import.meta.url), 'utf8')) as BlobCacheResults);
 }
