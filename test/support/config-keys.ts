@@ -30,7 +30,7 @@ function withValue(base: unknown, path: string[], value: unknown): unknown {
     const seg = path[i]!;
     const last = i === path.length - 1;
     if (seg === '[]') {
-      const list = at as unknown[];
+      const list = at as unknown as unknown[];
       if (last) list[0] = value;
       else list[0] = typeof list[0] === 'object' && list[0] !== null ? list[0] : path[i + 1] === '[]' ? [] : {};
       at = list[0] as Record<string, unknown>;
