@@ -54,8 +54,10 @@ beforeAll(async () => {
   // The air-gapped site: a bundle exported from the online side, imported into the site's store.
   const online = join(dir, 'online.yaml');
   writeFileSync(online, stringify({ upstreams: [lab], default: 'lab', store: { kind: 'file', path: join(dir, 'online-store') } }));
-  const exp = await runCli(['bundle', 'export', '--out', join(dir, 'bundle.json'), '--config', online, `${gun}:v1`]);
+  const exp = await runCli(['bundle', 'export', '--out', join(dir, 'bundle.json'), '--progress', '--config', online, `${gun}:v1`]);
   expect(exp.code, exp.stdout).toBe(0);
+  // --progress: the lines a long --list export writes on its own (stderr; stdout keeps its JSON line).
+  expect(exp.stderr).toMatch(/^trustgate bundle export: 1\/1 references \(100%\), 1 repositories, writing \S+bundle\.json, \d+ s$/m);
   const siteConfig = { upstreams: [{ name: 'internal', registry: registry.url, gun: registry.host, bundle: true, policy: 'enforce' }], default: 'internal', store: { kind: 'file', path: join(dir, 'site-store') } };
   writeFileSync(join(dir, 'site.yaml'), stringify(siteConfig));
   const imp = await runCli(['bundle', 'import', join(dir, 'bundle.json'), '--config', join(dir, 'site.yaml')]);
