@@ -132,8 +132,13 @@ const CASES: Case[] = [
   {
     alert: 'TrustgateAuditUnavailable',
     series: [
-      [`trustgate_trust_decisions_total{${I},upstream="hub",decision="deny",code="AUDIT_UNAVAILABLE"}`, '0+5x10'],
-      ['trustgate_trust_decisions_total{job="trustgate",instance="b:5050",upstream="hub",decision="allow",code="OK"}', '0+5x10'],
+      [`trustgate_http_requests_total{${I},route="manifest",method="GET",status="503"}`, '0+5x10'],
+      [`trustgate_audit_backlog_bytes{${I}}`, '4194304x10'],
+      // b: 503s from a notary outage, nothing backed up; c: backlog draining, no refusals.
+      ['trustgate_http_requests_total{job="trustgate",instance="b:5050",route="manifest",method="GET",status="503"}', '0+5x10'],
+      ['trustgate_audit_backlog_bytes{job="trustgate",instance="b:5050"}', '0x10'],
+      ['trustgate_http_requests_total{job="trustgate",instance="c:5050",route="manifest",method="GET",status="200"}', '0+5x10'],
+      ['trustgate_audit_backlog_bytes{job="trustgate",instance="c:5050"}', '4096x10'],
     ],
     at: '5m',
     fires: [J],
