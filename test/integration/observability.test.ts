@@ -140,4 +140,25 @@ describe('observability against a live Prometheus scrape', () => {
     expect(await value(lhs('TrustgateNotReady'), { instance: edge.host })).toBe(0);
     expect(await value('min by (instance, gun) (trustgate_bundle_expiry_seconds)', { instance: site.host })).toBeGreaterThan(86_400);
   });
+
+  it('Prometheus itself takes the alerts whose condition the traffic met to pending, for the right target', async () => {
+    type Alert = { labels: Record<string, string>; state: string };
+    const want = [
+      { alertname: 'TrustgateNotaryErrors', instance: edge.host },
+      { alertname: 'TrustgateUpstreamErrors', instance: edge.host },
+      { alertname: 'TrustgateRefusalSpike', instance: edge.host, upstream: 'lab', code: 'TAG_NOT_SIGNED' },
+      { alertname: 'TrustgateRefusalSpike', instance: edge.host, upstream: 'down', code: 'NOTARY_UNAVAILABLE' },
+      { alertname: 'TrustgateRefusalSpike', instance: site.host, upstream: 'internal', code: 'TAG_NOT_SIGNED' }, // half its pulls were unsigned
+    ];
+    let alerts: Alert[] = [];
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(500)) {
+      alerts = ((await (await fetch(`${prom.url}/api/v1/alerts`)).json()) as { data: { alerts: Alert[] } }).data.alerts;
+      if (want.every((w) => alerts.some((a) => Object.entries(w).every(([k, v]) => a.labels[k] === v)))) break;
+    }
+    for (const w of want) expect(alerts.find((a) => Object.entries(w).every(([k, v]) => a.labels[k] === v))?.state, JSON.stringify(w)).toBe('pending');
+    // The bundle-backed site has no notary, no upstream errors and a bundle far from expiry: only its
+    // refusals. Nothing is firing yet: every alert with a condition met has a `for:` of minutes.
+    expect(alerts.filter((a) => a.labels.instance === site.host).map((a) => `${a.labels.alertname} ${a.labels.code}`)).toEqual(['TrustgateRefusalSpike TAG_NOT_SIGNED']);
+    expect(alerts.filter((a) => a.state === 'firing').map((a) => a.labels.alertname)).toEqual([]);
+  });
 });
