@@ -27,22 +27,40 @@ fi
 
 # Deployment tests (issue 16): podman and podman-compose (clients-podman, container-image, compose),
 # mmdebstrap (the image's stand-in base when node:20-bookworm-slim cannot be pulled), redis-cli for
-# Cluster creation and Sentinel queries (store-redis-topologies); prometheus and promtool (issue 24:
-# the alert rules' unit test and the live-scrape observability test), catatonit (the pause binary of the
-# pods `podman kube play` makes: kubernetes-manifests test). Same rule: install or fail loudly.
-deploy_need=(podman podman-compose mmdebstrap redis-cli prometheus promtool catatonit)
+# Cluster creation and Sentinel queries (store-redis-topologies). Same rule: install or fail loudly.
+deploy_need=(podman podman-compose mmdebstrap redis-cli)
 deploy_missing=()
 for c in "${deploy_need[@]}"; do command -v "$c" >/dev/null 2>&1 || deploy_missing+=("$c"); done
 if ((${#deploy_missing[@]} > 0)); then
   echo "ensure-test-deps: missing ${deploy_missing[*]}; installing Debian packages"
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "ensure-test-deps: ERROR: need root and apt-get to install: podman podman-compose mmdebstrap redis-tools prometheus catatonit" >&2
+    echo "ensure-test-deps: ERROR: need root and apt-get to install: podman podman-compose mmdebstrap redis-tools" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends podman podman-compose mmdebstrap redis-tools containernetworking-plugins prometheus catatonit >/dev/null
+  apt-get install -y -qq --no-install-recommends podman podman-compose mmdebstrap redis-tools containernetworking-plugins >/dev/null
   for c in "${deploy_need[@]}"; do
+    command -v "$c" >/dev/null 2>&1 || { echo "ensure-test-deps: ERROR: $c still missing after apt-get install" >&2; exit 1; }
+  done
+fi
+
+# Observability and Kubernetes tests (issue 24): prometheus and promtool (the alert rules' unit test and
+# the live-scrape observability test), catatonit (the pause binary of the pods `podman kube play` makes:
+# kubernetes-manifests test). Same rule: install or fail loudly.
+ops_need=(prometheus promtool catatonit)
+ops_missing=()
+for c in "${ops_need[@]}"; do command -v "$c" >/dev/null 2>&1 || ops_missing+=("$c"); done
+if ((${#ops_missing[@]} > 0)); then
+  echo "ensure-test-deps: missing ${ops_missing[*]}; installing Debian packages"
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    echo "ensure-test-deps: ERROR: need root and apt-get to install: prometheus catatonit" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends prometheus catatonit >/dev/null
+  for c in "${ops_need[@]}"; do
     command -v "$c" >/dev/null 2>&1 || { echo "ensure-test-deps: ERROR: $c still missing after apt-get install" >&2; exit 1; }
   done
 fi

@@ -7,11 +7,11 @@ import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 import { Progress } from './progress.js';
 
-const USAGE = `usage: trustgate cache status [--config FILE]
-       trustgate cache prune [--config FILE] [--max-bytes N | --all] [--progress]`;
-
 /** Prune writes progress lines (stderr) from this many blobs on, or with --progress. */
 export const PRUNE_PROGRESS_MIN = 1000;
+
+const USAGE = `usage: trustgate cache status [--config FILE]
+       trustgate cache prune [--config FILE] [--max-bytes N | --all] [--progress]`;
 
 export async function runCache(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   try {
