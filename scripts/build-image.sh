@@ -10,6 +10,10 @@
 #                       for egress that re-signs TLS; mounted read-only into the RUN steps, not copied
 #   TRUSTGATE_IMAGE_CACHE  where the stand-in base's root tarball is kept between runs (default ~/.cache/trustgate)
 #
+# On a fresh machine the Debian packages it runs (podman; mmdebstrap for the stand-in base) are
+# installed when missing, as `npm test` does (scripts/ensure-test-deps.sh): as root with apt-get. Without
+# root or apt-get it prints the one command to run and fails. `--deps-only` stops after that step.
+#
 # When BASE_IMAGE is neither in podman's storage nor pullable (no route to Docker Hub), a local stand-in
 # with the node image's layout is built instead — Debian bookworm (minbase, ca-certificates, libstdc++6)
 # made with mmdebstrap from Debian's packages, plus this machine's node binary and npm in /usr/local and
@@ -26,9 +30,30 @@ CACHE=${TRUSTGATE_IMAGE_CACHE:-${HOME:-/root}/.cache/trustgate}
 read -r -a G <<<"${PODMAN_GLOBAL_ARGS:-}"
 pm() { podman "${G[@]}" "$@"; }
 
-for c in podman mmdebstrap node; do
-  command -v "$c" >/dev/null || { echo "build-image: ERROR: $c not found (Debian: apt-get install podman mmdebstrap)" >&2; exit 1; }
-done
+# TOOL... (each from the Debian package of the same name): install what is missing, or say how and fail.
+ensure_tools() {
+  local missing=() c
+  for c in "$@"; do command -v "$c" >/dev/null 2>&1 || missing+=("$c"); done
+  ((${#missing[@]} == 0)) && return 0
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "build-image: ERROR: ${missing[*]} not found. Run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "build-image: ${missing[*]} not found: installing with apt-get" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  for c in "${missing[@]}"; do
+    command -v "$c" >/dev/null 2>&1 || { echo "build-image: ERROR: $c still missing after apt-get install" >&2; exit 1; }
+  done
+}
+
+command -v node >/dev/null || { echo "build-image: ERROR: node not found: install Node 20 (https://nodejs.org), the image is built from this machine's npm lockfile" >&2; exit 1; }
+ensure_tools podman mmdebstrap
+if [[ ${1:-} == --deps-only ]]; then
+  echo "build-image: podman and mmdebstrap are installed"
+  exit 0
+fi
 
 base_available() {
   pm image exists "$1" && return 0

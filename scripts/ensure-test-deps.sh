@@ -45,6 +45,26 @@ if ((${#deploy_missing[@]} > 0)); then
   done
 fi
 
+# Observability and Kubernetes tests (issue 24): prometheus and promtool (the alert rules' unit test and
+# the live-scrape observability test), catatonit (the pause binary of the pods `podman kube play` makes:
+# kubernetes-manifests test). Same rule: install or fail loudly.
+ops_need=(prometheus promtool catatonit)
+ops_missing=()
+for c in "${ops_need[@]}"; do command -v "$c" >/dev/null 2>&1 || ops_missing+=("$c"); done
+if ((${#ops_missing[@]} > 0)); then
+  echo "ensure-test-deps: missing ${ops_missing[*]}; installing Debian packages"
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    echo "ensure-test-deps: ERROR: need root and apt-get to install: prometheus catatonit" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends prometheus catatonit >/dev/null
+  for c in "${ops_need[@]}"; do
+    command -v "$c" >/dev/null 2>&1 || { echo "ensure-test-deps: ERROR: $c still missing after apt-get install" >&2; exit 1; }
+  done
+fi
+
 # npm ci when node_modules is absent or older than the lockfile.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "ensure-test-deps: npm ci"

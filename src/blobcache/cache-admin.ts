@@ -39,8 +39,11 @@ export interface PruneResult {
   links: number;
 }
 
-/** Remove least recently used blobs until at most `targetBytes` are held (0 empties the cache). */
-export async function pruneCache(path: string, targetBytes: number): Promise<PruneResult> {
+/**
+ * Remove least recently used blobs until at most `targetBytes` are held (0 empties the cache).
+ * `onProgress(n, of, result so far)` before the n-th (from 0) of `of` blobs is looked at (the CLI's progress lines).
+ */
+export async function pruneCache(path: string, targetBytes: number, onProgress?: (looked: number, of: number, r: PruneResult) => void): Promise<PruneResult> {
   const found = await scanBlobs(path);
   found.sort((a, b) => a.mtimeMs - b.mtimeMs);
   const held = new Set(found.map((f) => f.key));
@@ -48,8 +51,10 @@ export async function pruneCache(path: string, targetBytes: number): Promise<Pru
   let bytes = found.reduce((a, f) => a + f.size, 0);
   let removed = 0;
   let freedBytes = 0;
+  let looked = 0;
   for (const f of found) {
     if (bytes <= targetBytes) break;
+    onProgress?.(looked++, found.length, { removed, freedBytes, bytes, links: 0 });
     // Touched since the scan: in use, keep it.
     const st = await stat(f.path).catch(() => undefined);
     if (st && st.mtimeMs !== f.mtimeMs) continue;

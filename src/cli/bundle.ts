@@ -21,12 +21,16 @@ import { MANIFEST_MEDIA_TYPES } from '../registry/registry-client.js';
 import { readBodyCapped } from '../http/read-capped.js';
 import { BUNDLE_INDEX_KEY, buildKv, pinningOf } from '../app/store.js';
 import { readBundleIndex, secondsLeft } from '../app/bundle-index.js';
+import { Progress } from './progress.js';
 import { notaryFetcherFor, registryClientFor } from '../app/upstream-clients.js';
 import { parseImage, upstreamForImage } from '../app/select-upstream.js';
 import { parseNow } from './lookup.js';
 import { EXIT_OK, EXIT_REFUSED, reportError, UsageError, type Io } from './output.js';
 
-const USAGE = `usage: trustgate bundle export --out FILE [--with-images] [--list FILE] [--config FILE] IMAGE[:TAG]...
+/** bundle export writes progress lines (stderr) from this many references on, or with --progress. */
+export const EXPORT_PROGRESS_MIN = 20;
+
+const USAGE = `usage: trustgate bundle export --out FILE [--with-images] [--list FILE] [--progress] [--config FILE] IMAGE[:TAG]...
        trustgate bundle import FILE [--now ISO8601] [--push-to REGISTRY_URL] [--config FILE]
        trustgate bundle status [--json] [--now ISO8601] [--config FILE]`;
 
@@ -77,7 +81,7 @@ async function exportImages(config: Config, env: NodeJS.ProcessEnv, image: { nam
 async function runExport(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string' }, 'with-images': { type: 'boolean' }, list: { type: 'string' }, config: { type: 'string' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string' }, 'with-images': { type: 'boolean' }, list: { type: 'string' }, progress: { type: 'boolean' }, config: { type: 'string' } } });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -89,6 +93,9 @@ async function runExport(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promis
   const config = loadConfig(parsed.values.config ?? env.TRUSTGATE_CONFIG ?? DEFAULT_CONFIG_FILE, env);
   const bundle: Bundle = { format: BUNDLE_FORMAT, createdAt: new Date().toISOString(), repositories: [], images: [] };
   const byGun = new Map<string, BundleRepository>();
+  // A --list of hundreds of images takes minutes (each one verified, its images copied): say how far.
+  const progress = new Progress(io, 'bundle export', refs.length, 'references', { minTotal: EXPORT_PROGRESS_MIN, force: parsed.values.progress });
+  let done = 0;
   for (const ref of refs) {
     const { name, tag } = parseImage(ref);
     const u = upstreamForImage(config, name);
@@ -115,7 +122,9 @@ async function runExport(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promis
     } finally {
       await fetcher.close();
     }
+    progress.tick(++done, `${byGun.size} repositories${parsed.values['with-images'] ? `, ${bundle.images!.length} images` : ''}`);
   }
+  progress.finish(done, `${byGun.size} repositories${parsed.values['with-images'] ? `, ${bundle.images!.length} images` : ''}, writing ${out}`);
   if (!parsed.values['with-images']) delete bundle.images;
   await writeFile(out, JSON.stringify(bundle));
   io.stdout(JSON.stringify({ ok: true, out, repositories: bundle.repositories.map((r) => ({ gun: r.gun, versions: r.index.versions })), images: bundle.images?.length ?? 0 }));

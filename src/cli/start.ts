@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import { openLogStreams, type LogStreams } from '../observe/log-streams.js';
+import { logFormatFor } from '../observe/logger.js';
 import { buildServer } from '../server/http-server.js';
 import { pruneCache } from '../blobcache/cache-admin.js';
 import { buildRuntime } from '../app/runtime.js';
@@ -48,7 +49,7 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     const file = values.config ?? env.TRUSTGATE_CONFIG ?? DEFAULT_CONFIG_FILE;
     const config = loadConfig(file, env);
     const worker = cluster.isWorker ? cluster.worker!.id : undefined;
-    const streams = openLogStreams({ level: config.log.level, auditPath: config.audit.path, worker });
+    const streams = openLogStreams({ level: config.log.level, auditPath: config.audit.path, worker, format: logFormatFor(config.log.format, process.stdout.isTTY === true) });
     keepLinesAtExit(streams);
     const log = streams.log;
     const workers = workerCount(config.workers);

@@ -6,6 +6,10 @@ import { missingSources, trustSourcesOf } from '../policy/effective.js';
 import { parseRedisUrl } from '../store/redis-url.js';
 import { parseRfc3339 } from './rfc3339.js';
 
+/** `log.format`: one JSON object per line (collectors, `jq`), or pino-pretty's lines for a person. */
+export type LogFormat = 'json' | 'pretty';
+export const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
+
 export type PolicyMode = 'enforce' | 'audit' | 'off';
 export const POLICY_MODES: readonly PolicyMode[] = ['enforce', 'audit', 'off'];
 /** The signatures trustgate can check: Docker Content Trust (Notary v1), Notation, Sigstore cosign. */
@@ -175,7 +179,8 @@ export interface Config {
     /** Upstream connections per registry for manifests, tags and tokens (never behind blob streams). */
     upstreamMetadataConnections: number;
   };
-  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /** `format`: json or pretty; unset, pretty when stdout is a terminal and json otherwise (observe/logger.ts logFormatFor). */
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; format?: LogFormat | undefined };
   /** Verified blob cache on local disk (src/blobcache), or false. */
   blobCache: BlobCacheConfig | false;
   /** Audit lines: always written whatever `log.level`; to stdout, or appended to `path` (reopened on SIGHUP). */
@@ -669,7 +674,12 @@ export function validateConfig(doc: unknown, source: string): Config {
   };
 
   const logDoc = isObj(doc.log) ? doc.log : {};
-  const log = { level: oneOf(p, logDoc, 'level', 'log.', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info') };
+  if (doc.log !== undefined && !isObj(doc.log)) p.add('log', doc.log, 'a mapping with level, format');
+  unknownKeys(p, logDoc, 'log.', ['level', 'format']);
+  const log = {
+    level: oneOf(p, logDoc, 'level', 'log.', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    format: logDoc.format === undefined ? undefined : oneOf(p, logDoc, 'format', 'log.', LOG_FORMATS, 'json'),
+  };
 
   const { audit, workers } = parseAuditAndWorkers(p, doc);
   const trustPinning = parsePinning(p, doc.trust_pinning);

@@ -8,9 +8,10 @@
 // in memory for up to that millisecond: drain() and flushSync() write everything out on SIGTERM drain,
 // fatal errors and exit, so none is lost.
 import { fstatSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 import { LineWriter } from './line-writer.js';
-import { AUDIT_MSG, REDACT_PATHS, type AuditRecord, type AuditWriter, type PreparedAudit } from './logger.js';
+import { AUDIT_MSG, REDACT_PATHS, prettySink, type AuditRecord, type AuditWriter, type LogFormat, type PreparedAudit } from './logger.js';
 
 export interface LogStreams {
   /** Operational log at `log.level`. */
@@ -79,14 +80,21 @@ export function openLogStreams(opts: {
   stdoutFd?: number;
   /** node:cluster worker id: on every line, so lines from several workers can be told apart. */
   worker?: number | undefined;
+  /**
+   * `log.format` as resolved (logFormatFor). Pretty applies to the operational log only: audit lines
+   * stay JSON wherever they go, they are the record collectors and `jq` read.
+   */
+  format?: LogFormat | undefined;
 }): LogStreams {
   const fd = opts.stdoutFd ?? 1;
   const stdout = new LineWriter({ dest: fd, maxWrite: isPipe(fd) ? PIPE_BUF : 64 * 1024 });
   const auditDest = opts.auditPath !== undefined ? new LineWriter({ dest: opts.auditPath, maxWrite: 64 * 1024 }) : stdout;
   const base = opts.worker === undefined ? { service: 'trustgate' } : { service: 'trustgate', worker: opts.worker };
-  const log = pino({ level: opts.level, base, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, stdout);
+  const pretty = opts.format === 'pretty' ? prettySink(fd, isatty(fd)) : undefined;
+  const log = pino({ level: opts.level, base, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pretty?.stream ?? stdout);
   const audit = new AuditLines(auditDest, opts.worker);
-  const dests = auditDest === stdout ? [stdout] : [stdout, auditDest];
+  const dests: Array<{ drain(): Promise<void>; flushSync(): void }> = auditDest === stdout ? [stdout] : [stdout, auditDest];
+  if (pretty) dests.push(pretty);
   // A failing audit file is said on stdout once per error kind; its lines stay queued and are retried.
   const reported = new Set<string>();
   auditDest.onError = (err) => {

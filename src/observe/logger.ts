@@ -1,5 +1,8 @@
 // The one root pino logger; components take children of it. Credentials never reach a log line.
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import type { LogFormat } from '../config/schema.js';
+
+export type { LogFormat };
 
 export type { Logger };
 
@@ -12,6 +15,38 @@ export const REDACT_PATHS = [
   'password',
   'token',
 ];
+
+
+/**
+ * The format when `log.format` is not set: pretty when stdout is a terminal (someone is watching),
+ * JSON otherwise — a pipe, a file, a container's log driver all get machine-readable lines.
+ */
+export function logFormatFor(configured: LogFormat | undefined, stdoutIsTTY: boolean): LogFormat {
+  return configured ?? (stdoutIsTTY ? 'pretty' : 'json');
+}
+
+/** Where pretty lines go: write, flush before exit, flush synchronously on a fatal error. */
+export interface PrettySink {
+  readonly stream: pino.DestinationStream;
+  write(line: string): void;
+  drain(): Promise<void>;
+  flushSync(): void;
+}
+
+/**
+ * pino-pretty run by pino's own transport (pino.transport, a worker thread): the formatting work is
+ * off the event loop, and the worker takes the same JSON lines a collector would get, so audit lines
+ * (written as JSON strings, log-streams.ts) are prettified alike. Colour only on a terminal.
+ */
+export function prettySink(fd: number, colorize: boolean): PrettySink {
+  const stream = pino.transport({ target: 'pino-pretty', options: { destination: fd, colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', sync: false }});
+  return {
+    stream,
+    write: (line) => void stream.write(line),
+    drain: () => new Promise<void>((resolve) => stream.flush(() => resolve())),
+    flushSync: () => stream.flushSync(),
+  };
+}
 
 export function createLogger(level: LoggerOptions['level'] = 'info', destination?: pino.DestinationStream): Logger {
   const opts: LoggerOptions = { level, base: { service: 'trustgate' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };

@@ -44,13 +44,15 @@ export interface CliResult {
   /** The one JSON line the command printed (empty object when it printed none). */
   out: Record<string, unknown> & { error?: string; message?: string };
   stdout: string;
+  /** Progress lines and warnings. */
+  stderr: string;
 }
 
 /** Run the built CLI as an operator would, and parse its one JSON line whatever the exit code. */
 export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const { execFile } = await import('node:child_process');
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout) => {
+    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (err as { code?: unknown }).code : 0;
       if (typeof code !== 'number') return reject(err);
       let out = {};
@@ -59,7 +61,7 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promi
       } catch {
         /* not JSON (inspect --pretty): callers read stdout */
       }
-      resolve({ code, out, stdout });
+      resolve({ code, out, stdout, stderr });
     });
   });
 }
