@@ -3,8 +3,8 @@
 // verifying client → single-flight service. Returns undefined for an upstream without DCT.
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import type { Metrics } from '../observe/metrics.js';
-import { KvTrustState } from '../store/kv-trust-state.js';
 import type { KvStore } from '../store/kv.js';
+import type { ReplicaTrustState } from '../store/replica-trust-state.js';
 import { OfflineFetcher } from '../trust/bundle.js';
 import { TrustClient, type Clock, type MetadataFetcher } from '../trust/client.js';
 import { CachingFetcher } from '../trust/fetch/caching-fetcher.js';
@@ -18,7 +18,16 @@ export interface DctTrust {
   close(): Promise<void>;
 }
 
-export function dctTrustFor(config: Config, u: UpstreamConfig, env: NodeJS.ProcessEnv, kv: KvStore, clock: Clock, metrics?: Metrics): DctTrust | undefined {
+export function dctTrustFor(
+  config: Config,
+  u: UpstreamConfig,
+  env: NodeJS.ProcessEnv,
+  kv: KvStore,
+  clock: Clock,
+  /** This replica's rollback state over the store (app/store.ts replicaTrustStateFor), shared by its upstreams. */
+  state: ReplicaTrustState,
+  metrics?: Metrics,
+): DctTrust | undefined {
   let source: MetadataFetcher | undefined;
   const notary = notaryFetcherFor(config, u, env);
   if (notary) {
@@ -30,10 +39,17 @@ export function dctTrustFor(config: Config, u: UpstreamConfig, env: NodeJS.Proce
   }
   if (!source) return undefined;
   // Rollback floors, trusted roots and verified metadata live in the store, so they survive restarts
-  // and are shared by replicas.
-  const cached = new CachingFetcher(source, kv, { freshSeconds: u.bundle ? 0 : config.limits.trustCacheSeconds, staleIfError: true, offline: u.bundle });
+  // and are shared by replicas; what each replica trusts itself (its roots and floors) it also keeps in
+  // its own record, and shared copies are re-verified against it (ReplicaTrustState, CachingFetcher).
+  const cached = new CachingFetcher(source, kv, {
+    freshSeconds: u.bundle ? 0 : config.limits.trustCacheSeconds,
+    staleIfError: true,
+    offline: u.bundle,
+    replica: state,
+    now: () => clock.now().getTime(),
+  });
   const service = new TrustService({
-    client: new TrustClient({ fetcher: cached, state: new KvTrustState(kv), clock, pinning: pinningOf(config) }),
+    client: new TrustClient({ fetcher: cached, state, clock, pinning: pinningOf(config) }),
     clock,
     cacheSeconds: config.limits.trustCacheSeconds,
     kv,

@@ -20,7 +20,7 @@ import { Metrics } from '../observe/metrics.js';
 import type { KvStore } from '../store/kv.js';
 import { readBundleIndex, secondsLeft } from './bundle-index.js';
 import { dctTrustFor } from './dct-trust.js';
-import { buildKv } from './store.js';
+import { buildKv, replicaTrustStateFor } from './store.js';
 import { registryClientFor } from './upstream-clients.js';
 
 /** Notation's verdict as the proxy's signature proof (header and audit line). */
@@ -60,6 +60,8 @@ export async function buildRuntime(
   // Where request-time audit lines go: the deps returned below, once the caller has set their stream.
   let sinks: AuditSinks = { log, metrics };
   const closers: Array<() => Promise<void>> = [];
+  const replica = replicaTrustStateFor(config, kv, clock, log.child({ component: 'trust-state' }));
+  closers.push(() => replica.close());
   const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i, config, clock)));
   config.upstreams.forEach((u, i) => {
     const registry = registryClientFor(config, u, env, {
@@ -70,7 +72,7 @@ export async function buildRuntime(
         audit(sinks, { upstream: u.name, gun: `${u.gun}/${r.repo}`, repo: r.repo, ref: r.path.slice(r.path.lastIndexOf('/') + 1), decision: 'deny', policy: u.policy, code: r.code, reason: `redirect to ${r.target} refused: ${r.reason}`, durationMs: 0 }),
     });
     closers.push(() => registry.close());
-    const dct = dctTrustFor(config, u, env, kv, clock, metrics);
+    const dct = dctTrustFor(config, u, env, kv, clock, replica.state, metrics);
     if (dct) closers.push(() => dct.close());
     const trust = dct?.service;
     const notation = notations[i];

@@ -1,7 +1,9 @@
 // Verified manifests by (upstream, repository, digest): in memory (bounded in bytes) and, when given,
 // in the shared store for other replicas and restarts; single-flight loading so concurrent misses make
 // one upstream request. Keyed per repository: registries scope content per repository, so a digest
-// known in one must not leak into another. Bytes read back from the shared store are hashed again.
+// known in one must not leak into another. Bytes read back from the shared store are hashed again, and
+// their stored media type must be the one the bytes declare themselves (the digest covers that, not
+// the line beside it): anything else is deleted and fetched again from the upstream.
 import { createHash } from 'node:crypto';
 import type { KvStore } from './kv.js';
 
@@ -63,12 +65,13 @@ export class ManifestCache {
     const nl = raw.indexOf(0x0a);
     const bytes = raw.subarray(nl + 1);
     const digest = key.slice(key.lastIndexOf('@') + 1);
-    if (nl < 0 || `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) {
+    const mediaType = nl < 0 ? '' : raw.subarray(0, nl).toString('utf8');
+    if (nl < 0 || `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest || declaredMediaType(bytes) !== mediaType) {
       // A copy that does not hash to its digest is never served, and not left for the next reader.
       await this.shared?.delete(`manifest:${key}`);
       return undefined;
     }
-    return { mediaType: raw.subarray(0, nl).toString('utf8'), bytes: Buffer.from(bytes) };
+    return { mediaType, bytes: Buffer.from(bytes) };
   }
 
   set(key: string, v: CachedManifest): void {
@@ -85,5 +88,15 @@ export class ManifestCache {
       this.entries.delete(k);
       this.bytes -= e.bytes.length;
     }
+  }
+}
+
+/** The `mediaType` a manifest's own bytes declare, or undefined (not JSON, none, or not a media type). */
+function declaredMediaType(bytes: Uint8Array): string | undefined {
+  try {
+    const mt = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { mediaType?: unknown }).mediaType;
+    return typeof mt === 'string' && /^[\w.+-]+\/[\w.+-]+$/.test(mt) ? mt : undefined;
+  } catch {
+    return undefined;
   }
 }
