@@ -11,6 +11,7 @@
 //      root (`trust:floor-proof:<GUN>`). The numbers in `trust:floors:<GUN>` are written for other
 //      versions and operators but never enforced: a lowered one cannot lower a replica's floors, and a
 //      raised one (a forger's version 10) cannot refuse the genuine metadata.
+import { createHash } from 'node:crypto';
 import type { Logger } from '../observe/logger.js';
 import type { Clock, TrustState, TrustStateStore } from '../trust/client.js';
 import { parseEnvelope, parseRoot } from '../trust/model/metadata.js';
@@ -31,12 +32,15 @@ export interface ReplicaTrustStateOptions {
 }
 
 const proofKey = (gun: string) => `trust:floor-proof:${gun}`;
+const SAVED_MAX = 10_000;
 
 export class ReplicaTrustState implements TrustStateStore {
   private readonly local: KvTrustState;
   private readonly shared: KvTrustState | undefined;
   /** GUNs with a root in the local record (it only ever gains them). */
   private readonly known = new Set<string>();
+  /** What was last written to the local record per GUN (root hash and floors). */
+  private readonly saved = new Map<string, string>();
 
   constructor(private readonly opts: ReplicaTrustStateOptions) {
     this.local = new KvTrustState(opts.local);
@@ -72,19 +76,34 @@ export class ReplicaTrustState implements TrustStateStore {
   }
 
   async save(gun: string, state: TrustState): Promise<void> {
-    await this.local.save(gun, { root: state.root, versions: state.versions });
+    // The local record is written when something rose (every update saves; most change nothing).
+    const mark = `${state.root ? createHash('sha256').update(state.root).digest('hex') : '-'} ${JSON.stringify(state.versions)}`;
+    if (this.saved.get(gun) !== mark) {
+      await this.local.save(gun, { root: state.root, versions: state.versions });
+      this.saved.set(gun, mark);
+      if (this.saved.size > SAVED_MAX) this.saved.delete(this.saved.keys().next().value!);
+    }
     if (state.root) this.known.add(gun);
     if (!this.shared || !this.opts.shared) return;
+    // The proof first: the floor write that follows waits for a Redis replica (Sentinel), which then
+    // has the proof too.
+    await this.saveProof(this.opts.shared, gun, state);
     await this.shared.save(gun, { root: state.root, versions: state.versions });
-    // The proof is replaced unless the stored one proves a higher version under the same root (a
-    // replica that saw less must not take evidence away; one a forger wrote proves nothing and goes).
-    if (!state.timestamp || !state.root) return;
-    const cur = await this.opts.shared.get(proofKey(gun));
-    const anchor = anchorOf(state.root);
-    if (!anchor) return;
+  }
+
+  /**
+   * The timestamp this update verified, as other replicas' evidence for its floor. Replaced unless the
+   * stored one proves a higher version under the same root: a replica that saw less must not take
+   * evidence away, and one a forger wrote proves nothing and goes.
+   */
+  private async saveProof(shared: KvStore, gun: string, state: TrustState): Promise<void> {
+    const anchor = state.root && state.timestamp ? anchorOf(state.root) : undefined;
+    if (!anchor || !state.timestamp) return;
+    const cur = await shared.get(proofKey(gun));
+    if (cur?.equals(state.timestamp)) return;
     const mineV = provenTimestampVersion(anchor, state.timestamp);
     const curV = cur ? provenTimestampVersion(anchor, cur) : undefined;
-    if (mineV !== undefined && mineV >= (curV ?? 0)) await this.opts.shared.set(proofKey(gun), Buffer.from(state.timestamp));
+    if (mineV !== undefined && mineV >= (curV ?? 0)) await shared.set(proofKey(gun), Buffer.from(state.timestamp));
   }
 }
 
