@@ -87,25 +87,25 @@ function forgeRepo(gun: string, image: PushedImage, tags: string[], version = 10
   });
 }
 
-/**
- * The timestamp cache entry as the replica wrote it, with `timestamp` in place of its bytes: whatever
- * comes before the JSON (a replica's header, if any) is copied, with every number in it set to now, so
- * the forgery looks freshly fetched.
- */
-async function asFreshEntry(prefix: string, gun: string, timestamp: Buffer): Promise<{ key: string; value: Buffer }> {
-  const key = await oneKey(`${prefix}meta:*:${gun}:timestamp:fresh`);
-  const current = (await reader.getBuffer(key)) ?? Buffer.alloc(0);
-  const json = current.indexOf(0x7b); // '{'
-  const header = json > 0 ? current.subarray(0, json).toString('latin1').replace(/\d{10,}/g, String(Date.now())) : '';
-  return { key, value: Buffer.concat([Buffer.from(header, 'latin1'), timestamp]) };
+/** The notary source in a GUN's metadata keys (`meta:<source>:<GUN>:…`), read off its `timestamp:last` key. */
+async function sourceOf(prefix: string, gun: string): Promise<string> {
+  const key = await oneKey(`${prefix}meta:*:${gun}:timestamp:last`);
+  return key.slice(prefix.length + 'meta:'.length, key.indexOf(`:${gun}:timestamp:last`));
 }
 
-/** Plant a forged repository for `gun` the way a replica would have stored a genuine one. */
-async function plantForgery(prefix: string, gun: string, forged: Map<string, Buffer>, freshKey: string): Promise<void> {
-  const source = freshKey.slice(prefix.length + 'meta:'.length, freshKey.indexOf(`:${gun}:timestamp:fresh`));
-  const fresh = await asFreshEntry(prefix, gun, forged.get('timestamp')!);
+/**
+ * `timestamp` as the shared fresh timestamp, without a TTL, in every form a replica reads: bare under
+ * `:fresh` (earlier versions) and, under `:fresh-at`, with a fetch time of now (the forger knows the code).
+ */
+async function plantFresh(prefix: string, source: string, gun: string, timestamp: Buffer): Promise<void> {
+  await plant(`${prefix}meta:${source}:${gun}:timestamp:fresh`, timestamp);
+  await plant(`${prefix}meta:${source}:${gun}:timestamp:fresh-at`, Buffer.concat([Buffer.from(`tgfresh1 ${Date.now()}\n`), timestamp]));
+}
+
+/** Plant a forged repository for `gun` the way a replica would have stored a genuine one, floors raised to 10. */
+async function plantForgery(prefix: string, source: string, gun: string, forged: Map<string, Buffer>): Promise<void> {
   await plant(`${prefix}trust:root:${gun}`, forged.get('root')!);
-  await plant(fresh.key, fresh.value);
+  await plantFresh(prefix, source, gun, forged.get('timestamp')!);
   await plant(`${prefix}meta:${source}:${gun}:timestamp:last`, forged.get('timestamp')!);
   await plant(`${prefix}meta:${source}:${gun}:root:last`, forged.get('root')!);
   for (const role of ['snapshot', 'targets']) await plant(`${prefix}meta:${source}:${gun}:${role}:${sha256Hex(forged.get(role)!)}`, forged.get(role)!);
@@ -163,8 +163,7 @@ describe('1. a forged root, timestamp (fresh, no TTL), snapshot and targets for 
     await expectGenuine([a, b], repo, 'v1', real.digest);
     await expectRefused([a, b], repo, 'evil');
 
-    const freshKey = await oneKey(`${P}meta:*:${gun}:timestamp:fresh`);
-    await plantForgery(P, gun, forgeRepo(gun, evil, ['v1', 'evil']), freshKey);
+    await plantForgery(P, await sourceOf(P, gun), gun, forgeRepo(gun, evil, ['v1', 'evil']));
     a = await restart(a, 'f1-a', P);
     b = await restart(b, 'f1-b', P);
     const c = await replica('f1-c', P); // has never seen the GUN: its first root must come from notary
@@ -191,8 +190,7 @@ describe('1. a forged root, timestamp (fresh, no TTL), snapshot and targets for 
     let a = await replica('f2-a', P, pinning);
     await expectGenuine([a], repo, 'v1', real.digest);
 
-    const freshKey = await oneKey(`${P}meta:*:${gun}:timestamp:fresh`);
-    await plantForgery(P, gun, forgeRepo(gun, evil, ['v1', 'evil']), freshKey);
+    await plantForgery(P, await sourceOf(P, gun), gun, forgeRepo(gun, evil, ['v1', 'evil']));
     a = await restart(a, 'f2-a', P, pinning);
     const b = await replica('f2-b', P, pinning); // new: nothing local, the pins decide
     await expectGenuine([a, b], repo, 'v1', real.digest);
@@ -215,17 +213,14 @@ describe('2. entries forged in Redis for a GUN notary has never seen', () => {
     await expectGenuine([pinned], signedRepo, 'v1', signed.digest);
     await expectRefused([tofu, pinned], repo, 'v1'); // notary has no trust data: remembered for 30 s
 
-    // The forger copies the shape of a genuine GUN's entries under the ghost GUN's name.
-    const knownFresh = await oneKey(`${P}meta:*:${registry.host}/${signedRepo}:timestamp:fresh`);
-    const freshKey = knownFresh.replace(`${registry.host}/${signedRepo}`, gun);
-    const template = (await reader.getBuffer(knownFresh))!;
-    await plant(freshKey, template); // so asFreshEntry finds a header to copy
-    await plantForgery(P, gun, forgeRepo(gun, evil, ['v1']), freshKey);
+    // The forger writes the ghost GUN's entries under the same notary source as a genuine GUN's.
+    const source = await sourceOf(P, `${registry.host}/${signedRepo}`);
+    await plantForgery(P, source, gun, forgeRepo(gun, evil, ['v1']));
     await expectRefused([tofu, pinned], repo, 'v1');
     const fresh = await replica('g-new', P); // and on a replica whose negative cache is empty
     await expectRefused([fresh], repo, 'v1');
     await sleep(31_000);
-    await plantForgery(P, gun, forgeRepo(gun, evil, ['v1']), freshKey); // re-planted, in case a replica cleaned up
+    await plantForgery(P, source, gun, forgeRepo(gun, evil, ['v1'])); // re-planted, in case a replica cleaned up
     await expectRefused([tofu, pinned, fresh], repo, 'v1');
   });
 });
@@ -300,11 +295,10 @@ describe('3. floors lowered with HSET and an older timestamp replayed', () => {
     const floors = await reader.hgetall(`${P}trust:floors:${gun}`);
     expect(Number(floors.timestamp)).toBeGreaterThan(1);
 
-    const freshKey = await oneKey(`${P}meta:*:${gun}:timestamp:fresh`);
+    const source = await sourceOf(P, gun);
     const replay = async () => {
       redisCli(['HSET', `${P}trust:floors:${gun}`, 'root', '1', 'timestamp', '1', 'snapshot', '1', 'targets', '1']);
-      const fresh = await asFreshEntry(P, gun, oldTimestamp);
-      await plant(fresh.key, fresh.value);
+      await plantFresh(P, source, gun, oldTimestamp);
       await plant(lastKey, oldTimestamp);
     };
     await replay();
@@ -313,7 +307,6 @@ describe('3. floors lowered with HSET and an older timestamp replayed', () => {
     await replay();
     b = await restart(b, 'r-b', P); // its floors come from its own record, not from Redis
     await expectGenuine([b], repo, 'v1', second.digest);
-    expect(freshKey).toBe(await oneKey(`${P}meta:*:${gun}:timestamp:fresh`));
 
     // Notary itself unreachable: the replayed `last` copy is older than what the replicas saw: refused.
     await replay();

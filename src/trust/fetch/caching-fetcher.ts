@@ -155,7 +155,9 @@ export class CachingFetcher implements MetadataFetcher {
       const last = await this.kv.get(`${base}:last`);
       return last && last.length <= req.maxBytes ? last : null;
     }
-    const fresh = `${base}:fresh`;
+    // `:fresh-at` (fetch time + bytes), not the bare `:fresh` of earlier versions: in a rolling upgrade
+    // each version reads only entries in its own format, and a planted bare `:fresh` is never read.
+    const fresh = `${base}:fresh-at`;
     if (req.role === 'timestamp' && this.opts.freshSeconds > 0) {
       const hit = await this.freshCopy(req.gun, fresh, req.maxBytes);
       if (hit) return hit;

@@ -24,7 +24,7 @@ import { buildRepo, digestOf, fileForRequest, makeCertKey, makeKey, type Repo } 
 const GUN = 'example.com/team/app';
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 const SOURCE = 'notary.test';
-const FRESH = `meta:${SOURCE}:${GUN}:timestamp:fresh`;
+const FRESH = `meta:${SOURCE}:${GUN}:timestamp:fresh-at`;
 
 /** The genuine repository (publish 1 → v1 = "one"), and the forger's, under keys of their own (v1 = "evil"). */
 function repos() {
