@@ -10,7 +10,7 @@ import { TrustClient, type Clock, type MetadataFetcher } from '../trust/client.j
 import { CachingFetcher } from '../trust/fetch/caching-fetcher.js';
 import { InstrumentedFetcher } from '../trust/fetch/instrumented-fetcher.js';
 import { TrustService } from '../trust/trust-service.js';
-import { pinningOf } from './store.js';
+import { pinningOf, replicaTrustStateFor } from './store.js';
 import { notaryFetcherFor } from './upstream-clients.js';
 
 export interface DctTrust {
@@ -24,9 +24,12 @@ export function dctTrustFor(
   env: NodeJS.ProcessEnv,
   kv: KvStore,
   clock: Clock,
-  /** This replica's rollback state over the store (app/store.ts replicaTrustStateFor), shared by its upstreams. */
-  state: ReplicaTrustState,
   metrics?: Metrics,
+  /**
+   * This replica's rollback state over the store (app/store.ts replicaTrustStateFor), shared by the
+   * upstreams of `start`; a command that builds one upstream alone gets its own (closed with it).
+   */
+  replica?: ReplicaTrustState,
 ): DctTrust | undefined {
   let source: MetadataFetcher | undefined;
   const notary = notaryFetcherFor(config, u, env);
@@ -38,6 +41,8 @@ export function dctTrustFor(
     source = new OfflineFetcher();
   }
   if (!source) return undefined;
+  const own = replica ? undefined : replicaTrustStateFor(config, kv, clock);
+  const state = replica ?? own!.state;
   // Rollback floors, trusted roots and verified metadata live in the store, so they survive restarts
   // and are shared by replicas; what each replica trusts itself (its roots and floors) it also keeps in
   // its own record, and shared copies are re-verified against it (ReplicaTrustState, CachingFetcher).
@@ -55,5 +60,11 @@ export function dctTrustFor(
     kv,
     fetcher: cached,
   });
-  return { service, close: async () => notary?.close() };
+  return {
+    service,
+    close: async () => {
+      await notary?.close();
+      await own?.close();
+    },
+  };
 }

@@ -72,7 +72,7 @@ export async function buildRuntime(
         audit(sinks, { upstream: u.name, gun: `${u.gun}/${r.repo}`, repo: r.repo, ref: r.path.slice(r.path.lastIndexOf('/') + 1), decision: 'deny', policy: u.policy, code: r.code, reason: `redirect to ${r.target} refused: ${r.reason}`, durationMs: 0 }),
     });
     closers.push(() => registry.close());
-    const dct = dctTrustFor(config, u, env, kv, clock, replica.state, metrics);
+    const dct = dctTrustFor(config, u, env, kv, clock, metrics, replica.state);
     if (dct) closers.push(() => dct.close());
     const trust = dct?.service;
     const notation = notations[i];
