@@ -3,7 +3,8 @@
 // one upstream request. Keyed per repository: registries scope content per repository, so a digest
 // known in one must not leak into another. Bytes read back from the shared store are hashed again, and
 // their stored media type must be the one the bytes declare themselves (the digest covers that, not
-// the line beside it): anything else is deleted and fetched again from the upstream.
+// the line beside it; bytes that declare none take any well-formed type, as the upstream's header
+// was): anything else is deleted and fetched again from the upstream.
 import { createHash } from 'node:crypto';
 import type { KvStore } from './kv.js';
 
@@ -66,7 +67,7 @@ export class ManifestCache {
     const bytes = raw.subarray(nl + 1);
     const digest = key.slice(key.lastIndexOf('@') + 1);
     const mediaType = nl < 0 ? '' : raw.subarray(0, nl).toString('utf8');
-    if (nl < 0 || `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest || declaredMediaType(bytes) !== mediaType) {
+    if (nl < 0 || `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest || !isMediaTypeOf(bytes, mediaType)) {
       // A copy that does not hash to its digest is never served, and not left for the next reader.
       await this.shared?.delete(`manifest:${key}`);
       return undefined;
@@ -91,12 +92,18 @@ export class ManifestCache {
   }
 }
 
-/** The `mediaType` a manifest's own bytes declare, or undefined (not JSON, none, or not a media type). */
-function declaredMediaType(bytes: Uint8Array): string | undefined {
+/**
+ * Whether `mediaType` may be served for these bytes: the type they declare themselves when they do
+ * (the digest covers it), else any well-formed media type (the upstream's header was all there was).
+ */
+function isMediaTypeOf(bytes: Uint8Array, mediaType: string): boolean {
+  let declared: unknown;
   try {
-    const mt = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { mediaType?: unknown }).mediaType;
-    return typeof mt === 'string' && /^[\w.+-]+\/[\w.+-]+$/.test(mt) ? mt : undefined;
+    declared = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { mediaType?: unknown }).mediaType;
   } catch {
-    return undefined;
+    declared = undefined;
   }
+  return typeof declared === 'string' ? declared === mediaType : MEDIA_TYPE.test(mediaType);
 }
+
+const MEDIA_TYPE = /^[\w.+-]+\/[\w.+-]+$/;

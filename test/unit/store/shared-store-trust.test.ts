@@ -336,6 +336,17 @@ describe('manifests in the shared store', () => {
     expect(up.calls).toHaveLength(0);
   });
 
+  it('without a mediaType of their own, take any well-formed media type, never one with a header in it', async () => {
+    const bare = Buffer.from(JSON.stringify({ schemaVersion: 2, config: {}, layers: [] }));
+    const k = `lab/team/app@${digestOf(bare)}`;
+    const load = async () => ({ bytes: bare, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+    const shared = new MemoryKv();
+    await shared.set(`manifest:${k}`, Buffer.concat([Buffer.from('application/vnd.docker.distribution.manifest.v2+json\n'), bare]));
+    expect((await new ManifestCache(1 << 20, shared).getOrLoad(k, load)).mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    await shared.set(`manifest:${k}`, Buffer.concat([Buffer.from('text/html; charset="x\r"\n'), bare]));
+    expect((await new ManifestCache(1 << 20, shared).getOrLoad(k, load)).mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
+  });
+
   for (const [what, value] of [
     ['other bytes', Buffer.concat([Buffer.from('application/vnd.oci.image.manifest.v1+json\n'), Buffer.from('{"schemaVersion":2}')])],
     ['another media type', Buffer.concat([Buffer.from('application/vnd.oci.image.index.v1+json\n'), bytes])],
