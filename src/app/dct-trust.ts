@@ -3,8 +3,8 @@
 // verifying client → single-flight service. Returns undefined for an upstream without DCT.
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import type { Metrics } from '../observe/metrics.js';
-import { KvTrustState } from '../store/kv-trust-state.js';
 import type { KvStore } from '../store/kv.js';
+import type { ReplicaTrustState } from '../store/replica-trust-state.js';
 import { OfflineFetcher } from '../trust/bundle.js';
 import { TrustClient, type Clock, type MetadataFetcher } from '../trust/client.js';
 import { CachingFetcher } from '../trust/fetch/caching-fetcher.js';
@@ -12,7 +12,7 @@ import { InstrumentedFetcher } from '../trust/fetch/instrumented-fetcher.js';
 import { FrozenFetcher } from '../trust/fetch/frozen-fetcher.js';
 import { VerifiedRecords } from '../trust/state/verified-records.js';
 import { TrustService } from '../trust/trust-service.js';
-import { pinningOf } from './store.js';
+import { pinningOf, replicaTrustStateFor } from './store.js';
 import { notaryFetcherFor } from './upstream-clients.js';
 
 export interface DctTrust {
@@ -20,7 +20,19 @@ export interface DctTrust {
   close(): Promise<void>;
 }
 
-export function dctTrustFor(config: Config, u: UpstreamConfig, env: NodeJS.ProcessEnv, kv: KvStore, clock: Clock, metrics?: Metrics): DctTrust | undefined {
+export function dctTrustFor(
+  config: Config,
+  u: UpstreamConfig,
+  env: NodeJS.ProcessEnv,
+  kv: KvStore,
+  clock: Clock,
+  metrics?: Metrics,
+  /**
+   * This replica's rollback state over the store (app/store.ts replicaTrustStateFor), shared by the
+   * upstreams of `start`; a command that builds one upstream alone gets its own (closed with it).
+   */
+  replica?: ReplicaTrustState,
+): DctTrust | undefined {
   let source: MetadataFetcher | undefined;
   const notary = notaryFetcherFor(config, u, env);
   if (notary) {
@@ -31,9 +43,18 @@ export function dctTrustFor(config: Config, u: UpstreamConfig, env: NodeJS.Proce
     source = new OfflineFetcher();
   }
   if (!source) return undefined;
+  const own = replica ? undefined : replicaTrustStateFor(config, kv, clock);
+  const state = replica ?? own!.state;
   // Rollback floors, trusted roots and verified metadata live in the store, so they survive restarts
-  // and are shared by replicas.
-  const cached = new CachingFetcher(source, kv, { freshSeconds: u.bundle ? 0 : config.limits.trustCacheSeconds, staleIfError: true, offline: u.bundle });
+  // and are shared by replicas; what each replica trusts itself (its roots and floors) it also keeps in
+  // its own record, and shared copies are re-verified against it (ReplicaTrustState, CachingFetcher).
+  const cached = new CachingFetcher(source, kv, {
+    freshSeconds: u.bundle ? 0 : config.limits.trustCacheSeconds,
+    staleIfError: true,
+    offline: u.bundle,
+    replica: state,
+    now: () => clock.now().getTime(),
+  });
   // Every live update records when it verified what: frozen trust resolves from the last such record
   // made at or before notary.frozenAt, and from then on never asks the notary server again.
   const records = notary ? new VerifiedRecords(kv, source.source) : undefined;
@@ -42,7 +63,7 @@ export function dctTrustFor(config: Config, u: UpstreamConfig, env: NodeJS.Proce
   if (frozenAt) metrics?.freezes.set(u.name, frozenAt);
   if (metrics) metrics.freezeClock = () => clock.now().getTime();
   const service = new TrustService({
-    client: new TrustClient({ fetcher: cached, state: new KvTrustState(kv), clock, pinning: pinningOf(config), frozen }),
+    client: new TrustClient({ fetcher: cached, state, clock, pinning: pinningOf(config), frozen }),
     clock,
     cacheSeconds: config.limits.trustCacheSeconds,
     kv,
@@ -50,5 +71,11 @@ export function dctTrustFor(config: Config, u: UpstreamConfig, env: NodeJS.Proce
     records,
     frozenAt,
   });
-  return { service, close: async () => notary?.close() };
+  return {
+    service,
+    close: async () => {
+      await notary?.close();
+      await own?.close();
+    },
+  };
 }

@@ -19,7 +19,7 @@ import type { KvStore } from '../store/kv.js';
 import { readBundleIndex, secondsLeft } from './bundle-index.js';
 import { dctTrustFor } from './dct-trust.js';
 import { loadNotationTrust } from './notation-trust.js';
-import { buildKv } from './store.js';
+import { buildKv, replicaTrustStateFor } from './store.js';
 import { upstreamByGun } from './select-upstream.js';
 import { registryClientFor } from './upstream-clients.js';
 
@@ -78,6 +78,8 @@ export async function buildRuntime(
   // Where request-time audit lines go: the deps returned below, once the caller has set their stream.
   let sinks: AuditSinks = { log, metrics };
   const closers: Array<() => Promise<void>> = [];
+  const replica = replicaTrustStateFor(config, kv, clock, log.child({ component: 'trust-state' }));
+  closers.push(() => replica.close());
   const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i, config, clock)));
   // Every upstream's client first: a signature repository may live on another upstream than the image's.
   const registries = new Map<string, RegistryClient>();
@@ -95,7 +97,7 @@ export async function buildRuntime(
   const sources = signatureSourcesFor(config, registries);
   config.upstreams.forEach((u, i) => {
     const registry = registries.get(u.name)!;
-    const dct = dctTrustFor(config, u, env, kv, clock, metrics);
+    const dct = dctTrustFor(config, u, env, kv, clock, metrics, replica.state);
     if (dct) closers.push(() => dct.close());
     const trust = dct?.service;
     const notation = notations[i];

@@ -147,7 +147,11 @@ export interface TrustPinningConfig {
 export interface Config {
   listen: { host: string; port: number };
   /** file: `maxBytes` caps the disk the values occupy (default 1 GiB, least recently used evicted). */
-  store: { kind: 'file'; path: string; maxBytes: number } | { kind: 'redis'; url: string; prefix: string };
+  /**
+   * redis: `localPath` is this replica's own directory for what it trusts itself (roots it trusted first,
+   * rollback floors): the shared store is not a root of trust. With the file store, the store is local.
+   */
+  store: { kind: 'file'; path: string; maxBytes: number } | { kind: 'redis'; url: string; prefix: string; localPath: string };
   upstreams: readonly UpstreamConfig[];
   default?: string | undefined;
   trustPinning: TrustPinningConfig;
@@ -639,8 +643,8 @@ export function validateConfig(doc: unknown, source: string): Config {
         unknownKeys(p, s, 'store.', ['kind', 'path', 'maxBytes']);
         store = { kind, path: str(p, s, 'path', 'store.', false) ?? './data', maxBytes: int(p, s, 'maxBytes', 'store.', DEFAULT_STORE_MAX_BYTES, 64 * 1024, Number.MAX_SAFE_INTEGER) };
       } else {
-        unknownKeys(p, s, 'store.', ['kind', 'url', 'prefix']);
-        store = { kind, url: redisUrl(p, s) ?? '', prefix: str(p, s, 'prefix', 'store.', false) ?? 'trustgate:' };
+        unknownKeys(p, s, 'store.', ['kind', 'url', 'prefix', 'localPath']);
+        store = { kind, url: redisUrl(p, s) ?? '', prefix: str(p, s, 'prefix', 'store.', false) ?? 'trustgate:', localPath: str(p, s, 'localPath', 'store.', false) ?? './data/replica' };
       }
     }
   }

@@ -8,6 +8,12 @@ export interface KvStore {
   get(key: string): Promise<Buffer | undefined>;
   /** ttlSeconds 0 or absent: kept until evicted or overwritten. */
   set(key: string, value: Buffer, ttlSeconds?: number): Promise<void>;
+  /**
+   * A value get() returned passed the caller's check (its hash matched its name): keep it in the
+   * fastest layer. Optional; layered stores fill their in-process layer only this way and by set(),
+   * never with what another replica wrote and nobody checked.
+   */
+  keep?(key: string, value: Buffer): Promise<void>;
   /** Remove a value (absent is not an error): a copy read back that fails its integrity check. */
   delete(key: string): Promise<void>;
   /**

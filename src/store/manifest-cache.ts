@@ -1,7 +1,10 @@
 // Verified manifests by (upstream, repository, digest): in memory (bounded in bytes) and, when given,
 // in the shared store for other replicas and restarts; single-flight loading so concurrent misses make
 // one upstream request. Keyed per repository: registries scope content per repository, so a digest
-// known in one must not leak into another. Bytes read back from the shared store are hashed again.
+// known in one must not leak into another. Bytes read back from the shared store are hashed again, and
+// their stored media type must be the one the bytes declare themselves (the digest covers that, not
+// the line beside it; bytes that declare none take any well-formed type, as the upstream's header
+// was): anything else is deleted and fetched again from the upstream.
 import { createHash } from 'node:crypto';
 import type { KvStore } from './kv.js';
 
@@ -77,12 +80,13 @@ export class ManifestCache {
     const nl = raw.indexOf(0x0a);
     const bytes = raw.subarray(nl + 1);
     const digest = key.slice(key.lastIndexOf('@') + 1);
-    if (nl < 0 || `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) {
+    const mediaType = nl < 0 ? '' : raw.subarray(0, nl).toString('utf8');
+    if (nl < 0 || `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest || !isMediaTypeOf(bytes, mediaType)) {
       // A copy that does not hash to its digest is never served, and not left for the next reader.
       await this.shared?.delete(manifestStoreKey(key));
       return undefined;
     }
-    return { mediaType: raw.subarray(0, nl).toString('utf8'), bytes: Buffer.from(bytes) };
+    return { mediaType, bytes: Buffer.from(bytes) };
   }
 
   private readonly checks = new Map<string, Promise<unknown>>();
@@ -136,3 +140,19 @@ export class ManifestCache {
     }
   }
 }
+
+/**
+ * Whether `mediaType` may be served for these bytes: the type they declare themselves when they do
+ * (the digest covers it), else any well-formed media type (the upstream's header was all there was).
+ */
+function isMediaTypeOf(bytes: Uint8Array, mediaType: string): boolean {
+  let declared: unknown;
+  try {
+    declared = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { mediaType?: unknown }).mediaType;
+  } catch {
+    declared = undefined;
+  }
+  return typeof declared === 'string' ? declared === mediaType : MEDIA_TYPE.test(mediaType);
+}
+
+const MEDIA_TYPE = /^[\w.+-]+\/[\w.+-]+$/;

@@ -1,7 +1,9 @@
 // L1 (in-process memory) in front of L2 (file or Redis). When L2 fails, every operation carries on
 // with L1 alone and health() says degraded: losing Redis degrades to L1 + upstream, never to
 // "allow" — verification never depends on the store answering. Floors are the max of both layers,
-// so a Redis that lost its data cannot lower what this process has already seen.
+// so a Redis that lost its data cannot lower what this process has already seen. L1 holds only what
+// this process wrote or checked: a value read from L2 enters it through keep(), once its reader has
+// verified it (a content hash against its name), never on the read itself.
 import type { Logger } from '../observe/logger.js';
 import { mergeMax, type KvStore, type Release } from './kv.js';
 import { MemoryKv } from './memory-kv.js';
@@ -15,7 +17,7 @@ export class TieredKv implements KvStore {
     private readonly l1: MemoryKv,
     private readonly l2: KvStore,
     private readonly log?: Logger,
-    /** Seconds a value read from L2 stays in L1: bounds how long a replica misses another's write. */
+    /** Seconds a value kept from L2 (or written) stays in L1: bounds how long a replica misses another's write. */
     private readonly l1TtlSeconds = 5,
     /** Called for every lookup with the layer that answered and how (metrics). */
     private readonly onGet?: (layer: string, result: 'hit' | 'miss' | 'error') => void,
@@ -42,8 +44,11 @@ export class TieredKv implements KvStore {
     if (hit) return hit;
     const r = await this.fromL2('get', () => this.l2.get(key));
     this.onGet?.(this.l2.kind, !r.ok ? 'error' : r.value ? 'hit' : 'miss');
-    if (r.ok && r.value) await this.l1.set(key, r.value, this.l1TtlSeconds);
     return r.ok ? r.value : undefined;
+  }
+
+  async keep(key: string, value: Buffer): Promise<void> {
+    await this.l1.set(key, value, this.l1TtlSeconds);
   }
 
   async set(key: string, value: Buffer, ttlSeconds = 0): Promise<void> {

@@ -41,11 +41,18 @@ export interface TrustState {
   /** Absent when only floors survived (e.g. the store lost the root but kept the versions). */
   root: Uint8Array | undefined;
   versions: VersionFloors;
+  /** The timestamp the saved versions come from (saved only): signed evidence of its floor for other replicas. */
+  timestamp?: Uint8Array | undefined;
 }
 
 export interface TrustStateStore {
   load(gun: string): Promise<TrustState | undefined>;
   save(gun: string, state: TrustState): Promise<void>;
+  /**
+   * Floors that others recorded and that metadata signed by `anchor` proves (a shared store's): merged
+   * over load()'s versions once the anchor is known. Optional; floors nobody can prove are not returned.
+   */
+  provenFloors?(gun: string, anchor: TrustedRoot, now: Date): Promise<Partial<VersionFloors>>;
 }
 
 export interface Clock {
@@ -127,6 +134,7 @@ export class TrustClient {
     const state = await this.opts.state.load(gun);
     const floors: VersionFloors = { ...(state?.versions ?? {}) };
     let { anchor, fresh } = await this.bootstrapRoot(u, state);
+    for (const [role, v] of Object.entries((await this.opts.state.provenFloors?.(gun, anchor, now)) ?? {})) floors[role] = Math.max(floors[role] ?? 0, v ?? 0);
     if (anchor.root.version < (floors.root ?? 0)) {
       // The anchor is older than a root seen before (a replica stored an older root after another
       // moved on, or root.json was served stale on first contact): only a rotation up to the floor helps.
@@ -168,7 +176,7 @@ export class TrustClient {
         throw err2;
       }
     }
-    await this.opts.state.save(gun, { root: set.root.env.raw, versions: set.versions() });
+    await this.opts.state.save(gun, { root: set.root.env.raw, versions: set.versions(), timestamp: set.timestamp?.env.raw });
     return set;
   }
 

@@ -21,7 +21,7 @@ export interface TrustServiceOptions {
   /** Shared store: cross-replica update locks. */
   kv?: KvStore | undefined;
   /** Reports whether an update had to use stale metadata (notary unreachable). */
-  fetcher?: Pick<CachingFetcher, 'takeStale' | 'commit' | 'discard'> | undefined;
+  fetcher?: (Pick<CachingFetcher, 'takeStale' | 'commit' | 'discard'> & Partial<Pick<CachingFetcher, 'retryFromSource'>>) | undefined;
   /** Seconds a "no trust data" answer is remembered (default 30). */
   negativeSeconds?: number;
   /** How many "no trust data" answers are remembered at most (default 10,000; least recent go first). */
@@ -52,6 +52,10 @@ interface Entry {
   resolved?: Map<string, ResolvedTarget>;
   /** Signed digest → the first signed tag that maps to it (digestPulls: signed), built once per set. */
   byDigest?: Map<string, SignedTarget>;
+}
+
+function isUnreachable(err: unknown): boolean {
+  return isTrustgateError(err) && (err.code === 'NOTARY_UNAVAILABLE' || err.code === 'TIMEOUT');
 }
 
 function setBytes(set: TrustedSet): number {
@@ -136,13 +140,24 @@ export class TrustService {
       }
     }
     try {
+      const attempt = async () => {
+        try {
+          const s = await this.opts.client.update(gun, { revalidate });
+          await this.opts.fetcher?.commit(gun);
+          return s;
+        } catch (err) {
+          this.opts.fetcher?.discard(gun);
+          throw err;
+        }
+      };
       let set;
       try {
-        set = await this.opts.client.update(gun, { revalidate });
-        await this.opts.fetcher?.commit(gun);
+        set = await attempt();
       } catch (err) {
-        this.opts.fetcher?.discard(gun);
-        throw err;
+        // The shared store is not a root of trust: when an update that used a timestamp another
+        // replica stored fails (forged, replayed, lowered floors), it is tried once more from notary.
+        if (isUnreachable(err) || !this.opts.fetcher?.retryFromSource?.(gun)) throw err;
+        set = await attempt();
       }
       const stale = this.opts.fetcher?.takeStale(gun) ?? false;
       if (!set.frozenAt && !stale) {

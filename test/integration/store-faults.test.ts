@@ -92,9 +92,11 @@ describe('stampede: 1000 concurrent cold requests for one tag', () => {
     await agent.close();
     expect(results.every((r) => r.status === 200)).toBe(true);
     const fetched = notaryRequestsFor(gun).slice(before);
-    expect(fetched.filter((u) => u === 'timestamp.json')).toHaveLength(1);
-    expect(fetched.filter((u) => u === 'root.json')).toHaveLength(1);
-    expect(fetched).toHaveLength(4);
+    // Each replica takes its first root (and timestamp) from notary itself: the shared store is not a
+    // root of trust (issue 26). The content-addressed snapshot and targets are fetched once for both.
+    expect(fetched.filter((u) => u === 'timestamp.json')).toHaveLength(2);
+    expect(fetched.filter((u) => u === 'root.json')).toHaveLength(2);
+    expect(fetched).toHaveLength(6);
   });
 });
 

@@ -114,11 +114,15 @@ describe('Redis Cluster (3 masters) shared by two replicas', () => {
     const results = await Promise.all(Array.from({ length: 400 }, (_, i) => head(i % 2 ? a.url : b.url, '/v2/cluster/app/manifests/v1', agent)));
     await agent.close();
     expect(results.filter((r) => r.status === 200 && r.digest === imgs[0]!.digest)).toHaveLength(400);
-    // One replica fetched the metadata under a lock in the Cluster; the other waited and read it from there.
+    // One replica fetched the metadata under a lock in the Cluster; the other waited and read the
+    // snapshot and targets from there. Each takes its first root and timestamp from notary itself: the
+    // shared store is not a root of trust (issue 26).
     expect(notaryRequestsFor(gun).slice(before).map((u) => u.replace(/\.[0-9a-f]{64}\.json$/, '.<sha256>.json')).sort()).toEqual([
+      'root.json',
       'root.json',
       'snapshot.<sha256>.json',
       'targets.<sha256>.json',
+      'timestamp.json',
       'timestamp.json',
     ]);
 
@@ -220,12 +224,12 @@ describe('Redis Sentinel: the master is killed, the replica promoted', () => {
 
   it('a failover that lost the floors: running replicas still refuse (floors kept in memory), a replica started afterwards cannot know', async () => {
     // Simulate what asynchronous replication can lose when no replica acknowledged in time (docs/deployment.md, "A fleet: compose, Redis"):
-    // the promoted master no longer has this GUN's floors.
+    // the promoted master no longer has this GUN's floors, nor the signed timestamp that proves them.
     const port = await sentinel.currentMasterPort();
-    expect(await redisCli(port, 'DEL', `rb:trust:floors:${HGUN}`, `rb:trust:root:${HGUN}`)).toBe('2');
+    expect(await redisCli(port, 'DEL', `rb:trust:floors:${HGUN}`, `rb:trust:root:${HGUN}`, `rb:trust:floor-proof:${HGUN}`)).toBe('3');
     serve('s1');
     expect(await tags(rb)).toMatchObject({ status: 403, body: { errors: [{ detail: { code: 'ROLLBACK' } }] } });
-    // The running replica's floors are the max of memory and Redis: still the s3 versions.
+    // The running replica's floors are its own (memory and its local record): still the s3 versions.
     const late = await tg('sentinel-rb-late', hostileConfig());
     expect(await tags(late)).toMatchObject({ status: 200, body: { tags: ['v1', 'v2'] } });
   });

@@ -20,7 +20,11 @@ export async function startTrustgate(
 ): Promise<Trustgate> {
   const port = await freePort();
   const file = join(dir, `${name}-${port}.yaml`);
-  writeFileSync(file, stringify({ listen: `127.0.0.1:${port}`, store: { kind: 'file', path: join(dir, `${name}-data`) }, ...config }));
+  // A Redis-backed replica keeps its own trust record (store.localPath) under the test's directory, one
+  // per name: never the default ./data/replica of the working directory, shared by every test run.
+  const store = config.store as { kind?: string; localPath?: string } | undefined;
+  const cfg = store?.kind === 'redis' && store.localPath === undefined ? { ...config, store: { ...store, localPath: join(dir, `${name}-local`) } } : config;
+  writeFileSync(file, stringify({ listen: `127.0.0.1:${port}`, store: { kind: 'file', path: join(dir, `${name}-data`) }, ...cfg }));
   const url = `http://127.0.0.1:${port}`;
   const srv = await spawnServer({
     cmd: process.execPath,

@@ -6,9 +6,16 @@
 //    hash to the name they were fetched for are never stored, so one bad answer cannot sit in the
 //    shared store for every replica and block the genuine data for the retention period;
 //  - timestamp.json fetched by any replica within the cache period is reused by the others, so a
-//    fleet makes one notary request per period, not one per replica;
+//    fleet makes one notary request per period, not one per replica. The shared store is not a root of
+//    trust (issue 26), so a copy stands in for notary only within bounds this replica checks itself:
+//    only for a GUN whose root this replica has trusted on its own (`replica.knows`), only with the
+//    fetch time a replica wrote beside it, not from the future and not older than the cache period,
+//    and for at most one cache period of this replica's own clock from when it first saw those bytes
+//    (a copy planted without a TTL cannot stop it from asking notary). When an update that used a
+//    shared copy fails, the service retries once with notary (`retryFromSource`);
 //  - when the notary server cannot be reached, the last timestamp/root seen is used instead
-//    (stale-if-error): it still has to verify and be unexpired, so once it expires the tag is refused.
+//    (stale-if-error), again only for a GUN this replica knows: it still has to verify under the
+//    replica's own root and floors and be unexpired, so once it expires the tag is refused.
 // Nothing an update fetched is written before the whole update verified (commit): a refused update or
 // bundle import leaves the store exactly as it was.
 import { createHash } from 'node:crypto';
@@ -34,6 +41,32 @@ export interface CachingFetcherOptions {
    * ones (still verified, so they serve until they expire and are refused after).
    */
   offline?: boolean;
+  /**
+   * This replica's own record: shared timestamps (fresh, stale-if-error) are used only for GUNs it
+   * has trusted a root for itself. Absent: for every GUN (a store that is the replica's own).
+   */
+  replica?: { knows(gun: string): Promise<boolean> } | undefined;
+  /** This replica's clock (ms), for the bounds on shared timestamps. Default Date.now. */
+  now?: () => number;
+}
+
+/** A shared fresh timestamp is `tgfresh1 <fetched at, ms>\n<timestamp.json>`; anything else is not used. */
+const FRESH_HEADER = 'tgfresh1 ';
+/** How far in the future another replica's fetch time may be (clock skew between replicas). */
+const FRESH_SKEW_MS = 5_000;
+/** Timestamps whose first sighting this replica remembers (bounded; the oldest are forgotten first). */
+const SEEN_MAX = 10_000;
+
+function freshEntry(bytes: Buffer, fetchedAt: number): Buffer {
+  return Buffer.concat([Buffer.from(`${FRESH_HEADER}${fetchedAt}\n`), bytes]);
+}
+
+function parseFreshEntry(entry: Buffer): { fetchedAt: number; bytes: Buffer } | undefined {
+  const nl = entry.indexOf(0x0a);
+  if (nl < 0 || nl > 40 || !entry.subarray(0, FRESH_HEADER.length).equals(Buffer.from(FRESH_HEADER))) return undefined;
+  const digits = entry.subarray(FRESH_HEADER.length, nl).toString('latin1');
+  if (!/^\d{1,16}$/.test(digits)) return undefined;
+  return { fetchedAt: Number(digits), bytes: entry.subarray(nl + 1) };
 }
 
 export class CachingFetcher implements MetadataFetcher {
@@ -45,6 +78,13 @@ export class CachingFetcher implements MetadataFetcher {
   // First contact: GUN → role → the answer to a request by name made ahead of time (prefetch). Only a
   // candidate: used for a content-addressed request when it hashes to that name, else fetched again.
   private readonly candidates = new Map<string, Map<string, Promise<Uint8Array | null>>>();
+  /** GUNs whose current update used a timestamp from the shared store instead of the server. */
+  private readonly fromShared = new Set<string>();
+  /** GUNs whose next update asks the server, whatever the shared store holds. */
+  private readonly bypass = new Set<string>();
+  /** sha256 of a timestamp → when this replica first saw it in the store or last got it from the server. */
+  private readonly seen = new Map<string, number>();
+  private readonly now: () => number;
 
   constructor(
     private readonly inner: MetadataFetcher,
@@ -52,6 +92,48 @@ export class CachingFetcher implements MetadataFetcher {
     private readonly opts: CachingFetcherOptions,
   ) {
     this.source = inner.source;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * The update of `gun` failed: if it used a shared timestamp, its next update asks the server instead
+   * (true: worth retrying). A copy that fails verification costs one more request, not a refusal.
+   */
+  retryFromSource(gun: string): boolean {
+    if (!this.fromShared.delete(gun)) return false;
+    this.bypass.add(gun);
+    return true;
+  }
+
+  private async mayUseShared(gun: string): Promise<boolean> {
+    return !this.opts.replica || (await this.opts.replica.knows(gun));
+  }
+
+  private noteSeen(bytes: Uint8Array, at: number): void {
+    const id = createHash('sha256').update(bytes).digest('hex');
+    this.seen.delete(id);
+    this.seen.set(id, at);
+    for (const k of this.seen.keys()) {
+      if (this.seen.size <= SEEN_MAX) break;
+      this.seen.delete(k);
+    }
+  }
+
+  /** The shared fresh timestamp, when every bound above holds; else undefined (ask the server). */
+  private async freshCopy(gun: string, key: string, maxBytes: number): Promise<Buffer | undefined> {
+    if (this.bypass.delete(gun) || !(await this.mayUseShared(gun))) return undefined;
+    const entry = await this.kv.get(key);
+    const parsed = entry && parseFreshEntry(entry);
+    if (!parsed || parsed.bytes.length > maxBytes) return undefined;
+    const now = this.now();
+    const period = this.opts.freshSeconds * 1000;
+    if (parsed.fetchedAt > now + FRESH_SKEW_MS || now - parsed.fetchedAt > period) return undefined;
+    const id = createHash('sha256').update(parsed.bytes).digest('hex');
+    const first = this.seen.get(id);
+    if (first === undefined) this.noteSeen(parsed.bytes, now);
+    else if (now - first > period) return undefined;
+    this.fromShared.add(gun);
+    return parsed.bytes;
   }
 
   /** True (once) when the last update of `gun` used stale data because the server was unreachable. */
@@ -92,7 +174,10 @@ export class CachingFetcher implements MetadataFetcher {
       const key = `${base}:${req.sha256}`;
       const hit = await this.kv.get(key);
       if (hit) {
-        if (hit.length <= req.maxBytes && hashesTo(hit, req.sha256)) return hit;
+        if (hit.length <= req.maxBytes && hashesTo(hit, req.sha256)) {
+          await this.kv.keep?.(key, hit);
+          return hit;
+        }
         await this.kv.delete(key);
       }
       const candidate = await this.takeCandidate(req.gun, req.role);
@@ -107,10 +192,12 @@ export class CachingFetcher implements MetadataFetcher {
       const last = await this.kv.get(`${base}:last`);
       return last && last.length <= req.maxBytes ? last : null;
     }
-    const fresh = `${base}:fresh`;
+    // `:fresh-at` (fetch time + bytes), not the bare `:fresh` of earlier versions: in a rolling upgrade
+    // each version reads only entries in its own format, and a planted bare `:fresh` is never read.
+    const fresh = `${base}:fresh-at`;
     if (req.role === 'timestamp' && this.opts.freshSeconds > 0 && !req.revalidate) {
-      const hit = await this.kv.get(fresh);
-      if (hit && hit.length <= req.maxBytes) return hit;
+      const hit = await this.freshCopy(req.gun, fresh, req.maxBytes);
+      if (hit) return hit;
     }
     let bytes: Uint8Array | null;
     try {
@@ -120,16 +207,21 @@ export class CachingFetcher implements MetadataFetcher {
       bytes = candidate && candidate.length <= req.maxBytes ? candidate : await this.inner.fetch(req);
     } catch (err) {
       const unreachable = isTrustgateError(err) && (err.code === 'NOTARY_UNAVAILABLE' || err.code === 'TIMEOUT');
-      if (!unreachable || !this.opts.staleIfError) throw err;
+      if (!unreachable || !this.opts.staleIfError || !(await this.mayUseShared(req.gun))) throw err;
       const last = await this.kv.get(`${base}:last`);
       if (!last || last.length > req.maxBytes) throw err;
       this.stale.add(req.gun);
+      this.fromShared.add(req.gun);
       return last;
     }
     if (bytes) {
       const b = Buffer.from(bytes);
       this.defer(req.gun, [`${base}:last`, b, this.opts.retainSeconds ?? 30 * 86400]);
-      if (req.role === 'timestamp' && this.opts.freshSeconds > 0) this.defer(req.gun, [fresh, b, this.opts.freshSeconds]);
+      if (req.role === 'timestamp' && this.opts.freshSeconds > 0) {
+        const now = this.now();
+        this.noteSeen(b, now);
+        this.defer(req.gun, [fresh, freshEntry(b, now), this.opts.freshSeconds]);
+      }
     }
     return bytes;
   }
@@ -144,6 +236,7 @@ export class CachingFetcher implements MetadataFetcher {
   async commit(gun: string): Promise<void> {
     const writes = this.pending.get(gun) ?? [];
     this.pending.delete(gun);
+    this.fromShared.delete(gun);
     for (const [key, value, ttl] of writes) await this.kv.set(key, value, ttl);
   }
 

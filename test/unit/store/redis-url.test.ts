@@ -52,7 +52,7 @@ describe('config validation of store.url', () => {
     'redis+sentinel://127.0.0.1:7301,127.0.0.1:7302,127.0.0.1:7303/tg',
     'redis://127.0.0.1:6379',
   ])('accepts %s', (url) => {
-    expect(validateConfig(withUrl(url), 'test.yaml').store).toEqual({ kind: 'redis', url, prefix: 'trustgate:' });
+    expect(validateConfig(withUrl(url), 'test.yaml').store).toEqual({ kind: 'redis', url, prefix: 'trustgate:', localPath: './data/replica' });
   });
 
   it('names the key, the value and the expected form', () => {
