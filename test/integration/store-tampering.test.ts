@@ -265,10 +265,12 @@ describe('swapped manifest bytes and planted verdicts', () => {
     await expectRefused([a, b], repo, 'evil');
     await expectGenuine([a, b], repo, 'v1', real.digest);
     // Nothing a replica stores is a verdict: every key it wrote is metadata, a manifest, a root, floors,
-    // a floor proof or a lock. A new kind of entry must come with its own re-verification (and this list).
+    // a floor proof, a lock, or a DCT verification record (`dct:verified…`, frozen trust: it names files
+    // by checksum, which the trusted set verifies again; docs/failure-modes.md says what its time claims).
+    // A new kind of entry must come with its own re-verification (and this list).
     const written = (await keysOf(`${P}*`)).filter((k) => !/^swap:(verdict|decision|tag|warm|resolved):/.test(k));
     const kinds = new Set(written.map((k) => k.slice(P.length).split(':')[0]));
-    expect([...kinds].sort()).toEqual(['manifest', 'meta', 'trust']);
+    expect([...kinds].sort()).toEqual(['dct', 'manifest', 'meta', 'trust']);
     for (const k of written.filter((k) => k.startsWith(`${P}trust:`))) expect(k).toMatch(/^swap:trust:(root|floors|floor-proof):/);
     expect(tufRequestsFor(notary, gun).length).toBeGreaterThan(0);
   });

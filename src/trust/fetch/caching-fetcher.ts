@@ -150,10 +150,17 @@ export class CachingFetcher implements MetadataFetcher {
    */
   prefetch(gun: string, roles: readonly RoleName[]): void {
     if (this.opts.offline) return;
+    // A GUN another replica has verified already has its snapshot and targets in the shared store: only
+    // the timestamp (which each replica takes from the server itself) is asked for ahead then.
+    const known = this.kv.get(`meta:${this.inner.source}:${gun}:timestamp:last`).then(
+      (b) => b !== undefined,
+      () => false,
+    );
     const m = new Map<string, Promise<Uint8Array | null>>();
     for (const role of roles) {
       const maxBytes = role === 'timestamp' ? TIMESTAMP_PREFETCH_BYTES : PREFETCH_MAX_BYTES;
-      m.set(role, this.inner.fetch({ gun, role, maxBytes }).catch(() => null));
+      const ask = () => this.inner.fetch({ gun, role, maxBytes });
+      m.set(role, (role === 'timestamp' ? ask() : known.then((k) => (k ? null : ask()))).catch(() => null));
     }
     this.candidates.set(gun, m);
     setTimeout(() => {
