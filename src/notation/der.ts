@@ -190,6 +190,15 @@ export function encode(identifier: number, content: Buffer): Buffer {
   return Buffer.concat([Buffer.from([identifier]), lengthOctets(content.length), content]);
 }
 
+/**
+ * The DER TLV of a value @sigstore/core's ASN1Obj parsed: identifier (or `identifier` instead, e.g.
+ * 0x31 for CMS signed attributes), minimal length, and the content octets as received. Cheaper than
+ * ASN1Obj.toDER(), which re-encodes every child.
+ */
+export function tlvOf(o: { tag: { toDER(): number }; value: Buffer }, identifier = o.tag.toDER()): Buffer {
+  return encode(identifier, o.value);
+}
+
 export const encSeq = (...items: Buffer[]) => encode(0x30, Buffer.concat(items));
 export const encOctets = (b: Buffer) => encode(0x04, b);
 export const encNull = () => Buffer.from([0x05, 0x00]);

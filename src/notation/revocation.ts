@@ -9,6 +9,7 @@
 // (permissive, audit). Answers are cached until their nextUpdate (at most an hour), per certificate
 // for OCSP and per URL for CRLs; concurrent look-ups share one request.
 import { createHash, type X509Certificate } from 'node:crypto';
+import { ASN1Obj } from '@sigstore/core';
 import { bigInt, children, DerError, encNull, encOctets, encOid, encSeq, expect, int, isCtx, oid, octets, parseDer, seq, T, time, type Tlv } from './der.js';
 import { verifyCmsSignature } from './timestamp.js';
 import { certInfo, isIssuedBy, OID as X509_OID, subjectLine } from './x509.js';
@@ -150,7 +151,7 @@ export class RevocationClient implements RevocationChecker {
     const signers = [issuer, ...certs.filter((c) => isIssuedBy(c, issuer) && certInfo(c).extKeyUsage?.oids.includes(X509_OID.ekuOcspSigning))];
     const ok = signers.some((s) => {
       try {
-        return verifyCmsSignature(s, sigAlg!, 'sha256', tbs!.raw, sig);
+        return verifyCmsSignature(s, ASN1Obj.parseBuffer(Buffer.from(sigAlg!.raw)), 'sha256', tbs!.raw, sig);
       } catch {
         return false;
       }
@@ -215,7 +216,7 @@ export class RevocationClient implements RevocationChecker {
     return this.cached(`crl ${url} ${issuerKey}`, async () => {
       const der = await httpGetOrPost(url, this.o.crlTimeoutMs ?? 5000, this.o.maxCrlBytes ?? 8 << 20);
       const [tbsT, sigAlg, sigBits] = seq(parseDer(der), 'CertificateList');
-      if (!verifyCmsSignature(issuer, sigAlg!, 'sha256', tbsT!.raw, expect(sigBits, T.BIT_STRING, 'signature').value.subarray(1))) unavailable(`${url}: the CRL is not signed by the issuer`);
+      if (!verifyCmsSignature(issuer, ASN1Obj.parseBuffer(Buffer.from(sigAlg!.raw)), 'sha256', tbsT!.raw, expect(sigBits, T.BIT_STRING, 'signature').value.subarray(1))) unavailable(`${url}: the CRL is not signed by the issuer`);
       const tbs = seq(tbsT, 'TBSCertList');
       let k = tbs[0]!.tag === T.INTEGER ? 1 : 0;
       k++; // signature
