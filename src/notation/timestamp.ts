@@ -15,9 +15,9 @@
 // genTime drops fractional seconds (and refuses any but three digits), and it has no accuracy; those,
 // the attributes and the chain are read here. The signature itself is checked by node:crypto.
 import { constants, createHash, verify as cryptoVerify, type X509Certificate, X509Certificate as Cert } from 'node:crypto';
-import { ASN1Obj, RFC3161Timestamp } from '@sigstore/core';
+import { type ASN1Obj, RFC3161Timestamp } from '@sigstore/core';
 import { chainProblems } from './cert-requirements.js';
-import { DerError, encSeq, T, tlvOf } from './der.js';
+import { bigInt, DerError, encSeq, expect, isCtx, isUniversal, octets, oid, parseDer, seq, T, time, tlvOf, uint } from './der.js';
 import { certInfo, isIssuedBy, isSelfSigned, OID as X509_OID, subjectLine, within } from './x509.js';
 
 export interface VerifiedTimestamp {
@@ -63,47 +63,42 @@ class Refused extends Error {}
 const refuse = (why: string): never => {
   throw new Refused(why);
 };
-const isCtx = (o: ASN1Obj | undefined, n: number): o is ASN1Obj => !!o && o.tag.isContextSpecific(n);
-const isUniversal = (o: ASN1Obj | undefined, n: number): o is ASN1Obj => !!o && o.tag.isUniversal() && o.tag.number === n;
-const expectUniversal = (o: ASN1Obj | undefined, n: number, what: string): ASN1Obj => (isUniversal(o, n) ? o : refuse(`${what}: unexpected ASN.1 type`));
-const octets = (o: ASN1Obj | undefined, what: string): Buffer => expectUniversal(o, T.OCTET_STRING, what).value;
-
 function hashOf(algId: ASN1Obj | undefined, what: string): string {
-  const h = HASHES[expectUniversal(algId, T.SEQUENCE, what).subs[0]?.toOID() ?? ''];
+  const h = HASHES[oid(seq(algId, what)[0], what)];
   return h ?? refuse(`${what} is not SHA-256, SHA-384 or SHA-512`);
 }
 
 function attributes(set: ASN1Obj): Map<string, ASN1Obj[]> {
   const m = new Map<string, ASN1Obj[]>();
   for (const a of set.subs) {
-    const [type, values] = expectUniversal(a, T.SEQUENCE, 'attribute').subs;
-    const id = type!.toOID();
+    const [type, values] = expect(a, T.SEQUENCE, 'attribute').subs;
+    const id = oid(type, 'attribute type');
     if (m.has(id)) refuse(`signed attribute ${id} appears twice`);
-    m.set(id, expectUniversal(values, T.SET, 'attribute values').subs);
+    m.set(id, expect(values, T.SET, 'attribute values').subs);
   }
   return m;
 }
 
 function skiOf(c: X509Certificate): Buffer | undefined {
   const e = certInfo(c).extensions.get(X509_OID.subjectKeyIdentifier);
-  return e ? octets(ASN1Obj.parseBuffer(Buffer.from(e.value)), 'subjectKeyIdentifier') : undefined;
+  return e ? octets(parseDer(e.value, 'subjectKeyIdentifier'), 'subjectKeyIdentifier') : undefined;
 }
 
 /** Verify `signature` over `data` with `signer`'s key under the AlgorithmIdentifier `sigAlg` (CMS, OCSP, CRL). */
 export function verifyCmsSignature(signer: X509Certificate, sigAlg: ASN1Obj, digestHash: string, data: Buffer, signature: Buffer): boolean {
-  const parts = expectUniversal(sigAlg, T.SEQUENCE, 'signatureAlgorithm').subs;
-  const id = parts[0]?.toOID() ?? '';
+  const parts = expect(sigAlg, T.SEQUENCE, 'signatureAlgorithm').subs;
+  const id = oid(parts[0], 'signatureAlgorithm');
   const alg = SIG_ALGS[id] ?? refuse(`signature algorithm ${id} is not allowed`);
   const key = signer.publicKey;
   try {
     if (alg.kind === 'ec') return key.asymmetricKeyType === 'ec' && cryptoVerify(alg.hash ?? digestHash, data, { key, dsaEncoding: 'der' }, signature);
     if (alg.kind === 'rsa') return key.asymmetricKeyType === 'rsa' && cryptoVerify(alg.hash ?? digestHash, data, { key, padding: constants.RSA_PKCS1_PADDING }, signature);
     // RSASSA-PSS: RSASSA-PSS-params { [0] hashAlgorithm, [1] maskGenAlgorithm, [2] saltLength }.
-    const params = parts[1] ? expectUniversal(parts[1], T.SEQUENCE, 'RSASSA-PSS-params').subs : [];
+    const params = parts[1] ? expect(parts[1], T.SEQUENCE, 'RSASSA-PSS-params').subs : [];
     const h = params.find((p) => isCtx(p, 0));
     const hash = h ? hashOf(h.subs[0], 'PSS hash') : refuse('RSASSA-PSS with the default SHA-1 hash is not allowed');
     const s = params.find((p) => isCtx(p, 2));
-    const saltLength = s ? Number(s.subs[0]!.toInteger()) : 20;
+    const saltLength = s ? uint(expect(s.subs[0], T.INTEGER, 'saltLength'), 'saltLength') : 20;
     return key.asymmetricKeyType === 'rsa' && cryptoVerify(hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }, signature);
   } catch (err) {
     if (err instanceof Refused) throw err;
@@ -124,30 +119,15 @@ function buildChain(leaf: X509Certificate, pool: readonly X509Certificate[]): X5
   return chain;
 }
 
-/** genTime, with its fractional seconds (RFC 3161 2.4.2: GeneralizedTime, Z, no trailing zeros required). */
-function genTimeOf(o: ASN1Obj | undefined): Date {
-  const s = expectUniversal(o, T.GeneralizedTime, 'genTime').value.toString('latin1');
-  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\.\d{1,9})?Z$/.exec(s) ?? refuse(`genTime: malformed time ${JSON.stringify(s)}`);
-  const ms = m[7] ? Math.floor(Number(m[7]) * 1000) : 0;
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms));
-  return Number.isFinite(d.getTime()) ? d : refuse('genTime: invalid date');
-}
-
-/** A small non-negative INTEGER from content octets (Accuracy's [0]/[1] are IMPLICIT, so no INTEGER tag). */
-function smallInt(v: Buffer, what: string): number {
-  if (v.length === 0 || v.length > 6 || v[0]! & 0x80) refuse(`${what}: out of range`);
-  return v.reduce((n, b) => n * 256 + b, 0);
-}
-
 function verify(token: Buffer, signature: Buffer, anchors: readonly X509Certificate[]): VerifiedTimestamp {
   const ts = RFC3161Timestamp.parse(encSeq(GRANTED, token) as Buffer<ArrayBuffer>);
   // Exactly the token inside the wrapper: trailing bytes after it would be a second element.
   if (ts.root.subs.length !== 2) refuse('trailing bytes after the timestamp token');
   const [, content] = ts.root.subs[1]!.subs;
   if (ts.contentType !== OID.signedData || !isCtx(content, 0)) refuse('not a CMS SignedData');
-  const sd = expectUniversal(content!.subs[0], T.SEQUENCE, 'SignedData').subs;
+  const sd = expect(content!.subs[0], T.SEQUENCE, 'SignedData').subs;
   if (ts.eContentType !== OID.tstInfo || !isCtx(sd[2]?.subs[1], 0)) refuse('the signed content is not a TSTInfo');
-  const eContentOctets = expectUniversal(sd[2]!.subs[1]!.subs[0], T.OCTET_STRING, 'eContent');
+  const eContentOctets = expect(sd[2]!.subs[1]!.subs[0], T.OCTET_STRING, 'eContent');
   const eContent = eContentOctets.value;
   const certs: X509Certificate[] = [];
   let i = 3;
@@ -158,11 +138,11 @@ function verify(token: Buffer, signature: Buffer, anchors: readonly X509Certific
     }
   }
   if (isCtx(sd[i], 1)) i++; // crls
-  const signerInfos = expectUniversal(sd[i], T.SET, 'signerInfos').subs;
+  const signerInfos = expect(sd[i], T.SET, 'signerInfos').subs;
   if (signerInfos.length !== 1) refuse(`a timestamp token has exactly one signer, not ${signerInfos.length}`);
   // SignerInfo { version, sid, digestAlgorithm, [0] signedAttrs, signatureAlgorithm, signature, ... }:
   // sigstore's accessors index it so, which holds once signedAttrs is known to be there.
-  const si = expectUniversal(signerInfos[0], T.SEQUENCE, 'SignerInfo').subs;
+  const si = expect(signerInfos[0], T.SEQUENCE, 'SignerInfo').subs;
   const sid = si[1]!;
   const digestHash = hashOf(si[2], 'digestAlgorithm');
   const signedAttrs = isCtx(si[3], 0) ? si[3] : refuse('the signer has no signed attributes');
@@ -174,22 +154,22 @@ function verify(token: Buffer, signature: Buffer, anchors: readonly X509Certific
     const ski = sid.value;
     signer = certs.find((c) => skiOf(c)?.equals(ski));
   } else {
-    const [issuer, serial] = expectUniversal(sid, T.SEQUENCE, 'IssuerAndSerialNumber').subs;
+    const [issuer, serial] = expect(sid, T.SEQUENCE, 'IssuerAndSerialNumber').subs;
     const issuerRaw = tlvOf(issuer!);
-    const sn = serial!.toInteger();
+    const sn = bigInt(serial, 'serial');
     signer = certs.find((c) => certInfo(c).issuerRaw.equals(issuerRaw) && certInfo(c).serial === sn);
   }
   if (!signer) refuse("the token does not carry the TSA's certificate");
 
   const attrs = attributes(signedAttrs!);
   const ctAttr = attrs.get(OID.contentType)?.[0];
-  if (!ctAttr || ctAttr.toOID() !== OID.tstInfo) refuse('the content-type attribute is not TSTInfo');
+  if (!ctAttr || oid(ctAttr) !== OID.tstInfo) refuse('the content-type attribute is not TSTInfo');
   const md = attrs.get(OID.messageDigest)?.[0];
   if (!md || !octets(md, 'messageDigest').equals(createHash(digestHash).update(eContent).digest())) refuse('the message-digest attribute does not match the TSTInfo');
   // signing-certificate-v2 (RFC 5035): the first ESSCertIDv2 must be the hash of the signer's certificate.
   const scv2 = attrs.get(OID.signingCertificateV2)?.[0] ?? refuse('the signing-certificate-v2 attribute is missing');
-  const first = expectUniversal(expectUniversal(scv2, T.SEQUENCE, 'SigningCertificateV2').subs[0], T.SEQUENCE, 'certs').subs[0];
-  const essId = expectUniversal(first, T.SEQUENCE, 'ESSCertIDv2').subs;
+  const first = expect(expect(scv2, T.SEQUENCE, 'SigningCertificateV2').subs[0], T.SEQUENCE, 'certs').subs[0];
+  const essId = expect(first, T.SEQUENCE, 'ESSCertIDv2').subs;
   const explicitAlg = isUniversal(essId[0], T.SEQUENCE);
   const certHashAlg = explicitAlg ? hashOf(essId[0], 'ESSCertIDv2 hashAlgorithm') : 'sha256';
   const certHash = octets(explicitAlg ? essId[1] : essId[0], 'certHash');
@@ -200,22 +180,22 @@ function verify(token: Buffer, signature: Buffer, anchors: readonly X509Certific
   // TSTInfo: the imprint must be of this envelope's signature.
   if (eContentOctets.subs.length !== 1) refuse('eContent is not one TSTInfo');
   const tstInfo = ts.tstInfo;
-  const tst = expectUniversal(tstInfo.root, T.SEQUENCE, 'TSTInfo').subs;
+  const tst = expect(tstInfo.root, T.SEQUENCE, 'TSTInfo').subs;
   if (!tst[0]?.tag.isInteger() || tstInfo.version !== 1n) refuse('TSTInfo version is not 1');
-  const policy = tst[1]!.toOID();
-  hashOf(expectUniversal(tst[2], T.SEQUENCE, 'messageImprint').subs[0], 'messageImprint hashAlgorithm');
+  const policy = oid(tst[1], 'policy');
+  hashOf(expect(tst[2], T.SEQUENCE, 'messageImprint').subs[0], 'messageImprint hashAlgorithm');
   const impHashName = tstInfo.messageImprintHashAlgorithm;
   if (!octets(tst[2]!.subs[1], 'hashedMessage').equals(createHash(impHashName).update(signature).digest())) refuse('the timestamp is not of this signature (messageImprint differs)');
-  const genTime = genTimeOf(tst[4]);
+  const genTime = time(expect(tst[4], T.GeneralizedTime, 'genTime'), 'genTime');
   let accuracyMs = policy === OID.baselinePolicy ? 1000 : 0;
   const acc = tst.slice(5).find((t) => isUniversal(t, T.SEQUENCE));
   if (acc) {
     accuracyMs = 0;
     // Accuracy ::= SEQUENCE { seconds INTEGER, millis [0] IMPLICIT INTEGER, micros [1] IMPLICIT INTEGER } (all optional).
     for (const a of acc.subs) {
-      if (a.tag.isInteger()) accuracyMs += smallInt(a.value, 'seconds') * 1000;
-      else if (a.tag.isContextSpecific(0)) accuracyMs += smallInt(a.value, 'millis');
-      else if (a.tag.isContextSpecific(1)) accuracyMs += smallInt(a.value, 'micros') / 1000;
+      if (a.tag.isInteger()) accuracyMs += uint(a, 'seconds') * 1000;
+      else if (a.tag.isContextSpecific(0)) accuracyMs += uint(a, 'millis');
+      else if (a.tag.isContextSpecific(1)) accuracyMs += uint(a, 'micros') / 1000;
     }
   }
   for (const t of tst.slice(5)) if (t.tag.isBoolean()) t.toBoolean(); // ordering: read, not used

@@ -10,7 +10,7 @@
 // `verify` names only RSA PKCS#1 v1.5 and ECDSA hashes.
 import { X509Certificate } from 'node:crypto';
 import { X509Certificate as Asn1Certificate, type ASN1Obj } from '@sigstore/core';
-import { DerError, T, tlvOf } from './der.js';
+import { DerError, expect, inner, isCtx, oid, seq, T, time, tlvOf } from './der.js';
 
 export const OID = {
   basicConstraints: '2.5.29.19',
@@ -101,21 +101,10 @@ const memo = new WeakMap<X509Certificate, CertInfo>();
 /** One-line subject for messages: "CN=x, O=acme, ...". */
 export const subjectLine = (c: X509Certificate): string => c.subject.replace(/\n/g, ', ');
 
-const fail = (what: string): never => {
-  throw new DerError(`${what}: unexpected ASN.1 type`);
-};
-const isCtx = (o: ASN1Obj | undefined, n: number): o is ASN1Obj => !!o && o.tag.isContextSpecific(n);
-function asSeq(o: ASN1Obj | undefined, what: string): ASN1Obj {
-  return o && o.tag.isUniversal() && o.tag.number === T.SEQUENCE ? o : fail(what);
-}
-const seqOf = (o: ASN1Obj | undefined, what: string): ASN1Obj[] => asSeq(o, what).subs;
-
-/** The one DER value an extension's OCTET STRING holds (sigstore parses it into `subs` when it can). */
+/** The one DER value an extension's OCTET STRING holds. */
 function extValue(asn1: Asn1Certificate, id: string, what: string): ASN1Obj | undefined {
   const e = asn1.extension(id);
-  if (!e) return undefined;
-  if (e.valueObj.subs.length !== 1) throw new DerError(`${what}: not one DER value`);
-  return e.valueObj.subs[0];
+  return e ? inner(e.valueObj, what) : undefined;
 }
 
 function directoryString(o: ASN1Obj): string {
@@ -131,11 +120,10 @@ function directoryString(o: ASN1Obj): string {
 
 function parseName(name: ASN1Obj): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  for (const rdn of seqOf(name, 'name')) {
-    if (rdn.tag.number !== T.SET) fail('relative distinguished name');
-    for (const atv of rdn.subs) {
-      const [type, value] = seqOf(atv, 'attribute');
-      const o = type!.toOID();
+  for (const rdn of seq(name, 'name')) {
+    for (const atv of expect(rdn, T.SET, 'relative distinguished name').subs) {
+      const [type, value] = seq(atv, 'attribute');
+      const o = oid(type, 'attribute type');
       out.push([ATTRIBUTE_NAMES[o] ?? o, directoryString(value!)]);
     }
   }
@@ -145,30 +133,24 @@ function parseName(name: ASN1Obj): Array<[string, string]> {
 // GeneralName uniformResourceIdentifier is [6] IMPLICIT IA5String.
 const generalNameUris = (names: ASN1Obj[]): string[] => names.filter((n) => isCtx(n, 6) && !n.tag.constructed).map((n) => n.value.toString('latin1'));
 
-function time(o: ASN1Obj | undefined, what: string): Date {
-  const d = o ? o.toDate() : fail(what);
-  if (!Number.isFinite(d.getTime())) throw new DerError(`${what}: invalid date`);
-  return d;
-}
-
 function parse(cert: X509Certificate): CertInfo {
   const raw = Buffer.from(cert.raw);
   try {
     // node:crypto (OpenSSL) has already accepted the DER; sigstore reads the same bytes into a tree.
     const asn1 = Asn1Certificate.parse(raw);
-    const [tbs, sigAlg] = seqOf(asn1.root, 'certificate');
+    const [tbs, sigAlg] = seq(asn1.root, 'certificate');
     // Indexed here rather than through sigstore's notBefore/subject/... getters, which assume the
     // [0] version field is present (they would misread a v1 trust anchor).
-    const f = seqOf(tbs, 'tbsCertificate');
+    const f = seq(tbs, 'tbsCertificate');
     const i = isCtx(f[0], 0) ? 1 : 0;
     const [serialObj, , issuer, validity, subject, spki] = f.slice(i);
-    if (!serialObj?.tag.isInteger()) fail('serial number');
-    const [nb, na] = seqOf(validity, 'validity');
-    const keyBits = seqOf(spki, 'subjectPublicKeyInfo')[1];
-    if (!keyBits?.tag.isBitString() || keyBits.value.length === 0) fail('subjectPublicKey');
+    expect(serialObj, T.INTEGER, 'serial number');
+    const [nb, na] = seq(validity, 'validity');
+    const keyBits = seq(spki, 'subjectPublicKeyInfo')[1];
+    if (expect(keyBits, T.BIT_STRING, 'subjectPublicKey').value.length === 0) throw new DerError('subjectPublicKey: malformed');
     const extensions = new Map<string, Extension>();
     for (const e of asn1.extensions) {
-      const id = e.subs[0]?.toOID() ?? fail('extension id');
+      const id = oid(seq(e, 'extension')[0], 'extension id');
       if (extensions.has(id)) throw new DerError(`extension ${id} appears twice`);
       const x = asn1.extension(id)!;
       extensions.set(id, { critical: x.critical, value: x.value });
@@ -178,13 +160,13 @@ function parse(cert: X509Certificate): CertInfo {
       raw,
       serialRaw: tlvOf(serialObj!),
       serial: serialObj!.toInteger(),
-      issuerRaw: tlvOf(asSeq(issuer, 'issuer')),
-      subjectRaw: tlvOf(asSeq(subject, 'subject')),
+      issuerRaw: tlvOf(expect(issuer, T.SEQUENCE, 'issuer')),
+      subjectRaw: tlvOf(expect(subject, T.SEQUENCE, 'subject')),
       subject: parseName(subject!),
       publicKeyBits: keyBits!.value.subarray(1),
       notBefore: time(nb, 'notBefore'),
       notAfter: time(na, 'notAfter'),
-      signatureAlgorithm: seqOf(sigAlg, 'signatureAlgorithm')[0]?.toOID() ?? fail('signatureAlgorithm'),
+      signatureAlgorithm: oid(seq(sigAlg, 'signatureAlgorithm')[0], 'signatureAlgorithm'),
       extensions,
       ocspUrls: [],
       crlUrls: [],
@@ -195,7 +177,7 @@ function parse(cert: X509Certificate): CertInfo {
     if (bc) {
       let ca = false;
       let pathLen: number | undefined;
-      for (const it of seqOf(bc, 'basicConstraints')) {
+      for (const it of seq(bc, 'basicConstraints')) {
         if (it.tag.isBoolean()) ca = it.toBoolean();
         else pathLen = Number(it.toInteger());
       }
@@ -208,15 +190,15 @@ function parse(cert: X509Certificate): CertInfo {
       info.keyUsage = { critical: ku.critical, bits: new Set(KU.filter((_, n) => bitList[n] === 1)) };
     }
     const eku = extValue(asn1, OID.extKeyUsage, 'extKeyUsage');
-    if (eku) info.extKeyUsage = { critical: extensions.get(OID.extKeyUsage)!.critical, oids: seqOf(eku, 'extKeyUsage').map((o) => o.toOID()) };
+    if (eku) info.extKeyUsage = { critical: extensions.get(OID.extKeyUsage)!.critical, oids: seq(eku, 'extKeyUsage').map((o) => oid(o, 'key purpose')) };
     const aia = extValue(asn1, OID.authorityInfoAccess, 'authorityInfoAccess');
-    for (const ad of aia ? seqOf(aia, 'authorityInfoAccess') : []) {
-      const [method, location] = seqOf(ad, 'accessDescription');
-      if (method?.toOID() === OID.ocspAccess && location) info.ocspUrls.push(...generalNameUris([location]));
+    for (const ad of aia ? seq(aia, 'authorityInfoAccess') : []) {
+      const [method, location] = seq(ad, 'accessDescription');
+      if (oid(method, 'accessMethod') === OID.ocspAccess && location) info.ocspUrls.push(...generalNameUris([location]));
     }
     const cdp = extValue(asn1, OID.crlDistributionPoints, 'cRLDistributionPoints');
-    for (const dp of cdp ? seqOf(cdp, 'cRLDistributionPoints') : []) {
-      const name = seqOf(dp, 'distributionPoint').find((x) => isCtx(x, 0));
+    for (const dp of cdp ? seq(cdp, 'cRLDistributionPoints') : []) {
+      const name = seq(dp, 'distributionPoint').find((x) => isCtx(x, 0));
       const full = name?.subs.find((x) => isCtx(x, 0));
       if (full) info.crlUrls.push(...generalNameUris(full.subs));
     }
