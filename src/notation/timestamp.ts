@@ -121,8 +121,8 @@ function buildChain(leaf: X509Certificate, pool: readonly X509Certificate[]): X5
 
 function verify(token: Buffer, signature: Buffer, anchors: readonly X509Certificate[]): VerifiedTimestamp {
   const ts = RFC3161Timestamp.parse(encSeq(GRANTED, token) as Buffer<ArrayBuffer>);
-  // Exactly the token inside the wrapper: trailing bytes after it would be a second element.
-  if (ts.root.subs.length !== 2) refuse('trailing bytes after the timestamp token');
+  // Exactly the token inside the wrapper: trailing bytes after it would be a further element.
+  if (ts.root.subs.length !== 2) refuse('the timestamp token is not exactly one DER value');
   const [, content] = ts.root.subs[1]!.subs;
   if (ts.contentType !== OID.signedData || !isCtx(content, 0)) refuse('not a CMS SignedData');
   const sd = expect(content!.subs[0], T.SEQUENCE, 'SignedData').subs;
