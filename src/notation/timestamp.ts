@@ -124,9 +124,9 @@ function verify(token: Buffer, signature: Buffer, anchors: readonly X509Certific
   // Exactly the token inside the wrapper: trailing bytes after it would be a further element.
   if (ts.root.subs.length !== 2) refuse('the timestamp token is not exactly one DER value');
   const [, content] = ts.root.subs[1]!.subs;
-  if (ts.contentType !== OID.signedData || !isCtx(content, 0)) refuse('not a CMS SignedData');
+  if (!isCtx(content, 0) || !isUniversal(ts.root.subs[1]!.subs[0], T.OID) || ts.contentType !== OID.signedData) refuse('not a CMS SignedData');
   const sd = expect(content!.subs[0], T.SEQUENCE, 'SignedData').subs;
-  if (ts.eContentType !== OID.tstInfo || !isCtx(sd[2]?.subs[1], 0)) refuse('the signed content is not a TSTInfo');
+  if (!isUniversal(seq(sd[2], 'encapContentInfo')[0], T.OID) || ts.eContentType !== OID.tstInfo || !isCtx(sd[2]!.subs[1], 0)) refuse('the signed content is not a TSTInfo');
   const eContentOctets = expect(sd[2]!.subs[1]!.subs[0], T.OCTET_STRING, 'eContent');
   const eContent = eContentOctets.value;
   const certs: X509Certificate[] = [];
