@@ -33,7 +33,7 @@ export const T = {
 export function parseDer(buf: Buffer, what: string): ASN1Obj {
   let o: ASN1Obj;
   try {
-    o = ASN1Obj.parseBuffer(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength) as Buffer<ArrayBuffer>);
+    o = ASN1Obj.parseBuffer(buf as Buffer<ArrayBuffer>); // (it copies the bytes into its own stream)
   } catch (err) {
     throw new DerError(`${what}: ${(err as Error).message}`);
   }
