@@ -9,7 +9,8 @@
 // (permissive, audit). Answers are cached until their nextUpdate (at most an hour), per certificate
 // for OCSP and per URL for CRLs; concurrent look-ups share one request.
 import { createHash, type X509Certificate } from 'node:crypto';
-import { bigInt, children, DerError, encNull, encOctets, encOid, encSeq, expect, int, isCtx, oid, octets, parseDer, seq, T, time, type Tlv } from './der.js';
+import type { ASN1Obj } from '@sigstore/core';
+import { bigInt, DerError, encNull, encOctets, encOid, encSeq, expect, inner, isCtx, isUniversal, oid, octets, parseDer, seq, T, time, tlvOf, uint } from './der.js';
 import { verifyCmsSignature } from './timestamp.js';
 import { certInfo, isIssuedBy, OID as X509_OID, subjectLine } from './x509.js';
 
@@ -49,6 +50,8 @@ const ISSUING_DP = '2.5.29.28';
 const HOLD = 6;
 const MAX_OCSP_BYTES = 20 * 1024;
 
+type Crl = { tbs: ASN1Obj[]; entries: Map<bigint, { date: Date; reason?: number | undefined; invalidity?: Date | undefined }>; nextUpdate?: Date | undefined };
+
 class Unavailable extends Error {}
 const unavailable = (why: string): never => {
   throw new Unavailable(why);
@@ -87,14 +90,24 @@ async function httpGetOrPost(url: string, timeoutMs: number, maxBytes: number, b
   return Buffer.concat(chunks);
 }
 
-function extensionsOf(t: Tlv | undefined): Map<string, { critical: boolean; value: Buffer }> {
+function extensionsOf(t: ASN1Obj | undefined): Map<string, { critical: boolean; value: Buffer }> {
   const m = new Map<string, { critical: boolean; value: Buffer }>();
   if (!t) return m;
-  for (const e of children(t)) {
+  for (const e of seq(t, 'extensions')) {
     const p = seq(e, 'extension');
     m.set(oid(p[0]), { critical: p.length === 3 && p[1]!.value[0] === 0xff, value: octets(p[p.length - 1]) });
   }
   return m;
+}
+
+/** A DerError for anything the reader throws past parsing (a wrong type, an element that is not there). */
+function reading<V>(what: string, read: () => V): V {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof Unavailable || err instanceof DerError || !(err instanceof Error)) throw err;
+    throw new DerError(`${what}: ${err.message}`);
+  }
 }
 
 export class RevocationClient implements RevocationChecker {
@@ -136,21 +149,26 @@ export class RevocationClient implements RevocationChecker {
   }
 
   private parseOcsp(der: Buffer, cert: X509Certificate, issuer: X509Certificate, o: RevocationOptions): { value: Status; until?: Date | undefined } {
-    const top = seq(parseDer(der), 'OCSPResponse');
-    const status = int(top[0], 'responseStatus', T.ENUMERATED);
+    return reading('OCSPResponse', () => this.readOcsp(der, cert, issuer, o));
+  }
+
+  private readOcsp(der: Buffer, cert: X509Certificate, issuer: X509Certificate, o: RevocationOptions): { value: Status; until?: Date | undefined } {
+    const top = seq(parseDer(der, 'OCSPResponse'), 'OCSPResponse');
+    const status = uint(expect(top[0], T.ENUMERATED, 'responseStatus'), 'responseStatus');
     if (status !== 0) unavailable(`the OCSP responder answered status ${status} (not successful)`);
     if (!isCtx(top[1], 0)) unavailable('the OCSP response has no responseBytes');
-    const [type, respOctets] = seq(children(top[1]!)[0], 'responseBytes');
+    const [type, respOctets] = seq(top[1]!.subs[0], 'responseBytes');
     if (oid(type) !== OCSP_BASIC) unavailable('not a basic OCSP response');
-    const basic = seq(parseDer(octets(respOctets)), 'BasicOCSPResponse');
+    const basic = seq(inner(respOctets, 'BasicOCSPResponse'), 'BasicOCSPResponse');
     const [tbs, sigAlg, sigBits] = basic;
     const sig = expect(sigBits, T.BIT_STRING, 'signature').value.subarray(1);
-    const certs = isCtx(basic[3], 0) ? seq(children(basic[3]!)[0], 'certs').map((c) => new (issuer.constructor as typeof X509Certificate)(c.raw)) : [];
+    const certs = isCtx(basic[3], 0) ? seq(basic[3]!.subs[0], 'certs').map((c) => new (issuer.constructor as typeof X509Certificate)(tlvOf(c))) : [];
     // Signed by the issuer, or by a responder certificate the issuer gave OCSPSigning.
     const signers = [issuer, ...certs.filter((c) => isIssuedBy(c, issuer) && certInfo(c).extKeyUsage?.oids.includes(X509_OID.ekuOcspSigning))];
+    const tbsRaw = tlvOf(expect(tbs, T.SEQUENCE, 'ResponseData'));
     const ok = signers.some((s) => {
       try {
-        return verifyCmsSignature(s, sigAlg!, 'sha256', tbs!.raw, sig);
+        return verifyCmsSignature(s, sigAlg!, 'sha256', tbsRaw, sig);
       } catch {
         return false;
       }
@@ -172,20 +190,20 @@ export class RevocationClient implements RevocationChecker {
       const thisUpdate = time(sr[2], 'thisUpdate');
       if (thisUpdate.getTime() > now.getTime() + 5 * 60e3) unavailable('the OCSP response is from the future');
       let nextUpdate: Date | undefined;
-      let ext: Tlv | undefined;
+      let ext: ASN1Obj | undefined;
       for (const x of sr.slice(3)) {
-        if (isCtx(x, 0)) nextUpdate = time(children(x)[0], 'nextUpdate');
-        if (isCtx(x, 1)) ext = children(x)[0];
+        if (isCtx(x, 0)) nextUpdate = time(x.subs[0], 'nextUpdate');
+        if (isCtx(x, 1)) ext = x.subs[0];
       }
       if (nextUpdate && now > nextUpdate) unavailable('the OCSP response has expired');
       const st = sr[1]!;
       if (isCtx(st, 0)) return { value: { status: 'good' }, until: nextUpdate };
       if (isCtx(st, 1)) {
         const inv = extensionsOf(ext).get(INVALIDITY_DATE);
-        const invalidity = inv ? time(parseDer(inv.value), 'invalidityDate') : undefined;
+        const invalidity = inv ? time(parseDer(inv.value, 'invalidityDate'), 'invalidityDate') : undefined;
         // Revoked only from the invalidity date on, when the signature's time is authentic.
         if (invalidity && o.signingTime && o.signingTime < invalidity) return { value: { status: 'good' }, until: nextUpdate };
-        const revokedAt = time(children(st)[0], 'revocationTime');
+        const revokedAt = time(st.subs[0], 'revocationTime');
         return { value: { status: 'revoked', why: `revoked at ${revokedAt.toISOString()} (OCSP)` }, until: nextUpdate };
       }
       return { value: { status: 'unknown', why: 'the OCSP responder does not know the certificate' }, until: nextUpdate };
@@ -210,36 +228,40 @@ export class RevocationClient implements RevocationChecker {
     return { status: 'unknown', why: `OCSP: ${reasons.join('; ')}` };
   }
 
-  private async fetchCrl(url: string, issuer: X509Certificate): Promise<{ tbs: Tlv[]; entries: Map<bigint, { date: Date; reason?: number | undefined; invalidity?: Date | undefined }>; nextUpdate?: Date | undefined }> {
+  private async fetchCrl(url: string, issuer: X509Certificate): Promise<Crl> {
     const issuerKey = createHash('sha256').update(certInfo(issuer).publicKeyBits).digest('hex');
     return this.cached(`crl ${url} ${issuerKey}`, async () => {
       const der = await httpGetOrPost(url, this.o.crlTimeoutMs ?? 5000, this.o.maxCrlBytes ?? 8 << 20);
-      const [tbsT, sigAlg, sigBits] = seq(parseDer(der), 'CertificateList');
-      if (!verifyCmsSignature(issuer, sigAlg!, 'sha256', tbsT!.raw, expect(sigBits, T.BIT_STRING, 'signature').value.subarray(1))) unavailable(`${url}: the CRL is not signed by the issuer`);
-      const tbs = seq(tbsT, 'TBSCertList');
-      let k = tbs[0]!.tag === T.INTEGER ? 1 : 0;
-      k++; // signature
-      const issuerName = tbs[k++]!;
-      if (!issuerName.raw.equals(certInfo(issuer).subjectRaw)) unavailable(`${url}: the CRL is issued by another name`);
-      k++; // thisUpdate
-      let nextUpdate: Date | undefined;
-      if (tbs[k] && (tbs[k]!.tag === T.UTCTime || tbs[k]!.tag === T.GeneralizedTime) && tbs[k]!.cls === 0) nextUpdate = time(tbs[k++]);
-      const entries = new Map<bigint, { date: Date; reason?: number | undefined; invalidity?: Date | undefined }>();
-      if (tbs[k] && tbs[k]!.tag === T.SEQUENCE && tbs[k]!.cls === 0) {
-        for (const e of seq(tbs[k++], 'revokedCertificates')) {
-          const p = seq(e, 'revoked certificate');
-          const ext = extensionsOf(p[2]);
-          const r = ext.get(CRL_REASON);
-          const inv = ext.get(INVALIDITY_DATE);
-          entries.set(bigInt(p[0]), { date: time(p[1]), reason: r ? int(parseDer(r.value), 'reason', T.ENUMERATED) : undefined, invalidity: inv ? time(parseDer(inv.value)) : undefined });
-        }
-      }
-      const crlExt = isCtx(tbs[k], 0) ? extensionsOf(children(tbs[k]!)[0]) : new Map();
-      // Delta CRLs are not supported (as notation-core-go): a CRL that is one, or points at one, cannot decide.
-      if (crlExt.has(DELTA_CRL_INDICATOR) || crlExt.has(FRESHEST_CRL)) unavailable(`${url}: delta CRLs are not supported`);
-      for (const [id, x] of crlExt) if (x.critical && ![CRL_NUMBER, AUTHORITY_KEY_ID, ISSUING_DP].includes(id)) unavailable(`${url}: unsupported critical CRL extension ${id}`);
-      return { value: { tbs, entries, nextUpdate }, until: nextUpdate };
+      return reading('CertificateList', () => this.readCrl(url, der, issuer));
     });
+  }
+
+  private readCrl(url: string, der: Buffer, issuer: X509Certificate): { value: Crl; until?: Date | undefined } {
+    const [tbsT, sigAlg, sigBits] = seq(parseDer(der, 'CertificateList'), 'CertificateList');
+    if (!verifyCmsSignature(issuer, sigAlg!, 'sha256', tlvOf(expect(tbsT, T.SEQUENCE, 'TBSCertList')), expect(sigBits, T.BIT_STRING, 'signature').value.subarray(1))) unavailable(`${url}: the CRL is not signed by the issuer`);
+    const tbs = seq(tbsT, 'TBSCertList');
+    let k = isUniversal(tbs[0], T.INTEGER) ? 1 : 0;
+    k++; // signature
+    const issuerName = expect(tbs[k++], T.SEQUENCE, 'issuer');
+    if (!tlvOf(issuerName).equals(certInfo(issuer).subjectRaw)) unavailable(`${url}: the CRL is issued by another name`);
+    k++; // thisUpdate
+    let nextUpdate: Date | undefined;
+    if (isUniversal(tbs[k], T.UTCTime) || isUniversal(tbs[k], T.GeneralizedTime)) nextUpdate = time(tbs[k++]);
+    const entries: Crl['entries'] = new Map();
+    if (isUniversal(tbs[k], T.SEQUENCE)) {
+      for (const e of seq(tbs[k++], 'revokedCertificates')) {
+        const p = seq(e, 'revoked certificate');
+        const ext = extensionsOf(p[2]);
+        const r = ext.get(CRL_REASON);
+        const inv = ext.get(INVALIDITY_DATE);
+        entries.set(bigInt(p[0]), { date: time(p[1]), reason: r ? uint(expect(parseDer(r.value, 'reason'), T.ENUMERATED, 'reason'), 'reason') : undefined, invalidity: inv ? time(parseDer(inv.value, 'invalidityDate')) : undefined });
+      }
+    }
+    const crlExt = isCtx(tbs[k], 0) ? extensionsOf(tbs[k]!.subs[0]) : new Map();
+    // Delta CRLs are not supported (as notation-core-go): a CRL that is one, or points at one, cannot decide.
+    if (crlExt.has(DELTA_CRL_INDICATOR) || crlExt.has(FRESHEST_CRL)) unavailable(`${url}: delta CRLs are not supported`);
+    for (const [id, x] of crlExt) if (x.critical && ![CRL_NUMBER, AUTHORITY_KEY_ID, ISSUING_DP].includes(id)) unavailable(`${url}: unsupported critical CRL extension ${id}`);
+    return { value: { tbs, entries, nextUpdate }, until: nextUpdate };
   }
 
   private async crl(cert: X509Certificate, issuer: X509Certificate, o: RevocationOptions): Promise<Status> {

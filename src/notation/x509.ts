@@ -1,10 +1,16 @@
 // What Notation verification needs from an X.509 certificate beyond node:crypto's X509Certificate:
 // the extensions with their criticality (basicConstraints with path length, keyUsage bits,
 // extendedKeyUsage), revocation pointers (OCSP in authorityInfoAccess, CRL distribution points), the
-// signature algorithm, the raw issuer/subject names and the subject's attributes. Read from the DER
-// with der.ts; parsed once per certificate and memoised.
+// signature algorithm, the raw issuer/subject names and the subject's attributes. Parsed once per
+// certificate (memoised) by @sigstore/core's X509Certificate, which npm's provenance checks run on:
+// its ASN1Obj tree, extension list, `extension(oid)` (criticality, value) and keyUsage bits. What it
+// does not decode (extendedKeyUsage, authorityInfoAccess, cRLDistributionPoints, name attributes) is
+// read here from the same ASN1Obj tree. Signatures stay with node:crypto (OpenSSL): `isIssuedBy`
+// uses node:crypto's X509Certificate.verify, which covers RSA-PSS and every curve; sigstore's
+// `verify` names only RSA PKCS#1 v1.5 and ECDSA hashes.
 import { X509Certificate } from 'node:crypto';
-import { bigInt, bitString, bool, children, CONTEXT, DerError, directoryString, expect, int, isCtx, oid, octets, parseDer, seq, T, time, type Tlv } from './der.js';
+import { X509Certificate as Asn1Certificate, type ASN1Obj } from '@sigstore/core';
+import { DerError, expect, inner, isCtx, oid, seq, T, time, tlvOf } from './der.js';
 
 export const OID = {
   basicConstraints: '2.5.29.19',
@@ -14,6 +20,7 @@ export const OID = {
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
   ocspAccess: '1.3.6.1.5.5.7.48.1',
   ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
+  subjectKeyIdentifier: '2.5.29.14',
   ekuServerAuth: '1.3.6.1.5.5.7.3.1',
   ekuClientAuth: '1.3.6.1.5.5.7.3.2',
   ekuCodeSigning: '1.3.6.1.5.5.7.3.3',
@@ -47,6 +54,8 @@ export const WEAK_SIGNATURE_ALGORITHMS: Record<string, string> = {
 };
 
 // Subject attribute names as Go's pkix.Name.String() (and so notation) prints them; others by OID.
+// node:crypto's `subject` is no substitute: OpenSSL's short names (serialNumber, street) and RFC 2253
+// escaping differ from Go's.
 const ATTRIBUTE_NAMES: Record<string, string> = {
   '2.5.4.6': 'C',
   '2.5.4.8': 'ST',
@@ -92,10 +101,27 @@ const memo = new WeakMap<X509Certificate, CertInfo>();
 /** One-line subject for messages: "CN=x, O=acme, ...". */
 export const subjectLine = (c: X509Certificate): string => c.subject.replace(/\n/g, ', ');
 
-function parseName(t: Tlv): Array<[string, string]> {
+/** The one DER value an extension's OCTET STRING holds. */
+function extValue(asn1: Asn1Certificate, id: string, what: string): ASN1Obj | undefined {
+  const e = asn1.extension(id);
+  return e ? inner(e.valueObj, what) : undefined;
+}
+
+function directoryString(o: ASN1Obj): string {
+  switch (o.tag.number) {
+    case T.UTF8String:
+      return o.value.toString('utf8');
+    case T.BMPString:
+      return Buffer.from(o.value).swap16().toString('utf16le');
+    default: // PrintableString, IA5String, T61String and anything else, as before
+      return o.value.toString('latin1');
+  }
+}
+
+function parseName(name: ASN1Obj): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  for (const rdn of seq(t, 'name')) {
-    for (const atv of children(expect(rdn, T.SET, 'relative distinguished name'))) {
+  for (const rdn of seq(name, 'name')) {
+    for (const atv of expect(rdn, T.SET, 'relative distinguished name').subs) {
       const [type, value] = seq(atv, 'attribute');
       const o = oid(type, 'attribute type');
       out.push([ATTRIBUTE_NAMES[o] ?? o, directoryString(value!)]);
@@ -104,92 +130,83 @@ function parseName(t: Tlv): Array<[string, string]> {
   return out;
 }
 
-function generalNameUris(names: Tlv[]): string[] {
-  // GeneralName uniformResourceIdentifier is [6] IMPLICIT IA5String.
-  return names.filter((n) => n.cls === CONTEXT && n.tag === 6 && !n.constructed).map((n) => n.value.toString('latin1'));
-}
+// GeneralName uniformResourceIdentifier is [6] IMPLICIT IA5String.
+const generalNameUris = (names: ASN1Obj[]): string[] => names.filter((n) => isCtx(n, 6) && !n.tag.constructed).map((n) => n.value.toString('latin1'));
 
 function parse(cert: X509Certificate): CertInfo {
   const raw = Buffer.from(cert.raw);
   try {
-    const [tbs, sigAlg] = seq(parseDer(raw), 'certificate');
+    // node:crypto (OpenSSL) has already accepted the DER; sigstore reads the same bytes into a tree.
+    const asn1 = Asn1Certificate.parse(raw);
+    const [tbs, sigAlg] = seq(asn1.root, 'certificate');
+    // Indexed here rather than through sigstore's notBefore/subject/... getters, which assume the
+    // [0] version field is present (they would misread a v1 trust anchor).
     const f = seq(tbs, 'tbsCertificate');
-    let i = 0;
-    if (isCtx(f[0], 0)) i++; // [0] EXPLICIT version
-    const serialTlv = f[i++]!;
-    const serial = bigInt(serialTlv, 'serial number');
-    i++; // signature AlgorithmIdentifier (repeated outside)
-    const issuer = expect(f[i++], T.SEQUENCE, 'issuer');
-    const [nb, na] = seq(f[i++], 'validity');
-    const subject = expect(f[i++], T.SEQUENCE, 'subject');
-    const [, keyBits] = seq(f[i++], 'subjectPublicKeyInfo');
+    const i = isCtx(f[0], 0) ? 1 : 0;
+    const [serialObj, , issuer, validity, subject, spki] = f.slice(i);
+    expect(serialObj, T.INTEGER, 'serial number');
+    const [nb, na] = seq(validity, 'validity');
+    const keyBits = seq(spki, 'subjectPublicKeyInfo')[1];
+    if (expect(keyBits, T.BIT_STRING, 'subjectPublicKey').value.length === 0) throw new DerError('subjectPublicKey: malformed');
     const extensions = new Map<string, Extension>();
-    for (; i < f.length; i++) {
-      if (!isCtx(f[i], 3)) continue;
-      for (const e of seq(children(f[i]!)[0], 'extensions')) {
-        const parts = seq(e, 'extension');
-        const id = oid(parts[0], 'extension id');
-        const critical = parts.length === 3 ? bool(parts[1], 'critical') : false;
-        if (extensions.has(id)) throw new DerError(`extension ${id} appears twice`);
-        extensions.set(id, { critical, value: octets(parts[parts.length - 1], 'extension value') });
-      }
+    for (const e of asn1.extensions) {
+      const id = oid(seq(e, 'extension')[0], 'extension id');
+      if (extensions.has(id)) throw new DerError(`extension ${id} appears twice`);
+      const x = asn1.extension(id)!;
+      extensions.set(id, { critical: x.critical, value: x.value });
     }
     const info: CertInfo = {
       cert,
       raw,
-      serialRaw: serialTlv.raw,
-      serial,
-      issuerRaw: issuer.raw,
-      subjectRaw: subject.raw,
-      subject: parseName(subject),
-      publicKeyBits: bitString(keyBits, 'subjectPublicKey').bytes,
+      serialRaw: tlvOf(serialObj!),
+      serial: serialObj!.toInteger(),
+      issuerRaw: tlvOf(expect(issuer, T.SEQUENCE, 'issuer')),
+      subjectRaw: tlvOf(expect(subject, T.SEQUENCE, 'subject')),
+      subject: parseName(subject!),
+      publicKeyBits: keyBits!.value.subarray(1),
       notBefore: time(nb, 'notBefore'),
       notAfter: time(na, 'notAfter'),
-      signatureAlgorithm: oid(seq(sigAlg, 'signatureAlgorithm')[0]),
+      signatureAlgorithm: oid(seq(sigAlg, 'signatureAlgorithm')[0], 'signatureAlgorithm'),
       extensions,
       ocspUrls: [],
       crlUrls: [],
     };
-    const bc = extensions.get(OID.basicConstraints);
+    // basicConstraints read from its SEQUENCE: sigstore's `isCA` throws when cA is omitted (DER's
+    // encoding of the default FALSE) and a pathLenConstraint follows.
+    const bc = extValue(asn1, OID.basicConstraints, 'basicConstraints');
     if (bc) {
-      const items = seq(parseDer(bc.value), 'basicConstraints');
       let ca = false;
       let pathLen: number | undefined;
-      for (const it of items) {
-        if (it.tag === T.BOOLEAN) ca = bool(it, 'cA');
-        else pathLen = int(it, 'pathLenConstraint');
+      for (const it of seq(bc, 'basicConstraints')) {
+        if (it.tag.isBoolean()) ca = it.toBoolean();
+        else pathLen = Number(it.toInteger());
       }
-      info.basicConstraints = { critical: bc.critical, ca, pathLen };
+      info.basicConstraints = { critical: extensions.get(OID.basicConstraints)!.critical, ca, pathLen };
     }
-    const ku = extensions.get(OID.keyUsage);
+    // sigstore names the keyUsage extension `extKeyUsage`; its bit string comes decoded, one entry per bit.
+    const ku = asn1.extKeyUsage;
     if (ku) {
-      const { bytes } = bitString(parseDer(ku.value), 'keyUsage');
-      const bits = new Set<KeyUsageName>();
-      KU.forEach((name, n) => {
-        if (n < bytes.length * 8 && bytes[n >> 3]! & (0x80 >> (n & 7))) bits.add(name);
-      });
-      info.keyUsage = { critical: ku.critical, bits };
+      const bitList = extValue(asn1, OID.keyUsage, 'keyUsage')!.toBitString();
+      info.keyUsage = { critical: ku.critical, bits: new Set(KU.filter((_, n) => bitList[n] === 1)) };
     }
-    const eku = extensions.get(OID.extKeyUsage);
-    if (eku) info.extKeyUsage = { critical: eku.critical, oids: seq(parseDer(eku.value), 'extKeyUsage').map((o) => oid(o, 'key purpose')) };
-    const aia = extensions.get(OID.authorityInfoAccess);
-    if (aia) {
-      for (const ad of seq(parseDer(aia.value), 'authorityInfoAccess')) {
-        const [method, location] = seq(ad, 'accessDescription');
-        if (oid(method) === OID.ocspAccess) info.ocspUrls.push(...generalNameUris([location!]));
-      }
+    const eku = extValue(asn1, OID.extKeyUsage, 'extKeyUsage');
+    if (eku) info.extKeyUsage = { critical: extensions.get(OID.extKeyUsage)!.critical, oids: seq(eku, 'extKeyUsage').map((o) => oid(o, 'key purpose')) };
+    const aia = extValue(asn1, OID.authorityInfoAccess, 'authorityInfoAccess');
+    for (const ad of aia ? seq(aia, 'authorityInfoAccess') : []) {
+      const [method, location] = seq(ad, 'accessDescription');
+      if (oid(method, 'accessMethod') === OID.ocspAccess && location) info.ocspUrls.push(...generalNameUris([location]));
     }
-    const cdp = extensions.get(OID.crlDistributionPoints);
-    if (cdp) {
-      for (const dp of seq(parseDer(cdp.value), 'cRLDistributionPoints')) {
-        const name = seq(dp, 'distributionPoint').find((x) => isCtx(x, 0));
-        const full = name && children(name).find((x) => isCtx(x, 0));
-        if (full) info.crlUrls.push(...generalNameUris(children(full)));
-      }
+    const cdp = extValue(asn1, OID.crlDistributionPoints, 'cRLDistributionPoints');
+    for (const dp of cdp ? seq(cdp, 'cRLDistributionPoints') : []) {
+      const name = seq(dp, 'distributionPoint').find((x) => isCtx(x, 0));
+      const full = name?.subs.find((x) => isCtx(x, 0));
+      if (full) info.crlUrls.push(...generalNameUris(full.subs));
     }
     return info;
   } catch (err) {
-    if (err instanceof DerError) throw new DerError(`certificate ${subjectLine(cert)}: ${err.message}`);
+    // Every way the reader can fail (sigstore's ASN1ParseError/ASN1TypeError, a missing element read
+    // as undefined, our DerError) is one thing to callers: a structure we cannot read, so a refusal.
+    if (err instanceof Error) throw new DerError(`certificate ${subjectLine(cert)}: ${err.message}`);
     throw err;
   }
 }
