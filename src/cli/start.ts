@@ -143,7 +143,9 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
         log.info('stopped');
         await streams.drain();
       })(),
-      config.limits.shutdownSeconds * 1000,
+      // Less a margin for the last synchronous attempt (abandon) and the exit itself, so that with
+      // nothing in flight the process is gone within shutdownSeconds of SIGTERM, not just after.
+      config.limits.shutdownSeconds * 1000 - Math.min(500, config.limits.shutdownSeconds * 250),
     );
     let code = EXIT_OK;
     if (!finished) {

@@ -233,10 +233,10 @@ describe('audit disk full', () => {
     });
   }, 120_000);
 
-  it('SIGTERM with the audit disk full ends within limits.shutdownSeconds and reports the lost lines', async () => {
-    const disk = mountTmpfs('audit-sigterm', '1m');
+  it.each([1, 2])('SIGTERM with the audit disk full ends within limits.shutdownSeconds and reports the lost lines (workers: %i)', async (workers) => {
+    const disk = mountTmpfs(`audit-sigterm-${workers}`, '1m');
     const file = join(disk, 'audit.log');
-    const tg = await spawnOwn('sigterm', { audit: { path: file } });
+    const tg = await spawnOwn(`sigterm-${workers}`, { audit: { path: file }, workers });
     expect((await decisions(tg.url, 1))[0]!.status).toBe(200);
     fill(disk);
     const during = await decisions(tg.url, 50);
@@ -245,14 +245,16 @@ describe('audit disk full', () => {
     tg.child.kill('SIGTERM');
     const gone = await Promise.race([tg.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
     expect(gone, `still running 15 s after SIGTERM:\n${logTail(tg.err)}`).toBeDefined();
-    expect(gone!.at - t0).toBeLessThanOrEqual(10_000 + 500);
+    console.info(`workers: ${workers}: SIGTERM to exit ${gone!.at - t0} ms`);
+    expect(gone!.at - t0).toBeLessThanOrEqual(10_000);
     expect(gone!.signal).toBeNull();
-    // Lost lines named by count on stderr, and the exit code says something was lost.
-    const said = logLines(tg.err).find((l) => l.msg === 'audit lines lost at shutdown');
-    expect(said, logTail(tg.err)).toBeDefined();
+    // Lost lines named by count on stderr (by each worker that lost some), and the exit code says so.
+    const said = logLines(tg.err).filter((l) => l.msg === 'audit lines lost at shutdown');
+    expect(said.length, logTail(tg.err)).toBeGreaterThan(0);
+    const lost = said.reduce((a, l) => a + (l.lostLines as number), 0);
     // Every line is either in the file (the few the last page's slack took) or counted as lost.
-    expect(said!.lostLines).toBeGreaterThan(25);
-    expect(said!.lostLines + auditLines(file).length).toBe(1 + 50);
+    expect(lost).toBeGreaterThan(25);
+    expect(lost + auditLines(file).length).toBe(1 + 50);
     expect(gone!.code).toBe(1);
   }, 60_000);
 });
