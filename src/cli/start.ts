@@ -28,7 +28,8 @@ function keepLinesAtExit(streams: LogStreams): void {
   process.on('SIGHUP', () => streams.reopen());
   // abandon(): one last synchronous write, and the audit lines it could not write are said on stderr
   // by count (once: a shutdown that passed its deadline has already said them).
-  process.once('exit', () => void streams.abandon());
+  // At exit (after drain(), or a fatal error) a slow pipe reader gets up to a second, not forever.
+  process.once('exit', () => void streams.abandon(1000));
   const fatal = (err: unknown) => {
     streams.log.fatal({ err }, 'fatal error: exiting');
     streams.flushSync();

@@ -390,8 +390,8 @@ export class LineWriter {
    * Stop: no more retries, lines written from now on are dropped. Returns how many lines were never
    * written (the shutdown deadline passed with the destination still failing).
    */
-  abandon(): number {
-    const lost = this.flushSync(Date.now() + 100);
+  abandon(pipeWaitMs = 100): number {
+    const lost = this.flushSync(Date.now() + pipeWaitMs);
     this.closed = true;
     return lost;
   }

@@ -41,8 +41,9 @@ export interface LogStreams {
   /**
    * The shutdown deadline passed: one last synchronous attempt, then stop retrying. Returns the audit
    * lines that were never written (also reported on stderr here, by count), 0 when none was lost.
+   * `pipeWaitMs`: how long a full pipe (EAGAIN) is waited for in that last attempt.
    */
-  abandon(): number;
+  abandon(pipeWaitMs?: number): number;
 }
 
 export type AuditOnFailure = 'refuse' | 'serve';
@@ -228,13 +229,13 @@ export function openLogStreams(opts: {
     auditProblem: problem,
     auditBacklogBytes: () => auditDest.backlogBytes(),
     auditDroppedLines: () => drops.count(),
-    abandon: () => {
+    abandon: (pipeWaitMs = 100) => {
       if (lost !== undefined) return lost;
       const stall = auditDest.stalled();
-      for (const d of dests) if (d !== auditDest) d.abandon();
+      for (const d of dests) if (d !== auditDest) d.abandon(pipeWaitMs);
       // Counted as written lines: the operational ones sharing stdout with the audit are lines too,
       // but only audit lines are owed; with a shared stdout every unwritten line is counted (an upper bound).
-      lost = auditDest.abandon();
+      lost = auditDest.abandon(pipeWaitMs);
       drops.flush();
       if (lost > 0) stderrLine(errFd, { level: 50, ...base, msg: 'audit lines lost at shutdown', lostLines: lost, path: where, reason: stall?.error ?? 'not written before limits.shutdownSeconds' });
       return lost;

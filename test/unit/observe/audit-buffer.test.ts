@@ -119,4 +119,21 @@ describe('audit streams on a failing destination', () => {
     expect(said.at(-1)).toMatchObject({ droppedTotal: s.auditDroppedLines() });
     expect(said.reduce((a, l) => a + (l.dropped as number), 0)).toBe(s.auditDroppedLines());
   });
+
+  it('audit on a failing stdout: operational lines are dropped at the bound, audit lines keep the reserved room', () => {
+    const err = stderr();
+    const s = openLogStreams({ level: 'info', stdoutFd: full(), stderrFd: err.fd, bufferBytes: 4096 });
+    let n = 0;
+    while (s.audit.accepting?.()) {
+      audit({ log: s.log, audit: s.audit }, { ...rec, ref: `t${n++}` });
+      expect(n).toBeLessThan(100);
+    }
+    expect(s.auditProblem()).toMatch(/cannot write the audit trail to stdout \(ENOSPC\)/);
+    const before = s.auditBacklogBytes();
+    for (let i = 0; i < 50; i++) s.log.info({ i }, 'an operational line');
+    expect(s.auditBacklogBytes()).toBe(before); // none of them took the audit's room
+    audit({ log: s.log, audit: s.audit }, { ...rec, ref: 'admitted' });
+    expect(s.auditDroppedLines()).toBe(0);
+    expect(s.abandon()).toBe(n + 1);
+  });
 });
