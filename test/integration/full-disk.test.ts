@@ -183,6 +183,7 @@ describe('audit disk full', () => {
     const answered = during.filter((d) => d.status === 200 || d.status === 403);
     const refused = during.filter((d) => d.status === 503);
     // Nothing else: every decision was either answered (and owes a line) or refused for the audit.
+    console.info(`audit disk full, refuse: ${answered.length} answered, ${refused.length} refused AUDIT_UNAVAILABLE`);
     expect(answered.length + refused.length).toBe(1000);
     expect(answered.length).toBeGreaterThan(0);
     expect(refused.length).toBeGreaterThan(0);
@@ -220,6 +221,7 @@ describe('audit disk full', () => {
     const during = await decisions(tg.url, 1000);
     expect(during.every((d) => d.status === 200 || d.status === 403)).toBe(true);
     const dropped = await metric(tg.url, 'trustgate_audit_dropped_lines_total');
+    console.info(`audit disk full, serve: 1000 answered, ${dropped} lines dropped`);
     expect(dropped).toBeGreaterThan(0);
     expect((await readyz(tg.url)).status).toBe(503);
     unlinkSync(filler);
@@ -289,5 +291,13 @@ describe('file store disk full', () => {
     await until('/readyz ok again', async () => (await readyz(tg.url)).body.status === 'ok');
     expect(listing().filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(readFileSync(join(kv, listing().find((f) => /^[0-9a-f]{64}$/.test(f))!)).length).toBeGreaterThan(16);
+    // The store loads after a restart on the same directory, and serves what was written.
+    await tg.stop();
+    const again = await start('store-again', { store: { kind: 'file', path: disk } });
+    const a = await request(`${again.url}/v2/disk/other/manifests/v1`, { method: 'HEAD', headers: { accept: other.mediaType } });
+    await a.body.dump();
+    expect(a.statusCode).toBe(200);
+    expect(a.headers['docker-content-digest']).toBe(other.digest);
+    expect((await readyz(again.url)).body.status).toBe('ok');
   }, 120_000);
 });
