@@ -39,6 +39,16 @@ function keepLinesAtExit(streams: LogStreams): void {
   process.once('unhandledRejection', fatal);
 }
 
+/**
+ * process.exit — unless a log write is stuck in the thread pool (stdout a blocking pipe whose reader
+ * stopped): Node's exit joins the pool's threads and would wait for it forever, so the process kills
+ * itself (SIGKILL, exit status 137) after the lost lines were said on stderr.
+ */
+function exitNow(streams: LogStreams, code: number): never {
+  if (streams.stuck()) process.kill(process.pid, 'SIGKILL');
+  process.exit(code);
+}
+
 /** true when `p` settles within `ms`; false when it has not by then (it is left running). */
 async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -82,7 +92,11 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
       // has not a second later is killed (runPrimary).
       const shutdownMs = (config.limits.shutdownGraceSeconds + config.limits.shutdownSeconds) * 1000 + 1000;
       const code = await runPrimary(workers, log, { sweep, shutdownMs });
-      if (!(await within(streams.drain(), config.limits.shutdownSeconds * 1000))) return streams.abandon() > 0 ? 1 : code;
+      if (!(await within(streams.drain(), config.limits.shutdownSeconds * 1000))) {
+        const lost = streams.abandon();
+        setTimeout(() => exitNow(streams, lost > 0 ? 1 : code), 50).unref();
+        return lost > 0 ? 1 : code;
+      }
       return code;
     }
     // A worker may be told to drain while it is still starting: remember it until it can.
@@ -127,9 +141,8 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     };
     const leave = (why: string): never => {
       const lost = streams.abandon();
-      log.error({ lostLines: lost }, why);
-      streams.flushSync();
-      process.exit(1);
+      log.error({ lostLines: lost }, why); // said on stderr by abandon(); the log may be the stuck one
+      exitNow(streams, 1);
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
@@ -151,11 +164,11 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     let code = EXIT_OK;
     if (!finished) {
       const lost = streams.abandon();
+      // Said on stderr by abandon(); stdout may be the destination that is stuck (then this line is lost too).
       log.error({ lostLines: lost, shutdownSeconds: config.limits.shutdownSeconds }, 'limits.shutdownSeconds passed: exiting with audit lines unwritten');
-      streams.flushSync();
       code = lost > 0 ? 1 : EXIT_OK;
       // Whatever still holds the event loop (a retry, a store connection) must not keep the process.
-      setTimeout(() => process.exit(code), 50).unref();
+      setTimeout(() => exitNow(streams, code), 50).unref();
     }
     if (cluster.isWorker) {
       // The IPC channel would keep a worker alive: leave on purpose (an unexpected disconnect exits at once).

@@ -361,6 +361,8 @@ export class LineWriter {
    * process must be able to end whatever the destination does. Returns the lines still unwritten.
    */
   flushSync(untilMs = Date.now() + 1000): number {
+    // After abandon() nothing is tried again: a write stuck in the thread pool would block this one.
+    if (this.closed) return this.unwrittenLines();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     if (this.busy === 'kernel') this.cur = undefined; // the thread pool holds those bytes
@@ -391,9 +393,19 @@ export class LineWriter {
    * written (the shutdown deadline passed with the destination still failing).
    */
   abandon(pipeWaitMs = 100): number {
-    const lost = this.flushSync(Date.now() + pipeWaitMs);
+    // A write stuck in the thread pool (a blocking pipe whose reader stopped): a synchronous write
+    // would block behind it, forever. Nothing more is tried; its bytes and the queue are lost.
+    const lost = this.busy === 'kernel' && !this.sync ? this.unwrittenLines() : this.flushSync(Date.now() + pipeWaitMs);
     this.closed = true;
     return lost;
+  }
+
+  /**
+   * A write handed to the thread pool has not come back. Asked at the shutdown deadline: then it is
+   * stuck (a blocking pipe nobody reads), and Node cannot exit with it — libuv joins its threads.
+   */
+  writeStuck(): boolean {
+    return this.busy === 'kernel';
   }
 
   /** Reopen the file (logrotate moved it away); after the write in flight, so no line is split. */

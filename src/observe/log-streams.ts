@@ -44,6 +44,8 @@ export interface LogStreams {
    * `pipeWaitMs`: how long a full pipe (EAGAIN) is waited for in that last attempt.
    */
   abandon(pipeWaitMs?: number): number;
+  /** After abandon(): a write is stuck in the thread pool, so process.exit() would hang (start.ts kills instead). */
+  stuck(): boolean;
 }
 
 export type AuditOnFailure = 'refuse' | 'serve';
@@ -226,6 +228,7 @@ export function openLogStreams(opts: {
     reopen: () => {
       if (auditDest !== stdout) auditDest.reopen();
     },
+    stuck: () => dests.some((d) => d.writeStuck()),
     auditProblem: problem,
     auditBacklogBytes: () => auditDest.backlogBytes(),
     auditDroppedLines: () => drops.count(),

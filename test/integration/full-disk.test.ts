@@ -139,17 +139,17 @@ async function start(name: string, extra: Record<string, unknown>): Promise<Trus
 }
 
 /** trustgate with stdout and stderr apart, and its exit observed (the SIGTERM test measures it). */
-async function spawnOwn(name: string, extra: Record<string, unknown>): Promise<{ url: string; child: ChildProcess; out: string; err: string; exited: Promise<{ code: number | null; signal: string | null; at: number }> }> {
+async function spawnOwn(name: string, extra: Record<string, unknown>, stdoutFd?: number): Promise<{ url: string; child: ChildProcess; out: string; err: string; exited: Promise<{ code: number | null; signal: string | null; at: number }> }> {
   const port = await freePort();
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, stringify({ listen: `127.0.0.1:${port}`, store: { kind: 'file', path: join(dir, `${name}-data`) }, upstreams: upstreams(), default: 'lab', ...extra }));
   const out = join(dir, `${name}.out`);
   const err = join(dir, `${name}.err`);
-  const child = spawn(process.execPath, [MAIN, 'start', '--config', file], { stdio: ['ignore', openSync(out, 'a'), openSync(err, 'a')] });
+  const child = spawn(process.execPath, [MAIN, 'start', '--config', file], { stdio: ['ignore', stdoutFd ?? openSync(out, 'a'), openSync(err, 'a')] });
   const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
   started.push({ stop: async () => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')) });
   const url = `http://127.0.0.1:${port}`;
-  await until(`${name} to listen:\n${logTail(out)}${logTail(err)}`, async () => (await fetch(`${url}/healthz`).then((r) => r.status, () => 0)) === 200, 20_000);
+  await until(`${name} to listen:\n${stdoutFd === undefined ? logTail(out) : ''}${logTail(err)}`, async () => (await fetch(`${url}/healthz`).then((r) => r.status, () => 0)) === 200, 20_000);
   return { url, child, out, err, exited };
 }
 
@@ -258,6 +258,34 @@ describe('audit disk full', () => {
     expect(lost).toBeGreaterThan(25);
     expect(lost + auditLines(file).length).toBe(1 + 50);
     expect(gone!.code).toBe(1);
+  }, 60_000);
+});
+
+describe('audit on a stuck pipe', () => {
+  it('stdout a pipe nobody reads: decisions refused once the buffer is full, SIGTERM still ends within limits.shutdownSeconds', async () => {
+    const fifo = join(dir, 'stuck.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const pipe = openSync(fifo, 'r+'); // both ends held here, never read: a log collector that stopped
+    const tg = await spawnOwn('stuck-pipe', { audit: { bufferBytes: 65536 }, log: { level: 'warn' } }, pipe);
+    const during = await decisions(tg.url, 1000);
+    const refused = during.filter((d) => d.status === 503);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.filter((d) => d.code !== undefined).every((d) => d.code === 'AUDIT_UNAVAILABLE')).toBe(true);
+    const r = await readyz(tg.url);
+    expect(r.status).toBe(503);
+    expect(r.body.reason).toMatch(/stdout is not keeping up.*buffer full/);
+    const t0 = Date.now();
+    tg.child.kill('SIGTERM');
+    const gone = await Promise.race([tg.exited, new Promise<undefined>((res) => setTimeout(() => res(undefined), 15_000))]);
+    expect(gone, `still running 15 s after SIGTERM:\n${logTail(tg.err)}`).toBeDefined();
+    console.info(`stuck pipe: SIGTERM to exit ${gone!.at - t0} ms, ${refused.length} refused, exit ${gone!.code ?? gone!.signal}`);
+    expect(gone!.at - t0).toBeLessThanOrEqual(10_000);
+    // A write stuck in the thread pool keeps Node from exiting: the process kills itself after saying so.
+    expect(gone!.code === 1 || gone!.signal === 'SIGKILL').toBe(true);
+    const said = logLines(tg.err).find((l) => l.msg === 'audit lines lost at shutdown');
+    expect(said, logTail(tg.err)).toBeDefined();
+    expect(said!.lostLines).toBeGreaterThan(0);
+    closeSync(pipe);
   }, 60_000);
 });
 
