@@ -7,7 +7,7 @@
 // contended machine, where a turn serves few requests; bench:profile.) (sonic-boom with minLength 0 made one
 // write per line under load here — each write completes before the next line comes — and with a
 // minLength it holds lines until a timer fires; README, profile of the audit path.)
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, write, writeSync, mkdirSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, write, writeSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isatty } from 'node:tty';
 
@@ -129,7 +129,7 @@ export class LineWriter {
   }
 
   private open(): number {
-    if (typeof this.opts.dest === 'number') return this.opts.dest;
+    if (typeof this.opts.dest === 'number') return nonBlockingPipe(this.opts.dest);
     mkdirSync(dirname(this.opts.dest), { recursive: true });
     // 'a+': appended (O_APPEND) and readable, for the torn-last-line check.
     const fd = openSync(this.opts.dest, 'a+');
@@ -447,5 +447,21 @@ function endsTorn(fd: number): boolean {
     return readSync(fd, b, 0, 1, size - 1) === 1 && b[0] !== 10;
   } catch {
     return false; // opened write-only, or not seekable: nothing to repair
+  }
+}
+
+/**
+ * A pipe (stdout into docker's or a collector's pipe) reopened through /proc as a file description of
+ * our own with O_NONBLOCK: a write into a full pipe then fails with EAGAIN (queued and retried) instead
+ * of blocking — the event loop, for a quiet line written at once, or a thread-pool thread that Node
+ * cannot exit without. The inherited description is left as it was, for whoever else shares it.
+ * Anything else (a file, a terminal, a socket: /proc cannot reopen those) is used as given.
+ */
+function nonBlockingPipe(fd: number): number {
+  try {
+    if (!fstatSync(fd).isFIFO()) return fd;
+    return openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch {
+    return fd;
   }
 }

@@ -280,7 +280,7 @@ describe('audit on a stuck pipe', () => {
     expect(gone, `still running 15 s after SIGTERM:\n${logTail(tg.err)}`).toBeDefined();
     console.info(`stuck pipe: SIGTERM to exit ${gone!.at - t0} ms, ${refused.length} refused, exit ${gone!.code ?? gone!.signal}`);
     expect(gone!.at - t0).toBeLessThanOrEqual(10_000);
-    // A write stuck in the thread pool keeps Node from exiting: the process kills itself after saying so.
+    // The pipe is written non-blocking (exit 1); were a write stuck in the thread pool, the process would kill itself (SIGKILL).
     expect(gone!.code === 1 || gone!.signal === 'SIGKILL').toBe(true);
     const said = logLines(tg.err).find((l) => l.msg === 'audit lines lost at shutdown');
     expect(said, logTail(tg.err)).toBeDefined();

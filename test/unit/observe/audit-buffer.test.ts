@@ -2,7 +2,8 @@
 // with ENOSPC, as a full disk does. Lines wait up to bufferBytes (refuse: admission stops there; serve:
 // lines are dropped and counted), the stall is reported with its reason, and abandon() counts the lines
 // never written. Recovery onto a disk that has space again is in test/integration/full-disk.test.ts.
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -67,6 +68,27 @@ describe('LineWriter on a destination that fails (ENOSPC)', () => {
     w.write('{"c":3}\n');
     await w.drain();
     expect(readFileSync(file, 'utf8')).toBe('{"a":1}\n{"b":\n{"c":3}\n');
+  });
+});
+
+describe('LineWriter on a pipe nobody reads', () => {
+  it('a quiet line into a full (blocking) pipe does not block: it waits, and goes out once the reader reads', async () => {
+    const fifo = join(temp(), 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const pipe = openSync(fifo, 'r+'); // blocking, both ends here
+    fds.push(pipe);
+    const size = 65536; // Linux's default pipe capacity
+    writeSync(pipe, Buffer.alloc(size, 0x2e)); // now full: one more blocking write would wait for a reader
+    const w = new LineWriter({ dest: pipe, maxWrite: 4096, bufferBytes: 10_000 });
+    await new Promise((r) => setTimeout(r, 5)); // a quiet moment: the next line is written at once, if it can
+    expect(w.write('after\n')).toBe(true); // returns: had it blocked, this test would time out
+    expect(w.unwrittenLines()).toBe(1);
+    // The reader drains the pipe: the waiting line follows what was there.
+    const buf = Buffer.alloc(size + 100);
+    let got = readSync(pipe, buf, 0, size, null);
+    while (got < size) got += readSync(pipe, buf, got, size - got, null);
+    await w.drain();
+    expect(buf.subarray(0, readSync(pipe, buf, 0, 100, null)).toString()).toBe('after\n');
   });
 });
 
