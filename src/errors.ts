@@ -41,6 +41,8 @@ export const CODES = {
   UPSTREAM_TIMEOUT: { oci: 'UNAVAILABLE', status: 504, summary: 'the upstream registry did not answer within its deadline' },
   UPSTREAM_INVALID: { oci: 'UNAVAILABLE', status: 502, summary: 'the upstream answered with malformed or wrongly shaped data, or redirected where it may not' },
   UPSTREAM_UNAUTHORIZED: { oci: 'UNAUTHORIZED', status: 401, summary: 'the upstream registry refused our credentials or its token realm is not allowed' },
+  // The audit trail (observe/log-streams.ts).
+  AUDIT_UNAVAILABLE: { oci: 'UNAVAILABLE', status: 503, summary: 'the audit trail cannot be written and its buffer is full (audit.onFailure: refuse): no decision is made without its line' },
   // Usage.
   USAGE: { oci: 'UNSUPPORTED', status: 400, summary: 'bad command-line usage' },
   CONFIG_INVALID: { oci: 'UNKNOWN', status: 500, summary: 'the configuration is invalid' },

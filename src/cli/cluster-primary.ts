@@ -26,6 +26,11 @@ export interface PrimaryChores {
    * the whole directory, which no single worker sees (each one indexes what it wrote or found at start).
    */
   sweep?: { everyMs: number; run: () => Promise<unknown> };
+  /**
+   * After SIGTERM, how long the workers may take to end (each bounds itself by limits.shutdownGraceSeconds
+   * + limits.shutdownSeconds); one still alive then is killed, so the whole thing always ends.
+   */
+  shutdownMs?: number;
 }
 
 export async function runPrimary(n: number, log: Logger, chores: PrimaryChores = {}): Promise<number> {
@@ -75,6 +80,15 @@ export async function runPrimary(n: number, log: Logger, chores: PrimaryChores =
     log.info({ workers: live.size }, 'shutting down: every worker drains');
     for (const w of live) if (w.isConnected() && listenedSet.has(w)) w.send(DRAIN_MESSAGE);
     if (live.size === 0) resolveDone();
+    if (chores.shutdownMs !== undefined) {
+      setTimeout(() => {
+        for (const w of live) {
+          log.error({ worker: w.id, afterMs: chores.shutdownMs }, 'worker did not end within its shutdown limits: killed');
+          failed = true;
+          w.process.kill('SIGKILL');
+        }
+      }, chores.shutdownMs).unref();
+    }
   };
   const reopen = () => {
     for (const w of live) if (w.isConnected()) w.send(REOPEN_MESSAGE);

@@ -164,6 +164,13 @@ export interface Config {
     trustCacheSeconds: number;
     /** On SIGTERM, how long in-flight requests (blob streams) may take to finish. */
     shutdownGraceSeconds: number;
+    /**
+     * Once in-flight requests are done (at most shutdownGraceSeconds), how long writing out waiting
+     * audit lines and closing the store may take: then the process exits whatever the audit
+     * destination does, and says on stderr how many lines were lost. SIGTERM with nothing in flight
+     * ends within this.
+     */
+    shutdownSeconds: number;
     /** Warn (log and metric) when an imported trust bundle expires within this many days. */
     bundleWarnDays: number;
     /**
@@ -187,8 +194,13 @@ export interface Config {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; format?: LogFormat | undefined };
   /** Verified blob cache on local disk (src/blobcache), or false. */
   blobCache: BlobCacheConfig | false;
-  /** Audit lines: always written whatever `log.level`; to stdout, or appended to `path` (reopened on SIGHUP). */
-  audit: { path?: string | undefined };
+  /**
+   * Audit lines: always written whatever `log.level`; to stdout, or appended to `path` (reopened on
+   * SIGHUP). Lines the destination does not take wait, in order, in up to `bufferBytes` (default
+   * 64 MiB); when that is full, `onFailure` says what happens: `refuse` (default) refuses trust
+   * decisions with AUDIT_UNAVAILABLE, `serve` serves and drops (and counts) the lines.
+   */
+  audit: { path?: string | undefined; bufferBytes: number; onFailure: 'refuse' | 'serve' };
   /** Server processes sharing the listen socket (node:cluster); `auto`: one per available core. */
   workers: number | 'auto';
   /** Cached manifests (src/store/manifest-cache.ts). */
@@ -206,6 +218,9 @@ export interface BlobCacheConfig {
   /** Hash every read from disk, not only the first after start. */
   verifyOnRead: boolean;
 }
+
+/** audit.bufferBytes when not set: 64 MiB of lines (~150 000 decisions) may wait for a failing destination. */
+export const DEFAULT_AUDIT_BUFFER_BYTES = 64 * 1024 * 1024;
 
 /** The file store's disk cap when `store.maxBytes` is not set: 1 GiB. */
 export const DEFAULT_STORE_MAX_BYTES = 1024 ** 3;
@@ -578,13 +593,15 @@ function parseClientLimits(p: Problems, d: Obj) {
 
 function parseAuditAndWorkers(p: Problems, doc: Obj): Pick<Config, 'audit' | 'workers'> {
   const a = doc.audit;
-  let audit: Config['audit'] = {};
+  let audit: Config['audit'] = { bufferBytes: DEFAULT_AUDIT_BUFFER_BYTES, onFailure: 'refuse' };
   if (a !== undefined) {
-    if (!isObj(a)) p.add('audit', a, 'a mapping with path');
+    if (!isObj(a)) p.add('audit', a, 'a mapping with path, bufferBytes, onFailure');
     else {
-      unknownKeys(p, a, 'audit.', ['path']);
+      unknownKeys(p, a, 'audit.', ['path', 'bufferBytes', 'onFailure']);
+      const bufferBytes = int(p, a, 'bufferBytes', 'audit.', DEFAULT_AUDIT_BUFFER_BYTES, 4096, 4 * 1024 ** 3);
+      const onFailure = oneOf(p, a, 'onFailure', 'audit.', ['refuse', 'serve'] as const, 'refuse');
       if (a.path !== undefined && (typeof a.path !== 'string' || a.path === '')) p.add('audit.path', a.path, 'a file path');
-      else audit = { path: a.path as string | undefined };
+      else audit = { path: a.path as string | undefined, bufferBytes, onFailure };
     }
   }
   const w = doc.workers;
@@ -663,7 +680,7 @@ export function validateConfig(doc: unknown, source: string): Config {
 
   const limitsDoc = isObj(doc.limits) ? doc.limits : {};
   if (doc.limits !== undefined && !isObj(doc.limits)) p.add('limits', doc.limits, 'a mapping');
-  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests', 'bundleWarnDays', 'maxSignatures', ...CLIENT_LIMIT_KEYS]);
+  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'shutdownSeconds', 'verifyBlobDigests', 'bundleWarnDays', 'maxSignatures', ...CLIENT_LIMIT_KEYS]);
   const vbd = limitsDoc.verifyBlobDigests;
   if (vbd !== undefined && typeof vbd !== 'boolean') p.add('limits.verifyBlobDigests', vbd, 'true or false');
   const limits = {
@@ -671,6 +688,7 @@ export function validateConfig(doc: unknown, source: string): Config {
     upstreamTimeoutMs: int(p, limitsDoc, 'upstreamTimeoutMs', 'limits.', 30_000, 100, 600_000),
     trustCacheSeconds: int(p, limitsDoc, 'trustCacheSeconds', 'limits.', 300, 0, 86_400),
     shutdownGraceSeconds: int(p, limitsDoc, 'shutdownGraceSeconds', 'limits.', 30, 0, 3600),
+    shutdownSeconds: int(p, limitsDoc, 'shutdownSeconds', 'limits.', 10, 1, 3600),
     verifyBlobDigests: vbd !== false,
     bundleWarnDays: int(p, limitsDoc, 'bundleWarnDays', 'limits.', 7, 0, 3650),
     maxSignatures: int(p, limitsDoc, 'maxSignatures', 'limits.', 32, 1, 1024),

@@ -106,6 +106,13 @@ export interface AuditWriter {
   write(rec: AuditRecord): void;
   /** The same line as write({ ...p.rec, durationMs }), from the fields serialised once. */
   writePrepared?(p: PreparedAudit, durationMs: number): void;
+  /**
+   * false: the audit buffer is full and `audit.onFailure` is refuse — a decision made now could not be
+   * recorded, so none is made (the server answers AUDIT_UNAVAILABLE). Absent: always accepting.
+   */
+  accepting?(): boolean;
+  /** Why audit lines wait or are refused (readiness answers 503 with it); undefined while all is well. */
+  problem?(): string | undefined;
 }
 
 export interface AuditSinks {

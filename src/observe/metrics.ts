@@ -50,6 +50,26 @@ export class Metrics {
       for (const [upstream, at] of this.freezes) this.trustFrozenAt.set({ upstream }, at.getTime() / 1000);
     },
   });
+  /** The audit stream these gauges read when scraped (start.ts sets it once the streams are open). */
+  audit: { backlogBytes(): number; droppedLines(): number } | undefined;
+  private auditDroppedSeen = 0;
+  // Names fixed by deploy/prometheus alert rules.
+  readonly auditBacklog: Gauge = new Gauge({
+    name: 'trustgate_audit_backlog_bytes',
+    help: 'Audit bytes waiting for their destination (a failing or slow audit file or stdout); bounded by audit.bufferBytes',
+    registers: [this.registry],
+    collect: (): void => this.auditBacklog.set(this.audit?.backlogBytes() ?? 0),
+  });
+  readonly auditDropped: Counter = new Counter({
+    name: 'trustgate_audit_dropped_lines_total',
+    help: 'Audit lines dropped because the audit buffer was full (audit.onFailure: serve)',
+    registers: [this.registry],
+    collect: (): void => {
+      const n = this.audit?.droppedLines() ?? 0;
+      if (n > this.auditDroppedSeen) this.auditDropped.inc(n - this.auditDroppedSeen);
+      this.auditDroppedSeen = Math.max(n, this.auditDroppedSeen);
+    },
+  });
   readonly storeUp = new Gauge({ name: 'trustgate_store_up', help: '1 when the shared store answers, 0 when degraded to memory', registers: [this.registry] });
 
   private readonly requestCells: CountCell[] = [];

@@ -53,6 +53,12 @@ export function buildServer(deps: ServerDeps): Server {
     try {
       route = routes.route(req.method ?? 'GET', req.url ?? '/');
       if (debug) log.debug({ method: req.method, url: req.url, route: route.kind }, 'request'); // no object built per request at info
+      // No decision without its audit line: with the audit buffer full (audit.onFailure: refuse) every
+      // route that decides (manifests by tag or digest, tags/list) is refused before it decides — the
+      // warm path included. One call and a comparison per request.
+      if ((route.kind === 'manifest' || route.kind === 'tags') && deps.audit?.accepting?.() === false) {
+        throw fail('AUDIT_UNAVAILABLE', `trust decisions are refused until the audit trail can be written: ${deps.audit.problem?.() ?? 'audit buffer full'}`);
+      }
       // A warm manifest by tag is answered here, synchronously (handlers/warm-tag.ts): counted at once,
       // and watched only if the socket has not taken the whole response (else it cannot stall).
       if (route.kind === 'manifest' && warm.answer(route, req, res)) {
@@ -82,6 +88,10 @@ export function buildServer(deps: ServerDeps): Server {
         return sendJson(req, res, 200, { status: 'ok' });
       case 'ready': {
         if (deps.lifecycle?.draining) return sendJson(req, res, 503, { status: 'draining' });
+        // Audit lines waiting for a failing destination: not ready (a load balancer moves traffic to a
+        // replica that can record it), with the reason; decisions are refused only once the buffer is full.
+        const auditProblem = deps.audit?.problem?.();
+        if (auditProblem) return sendJson(req, res, 503, { status: 'audit-unavailable', reason: auditProblem });
         // Degraded (store down) still serves — from memory and the upstreams, never unverified — so
         // it stays ready; the body says which layer is missing.
         const h = deps.kv?.health() ?? { ok: true };

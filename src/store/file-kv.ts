@@ -81,8 +81,16 @@ export class FileKv implements KvStore {
   private async writeAtomic(file: string, data: Buffer): Promise<void> {
     await this.ensureDir();
     const tmp = tmpNameFor(file);
-    await writeFile(tmp, data);
-    await rename(tmp, file);
+    try {
+      await writeFile(tmp, data);
+      await rename(tmp, file);
+    } catch (err) {
+      // A full disk (ENOSPC, EDQUOT) or an I/O error: the value stays as it was (the rename never
+      // happened), and the partial temp file goes now — left for the sweeper, an hour of them held
+      // the space the next write needs.
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
   }
 
   async get(key: string): Promise<Buffer | undefined> {
@@ -122,11 +130,17 @@ export class FileKv implements KvStore {
     if (expiresAt !== 0 && size > this.maxBytes) return;
     await this.ensureIndex();
     const name = this.name(key);
+    const was = this.index?.get(name);
     this.account(name, undefined);
     await this.makeRoom(size);
     const head = Buffer.alloc(HEADER);
     head.writeBigUInt64BE(BigInt(expiresAt), 0);
-    await this.writeAtomic(join(this.dir, name), Buffer.concat([head, value]));
+    try {
+      await this.writeAtomic(join(this.dir, name), Buffer.concat([head, value]));
+    } catch (err) {
+      if (was) this.account(name, was); // the old value is still on disk
+      throw err;
+    }
     this.account(name, { charged: size, expiresAt, writtenAt: Date.now() });
   }
 
@@ -276,8 +290,8 @@ export class FileKv implements KvStore {
     // empty by a contender in between, taken for expired and broken: two holders (a stampede over two
     // workers then fetched every role twice).
     const tmp = tmpNameFor(file);
-    await writeFile(tmp, token);
     try {
+      await writeFile(tmp, token); // inside the try: a full disk leaves no empty temp file behind
       for (let attempt = 0; attempt < 3; attempt++) {
         const release = async () => {
           const cur = await readFile(file, 'utf8').catch(() => '');
