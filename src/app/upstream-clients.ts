@@ -29,15 +29,22 @@ export function indexOfUpstream(config: Config, u: UpstreamConfig): number {
 /** Hooks only the proxy wires (metrics, audit of refused redirects); commands leave them out. */
 export type RegistryHooks = Pick<RegistryClientOptions, 'onTiming' | 'onRedirectRefused' | 'self' | 'connections'>;
 
-export function registryClientFor(config: Config, u: UpstreamConfig, env: NodeJS.ProcessEnv, hooks: RegistryHooks = {}): RegistryClient {
+/** How to reach an upstream's registry: what its reading client and `resign`'s writer share. */
+function registryConnection(config: Config, u: UpstreamConfig, env: NodeJS.ProcessEnv) {
   const at = `upstreams[${indexOfUpstream(config, u)}]`;
-  return new RegistryClient({
+  return {
     registry: u.registry,
     ca: u.ca ? readConfigFile(u.ca, `${at}.ca`) : undefined,
     credentials: u.username ? { username: u.username, password: secretFromEnv(env, u.passwordEnv, `${at}.passwordEnv`) ?? '' } : undefined,
     realmAllowlist: u.realms,
     insecure: u.insecure,
     timeoutMs: config.limits.upstreamTimeoutMs,
+  };
+}
+
+export function registryClientFor(config: Config, u: UpstreamConfig, env: NodeJS.ProcessEnv, hooks: RegistryHooks = {}): RegistryClient {
+  return new RegistryClient({
+    ...registryConnection(config, u, env),
     manifestBytes: config.limits.manifestBytes,
     redirects: u.redirects,
     self: config.listen,
@@ -50,15 +57,15 @@ export function registryClientFor(config: Config, u: UpstreamConfig, env: NodeJS
  * the upstream's registry client.
  */
 export function registryWriterFor(config: Config, u: UpstreamConfig, env: NodeJS.ProcessEnv): RegistryWriter {
-  const at = `upstreams[${indexOfUpstream(config, u)}]`;
-  return new RegistryWriter({
-    registry: u.registry,
-    ca: u.ca ? readConfigFile(u.ca, `${at}.ca`) : undefined,
-    credentials: u.username ? { username: u.username, password: secretFromEnv(env, u.passwordEnv, `${at}.passwordEnv`) ?? '' } : undefined,
-    realmAllowlist: u.realms,
-    insecure: u.insecure,
-    timeoutMs: config.limits.upstreamTimeoutMs,
-  });
+  return new RegistryWriter(registryConnection(config, u, env));
+}
+
+/**
+ * The name an upstream's notary server goes by in the store (`meta:<source>:…`, `dct:verified:<source>:…`):
+ * its host, as NotaryHttpFetcher names its source. Commands that read the store need no fetcher for it.
+ */
+export function notarySourceOf(u: UpstreamConfig): string | undefined {
+  return u.notary ? new URL(u.notary.url).host : undefined;
 }
 
 /** The upstream's notary server, or undefined when it has none (bundle, cosign or Notation only). */

@@ -22,7 +22,7 @@ import { readBodyCapped } from '../http/read-capped.js';
 import { BUNDLE_INDEX_KEY, buildKv, pinningOf } from '../app/store.js';
 import { readBundleIndex, secondsLeft } from '../app/bundle-index.js';
 import { Progress } from './progress.js';
-import { notaryFetcherFor, registryClientFor } from '../app/upstream-clients.js';
+import { notaryFetcherFor, notarySourceOf, registryClientFor } from '../app/upstream-clients.js';
 import { parseImage, upstreamForImage } from '../app/select-upstream.js';
 import { parseNow } from './lookup.js';
 import { EXIT_OK, EXIT_REFUSED, reportError, UsageError, type Io } from './output.js';
@@ -42,8 +42,7 @@ function frozenUpstreamOf(config: Config, gun: string, env: NodeJS.ProcessEnv): 
   const u = [...config.upstreams].sort((a, b) => b.gun.length - a.gun.length).find((x) => gun.startsWith(`${x.gun}/`));
   const at = u?.notary?.frozenAt;
   if (!u || !at) return undefined;
-  // The notary host, as NotaryHttpFetcher names its source: the proxy keys this upstream's store entries by it.
-  return { upstream: u.name, at, source: new URL(u.notary!.url).host };
+  return { upstream: u.name, at, source: notarySourceOf(u)! };
 }
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -231,7 +230,7 @@ async function frozenStatus(config: Config, kv: KvStore): Promise<Array<{ gun: s
   for (const u of config.upstreams) {
     const at = u.notary?.frozenAt;
     if (!at) continue;
-    for (const [gun, verifiedAt] of await new VerifiedRecords(kv, new URL(u.notary!.url).host).index()) {
+    for (const [gun, verifiedAt] of await new VerifiedRecords(kv, notarySourceOf(u)!).index()) {
       out.push({ gun, upstream: u.name, verifiedAt: verifiedAt.toISOString(), frozenAt: at.toISOString(), usable: verifiedAt <= at });
     }
   }

@@ -4,7 +4,7 @@ import { loadCosignTrustSelector } from '../cosign/load-trust.js';
 import type { Config } from '../config/schema.js';
 import { loadNotationTrust } from '../app/notation-trust.js';
 import { buildKv } from '../app/store.js';
-import { notaryFetcherFor } from '../app/upstream-clients.js';
+import { notarySourceOf } from '../app/upstream-clients.js';
 import { VerifiedRecords } from '../trust/state/verified-records.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 
@@ -12,17 +12,15 @@ import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
  * An upstream with notary.frozenAt whose store holds no DCT state verified before the freeze would refuse
  * every signed tag once frozen (FROZEN_NO_STATE): say so while there is still time to prefetch or import.
  */
-async function frozenStateWarnings(config: Config, env: NodeJS.ProcessEnv): Promise<string[]> {
+async function frozenStateWarnings(config: Config): Promise<string[]> {
   const frozen = config.upstreams.filter((u) => u.notary?.frozenAt);
   if (frozen.length === 0) return [];
   const kv = buildKv(config);
   const out: string[] = [];
   try {
     for (const u of frozen) {
-      const notary = notaryFetcherFor(config, u, env)!;
-      await notary.close();
       const at = u.notary!.frozenAt!;
-      const index = await new VerifiedRecords(kv, notary.source).index();
+      const index = await new VerifiedRecords(kv, notarySourceOf(u)!).index();
       const before = [...index.values()].filter((d) => d <= at).length;
       if (before === 0) {
         out.push(`upstream ${u.name}: notary.frozenAt is ${at.toISOString()} and the ${config.store.kind} store holds no DCT state verified before it: every signed tag will be refused with FROZEN_NO_STATE once frozen (prefetch the repositories through trustgate or import a bundle exported before the freeze)`);
@@ -52,7 +50,7 @@ export async function runConfigCheck(argv: string[], io: Io, env: NodeJS.Process
     for (const [p, f] of Object.entries(config.trustPinning.ca)) readConfigFile(f, `trust_pinning.ca.${p}`);
     // The Notation trust policy and the trust stores it names, parsed as start parses them.
     for (const [i, u] of config.upstreams.entries()) await loadNotationTrust(u, i);
-    const warnings = await frozenStateWarnings(config, env);
+    const warnings = await frozenStateWarnings(config);
     for (const w of warnings) io.stderr(`warning: ${w}`);
     io.stdout(JSON.stringify({ ok: true, file, listen: `${config.listen.host}:${config.listen.port}`, store: config.store.kind, upstreams: config.upstreams.map((u) => u.name), ...(warnings.length ? { warnings } : {}) }));
     return EXIT_OK;

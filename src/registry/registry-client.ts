@@ -68,6 +68,19 @@ export function withSystemRoots(ca: string | Buffer): string[] {
   return [...rootCertificates, typeof ca === 'string' ? ca : ca.toString('utf8')];
 }
 
+/** Token auth against an upstream registry, the same for its reading client and `resign`'s writer. */
+export function upstreamAuth(dispatcher: Dispatcher, base: URL, opts: Pick<RegistryClientOptions, 'realmAllowlist' | 'credentials' | 'timeoutMs' | 'insecure'>): BearerAuth {
+  return new BearerAuth({
+    dispatcher,
+    realmAllowlist: opts.realmAllowlist ?? [base.origin],
+    credentials: opts.credentials,
+    timeoutMs: opts.timeoutMs,
+    errorCode: 'UPSTREAM_UNAUTHORIZED',
+    invalidCode: 'UPSTREAM_INVALID',
+    allowInsecure: opts.insecure,
+  });
+}
+
 export class RegistryClient {
   private readonly base: URL;
   private readonly dispatcher: Dispatcher;
@@ -95,15 +108,7 @@ export class RegistryClient {
       self: opts.self,
       resolve: opts.resolve,
     };
-    this.auth = new BearerAuth({
-      dispatcher: this.dispatcher,
-      realmAllowlist: opts.realmAllowlist ?? [this.base.origin],
-      credentials: opts.credentials,
-      timeoutMs: opts.timeoutMs,
-      errorCode: 'UPSTREAM_UNAUTHORIZED',
-      invalidCode: 'UPSTREAM_INVALID',
-      allowInsecure: opts.insecure,
-    });
+    this.auth = upstreamAuth(this.dispatcher, this.base, opts);
   }
 
   get origin(): string {

@@ -6,9 +6,9 @@
 // a command an operator runs, never for the proxy.
 import { Agent, request, type Dispatcher } from 'undici';
 import { fail } from '../errors.js';
-import { BearerAuth, parseBearerChallenge } from '../http/bearer-auth.js';
+import { parseBearerChallenge, type BearerAuth } from '../http/bearer-auth.js';
 import { readBodyCapped } from '../http/read-capped.js';
-import { upstreamError, withSystemRoots } from './registry-client.js';
+import { upstreamAuth, upstreamError, withSystemRoots } from './registry-client.js';
 
 export interface RegistryWriterOptions {
   registry: string;
@@ -42,15 +42,7 @@ export class RegistryWriter {
   constructor(private readonly opts: RegistryWriterOptions) {
     this.base = new URL(opts.registry);
     this.dispatcher = opts.dispatcher ?? new Agent({ connect: opts.ca ? { ca: withSystemRoots(opts.ca) } : {}, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs, connections: 4 });
-    this.auth = new BearerAuth({
-      dispatcher: this.dispatcher,
-      realmAllowlist: opts.realmAllowlist ?? [this.base.origin],
-      credentials: opts.credentials,
-      timeoutMs: opts.timeoutMs,
-      errorCode: 'UPSTREAM_UNAUTHORIZED',
-      invalidCode: 'UPSTREAM_INVALID',
-      allowInsecure: opts.insecure,
-    });
+    this.auth = upstreamAuth(this.dispatcher, this.base, opts);
   }
 
   async close(): Promise<void> {
