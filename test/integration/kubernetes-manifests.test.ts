@@ -264,7 +264,7 @@ describe('deploy/kubernetes', () => {
       expect(readFileSync(join(out, 'manifest.json'))).toEqual(signed.manifest);
       const refused = await skopeo(['inspect', '--tls-verify=false', `docker://${service!.host}/${REPO}:unsigned`]);
       expect(refused.code).not.toBe(0);
-      expect(refused.out).toMatch(/no valid trust data for unsigned/);
+      expect(refused.out).toMatch(/no valid trust data for k8s\/app:unsigned/);
     }
     // The audit lines of those answers are in the pods' logs (written in batches: shortly after).
     let logs = '';

@@ -120,8 +120,12 @@ describe('Redis Cluster (3 masters) shared by two replicas', () => {
     expect(notaryRequestsFor(gun).slice(before).map((u) => u.replace(/\.[0-9a-f]{64}\.json$/, '.<sha256>.json')).sort()).toEqual([
       'root.json',
       'root.json',
-      'snapshot.<sha256>.json',
-      'targets.<sha256>.json',
+      // The first contact's prefetch asks for these by name (each used: it hashes to the name its
+      // parent gives); the replica that came second found the GUN verified and asked ahead for its
+      // timestamp only.
+      'snapshot.json',
+      'targets.json',
+      'targets/releases.json',
       'timestamp.json',
       'timestamp.json',
     ]);
@@ -203,12 +207,15 @@ describe('Redis Sentinel: the master is killed, the replica promoted', () => {
     expect(statuses.length).toBeGreaterThan(0);
     expect(statuses.every((s) => s === 200)).toBe(true);
 
-    // A tag signed after the failover is served (its metadata written to the new master).
+    const ready = await eventually('readyz ok after failover', () => getJson(proxy.url, '/readyz'), (r) => r.body?.status === 'ok');
+    expect(ready.status).toBe(200);
+    // A tag signed once the failover is over (the store answers again) is served at once, and its metadata
+    // and floors are written to the new master. (Signed while the store was still degraded, a newly signed
+    // tag is served too — revalidated at once — but its floors then stay in the replica's memory and
+    // local record, not in Redis: docs/failure-modes.md.)
     const v2 = await signedImage('sentinel/app', 'v2', false);
     expect(await eventually('v2 served after failover', () => head(proxy.url, '/v2/sentinel/app/manifests/v2'), (r) => r.status === 200)).toEqual({ status: 200, digest: v2.digest });
     expect((await head(proxy.url, '/v2/sentinel/app/manifests/unsigned')).status).toBe(403);
-    const ready = await eventually('readyz ok after failover', () => getJson(proxy.url, '/readyz'), (r) => r.body?.status === 'ok');
-    expect(ready.status).toBe(200);
 
     // Floors on the promoted master never went backwards; v2's publish raised targets.
     const floorsAfter = await hgetall(sentinel.replica.port, `sn:trust:floors:${gun}`);
