@@ -9,7 +9,7 @@
 import { fail } from '../errors.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { DigestSignatureVerifier, SignatureProof, SignatureSources } from '../server/deps.js';
-import { DEFAULT_SIGNATURE_LIMITS, fingerprint, firstInOrder, Reasons, SignatureBudget, SIGNATURE_PARALLEL, VerdictCache, type SignatureLimits } from '../registry/signature-budget.js';
+import { DEFAULT_SIGNATURE_LIMITS, fingerprint, firstInOrder, Reasons, SignatureBudget, SIGNATURE_PARALLEL, TRANSIENT_VERDICT_MS, VerdictCache, type SignatureLimits } from '../registry/signature-budget.js';
 import { fetchBundle, fetchClassic, isUnusable, listCosignCandidates, type ClassicCandidate } from './discovery.js';
 import type { Descriptor } from '../registry/referrers.js';
 import type { CosignTrustSelector } from './select-trust.js';
@@ -112,6 +112,7 @@ export class CosignVerifier implements DigestSignatureVerifier {
       if (isUnusable(found)) {
         // Bytes that are not a signature stay so; a registry or network failure, or the budget, do not.
         if (found.permanent) this.verdicts.set(c.key, { bad: found.reason });
+        else if (found.transient) this.verdicts.set(c.key, { bad: found.reason }, Date.now() + TRANSIENT_VERDICT_MS);
         reasons.push(found.reason);
         return undefined;
       }

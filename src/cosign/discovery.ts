@@ -127,9 +127,11 @@ export async function listCosignCandidates(registry: RegistryClient, repo: strin
 export interface Unusable {
   reason: string;
   permanent: boolean;
+  /** The registry's answer about a digest (missing, other bytes): remembered for a while. */
+  transient?: boolean | undefined;
 }
 
-const unusable = (f: Exclude<Fetched, { bytes: Buffer }>, prefix: string): Unusable => ({ reason: `${prefix}: ${f.reason}`, permanent: f.permanent });
+const unusable = (f: Exclude<Fetched, { bytes: Buffer }>, prefix: string): Unusable => ({ reason: `${prefix}: ${f.reason}`, permanent: f.permanent, transient: f.transient });
 
 /** Fetch one tag-form candidate's payload (within `budget`). */
 export async function fetchClassic(registry: RegistryClient, repo: string, c: ClassicCandidate, budget?: SignatureBudget): Promise<FoundClassic | Unusable> {

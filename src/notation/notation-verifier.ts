@@ -15,7 +15,7 @@ import { inspectCoseEnvelope } from './cose-envelope.js';
 import { evaluateEnvelope, SIGNING_SCHEME_SA, type InspectedEnvelope, type Problem } from './envelope-checks.js';
 import { inspectJwsEnvelope } from './jws-envelope.js';
 import { createHash } from 'node:crypto';
-import { DEFAULT_SIGNATURE_LIMITS, fingerprint, firstInOrder, Reasons, SignatureBudget, SIGNATURE_PARALLEL, VerdictCache, type SignatureLimits } from '../registry/signature-budget.js';
+import { DEFAULT_SIGNATURE_LIMITS, fingerprint, firstInOrder, Reasons, SignatureBudget, SIGNATURE_PARALLEL, TRANSIENT_VERDICT_MS, VerdictCache, type SignatureLimits } from '../registry/signature-budget.js';
 import { fetchSignature, listSignatureCandidates, NotASignature, thumbprintRank, type Descriptor } from './referrers.js';
 import type { RevocationChecker } from './revocation.js';
 import { selectPolicy, type TrustPolicy, type TrustPolicyDocument } from './trust-policy.js';
@@ -63,6 +63,10 @@ export class NotationVerifier {
     this.fingerprint = fingerprint({ policy: opts.trustPolicy, stores: [...this.thumbprints].sort(([a], [b]) => (a < b ? -1 : 1)) });
   }
 
+  private nowMs(): number {
+    return (this.opts.now?.() ?? new Date()).getTime();
+  }
+
   /** Thumbprints of the certificates a signature under `policy` may chain to (ca and signingAuthority stores). */
   private trustedThumbprints(policy: TrustPolicy): Set<string> {
     return new Set(policy.trustStores.filter((s) => s.type !== 'tsa').flatMap((s) => this.thumbprints.get(`${s.type}:${s.name}`) ?? []));
@@ -80,7 +84,7 @@ export class NotationVerifier {
   /** Fetch and inspect one candidate (spending `budget`), or reuse what its digest gave before. */
   private async inspect(registry: RegistryClient, repo: string, subject: string, d: Descriptor, budget?: SignatureBudget): Promise<Inspection> {
     const key = this.key(subject, d.digest);
-    const hit = this.cache.get(key);
+    const hit = this.cache.get(key, this.nowMs());
     if (hit) return hit;
     try {
       const sig = await fetchSignature(registry, repo, subject, d, budget);
@@ -93,6 +97,11 @@ export class NotationVerifier {
       if ((err instanceof NotASignature && err.permanent) || (isTrustgateError(err) && err.code === 'MALFORMED')) {
         const v = { bad: (err as Error).message };
         this.cache.set(key, v);
+        return v;
+      }
+      if (err instanceof NotASignature && err.transient) {
+        const v = { bad: (err as Error).message };
+        this.cache.set(key, v, this.nowMs() + TRANSIENT_VERDICT_MS);
         return v;
       }
       return { bad: (err as Error).message };
@@ -165,7 +174,7 @@ export class NotationVerifier {
     const cached: Array<{ c: Descriptor; i: Inspection }> = [];
     const fresh: Descriptor[] = [];
     for (const c of candidates) {
-      const i = this.cache.get(this.key(manifest.digest, c.digest));
+      const i = this.cache.get(this.key(manifest.digest, c.digest), this.nowMs());
       if (i) cached.push({ c, i });
       else fresh.push(c);
     }

@@ -50,6 +50,8 @@ export class NotASignature extends Error {
     message: string,
     /** True when it depends only on the content-addressed bytes (so it may be cached by digest). */
     readonly permanent: boolean,
+    /** The registry's answer about the digest (missing, other bytes): cached for a while (signature-budget.ts). */
+    readonly transient = false,
   ) {
     super(message);
   }
@@ -63,7 +65,7 @@ export class NotASignature extends Error {
 export async function fetchSignature(registry: RegistryClient, repo: string, subject: string, d: Descriptor, budget?: SignatureBudget): Promise<FoundSignature> {
   if (typeof d.size === 'number' && d.size > MAX_SIGNATURE_MANIFEST_BYTES) throw new NotASignature(`signature manifest ${d.digest} is listed as ${d.size} bytes, over ${MAX_SIGNATURE_MANIFEST_BYTES}`, false);
   const m = await fetchSignatureManifest(registry, repo, d.digest, [MANIFEST_TYPE], MAX_SIGNATURE_MANIFEST_BYTES, `signature manifest ${d.digest}`, budget);
-  if (!('bytes' in m)) throw new NotASignature(m.reason, m.permanent);
+  if (!('bytes' in m)) throw new NotASignature(m.reason, m.permanent, m.transient);
   let doc: { mediaType?: unknown; artifactType?: unknown; config?: { mediaType?: unknown }; subject?: { digest?: unknown }; layers?: Descriptor[] };
   try {
     doc = JSON.parse(m.bytes.toString('utf8'));
@@ -82,7 +84,7 @@ export async function fetchSignature(registry: RegistryClient, repo: string, sub
   }
   if (typeof layer.size === 'number' && layer.size > MAX_ENVELOPE_BYTES) throw new NotASignature(`signature envelope ${layer.digest} is larger than ${MAX_ENVELOPE_BYTES} bytes`, true);
   const env = await fetchSignatureBlob(registry, repo, layer.digest, MAX_ENVELOPE_BYTES, `signature envelope ${layer.digest}`, budget);
-  if (!('bytes' in env)) throw new NotASignature(env.reason, env.permanent);
+  if (!('bytes' in env)) throw new NotASignature(env.reason, env.permanent, env.transient);
   return { manifestDigest: d.digest, envelopeMediaType: String(layer.mediaType), envelope: env.bytes };
 }
 

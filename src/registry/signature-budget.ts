@@ -66,23 +66,31 @@ export class SignatureBudget {
   }
 }
 
-/** Least recently used, at most `max` entries. */
+/**
+ * How long a failure that is not a property of the candidate's bytes but of the registry's answer (a
+ * listed manifest or blob it does not have, bytes that do not hash to the digest) is remembered. Not
+ * forever: it may be pushed a moment later. Not never: else listing endless missing digests would
+ * make every request spend its whole budget on them.
+ */
+export const TRANSIENT_VERDICT_MS = 60_000;
+
+/** Least recently used, at most `max` entries; an entry may carry an expiry (epoch ms). */
 export class VerdictCache<V> {
-  private readonly map = new Map<string, V>();
+  private readonly map = new Map<string, { v: V; until: number }>();
   constructor(private readonly max = 4096) {}
 
-  get(key: string): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
+  get(key: string, nowMs = Date.now()): V | undefined {
+    const e = this.map.get(key);
+    if (e === undefined) return undefined;
+    this.map.delete(key);
+    if (e.until <= nowMs) return undefined;
+    this.map.set(key, e);
+    return e.v;
   }
 
-  set(key: string, v: V): void {
+  set(key: string, v: V, until = Infinity): void {
     this.map.delete(key);
-    this.map.set(key, v);
+    this.map.set(key, { v, until });
     while (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
   }
 

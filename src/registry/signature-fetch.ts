@@ -9,7 +9,12 @@ import { readBodyCapped } from '../http/read-capped.js';
 import type { RegistryClient } from './registry-client.js';
 import type { SignatureBudget } from './signature-budget.js';
 
-export type Fetched = { bytes: Buffer } | { reason: string; permanent: boolean };
+/**
+ * `permanent`: a property of the digest's bytes. `transient`: the registry's answer about this digest
+ * (it does not have it, or served other bytes), remembered for a while. Neither: the network, the
+ * registry's health or the request's budget, never remembered.
+ */
+export type Fetched = { bytes: Buffer } | { reason: string; permanent: boolean; transient?: boolean };
 
 const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -19,7 +24,7 @@ async function capped(budget: SignatureBudget | undefined, itemMax: number, what
   let bytes: Buffer | null = null;
   try {
     bytes = await read(cap);
-    if (bytes === null) return { reason: `${what} is not in the registry`, permanent: false };
+    if (bytes === null) return { reason: `${what} is not in the registry`, permanent: false, transient: true };
     return { bytes };
   } catch (err) {
     const code = isTrustgateError(err) ? err.code : (err as { code?: string }).code;
@@ -48,13 +53,13 @@ export async function fetchSignatureBlob(registry: RegistryClient, repo: string,
     }
     return Buffer.from(await readBodyCapped(res.body, cap, what, res.headers['content-length']));
   });
-  if ('bytes' in r && sha256(r.bytes) !== digest) return { reason: `the registry served other bytes for ${what}`, permanent: false };
+  if ('bytes' in r && sha256(r.bytes) !== digest) return { reason: `the registry served other bytes for ${what}`, permanent: false, transient: true };
   return r;
 }
 
 /** A manifest by digest, likewise. */
 export async function fetchSignatureManifest(registry: RegistryClient, repo: string, digest: string, accept: readonly string[], itemMax: number, what: string, budget?: SignatureBudget): Promise<Fetched> {
   const r = await capped(budget, itemMax, what, async (cap) => (await registry.fetchManifest(repo, digest, accept, cap, { pool: 'signatures' }))?.bytes ?? null);
-  if ('bytes' in r && sha256(r.bytes) !== digest) return { reason: `the registry served other bytes for ${what}`, permanent: false };
+  if ('bytes' in r && sha256(r.bytes) !== digest) return { reason: `the registry served other bytes for ${what}`, permanent: false, transient: true };
   return r;
 }
