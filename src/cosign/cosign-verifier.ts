@@ -10,7 +10,7 @@ import { fail } from '../errors.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { DigestSignatureVerifier, SignatureProof, SignatureSources } from '../server/deps.js';
 import { DEFAULT_SIGNATURE_LIMITS, fingerprint, firstInOrder, Reasons, SignatureBudget, SIGNATURE_PARALLEL, TRANSIENT_VERDICT_MS, VerdictCache, type SignatureLimits } from '../registry/signature-budget.js';
-import { fetchBundle, fetchClassic, isUnusable, listCosignCandidates, type ClassicCandidate } from './discovery.js';
+import { fetchBundle, fetchClassic, isUnusable, listBundles, listClassic, type ClassicCandidate } from './discovery.js';
 import type { Descriptor } from '../registry/referrers.js';
 import type { CosignTrustSelector } from './select-trust.js';
 import { verifyBundleSignature, verifyClassicSignature, type CosignTrust } from './verify-signature.js';
@@ -79,14 +79,23 @@ export class CosignVerifier implements DigestSignatureVerifier {
     // signature must sign does not: the digest served (signed-subject.ts), whatever repository it is in.
     if (trust.repository !== undefined && !this.sources) throw fail('INTERNAL', `cosign repository ${trust.repository} is configured but no registry client was wired for it`);
     const at = trust.repository !== undefined ? this.sources!(trust.repository) : { registry, repo };
-    const listed = await listCosignCandidates(at.registry, at.repo, manifest.digest);
+    const fp = this.fingerprintOf(trust);
+    const rejected: string[] = [];
+    const classic = await listClassic(at.registry, at.repo, manifest.digest, rejected);
+    const classicKey = (c: ClassicCandidate) => `${fp} ${manifest.digest} classic ${c.key}`;
+    // A tag-form signature verified before answers before the bundle listing is read at all (anyone
+    // may make that listing a 4 MiB index): one look-up, the .sig manifest, on the warm path.
+    for (const c of classic) {
+      const v = this.verdicts.get(classicKey(c));
+      if (v && 'by' in v) return { kind: 'cosign', by: `cosign ${v.by} ${c.manifestDigest}${trust.repository !== undefined ? ` from ${trust.repository}` : ''}` };
+    }
+    const listed = { classic, bundles: await listBundles(at.registry, at.repo, manifest.digest), rejected };
     const where = trust.repository !== undefined ? ` in signature repository ${trust.repository}` : '';
     // The proof says where the signature was found, so an audit line can be checked against that repository.
     const from = trust.repository !== undefined ? ` from ${trust.repository}` : '';
     if (listed.classic.length === 0 && listed.bundles.length === 0 && listed.rejected.length === 0) {
       throw fail('COSIGN_UNSIGNED', `${repositoryUri}@${manifest.digest} has no cosign signature${where} (no ${manifest.digest.replace(':', '-')}.sig tag, no Sigstore bundle referrer)`);
     }
-    const fp = this.fingerprintOf(trust);
     const reasons = new Reasons();
     for (const r of listed.rejected) reasons.push(r);
     const proof = (c: Candidate, by: string): SignatureProof => ({ kind: 'cosign', by: `cosign ${by} ${c.form === 'classic' ? c.c.manifestDigest : c.d.digest}${from}` });
@@ -94,7 +103,7 @@ export class CosignVerifier implements DigestSignatureVerifier {
     // Both forms are genuine-looking once filtered by media and artifact type: the tag form first,
     // as before. A verdict is a property of (trust, subject, candidate bytes).
     const candidates: Candidate[] = [
-      ...listed.classic.map((c) => ({ form: 'classic' as const, c, key: `${fp} ${manifest.digest} classic ${c.key}` })),
+      ...listed.classic.map((c) => ({ form: 'classic' as const, c, key: classicKey(c) })),
       ...listed.bundles.map((d) => ({ form: 'bundle' as const, d, key: `${fp} ${manifest.digest} bundle ${d.digest}` })),
     ];
     // Cached verdicts first: no fetch, no budget. A cached failure is only counted.

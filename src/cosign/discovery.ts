@@ -91,7 +91,7 @@ export interface CosignCandidates {
  * The simple-signing layers of the `.sig` manifest, in order. The media type filter runs first: other
  * layers (attestations pushed to the same tag by older tools) are not signatures and take no place.
  */
-async function listClassic(registry: RegistryClient, repo: string, digest: string, rejected: string[]): Promise<ClassicCandidate[]> {
+export async function listClassic(registry: RegistryClient, repo: string, digest: string, rejected: string[]): Promise<ClassicCandidate[]> {
   const tag = `sha256-${digest.slice('sha256:'.length)}.sig`;
   const m = await registry.fetchManifest(repo, tag, MANIFEST_TYPES, undefined, { pool: 'signatures' });
   if (!m) return [];
@@ -116,10 +116,15 @@ async function listClassic(registry: RegistryClient, repo: string, digest: strin
   return out;
 }
 
+/** The Sigstore bundle referrers of `digest` (filtered by artifactType before any limit). */
+export async function listBundles(registry: RegistryClient, repo: string, digest: string): Promise<Descriptor[]> {
+  return listReferrers(registry, repo, digest, { artifactType: BUNDLE_ARTIFACT_TYPE });
+}
+
 /** Both forms' candidates of `digest`, listed (referrers filtered by artifactType before any limit). */
 export async function listCosignCandidates(registry: RegistryClient, repo: string, digest: string): Promise<CosignCandidates> {
   const rejected: string[] = [];
-  const [classic, bundles] = await Promise.all([listClassic(registry, repo, digest, rejected), listReferrers(registry, repo, digest, { artifactType: BUNDLE_ARTIFACT_TYPE })]);
+  const [classic, bundles] = await Promise.all([listClassic(registry, repo, digest, rejected), listBundles(registry, repo, digest)]);
   return { classic, bundles, rejected };
 }
 
