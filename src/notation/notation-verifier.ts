@@ -148,7 +148,7 @@ export class NotationVerifier {
     // sha256-<hex> there). The policy is still chosen by the image's name (registryScopes), and a
     // signature must still name the image's digest, size and media type (fetchSignature, verdict.ts).
     const where = signatureRepository !== undefined ? ` in signature repository ${signatureRepository}` : '';
-    const candidates = await listSignatureCandidates(registry, repo, manifest.digest);
+    const candidates = await listSignatureCandidates(registry, repo, manifest.digest, Infinity);
     if (candidates.length === 0) throw fail('NOTATION_UNSIGNED', `${repositoryUri}@${manifest.digest} has no Notary Project signature${where}`);
     const reasons = new Reasons();
     const budget = new SignatureBudget(this.limits);
@@ -187,9 +187,13 @@ export class NotationVerifier {
     // 2. Uncached ones by what their thumbprint annotation says (the order is stable: listing order
     // within a rank); those that name only other certificates get what the budget has left.
     const trusted = this.trustedThumbprints(policy);
-    const ranked = fresh.map((c) => ({ c, rank: RANK[thumbprintRank(c, trusted)] })).sort((a, b) => a.rank - b.rank);
-    const found = await firstInOrder(ranked, SIGNATURE_PARALLEL, async ({ c }) => (budget.take() ? judged(c, await this.inspect(registry, repo, manifest.digest, c, budget)) : undefined));
-    if (found) return found;
+    const tiers: Descriptor[][] = [[], [], []];
+    for (const c of fresh) tiers[RANK[thumbprintRank(c, trusted)]]!.push(c);
+    // Rank by rank, so a batch never mixes a lower rank in with a higher one.
+    for (const tier of tiers) {
+      const found = await firstInOrder(tier, SIGNATURE_PARALLEL, async (c) => (budget.take() ? judged(c, await this.inspect(registry, repo, manifest.digest, c, budget)) : undefined));
+      if (found) return found;
+    }
     const unexamined = budget.describeUnexamined();
     if (unexamined) reasons.first(unexamined);
     throw fail('NOTATION_INVALID', `no Notary Project signature of ${repositoryUri}@${manifest.digest}${where} satisfies trust policy ${policy.name}: ${reasons.toString()}`);

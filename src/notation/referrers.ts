@@ -35,12 +35,12 @@ export interface FoundSignature {
 }
 
 /**
- * The descriptors listed as Notation signatures of `digest`, in listing order, at most `max` (none:
- * all of them, which is what the verifier ranks). Only the listing decides here (artifactType, and the
- * OCI manifest media type where one is named), before any limit; the manifests themselves are checked
- * when fetched.
+ * The descriptors listed as Notation signatures of `digest`, in listing order, at most `max` (the
+ * verifier passes Infinity: it ranks them all and spends a budget instead). Only the listing decides
+ * here (artifactType, and the OCI manifest media type where one is named), before any limit; the
+ * manifests themselves are checked when fetched.
  */
-export async function listSignatureCandidates(registry: RegistryClient, repo: string, digest: string, max?: number): Promise<Descriptor[]> {
+export async function listSignatureCandidates(registry: RegistryClient, repo: string, digest: string, max = MAX_SIGNATURES): Promise<Descriptor[]> {
   return listReferrers(registry, repo, digest, { artifactType: SIGNATURE_ARTIFACT_TYPE, max, mediaType: MANIFEST_TYPE });
 }
 
@@ -91,7 +91,7 @@ export async function fetchSignature(registry: RegistryClient, repo: string, sub
 /** Every usable signature of `digest` (both manifest forms), for callers that want them all. */
 export async function findNotationSignatures(registry: RegistryClient, repo: string, digest: string, max = MAX_SIGNATURES): Promise<FoundSignature[]> {
   const out: FoundSignature[] = [];
-  for (const d of (await listSignatureCandidates(registry, repo, digest)).slice(0, max)) {
+  for (const d of await listSignatureCandidates(registry, repo, digest, max)) {
     try {
       out.push(await fetchSignature(registry, repo, digest, d));
     } catch (err) {
