@@ -35,6 +35,20 @@ async function get(repo: string): Promise<{ status: number; by: string | undefin
   return { status: res.statusCode, by: res.headers['x-trustgate-verified-by'] as string | undefined, digest: res.headers['docker-content-digest'] as string | undefined, body };
 }
 
+/**
+ * The registry's log length once it has stopped growing: it writes a request's line when its handler
+ * returns, which may be a moment after the client has read the whole answer.
+ */
+async function settledMark(): Promise<number> {
+  let n = registry.allRequests().length;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    const m = registry.allRequests().length;
+    if (m === n) return m;
+    n = m;
+  }
+}
+
 /** Signature fetches the registry logged for `repo` since `from`: manifests by digest and blobs (404s included). */
 function signatureFetches(repo: string, from: number): string[] {
   return registry
@@ -149,16 +163,18 @@ describe('100 junk signature candidates ahead of a valid one', () => {
     expect(first.status, first.body).toBe(200);
     expect(first.digest).toBe(img[repo]!.digest);
     expect(first.by).toMatch(by);
-    const mark = registry.allRequests().length;
+    const mark = await settledMark();
     const second = await get(repo);
     expect(second.status, second.body).toBe(200);
+    await settledMark();
     expect(signatureFetches(repo, mark)).toEqual([]);
   });
 
   it('the amplified repository: the genuine signature is honoured, and a warm pull reads only the .sig manifest', async () => {
     expect((await get('c/amplify')).status).toBe(200);
-    const mark = registry.allRequests().length;
+    const mark = await settledMark();
     expect((await get('c/amplify')).by).toMatch(/^cosign key /);
+    await settledMark();
     expect(registry.allRequests().slice(mark)).toEqual([`/v2/c/amplify/manifests/v1`, `/v2/c/amplify/manifests/sha256-${img['c/amplify']!.digest.slice(7)}.sig`]);
   });
 
