@@ -47,7 +47,7 @@ function notationProofs(nv: NotationVerifier, u: UpstreamConfig, sources: Signat
 async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock: Clock): Promise<NotationVerifier | undefined> {
   const trust = await loadNotationTrust(u, i);
   if (!trust) return undefined;
-  return new NotationVerifier({ ...trust, maxSignatures: config.limits.maxSignatures, revocation: new RevocationClient({ now: () => clock.now() }), now: () => clock.now() });
+  return new NotationVerifier({ ...trust, maxSignatures: config.limits.maxSignatures, signatureBytes: config.limits.signatureBytes, revocation: new RevocationClient({ now: () => clock.now() }), now: () => clock.now() });
 }
 
 /** Every signature repository the config names, resolved once: a repository no client serves fails start. */
@@ -86,7 +86,7 @@ export async function buildRuntime(
   for (const u of config.upstreams) {
     const registry = registryClientFor(config, u, env, {
       onTiming: (kind, seconds) => metrics.upstreamSeconds.observe({ upstream: u.name, kind }, seconds),
-      connections: { blobs: config.limits.upstreamBlobConnections, metadata: config.limits.upstreamMetadataConnections },
+      connections: { blobs: config.limits.upstreamBlobConnections, metadata: config.limits.upstreamMetadataConnections, signatures: config.limits.upstreamSignatureConnections },
       // A refused redirect is a decision about where trustgate may go: one audit line, like a trust refusal.
       onRedirectRefused: (r) =>
         audit(sinks, { upstream: u.name, gun: `${u.gun}/${r.repo}`, repo: r.repo, ref: r.path.slice(r.path.lastIndexOf('/') + 1), decision: 'deny', policy: u.policy, code: r.code, reason: `redirect to ${r.target} refused: ${r.reason}`, durationMs: 0 }),
@@ -102,7 +102,7 @@ export async function buildRuntime(
     const trust = dct?.service;
     const notation = notations[i];
     // Cosign keys and trusted root are read once, here: a bad file fails start naming its config key.
-    const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`), config.limits.maxSignatures, sources) : undefined;
+    const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`), { maxSignatures: config.limits.maxSignatures, signatureBytes: config.limits.signatureBytes }, sources) : undefined;
     upstreams.set(u.name, { config: u, registry, trust, notation, signatures: { ...(notation ? { notation: notationProofs(notation, u, sources) } : {}), ...(cosign ? { cosign } : {}) } });
   });
   // Blob cache: partial files from a crash are discarded and the index rebuilt from disk before serving.

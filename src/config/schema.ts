@@ -179,8 +179,14 @@ export interface Config {
      * "Dependency choices (measured)").
      */
     verifyBlobDigests: boolean;
-    /** Notation signatures tried per manifest (listed referrers beyond this are ignored). */
+    /**
+     * Signature candidates (cosign or Notation) without a cached verdict fetched per verification:
+     * the budget of one request. Candidates filtered by type, or with a cached verdict, do not spend
+     * it; those that cannot be valid get what is left (docs/signatures.md, "Discovery with a budget").
+     */
     maxSignatures: number;
+    /** Bytes of signature material (signature manifests, payloads, envelopes, bundles) fetched per verification. */
+    signatureBytes: number;
     /** A response whose client has read nothing for this long is cut, freeing its upstream connection. */
     clientStallSeconds: number;
     /** Concurrent blob streams one client address may have; more are answered 429. */
@@ -189,6 +195,8 @@ export interface Config {
     upstreamBlobConnections: number;
     /** Upstream connections per registry for manifests, tags and tokens (never behind blob streams). */
     upstreamMetadataConnections: number;
+    /** Upstream connections per registry for signature discovery (never in front of manifest pulls). */
+    upstreamSignatureConnections: number;
   };
   /** `format`: json or pretty; unset, pretty when stdout is a terminal and json otherwise (observe/logger.ts logFormatFor). */
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; format?: LogFormat | undefined };
@@ -579,7 +587,7 @@ function parsePinning(p: Problems, v: unknown): TrustPinningConfig {
   return { certs, ca, disableTofu: d === true };
 }
 
-const CLIENT_LIMIT_KEYS = ['clientStallSeconds', 'perClientStreams', 'upstreamBlobConnections', 'upstreamMetadataConnections'];
+const CLIENT_LIMIT_KEYS = ['clientStallSeconds', 'perClientStreams', 'upstreamBlobConnections', 'upstreamMetadataConnections', 'upstreamSignatureConnections'];
 
 /** Slow clients and pools (issue 13): defaults documented in docs/configuration.md and docs/http.md, "HTTP". */
 function parseClientLimits(p: Problems, d: Obj) {
@@ -588,6 +596,7 @@ function parseClientLimits(p: Problems, d: Obj) {
     perClientStreams: int(p, d, 'perClientStreams', 'limits.', 32, 1, 100_000),
     upstreamBlobConnections: int(p, d, 'upstreamBlobConnections', 'limits.', 64, 1, 10_000),
     upstreamMetadataConnections: int(p, d, 'upstreamMetadataConnections', 'limits.', 32, 1, 10_000),
+    upstreamSignatureConnections: int(p, d, 'upstreamSignatureConnections', 'limits.', 8, 1, 10_000),
   };
 }
 
@@ -680,7 +689,7 @@ export function validateConfig(doc: unknown, source: string): Config {
 
   const limitsDoc = isObj(doc.limits) ? doc.limits : {};
   if (doc.limits !== undefined && !isObj(doc.limits)) p.add('limits', doc.limits, 'a mapping');
-  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'shutdownSeconds', 'verifyBlobDigests', 'bundleWarnDays', 'maxSignatures', ...CLIENT_LIMIT_KEYS]);
+  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'shutdownSeconds', 'verifyBlobDigests', 'bundleWarnDays', 'maxSignatures', 'signatureBytes', ...CLIENT_LIMIT_KEYS]);
   const vbd = limitsDoc.verifyBlobDigests;
   if (vbd !== undefined && typeof vbd !== 'boolean') p.add('limits.verifyBlobDigests', vbd, 'true or false');
   const limits = {
@@ -691,7 +700,9 @@ export function validateConfig(doc: unknown, source: string): Config {
     shutdownSeconds: int(p, limitsDoc, 'shutdownSeconds', 'limits.', 10, 1, 3600),
     verifyBlobDigests: vbd !== false,
     bundleWarnDays: int(p, limitsDoc, 'bundleWarnDays', 'limits.', 7, 0, 3650),
-    maxSignatures: int(p, limitsDoc, 'maxSignatures', 'limits.', 32, 1, 1024),
+    // Signature discovery (issue 27): a budget per verification, docs/signatures.md, "Discovery with a budget".
+    maxSignatures: int(p, limitsDoc, 'maxSignatures', 'limits.', 128, 1, 4096),
+    signatureBytes: int(p, limitsDoc, 'signatureBytes', 'limits.', 4 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024),
     ...parseClientLimits(p, limitsDoc),
   };
 

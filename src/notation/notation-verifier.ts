@@ -2,16 +2,21 @@
 // side of Notation: list the candidates (referrers.ts, filtered by artifactType before any fetch),
 // fetch and inspect each (jws-envelope.ts / cose-envelope.ts), evaluate it against the trust store and
 // the clock, judge it (verdict.ts), check revocation when the policy asks; the first signature the
-// policy allows wins, at most `maxSignatures` are tried. Inspections are cached by signature manifest
-// digest (content-addressed, so the bytes behind a digest never change): junk signatures pushed in
-// front of a valid one cost one fetch each, once.
+// policy allows wins. Candidates are ranked before anything is fetched (docs/signatures.md, "Discovery with a budget"):
+// those with a cached inspection first (no fetch; one allowed before ahead of the rest), then by the
+// thumbprint annotation against the trust store. Fetches spend a per-request budget (limits.maxSignatures
+// uncached candidates, limits.signatureBytes bytes), and inspections are cached by signature manifest
+// digest (content-addressed, so the bytes behind a digest never change) under a fingerprint of the
+// trust material: junk signatures pushed in front of a valid one cost one fetch each, once.
 import type { X509Certificate } from 'node:crypto';
 import { fail, isTrustgateError } from '../errors.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { inspectCoseEnvelope } from './cose-envelope.js';
 import { evaluateEnvelope, SIGNING_SCHEME_SA, type InspectedEnvelope, type Problem } from './envelope-checks.js';
 import { inspectJwsEnvelope } from './jws-envelope.js';
-import { fetchSignature, listSignatureCandidates, MAX_SIGNATURES, NotASignature } from './referrers.js';
+import { createHash } from 'node:crypto';
+import { DEFAULT_SIGNATURE_LIMITS, fingerprint, firstInOrder, Reasons, SignatureBudget, SIGNATURE_PARALLEL, TRANSIENT_VERDICT_MS, VerdictCache, type SignatureLimits } from '../registry/signature-budget.js';
+import { fetchSignature, listSignatureCandidates, NotASignature, thumbprintRank, type Descriptor } from './referrers.js';
 import type { RevocationChecker } from './revocation.js';
 import { selectPolicy, type TrustPolicy, type TrustPolicyDocument } from './trust-policy.js';
 import { applyPolicy, describe, signatureFailures, type ManifestDescriptor } from './verdict.js';
@@ -29,46 +34,76 @@ export interface NotationVerifierOptions {
   /** "type:name" → certificates of that trust store. */
   trustStores: ReadonlyMap<string, X509Certificate[]>;
   now?: () => Date;
-  /** Signatures tried per manifest (limits.maxSignatures). */
+  /** Uncached candidates fetched per verification (limits.maxSignatures). */
   maxSignatures?: number;
+  /** Bytes of signature material fetched per verification (limits.signatureBytes). */
+  signatureBytes?: number;
   /** OCSP/CRL checking; without it a policy that does not skip revocation fails that check. */
   revocation?: RevocationChecker | undefined;
   /** Inspections kept (by signature manifest digest). */
   cacheEntries?: number;
 }
 
-type Inspection = { ok: InspectedEnvelope } | { bad: string };
+type Inspection = { ok: InspectedEnvelope; allowedBefore?: boolean } | { bad: string };
+
+const RANK = { trusted: 0, unknown: 1, untrusted: 2 } as const;
 
 export class NotationVerifier {
-  private readonly cache = new Map<string, Inspection>();
+  private readonly cache: VerdictCache<Inspection>;
+  /** The trust material's identity: part of every cache key, so other material never reuses a verdict. */
+  readonly fingerprint: string;
+  private readonly limits: SignatureLimits;
+  /** SHA-256 thumbprints (hex) of the certificates of each trust store, by "type:name". */
+  private readonly thumbprints: ReadonlyMap<string, readonly string[]>;
 
-  constructor(private readonly opts: NotationVerifierOptions) {}
+  constructor(private readonly opts: NotationVerifierOptions) {
+    this.cache = new VerdictCache(opts.cacheEntries ?? 4096);
+    this.limits = { candidates: opts.maxSignatures ?? DEFAULT_SIGNATURE_LIMITS.candidates, bytes: opts.signatureBytes ?? DEFAULT_SIGNATURE_LIMITS.bytes };
+    this.thumbprints = new Map([...opts.trustStores].map(([k, certs]) => [k, certs.map((c) => createHash('sha256').update(c.raw).digest('hex'))]));
+    this.fingerprint = fingerprint({ policy: opts.trustPolicy, stores: [...this.thumbprints].sort(([a], [b]) => (a < b ? -1 : 1)) });
+  }
+
+  private nowMs(): number {
+    return (this.opts.now?.() ?? new Date()).getTime();
+  }
+
+  /** Thumbprints of the certificates a signature under `policy` may chain to (ca and signingAuthority stores). */
+  private trustedThumbprints(policy: TrustPolicy): Set<string> {
+    return new Set(policy.trustStores.filter((s) => s.type !== 'tsa').flatMap((s) => this.thumbprints.get(`${s.type}:${s.name}`) ?? []));
+  }
 
   private anchors(policy: TrustPolicy, type: 'ca' | 'signingAuthority' | 'tsa'): X509Certificate[] {
     return policy.trustStores.filter((s) => s.type === type).flatMap((s) => this.opts.trustStores.get(`${s.type}:${s.name}`) ?? []);
   }
 
-  private remember(key: string, v: Inspection): Inspection {
-    const max = this.opts.cacheEntries ?? 4096;
-    this.cache.delete(key);
-    this.cache.set(key, v);
-    while (this.cache.size > max) this.cache.delete(this.cache.keys().next().value!);
-    return v;
+  private key(subject: string, digest: string): string {
+    // The subject is part of the manifest's bytes, so (digest, subject) decides the inspection.
+    return `${this.fingerprint} ${subject} ${digest}`;
   }
 
-  /** Fetch and inspect one candidate, or reuse what its digest gave before. */
-  private async inspect(registry: RegistryClient, repo: string, subject: string, digest: string): Promise<Inspection> {
-    // The subject is part of the manifest's bytes, so (digest, subject) decides the outcome.
-    const key = `${digest} ${subject}`;
-    const hit = this.cache.get(key);
-    if (hit) return this.remember(key, hit);
+  /** Fetch and inspect one candidate (spending `budget`), or reuse what its digest gave before. */
+  private async inspect(registry: RegistryClient, repo: string, subject: string, d: Descriptor, budget?: SignatureBudget): Promise<Inspection> {
+    const key = this.key(subject, d.digest);
+    const hit = this.cache.get(key, this.nowMs());
+    if (hit) return hit;
     try {
-      const sig = await fetchSignature(registry, repo, subject, { digest });
+      const sig = await fetchSignature(registry, repo, subject, d, budget);
       const inspected = sig.envelopeMediaType === 'application/cose' ? inspectCoseEnvelope(sig.envelope) : inspectJwsEnvelope(sig.envelope);
-      return this.remember(key, { ok: inspected });
+      const v = { ok: inspected };
+      this.cache.set(key, v);
+      return v;
     } catch (err) {
       // Malformed bytes are a property of the digest: remember. Network trouble is not: try again next time.
-      if ((err instanceof NotASignature && err.permanent) || (isTrustgateError(err) && err.code === 'MALFORMED')) return this.remember(key, { bad: (err as Error).message });
+      if ((err instanceof NotASignature && err.permanent) || (isTrustgateError(err) && err.code === 'MALFORMED')) {
+        const v = { bad: (err as Error).message };
+        this.cache.set(key, v);
+        return v;
+      }
+      if (err instanceof NotASignature && err.transient) {
+        const v = { bad: (err as Error).message };
+        this.cache.set(key, v, this.nowMs() + TRANSIENT_VERDICT_MS);
+        return v;
+      }
       return { bad: (err as Error).message };
     }
   }
@@ -113,23 +148,54 @@ export class NotationVerifier {
     // sha256-<hex> there). The policy is still chosen by the image's name (registryScopes), and a
     // signature must still name the image's digest, size and media type (fetchSignature, verdict.ts).
     const where = signatureRepository !== undefined ? ` in signature repository ${signatureRepository}` : '';
-    const candidates = await listSignatureCandidates(registry, repo, manifest.digest, this.opts.maxSignatures ?? MAX_SIGNATURES);
+    const candidates = await listSignatureCandidates(registry, repo, manifest.digest, Infinity);
     if (candidates.length === 0) throw fail('NOTATION_UNSIGNED', `${repositoryUri}@${manifest.digest} has no Notary Project signature${where}`);
-    const reasons: string[] = [];
-    for (const c of candidates) {
-      const inspection = await this.inspect(registry, repo, manifest.digest, c.digest);
+    const reasons = new Reasons();
+    const budget = new SignatureBudget(this.limits);
+    const judged = async (c: Descriptor, inspection: Inspection): Promise<NotationResult | undefined> => {
       if ('bad' in inspection) {
         reasons.push(`${c.digest}: ${inspection.bad}`);
-        continue;
+        return undefined;
       }
       try {
         const verdict = await this.judge(policy, inspection.ok, manifest);
-        if (verdict.allowed) return { signature: c.digest, policy: policy.name, logged: verdict.logged.map(describe) };
+        if (verdict.allowed) {
+          inspection.allowedBefore = true;
+          return { signature: c.digest, policy: policy.name, logged: verdict.logged.map(describe) };
+        }
         reasons.push(`${c.digest}: ${verdict.enforced.map(describe).join('; ')}`);
       } catch (err) {
         reasons.push(`${c.digest}: ${(err as Error).message}`);
       }
+      return undefined;
+    };
+    // Ranking, cheapest first. 1. Candidates with a cached inspection cost no fetch: one the policy
+    // allowed before first, cached failures are only counted. They never spend the budget.
+    const cached: Array<{ c: Descriptor; i: Inspection }> = [];
+    const fresh: Descriptor[] = [];
+    for (const c of candidates) {
+      const i = this.cache.get(this.key(manifest.digest, c.digest), this.nowMs());
+      if (i) cached.push({ c, i });
+      else fresh.push(c);
     }
-    throw fail('NOTATION_INVALID', `no Notary Project signature of ${repositoryUri}@${manifest.digest}${where} satisfies trust policy ${policy.name}: ${reasons.join(' | ')}`);
+    const before = (i: Inspection) => Number('ok' in i && i.allowedBefore === true);
+    cached.sort((a, b) => before(b.i) - before(a.i));
+    for (const { c, i } of cached) {
+      const r = await judged(c, i);
+      if (r) return r;
+    }
+    // 2. Uncached ones by what their thumbprint annotation says (the order is stable: listing order
+    // within a rank); those that name only other certificates get what the budget has left.
+    const trusted = this.trustedThumbprints(policy);
+    const tiers: Descriptor[][] = [[], [], []];
+    for (const c of fresh) tiers[RANK[thumbprintRank(c, trusted)]]!.push(c);
+    // Rank by rank, so a batch never mixes a lower rank in with a higher one.
+    for (const tier of tiers) {
+      const found = await firstInOrder(tier, SIGNATURE_PARALLEL, async (c) => (budget.take() ? judged(c, await this.inspect(registry, repo, manifest.digest, c, budget)) : undefined));
+      if (found) return found;
+    }
+    const unexamined = budget.describeUnexamined();
+    if (unexamined) reasons.first(unexamined);
+    throw fail('NOTATION_INVALID', `no Notary Project signature of ${repositoryUri}@${manifest.digest}${where} satisfies trust policy ${policy.name}: ${reasons.toString()}`);
   }
 }

@@ -7,19 +7,23 @@
 // artifactType. Candidates are filtered by artifactType before anything is fetched, and every
 // manifest and envelope is fetched by digest and checked against it: nothing the registry says is
 // taken on trust.
-import { createHash } from 'node:crypto';
-import { readBodyCapped } from '../http/read-capped.js';
 import { listReferrers, type Descriptor } from '../registry/referrers.js';
 import type { RegistryClient } from '../registry/registry-client.js';
+import type { SignatureBudget } from '../registry/signature-budget.js';
+import { fetchSignatureBlob, fetchSignatureManifest } from '../registry/signature-fetch.js';
 
 export type { Descriptor } from '../registry/referrers.js';
 
 export const SIGNATURE_ARTIFACT_TYPE = 'application/vnd.cncf.notary.signature';
 export const ENVELOPE_MEDIA_TYPES = ['application/jose+json', 'application/cose'];
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
-/** Signatures considered per manifest by default (limits.maxSignatures). */
+/** Listed candidates `findNotationSignatures` (inspect, resign) fetches by default. */
 export const MAX_SIGNATURES = 32;
 const MAX_ENVELOPE_BYTES = 256 * 1024;
+/** A signature manifest is a few hundred bytes: one layer, a subject, a few annotations. */
+const MAX_SIGNATURE_MANIFEST_BYTES = 64 * 1024;
+/** notation writes the SHA-256 thumbprints of the signing chain here (hex, leaf first), unsigned. */
+export const THUMBPRINT_ANNOTATION = 'io.cncf.notary.x509chain.thumbprint#S256';
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 export interface FoundSignature {
@@ -30,11 +34,10 @@ export interface FoundSignature {
   envelope: Buffer;
 }
 
-const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
 /**
- * The descriptors listed as Notation signatures of `digest`, at most `max`, in listing order. Only
- * the listing decides here (artifactType, and the OCI manifest media type where one is named); the
+ * The descriptors listed as Notation signatures of `digest`, in listing order, at most `max` (the
+ * verifier passes Infinity: it ranks them all and spends a budget instead). Only the listing decides
+ * here (artifactType, and the OCI manifest media type where one is named), before any limit; the
  * manifests themselves are checked when fetched.
  */
 export async function listSignatureCandidates(registry: RegistryClient, repo: string, digest: string, max = MAX_SIGNATURES): Promise<Descriptor[]> {
@@ -47,6 +50,8 @@ export class NotASignature extends Error {
     message: string,
     /** True when it depends only on the content-addressed bytes (so it may be cached by digest). */
     readonly permanent: boolean,
+    /** The registry's answer about the digest (missing, other bytes): cached for a while (signature-budget.ts). */
+    readonly transient = false,
   ) {
     super(message);
   }
@@ -54,12 +59,13 @@ export class NotASignature extends Error {
 
 /**
  * Fetch one candidate: its manifest (either signature manifest form, pointing back at `subject`, one
- * envelope layer) and its envelope, both checked against their digests.
+ * envelope layer) and its envelope, both checked against their digests, through the signature pool and
+ * within `budget` when given (each item also has its own cap).
  */
-export async function fetchSignature(registry: RegistryClient, repo: string, subject: string, d: Descriptor): Promise<FoundSignature> {
-  const m = await registry.fetchManifest(repo, d.digest, [MANIFEST_TYPE]);
-  if (!m) throw new NotASignature(`signature manifest ${d.digest} is not in the registry`, false);
-  if (sha256(m.bytes) !== d.digest) throw new NotASignature(`the registry served other bytes for signature manifest ${d.digest}`, false);
+export async function fetchSignature(registry: RegistryClient, repo: string, subject: string, d: Descriptor, budget?: SignatureBudget): Promise<FoundSignature> {
+  if (typeof d.size === 'number' && d.size > MAX_SIGNATURE_MANIFEST_BYTES) throw new NotASignature(`signature manifest ${d.digest} is listed as ${d.size} bytes, over ${MAX_SIGNATURE_MANIFEST_BYTES}`, false);
+  const m = await fetchSignatureManifest(registry, repo, d.digest, [MANIFEST_TYPE], MAX_SIGNATURE_MANIFEST_BYTES, `signature manifest ${d.digest}`, budget);
+  if (!('bytes' in m)) throw new NotASignature(m.reason, m.permanent, m.transient);
   let doc: { mediaType?: unknown; artifactType?: unknown; config?: { mediaType?: unknown }; subject?: { digest?: unknown }; layers?: Descriptor[] };
   try {
     doc = JSON.parse(m.bytes.toString('utf8'));
@@ -77,19 +83,9 @@ export async function fetchSignature(registry: RegistryClient, repo: string, sub
     throw new NotASignature(`signature manifest ${d.digest} must have exactly one layer, a JWS or COSE envelope`, true);
   }
   if (typeof layer.size === 'number' && layer.size > MAX_ENVELOPE_BYTES) throw new NotASignature(`signature envelope ${layer.digest} is larger than ${MAX_ENVELOPE_BYTES} bytes`, true);
-  const res = await registry.send(`/v2/${repo}/blobs/${layer.digest}`, { method: 'GET', repo, signal: AbortSignal.timeout(30_000) });
-  if (res.statusCode !== 200) {
-    await res.body.dump();
-    throw new NotASignature(`signature envelope ${layer.digest}: the registry answered ${res.statusCode}`, false);
-  }
-  let envelope: Buffer;
-  try {
-    envelope = Buffer.from(await readBodyCapped(res.body, MAX_ENVELOPE_BYTES, `signature envelope ${layer.digest}`, res.headers['content-length']));
-  } catch (err) {
-    throw new NotASignature(`signature envelope ${layer.digest}: ${(err as Error).message}`, false);
-  }
-  if (sha256(envelope) !== layer.digest) throw new NotASignature(`the registry served other bytes for signature envelope ${layer.digest}`, false);
-  return { manifestDigest: d.digest, envelopeMediaType: String(layer.mediaType), envelope };
+  const env = await fetchSignatureBlob(registry, repo, layer.digest, MAX_ENVELOPE_BYTES, `signature envelope ${layer.digest}`, budget);
+  if (!('bytes' in env)) throw new NotASignature(env.reason, env.permanent, env.transient);
+  return { manifestDigest: d.digest, envelopeMediaType: String(layer.mediaType), envelope: env.bytes };
 }
 
 /** Every usable signature of `digest` (both manifest forms), for callers that want them all. */
@@ -103,4 +99,25 @@ export async function findNotationSignatures(registry: RegistryClient, repo: str
     }
   }
   return out;
+}
+
+/**
+ * What the unsigned thumbprint annotation says about a candidate, against the thumbprints of the
+ * trust store: `trusted` (it names a certificate of the store: worth fetching first), `unknown` (no
+ * readable annotation: other tools may not write it), `untrusted` (it names only other certificates:
+ * a signature made as notation makes it cannot chain to the store). An empty list is `unknown`. Only a ranking: the annotation is
+ * the pusher's word, and every candidate fetched is verified in full.
+ */
+export function thumbprintRank(d: Descriptor, trusted: ReadonlySet<string>): 'trusted' | 'unknown' | 'untrusted' {
+  const raw = d.annotations?.[THUMBPRINT_ANNOTATION];
+  if (typeof raw !== 'string' || raw.length > 64 * 1024) return 'unknown';
+  let list: unknown;
+  try {
+    list = JSON.parse(raw);
+  } catch {
+    return 'unknown';
+  }
+  // An empty list names no chain at all: no evidence either way.
+  if (!Array.isArray(list) || list.length === 0 || !list.every((t): t is string => typeof t === 'string')) return 'unknown';
+  return list.some((t) => trusted.has(t.toLowerCase())) ? 'trusted' : 'untrusted';
 }

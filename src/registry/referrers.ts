@@ -27,8 +27,12 @@ export interface Descriptor {
 export interface ReferrersQuery {
   /** Only descriptors with exactly this artifactType are kept (the registry's own filter is not relied on). */
   artifactType: string;
-  /** At most this many descriptors (and no more pages once there are). */
-  max: number;
+  /**
+   * At most this many descriptors (and no more pages once there are). The filters run first, so what
+   * is not of the artifactType never takes a place. Verifiers pass none: they rank every candidate
+   * (the listing is bounded by its bytes and pages) and spend a budget instead.
+   */
+  max?: number;
   /** When set, a descriptor that names a mediaType must name this one. */
   mediaType?: string;
 }
@@ -56,13 +60,13 @@ function nextLink(link: string | string[] | undefined): string | undefined {
  * from the API, other than a first-page 404 (no API: the tag schema instead), is UPSTREAM_UNAVAILABLE.
  */
 export async function listReferrers(registry: RegistryClient, repo: string, digest: string, query: ReferrersQuery): Promise<Descriptor[]> {
-  const { artifactType, max, mediaType } = query;
+  const { artifactType, max = Infinity, mediaType } = query;
   const listed: Descriptor[] = [];
   const keep = (ds: Descriptor[]) =>
     ds.filter((d) => d?.artifactType === artifactType && typeof d.digest === 'string' && DIGEST.test(d.digest) && (mediaType === undefined || d.mediaType === undefined || d.mediaType === mediaType));
   let path: string | undefined = `/v2/${repo}/referrers/${digest}?artifactType=${encodeURIComponent(artifactType)}`;
   for (let page = 0; path && page < MAX_REFERRER_PAGES && listed.length < max; page++) {
-    const res = await registry.send(path, { method: 'GET', repo, headers: { accept: INDEX_TYPES.join(', ') }, signal: AbortSignal.timeout(30_000) });
+    const res = await registry.send(path, { method: 'GET', repo, headers: { accept: INDEX_TYPES.join(', ') }, signal: AbortSignal.timeout(30_000), pool: 'signatures' });
     if (res.statusCode === 200) {
       listed.push(...keep(indexManifests(await readBodyCapped(res.body, MAX_INDEX_BYTES, 'referrers index', res.headers['content-length']), `referrers of ${repo}@${digest}`)));
       path = nextLink(res.headers.link);
@@ -72,7 +76,7 @@ export async function listReferrers(registry: RegistryClient, repo: string, dige
     if (page > 0 || res.statusCode !== 404) throw fail('UPSTREAM_UNAVAILABLE', `referrers of ${repo}@${digest}: upstream answered ${res.statusCode}`);
     // No referrers API: the tag schema. The index is mutable (anyone who can push may replace it),
     // which is fine: it only lists candidates, each verified on its own.
-    const fallback = await registry.fetchManifest(repo, `sha256-${digest.slice('sha256:'.length)}`, INDEX_TYPES);
+    const fallback = await registry.fetchManifest(repo, `sha256-${digest.slice('sha256:'.length)}`, INDEX_TYPES, undefined, { pool: 'signatures' });
     if (fallback) listed.push(...keep(indexManifests(fallback.bytes, `referrers tag of ${repo}@${digest}`)));
     break;
   }

@@ -2,8 +2,10 @@
 // tags listed; the Bearer token flow with a realm allowlist; redirects (registries send blobs to a
 // CDN) followed here rather than handed to the client, without our Authorization on another host,
 // and only where the redirect policy allows (redirect-policy.ts).
-// Two connection pools: blob streams go at the client's pace and can hold a connection for minutes,
-// so manifests, tags and tokens have a pool of their own and never queue behind them.
+// Three connection pools: blob streams go at the client's pace and can hold a connection for minutes,
+// so manifests, tags and tokens have a pool of their own and never queue behind them; signature
+// discovery (listings, signature manifests, payloads, envelopes, bundles: artifacts anyone who can push
+// may multiply) has a third, so junk signatures slow their own lookups and not every manifest pull.
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
@@ -23,8 +25,8 @@ export interface RegistryClientOptions {
   timeoutMs: number;
   manifestBytes: number;
   dispatcher?: Dispatcher | undefined;
-  /** Connections per origin: blob streams, and everything else (manifests, tags, tokens). */
-  connections?: { blobs: number; metadata: number } | undefined;
+  /** Connections per origin: blob streams, signature discovery, and everything else (manifests, tags, tokens). */
+  connections?: { blobs: number; metadata: number; signatures?: number | undefined } | undefined;
   /** Where redirects may lead besides the registry's own host (upstream `redirects:`). */
   redirects?: { allowHosts: readonly string[]; allowPrivate: boolean } | undefined;
   /** trustgate's own listen address: never followed as a redirect target. */
@@ -85,6 +87,7 @@ export class RegistryClient {
   private readonly base: URL;
   private readonly dispatcher: Dispatcher;
   private readonly blobDispatcher: Dispatcher;
+  private readonly signatureDispatcher: Dispatcher;
   private readonly auth: BearerAuth;
   private readonly redirectPolicy: RedirectPolicy;
 
@@ -101,6 +104,7 @@ export class RegistryClient {
       new Agent({ connect, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs, connections, pipelining: 1 });
     this.dispatcher = opts.dispatcher ?? pool(opts.connections?.metadata ?? 32);
     this.blobDispatcher = opts.dispatcher ?? pool(opts.connections?.blobs ?? 64);
+    this.signatureDispatcher = opts.dispatcher ?? pool(opts.connections?.signatures ?? 8);
     this.redirectPolicy = {
       registry: this.base,
       allowHosts: opts.redirects?.allowHosts ?? [],
@@ -116,7 +120,7 @@ export class RegistryClient {
   }
 
   async close(): Promise<void> {
-    if (!this.opts.dispatcher) await Promise.all([this.dispatcher.close(), this.blobDispatcher.close()]);
+    if (!this.opts.dispatcher) await Promise.all([this.dispatcher.close(), this.blobDispatcher.close(), this.signatureDispatcher.close()]);
   }
 
   /** A path under the registry URL: a path prefix in it (a registry served under /prefix) is kept. */
@@ -137,6 +141,8 @@ export class RegistryClient {
       signal?: AbortSignal | undefined;
       /** A blob relay: read from the socket in 1 MiB steps (measured: +20% throughput, bench/). */
       stream?: boolean;
+      /** Signature discovery: the signature pool (token requests still use the metadata pool). */
+      pool?: 'signatures' | undefined;
     },
   ): Promise<UpstreamResponse> {
     const scope = `repository:${init.repo}:pull`;
@@ -187,14 +193,14 @@ export class RegistryClient {
 
   private async once(
     url: URL,
-    init: { method: 'GET' | 'HEAD'; headers?: Record<string, string>; signal?: AbortSignal | undefined; stream?: boolean },
+    init: { method: 'GET' | 'HEAD'; headers?: Record<string, string>; signal?: AbortSignal | undefined; stream?: boolean; pool?: 'signatures' | undefined },
     auth: Record<string, string>,
   ): Promise<UpstreamResponse> {
     const t0 = performance.now();
     try {
       const res = await request(url, {
         method: init.method,
-        dispatcher: init.stream ? this.blobDispatcher : this.dispatcher,
+        dispatcher: init.stream ? this.blobDispatcher : init.pool === 'signatures' ? this.signatureDispatcher : this.dispatcher,
         headers: { ...init.headers, ...auth },
         signal: init.signal,
         ...(init.stream ? { highWaterMark: 1 << 20 } : {}),
@@ -213,9 +219,9 @@ export class RegistryClient {
    * GET a manifest by digest with a size cap and a deadline for the whole body: an endless or trickling
    * upstream fails this request quickly with bounded memory.
    */
-  async fetchManifest(repo: string, digest: string, accept: readonly string[], maxBytes = this.opts.manifestBytes): Promise<FetchedManifest | null> {
+  async fetchManifest(repo: string, digest: string, accept: readonly string[], maxBytes = this.opts.manifestBytes, opts: { pool?: 'signatures' | undefined } = {}): Promise<FetchedManifest | null> {
     const signal = AbortSignal.timeout(this.opts.timeoutMs);
-    const res = await this.send(`/v2/${repo}/manifests/${digest}`, { method: 'GET', repo, headers: { accept: accept.join(', ') }, signal });
+    const res = await this.send(`/v2/${repo}/manifests/${digest}`, { method: 'GET', repo, headers: { accept: accept.join(', ') }, signal, pool: opts.pool });
     if (res.statusCode === 404) {
       await res.body.dump();
       return null;

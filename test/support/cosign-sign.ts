@@ -40,10 +40,11 @@ export interface ClassicLayer {
 }
 
 /** Push signature layers for `digest` as cosign does: one OCI manifest tagged sha256-<hex>.sig. */
-export async function pushClassicSignatures(registry: string, repo: string, digest: string, layers: ClassicLayer[]): Promise<string> {
+export async function pushClassicSignatures(registry: string, repo: string, digest: string, layers: ClassicLayer[], opts: { layersFirst?: object[] } = {}): Promise<string> {
   const config = Buffer.from(JSON.stringify({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [] } }));
   const configDigest = await putBlob(registry, repo, config);
-  const descriptors = [];
+  // Other layers ahead of the signatures (attestations that older tools pushed to the same tag).
+  const descriptors: object[] = [...(opts.layersFirst ?? [])];
   for (const l of layers) {
     const d = await putBlob(registry, repo, l.payload);
     descriptors.push({
@@ -65,7 +66,7 @@ export async function pushClassicSignatures(registry: string, repo: string, dige
 }
 
 /** A Sigstore bundle attached as an OCI referrer of `subject`, listed in the referrers tag schema index. */
-export async function pushBundleReferrers(registry: string, repo: string, subject: { mediaType: string; digest: string; size: number }, bundles: Buffer[]): Promise<void> {
+export async function pushBundleReferrers(registry: string, repo: string, subject: { mediaType: string; digest: string; size: number }, bundles: Buffer[]): Promise<string[]> {
   const empty = Buffer.from('{}');
   const emptyDigest = await putBlob(registry, repo, empty);
   const entries = [];
@@ -85,4 +86,5 @@ export async function pushBundleReferrers(registry: string, repo: string, subjec
     entries.push(await putReferrer(registry, repo, manifest, 'application/vnd.dev.sigstore.bundle.v0.3+json'));
   }
   await putReferrersIndex(registry, repo, subject.digest, entries);
+  return entries.map((e) => e.digest);
 }

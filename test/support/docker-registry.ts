@@ -10,6 +10,8 @@ export interface Registry extends RunningServer {
   storage: string;
   /** Request URIs the registry logged, oldest first. */
   requests(): string[];
+  /** Every request URI the registry logged, answered with an error too (a 404 is "response completed with error"). */
+  allRequests(): string[];
 }
 
 export interface RegistryOptions {
@@ -49,5 +51,5 @@ export async function startRegistry(dir: string, opts: RegistryOptions = {}): Pr
     // With token auth the ping answers 401 with a challenge: that is ready too.
     ready: async () => [200, 401].includes((await fetch(`${url}/v2/`)).status),
   });
-  return { ...srv, url, host: `127.0.0.1:${port}`, storage, requests: () => loggedRequests(srv.logFile) };
+  return { ...srv, url, host: `127.0.0.1:${port}`, storage, requests: () => loggedRequests(srv.logFile), allRequests: () => loggedRequests(srv.logFile, true) };
 }

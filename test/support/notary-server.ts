@@ -17,10 +17,10 @@ export interface NotaryLab {
   requests(): string[];
 }
 
-export function loggedRequests(logFile: string): string[] {
+export function loggedRequests(logFile: string, withErrors = false): string[] {
   return readFileSync(logFile, 'utf8')
     .split('\n')
-    .filter((l) => l.includes('"response completed"'))
+    .filter((l) => l.includes('"response completed"') || (withErrors && l.includes('"response completed with error"')))
     .flatMap((l) => {
       try {
         return [(JSON.parse(l) as { 'http.request.uri': string })['http.request.uri']];

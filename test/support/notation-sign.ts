@@ -2,7 +2,7 @@
 // and openssl-issued certificates, and pushed to a real registry as OCI referrers (the referrers tag
 // schema, since distribution 2.8 has no referrers API).
 import { execFileSync } from 'node:child_process';
-import { createPrivateKey, sign, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, sign, X509Certificate } from 'node:crypto';
 import { encode as cborEncode, Token, Type } from 'cborg';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -99,10 +99,13 @@ export async function jwsEnvelope(o: EnvelopeOptions): Promise<Buffer> {
 }
 
 export type SignatureForm = 'artifactType' | 'config';
-export type PushedEnvelope = Buffer | { bytes: Buffer; mediaType?: 'application/cose' | 'application/jose+json'; form?: SignatureForm };
+export type PushedEnvelope = Buffer | { bytes: Buffer; mediaType?: 'application/cose' | 'application/jose+json'; form?: SignatureForm; thumbprints?: string[] };
+
+/** The io.cncf.notary.x509chain.thumbprint#S256 list notation writes: hex SHA-256 of each certificate (DER), leaf first. */
+export const thumbprintsOf = (certFiles: string[]) => certFiles.map((f) => createHash('sha256').update(new X509Certificate(readFileSync(f)).raw).digest('hex'));
 
 /** The signature manifest notation writes: `artifactType` (current), or notation 1.0's `config.mediaType` form. */
-export function signatureManifest(subject: { mediaType: string; digest: string; size: number }, envelope: { digest: string; size: number; mediaType: string }, form: SignatureForm, config: { digest: string; size: number }): Buffer {
+export function signatureManifest(subject: { mediaType: string; digest: string; size: number }, envelope: { digest: string; size: number; mediaType: string }, form: SignatureForm, config: { digest: string; size: number }, thumbprints: string[] = []): Buffer {
   return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -111,7 +114,7 @@ export function signatureManifest(subject: { mediaType: string; digest: string; 
       config: { mediaType: form === 'artifactType' ? 'application/vnd.oci.empty.v1+json' : 'application/vnd.cncf.notary.signature', digest: config.digest, size: config.size },
       layers: [envelope],
       subject,
-      annotations: { 'io.cncf.notary.x509chain.thumbprint#S256': '[]' },
+      annotations: { 'io.cncf.notary.x509chain.thumbprint#S256': JSON.stringify(thumbprints) },
     }),
   );
 }
@@ -129,9 +132,9 @@ export async function pushSignatures(registry: string, repo: string, subject: { 
   const entries: unknown[] = existing.statusCode === 200 ? ((await existing.body.json()) as { manifests: unknown[] }).manifests : (await existing.body.dump(), []);
   const digests: string[] = [];
   for (const e of envelopes) {
-    const { bytes: env, mediaType = 'application/jose+json', form = 'artifactType' } = Buffer.isBuffer(e) ? { bytes: e } : e;
+    const { bytes: env, mediaType = 'application/jose+json', form = 'artifactType', thumbprints } = Buffer.isBuffer(e) ? { bytes: e, thumbprints: undefined } : e;
     const envDigest = await putBlob(registry, repo, env);
-    const manifest = signatureManifest(subject, { mediaType, digest: envDigest, size: env.length }, form, { digest: emptyDigest, size: empty.length });
+    const manifest = signatureManifest(subject, { mediaType, digest: envDigest, size: env.length }, form, { digest: emptyDigest, size: empty.length }, thumbprints);
     // In a referrers index, a manifest without artifactType is listed with its config.mediaType.
     const entry = await putReferrer(registry, repo, manifest, 'application/vnd.cncf.notary.signature');
     entries.push(entry);

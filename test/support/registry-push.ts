@@ -28,11 +28,15 @@ export async function putManifest(registry: string, repo: string, ref: string, b
   if (put.statusCode !== 201) throw new Error(`manifest push ${ref}: ${put.statusCode}`);
 }
 
-/** An OCI referrer manifest pushed by its digest; returns its entry for a referrers index. */
-export async function putReferrer(registry: string, repo: string, manifest: Buffer, artifactType: string): Promise<{ mediaType: string; artifactType: string; digest: string; size: number }> {
+/**
+ * An OCI referrer manifest pushed by its digest; returns its entry for a referrers index, carrying the
+ * manifest's annotations as the referrers API does (and oras-go, notation's library, in the tag schema).
+ */
+export async function putReferrer(registry: string, repo: string, manifest: Buffer, artifactType: string): Promise<{ mediaType: string; artifactType: string; digest: string; size: number; annotations?: Record<string, string> }> {
   const digest = sha256Digest(manifest);
   await putManifest(registry, repo, digest, manifest, OCI_MANIFEST);
-  return { mediaType: OCI_MANIFEST, artifactType, digest, size: manifest.length };
+  const annotations = (JSON.parse(manifest.toString()) as { annotations?: Record<string, string> }).annotations;
+  return { mediaType: OCI_MANIFEST, artifactType, digest, size: manifest.length, ...(annotations ? { annotations } : {}) };
 }
 
 /** The referrers tag schema: an image index tagged sha256-<hex> of the subject, listing `entries` (replacing what it listed). */

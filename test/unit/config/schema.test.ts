@@ -12,6 +12,14 @@ describe('validateConfig', () => {
     expect(Object.isFrozen(c.upstreams[0])).toBe(true);
   });
 
+  it('has the signature budget keys (issue 27): defaults, and maxSignatures still read', () => {
+    expect(validateConfig(good, 'test.yaml').limits).toMatchObject({ maxSignatures: 128, signatureBytes: 4 * 1024 * 1024, upstreamSignatureConnections: 8 });
+    const set = validateConfig({ ...good, limits: { maxSignatures: 16, signatureBytes: 1024 * 1024, upstreamSignatureConnections: 2 } }, 'test.yaml').limits;
+    expect(set).toMatchObject({ maxSignatures: 16, signatureBytes: 1024 * 1024, upstreamSignatureConnections: 2 });
+    expect(configProblems({ ...good, limits: { signatureBytes: 10 } })).toMatch(/limits\.signatureBytes: got 10, expected an integer from 65536/);
+    expect(configProblems({ ...good, limits: { upstreamSignatureConnections: 0 } })).toMatch(/limits\.upstreamSignatureConnections: got 0/);
+  });
+
   it.each<[string, unknown, RegExp]>([
     ['top level not a mapping', [1, 2], /top level must be a mapping/],
     ['bad listen', { ...good, listen: 'localhost' }, /listen: got "localhost", expected HOST:PORT/],

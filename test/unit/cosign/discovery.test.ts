@@ -76,15 +76,17 @@ describe('findCosignSignatures', () => {
     const m = sha(sigManifest);
     expect(found.rejected.filter((r) => r.startsWith(m))).toEqual([
       `${m} layer 1: no dev.cosignproject.cosign/signature annotation or no sha256 digest`,
-      `${m} layer 3: cosign payload sha256:${'d'.repeat(64)}: the registry answered 404`,
+      `${m} layer 3: cosign payload sha256:${'d'.repeat(64)} is not in the registry`,
       `${m} layer 4: the registry served other bytes for cosign payload sha256:${'e'.repeat(64)}`,
     ]);
   });
 
-  it('takes at most max candidates per form', async () => {
+  it('takes at most max candidates per form, counted after the media type filter', async () => {
     const found = await findCosignSignatures(client, 'r', subject, 1);
     expect(found.bundles).toHaveLength(1);
-    expect(found.rejected).toEqual([]);
+    expect(found.classic).toHaveLength(1);
+    // Only what the listing itself shows (a layer without a signature annotation); nothing past the limit is fetched.
+    expect(found.rejected).toEqual([`${sha(sigManifest)} layer 1: no dev.cosignproject.cosign/signature annotation or no sha256 digest`]);
   });
 
   it('finds nothing for a digest without signatures', async () => {

@@ -39,15 +39,16 @@ function reset() {
   requests = [];
 }
 
-async function addSignature(envelope: Buffer, form: SignatureForm = 'artifactType', subj = subject): Promise<string> {
+async function addSignature(envelope: Buffer, form: SignatureForm = 'artifactType', subj = subject, thumbprints?: string[]): Promise<string> {
   const cfg = Buffer.from('{}');
   store.set(sha(cfg), cfg);
   store.set(sha(envelope), envelope);
-  const m = signatureManifest(subj, { mediaType: 'application/jose+json', digest: sha(envelope), size: envelope.length }, form, { digest: sha(cfg), size: cfg.length });
+  const m = signatureManifest(subj, { mediaType: 'application/jose+json', digest: sha(envelope), size: envelope.length }, form, { digest: sha(cfg), size: cfg.length }, thumbprints);
   store.set(sha(m), m);
   const tag = `sha256-${subj.digest.slice(7)}`;
   const index = tags.has(tag) ? JSON.parse(tags.get(tag)!.toString()) : { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
-  index.manifests.push({ mediaType: MT, artifactType: 'application/vnd.cncf.notary.signature', digest: sha(m), size: m.length });
+  // The referrers API copies the manifest's annotations into the listing (so does notation in the tag schema).
+  index.manifests.push({ mediaType: MT, artifactType: 'application/vnd.cncf.notary.signature', digest: sha(m), size: m.length, annotations: JSON.parse(m.toString()).annotations });
   tags.set(tag, Buffer.from(JSON.stringify(index)));
   return sha(m);
 }
@@ -75,7 +76,7 @@ beforeAll(async () => {
 afterAll(() => registry?.close());
 beforeEach(reset);
 
-function verifier(o: { identity?: string; store?: X509Certificate[]; level?: string; maxSignatures?: number; storeRef?: string } = {}) {
+function verifier(o: { identity?: string; store?: X509Certificate[]; level?: string; maxSignatures?: number; signatureBytes?: number; storeRef?: string } = {}) {
   const storeRef = o.storeRef ?? 'ca:acme';
   const trustPolicy = parseTrustPolicy(
     JSON.stringify({
@@ -83,7 +84,7 @@ function verifier(o: { identity?: string; store?: X509Certificate[]; level?: str
       trustPolicies: [{ name: 'acme', registryScopes: ['*'], signatureVerification: { level: o.level ?? 'strict', override: { revocation: 'skip' } }, trustStores: [storeRef], trustedIdentities: [o.identity ?? 'x509.subject: C=US, ST=WA, O=acme, OU=Build'] }],
     }),
   );
-  return new NotationVerifier({ trustPolicy, trustStores: new Map([[storeRef, o.store ?? [cert(root.cert)]]]), maxSignatures: o.maxSignatures });
+  return new NotationVerifier({ trustPolicy, trustStores: new Map([[storeRef, o.store ?? [cert(root.cert)]]]), maxSignatures: o.maxSignatures, signatureBytes: o.signatureBytes });
 }
 
 describe('NotationVerifier', () => {
@@ -140,15 +141,62 @@ describe('NotationVerifier', () => {
     expect(requests.filter((p) => p.includes('/manifests/sha256:') || p.includes('/blobs/'))).toEqual([]); // all from the cache
   });
 
-  it('tries at most maxSignatures, stopping at the first that satisfies the policy', async () => {
-    for (let i = 0; i < 5; i++) await addSignature(Buffer.from(`junk ${i}`));
-    await addSignature(await sign());
-    await expect(verifier({ maxSignatures: 5 }).verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({ code: 'NOTATION_INVALID' });
-    reset();
+  it('spends at most maxSignatures uncached candidates per request; cached failures are free, so the next request goes on', async () => {
+    for (let i = 0; i < 12; i++) await addSignature(Buffer.from(`junk ${i}`));
+    const good = await addSignature(await sign());
+    const v = verifier({ maxSignatures: 5 });
+    const fetchedNow = () => {
+      const n = requests.filter((p) => p.includes('/manifests/sha256:')).length;
+      requests = [];
+      return n;
+    };
+    await expect(v.verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({ code: 'NOTATION_INVALID', message: expect.stringContaining("8 candidate(s) not examined: this request's signature budget (5 uncached candidates") });
+    expect(fetchedNow()).toBe(5);
+    await expect(v.verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({ code: 'NOTATION_INVALID', message: expect.stringContaining('3 candidate(s) not examined') });
+    expect(fetchedNow()).toBe(5);
+    await expect(v.verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ signature: good });
+    expect(fetchedNow()).toBe(3);
+    await expect(v.verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ signature: good });
+    expect(fetchedNow()).toBe(0);
+  });
+
+  it('ranks by the thumbprint annotation: one naming a trust-store certificate is fetched first, ones naming only others get what is left', async () => {
+    const thumb = (f: string) => createHash('sha256').update(cert(f).raw).digest('hex');
+    const stranger = makeCa(dir, 'stranger');
+    for (let i = 0; i < 40; i++) await addSignature(Buffer.from(`junk ${i}`), 'artifactType', subject, [thumb(stranger.cert)]);
+    const good = await addSignature(await sign(), 'artifactType', subject, [thumb(signer.cert), thumb(inter.cert), thumb(root.cert)]);
+    await expect(verifier({ maxSignatures: 1 }).verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ signature: good });
+    expect(requests.filter((p) => p.includes('/manifests/sha256:'))).toEqual([`/v2/r/manifests/${good}`]);
+  });
+
+  it('copying the trusted thumbprint onto junk only moves it up; it is verified like any other candidate', async () => {
+    const thumb = createHash('sha256').update(cert(root.cert).raw).digest('hex');
+    for (let i = 0; i < 3; i++) await addSignature(Buffer.from(`junk ${i}`), 'artifactType', subject, [thumb]);
+    const good = await addSignature(await sign(), 'artifactType', subject, []);
+    await expect(verifier().verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ signature: good });
+  });
+
+  it('bounds the bytes fetched per request (signatureBytes), without caching what the budget cut', async () => {
+    const good = await addSignature(await sign());
+    const v = verifier({ signatureBytes: 1024 });
+    await expect(v.verify(client, 'reg/r', 'r', subject)).rejects.toMatchObject({ code: 'NOTATION_INVALID', message: expect.stringContaining('signature byte budget of this request is spent') });
+    // The same candidate under a budget that affords it: nothing was cached against it.
+    const roomy = verifier();
+    await expect(roomy.verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ signature: good });
+  });
+
+  it('keys verdicts by a fingerprint of the trust material: another trust store never reuses them', async () => {
+    expect(verifier().fingerprint).toBe(verifier().fingerprint);
+    expect(verifier({ store: [cert(inter.cert)] }).fingerprint).not.toBe(verifier().fingerprint);
+    expect(verifier({ identity: 'x509.subject: C=US, ST=WA, O=acme' }).fingerprint).not.toBe(verifier().fingerprint);
+  });
+
+  it('stops at the first signature (in listing order) that satisfies the policy', async () => {
     const first = await addSignature(await sign());
     await addSignature(await sign());
     await expect(verifier().verify(client, 'reg/r', 'r', subject)).resolves.toMatchObject({ signature: first });
-    expect(requests.filter((p) => p.includes('/manifests/sha256:'))).toHaveLength(1);
+    // Candidates of one rank are fetched a few at a time (SIGNATURE_PARALLEL): both of these at once.
+    expect(requests.filter((p) => p.includes('/manifests/sha256:')).length).toBeLessThanOrEqual(2);
   });
 
   it('refuses a signature manifest that points at another subject, and one that is no signature at all', async () => {
