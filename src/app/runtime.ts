@@ -82,7 +82,7 @@ export async function buildRuntime(
   const blobCacheMetrics = config.blobCache ? new BlobCacheMetrics(metrics.registry) : undefined;
   const cacheLog = log.child({ component: 'blobcache' });
   const blobCache = config.blobCache
-    ? await BlobCache.open({ ...config.blobCache, metrics: blobCacheMetrics, onDiscard: (key, reason) => cacheLog.warn({ key, reason }, 'cached blob dropped') })
+    ? await BlobCache.open({ ...config.blobCache, metrics: blobCacheMetrics, log: cacheLog, onDiscard: (key, reason) => cacheLog.warn({ key, reason }, 'cached blob dropped') })
     : undefined;
   if (config.upstreams.some((u) => u.bundle)) closers.push(watchBundleExpiry(kv, config.limits.bundleWarnDays, log.child({ component: 'bundle' }), metrics, clock));
   const deps = {

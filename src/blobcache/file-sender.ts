@@ -30,7 +30,10 @@ export interface SendOptions {
 /** What happened: every byte written and the response ended, or the client went away first. */
 export type SendResult = 'sent' | 'client-gone';
 
-export async function sendFileRange(file: FileHandle, out: Writable, o: SendOptions): Promise<SendResult> {
+/** What is read from: an open file, or a fill's reader (file, then memory tail). */
+export type ReadAt = Pick<FileHandle, 'read'> | { read(buf: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> };
+
+export async function sendFileRange(file: ReadAt, out: Writable, o: SendOptions): Promise<SendResult> {
   const len = Math.max(1, Math.min(o.bufferSize, o.end - o.start));
   const bufs = [Buffer.allocUnsafe(len), Buffer.allocUnsafe(len)];
   const hash = o.verify ? createHash('sha256') : undefined;

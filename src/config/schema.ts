@@ -164,6 +164,11 @@ export interface BlobCacheConfig {
   maxBytes: number;
   /** Hash every read from disk, not only the first after start. */
   verifyOnRead: boolean;
+  /**
+   * Filling stops (misses are relayed from the upstream, uncached) while the filesystem has less free
+   * than this; undefined: min(1 GiB, 5% of the filesystem), measured at start.
+   */
+  minFreeBytes?: number | undefined;
 }
 
 /** The file store's disk cap when `store.maxBytes` is not set: 1 GiB. */
@@ -500,13 +505,14 @@ function parseBlobCache(p: Problems, v: unknown, store: Config['store']): BlobCa
   const def: BlobCacheConfig = { path, maxBytes: 10 * 1024 ** 3, verifyOnRead: false };
   if (v === undefined || v === true) return def;
   if (v === false) return false;
-  if (!isObj(v)) return p.add('blobCache', v, 'false, or a mapping with path, maxBytes, verifyOnRead') ?? def;
-  unknownKeys(p, v, 'blobCache.', ['path', 'maxBytes', 'verifyOnRead']);
+  if (!isObj(v)) return p.add('blobCache', v, 'false, or a mapping with path, maxBytes, verifyOnRead, minFreeBytes') ?? def;
+  unknownKeys(p, v, 'blobCache.', ['path', 'maxBytes', 'verifyOnRead', 'minFreeBytes']);
   if (v.verifyOnRead !== undefined && typeof v.verifyOnRead !== 'boolean') p.add('blobCache.verifyOnRead', v.verifyOnRead, 'true or false');
   return {
     path: str(p, v, 'path', 'blobCache.', false) ?? path,
     maxBytes: int(p, v, 'maxBytes', 'blobCache.', def.maxBytes, 1024 * 1024, Number.MAX_SAFE_INTEGER),
     verifyOnRead: v.verifyOnRead === true,
+    ...(v.minFreeBytes !== undefined ? { minFreeBytes: int(p, v, 'minFreeBytes', 'blobCache.', 0, 0, Number.MAX_SAFE_INTEGER) } : {}),
   };
 }
 
