@@ -56,6 +56,8 @@ export async function buildRuntime(
   metrics: Metrics = new Metrics(),
 ): Promise<ServerDeps & { close(): Promise<void>; lifecycle?: { draining: boolean } }> {
   const kv = buildKv(config, log.child({ component: 'store' }), (layer, result) => metrics.store.inc({ layer, result }));
+  // Before serving: what a crashed process left (temp files, torn values) is swept, the index built.
+  await kv.open();
   const upstreams = new Map<string, UpstreamDeps>();
   // Where request-time audit lines go: the deps returned below, once the caller has set their stream.
   let sinks: AuditSinks = { log, metrics };
