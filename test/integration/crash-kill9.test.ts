@@ -67,7 +67,7 @@ function inspectDisk(livePid: number): string[] {
     else if (/^[0-9a-f]{64}$/.test(n)) {
       const raw = readFileSync(p);
       if (raw.length < 16) bad.push(`kv value ${n}: ${raw.length} bytes, shorter than its header`);
-      else if (raw.readBigUInt64BE(8) !== BigInt(raw.length - 16)) bad.push(`kv value ${n}: torn`);
+      else if (raw.readBigUInt64BE(8) !== 0n && raw.readBigUInt64BE(8) !== BigInt(raw.length - 16)) bad.push(`kv value ${n}: torn`);
     } else if (n.endsWith('.versions')) {
       try {
         JSON.parse(readFileSync(p, 'utf8'));
