@@ -15,6 +15,7 @@ import { audit, type AuditSinks, type Logger } from '../observe/logger.js';
 import { ManifestCache } from '../store/manifest-cache.js';
 import { BlobCache } from '../blobcache/blob-cache.js';
 import { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
+import { SendBudget } from '../blobcache/send-budget.js';
 import type { Clock } from '../trust/client.js';
 import { Metrics } from '../observe/metrics.js';
 import type { KvStore } from '../store/kv.js';
@@ -93,6 +94,7 @@ export async function buildRuntime(
     manifests: new ManifestCache(64 * 1024 * 1024, kv),
     blobCache,
     blobCacheMetrics,
+    sendBudget: new SendBudget(config.limits.sendBufferBytes),
     log,
     clock,
     metrics,

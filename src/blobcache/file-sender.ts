@@ -1,5 +1,6 @@
 // Sends a byte range of an open file to an http response, the fastest way measured here without
-// sendfile (node:http has none): two reused buffers per response, the next read overlapping the
+// sendfile (node:http has none): two reused buffers per response (leased from the global budget,
+// send-budget.ts: smaller when many responses are in flight), the next read overlapping the
 // previous write, and a buffer refilled only after the write that carried it completed (its callback:
 // the bytes are in the kernel). Fresh buffers per chunk (fs/FileHandle.createReadStream) made the
 // garbage collector a bottleneck that took several 256 MiB pulls to warm up: 0.75 → 1.5 GB/s, while
@@ -12,6 +13,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { fail } from '../errors.js';
+import type { SendBudget } from './send-budget.js';
 
 export interface SendOptions {
   /** First byte to send. */
@@ -25,6 +27,8 @@ export interface SendOptions {
   /** The bytes [start, end) must hash to this `sha256:<hex>` digest; the last chunk waits for the match. */
   verify?: { digest: string; onVerified?: () => void };
   onBytes?: (n: number) => void;
+  /** The global buffer budget (limits.sendBufferBytes): the buffers are leased from it, maybe smaller. */
+  budget?: SendBudget | undefined;
 }
 
 /** What happened: every byte written and the response ended, or the client went away first. */
@@ -35,7 +39,8 @@ export type ReadAt = Pick<FileHandle, 'read'> | { read(buf: Buffer, offset: numb
 
 export async function sendFileRange(file: ReadAt, out: Writable, o: SendOptions): Promise<SendResult> {
   const len = Math.max(1, Math.min(o.bufferSize, o.end - o.start));
-  const bufs = [Buffer.allocUnsafe(len), Buffer.allocUnsafe(len)];
+  const lease = o.budget?.lease(len);
+  const bufs = lease?.buffers ?? [Buffer.allocUnsafe(len), Buffer.allocUnsafe(len)];
   const hash = o.verify ? createHash('sha256') : undefined;
   // The client going away must end the loop even while a write callback is outstanding.
   let gone = false;
@@ -80,6 +85,7 @@ export async function sendFileRange(file: ReadAt, out: Writable, o: SendOptions)
     out.end();
     return 'sent';
   } finally {
+    lease?.release();
     out.removeListener('close', onClose);
   }
 }

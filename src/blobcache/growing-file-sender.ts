@@ -4,6 +4,7 @@
 import type { Writable } from 'node:stream';
 import type { Fill, FillReader } from './blob-cache.js';
 import { sendFileRange, type SendResult } from './file-sender.js';
+import type { SendBudget } from './send-budget.js';
 
 // Two reused 512 KiB buffers per sender: 20 concurrent readers of a fill hold 20 MiB. Fresh buffers
 // per read measured +109 MiB RSS for 20 × 256 MiB at 1 MiB (garbage), over the 64 MiB budget.
@@ -24,10 +25,10 @@ async function fillAvailable(fill: Fill, pos: number): Promise<number> {
  * Send a fill as it grows, through a reader attached beforehand (Fill.attach): the reader shares the
  * fill's file handle, and reads its memory tail when the fill relays.
  */
-export async function sendGrowingFile(fill: Fill, reader: FillReader, out: Writable, onBytes?: (n: number) => void): Promise<SendResult> {
+export async function sendGrowingFile(fill: Fill, reader: FillReader, out: Writable, onBytes?: (n: number) => void, budget?: SendBudget): Promise<SendResult> {
   try {
     await fill.fileReady;
-    return await sendFileRange(reader, out, { start: 0, end: fill.size, bufferSize: STEP, available: (pos) => fillAvailable(fill, pos), onBytes });
+    return await sendFileRange(reader, out, { start: 0, end: fill.size, bufferSize: STEP, available: (pos) => fillAvailable(fill, pos), onBytes, budget });
   } finally {
     reader.detach();
   }

@@ -1,6 +1,7 @@
 // The configuration contract (DESIGN.md "Config"): types, defaults and validation in one place.
 // Validation collects every problem, each naming the key, the value and what is expected, and the
 // result is deep-frozen: bad config fails at start, never on the first request.
+import { readFileSync } from 'node:fs';
 import { fail } from '../errors.js';
 import { missingSources, trustSourcesOf } from '../policy/effective.js';
 import { parseRedisUrl } from '../store/redis-url.js';
@@ -143,6 +144,12 @@ export interface Config {
     clientStallSeconds: number;
     /** Concurrent blob streams one client address may have; more are answered 429. */
     perClientStreams: number;
+    /** Client connections in total; past it the longest-idle one is closed, or the newcomer answered 503. */
+    maxConnections: number;
+    /** Client connections per remote address, the same way. */
+    perClientConnections: number;
+    /** One budget for the read buffers of every blob send in flight (slow readers share it). */
+    sendBufferBytes: number;
     /** Upstream connections per registry for blob streams. */
     upstreamBlobConnections: number;
     /** Upstream connections per registry for manifests, tags and tokens (never behind blob streams). */
@@ -460,7 +467,24 @@ function parsePinning(p: Problems, v: unknown): TrustPinningConfig {
   return { certs, ca, disableTofu: d === true };
 }
 
-const CLIENT_LIMIT_KEYS = ['clientStallSeconds', 'perClientStreams', 'upstreamBlobConnections', 'upstreamMetadataConnections'];
+const CLIENT_LIMIT_KEYS = ['clientStallSeconds', 'perClientStreams', 'upstreamBlobConnections', 'upstreamMetadataConnections', 'maxConnections', 'perClientConnections', 'sendBufferBytes'];
+
+/**
+ * limits.maxConnections when not set: half the process's open-file limit (the other half stays for
+ * upstream connections, files and the store), at most 10,000; 4,096 where the limit cannot be read.
+ */
+export function defaultMaxConnections(limitsText?: string): number {
+  let text = limitsText;
+  try {
+    text ??= readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return 4096;
+  }
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
+  if (!m) return 4096;
+  const soft = m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  return Math.max(16, Math.min(10_000, Math.floor(soft / 2)));
+}
 
 /** Slow clients and pools (issue 13): defaults documented in README "Limits". */
 function parseClientLimits(p: Problems, d: Obj) {
@@ -469,6 +493,9 @@ function parseClientLimits(p: Problems, d: Obj) {
     perClientStreams: int(p, d, 'perClientStreams', 'limits.', 32, 1, 100_000),
     upstreamBlobConnections: int(p, d, 'upstreamBlobConnections', 'limits.', 64, 1, 10_000),
     upstreamMetadataConnections: int(p, d, 'upstreamMetadataConnections', 'limits.', 32, 1, 10_000),
+    maxConnections: int(p, d, 'maxConnections', 'limits.', defaultMaxConnections(), 1, 1_000_000),
+    perClientConnections: int(p, d, 'perClientConnections', 'limits.', 256, 1, 1_000_000),
+    sendBufferBytes: int(p, d, 'sendBufferBytes', 'limits.', 64 * 1024 * 1024, 1024 * 1024, Number.MAX_SAFE_INTEGER),
   };
 }
 

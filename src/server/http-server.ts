@@ -12,6 +12,7 @@ import { WarmTags } from './handlers/warm-tag.js';
 import { fail } from '../errors.js';
 import { ClientStreams } from './client-streams.js';
 import { StallWatch } from './stall-watch.js';
+import { ConnectionLimit } from './connection-limit.js';
 
 function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -122,5 +123,6 @@ export function buildServer(deps: ServerDeps): Server {
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
   server.once('close', () => stalls.stop());
+  new ConnectionLimit({ max: limits.maxConnections, perClient: limits.perClientConnections }).attach(server);
   return server;
 }

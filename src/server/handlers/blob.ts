@@ -190,7 +190,7 @@ async function sendGrowing(fill: Fill, reader: FillReader | undefined, route: Bl
   const m = deps.metrics;
   m?.streams.inc();
   try {
-    if ((await sendGrowingFile(fill, reader, res, (n) => deps.blobCacheMetrics?.bytesFromCache.inc(n))) === 'sent') m?.bytes.inc(fill.size);
+    if ((await sendGrowingFile(fill, reader, res, (n) => deps.blobCacheMetrics?.bytesFromCache.inc(n), deps.sendBudget)) === 'sent') m?.bytes.inc(fill.size);
   } finally {
     m?.streams.dec();
   }
@@ -224,7 +224,7 @@ async function sendCommitted(blob: CachedBlob, route: BlobRoute, method: 'GET' |
         blob.markVerified();
       }
       res.writeHead(206, { ...headers, 'content-length': String(r.end - r.start + 1), 'content-range': `bytes ${r.start}-${r.end}/${blob.size}` });
-      if ((await sendFileRange(blob.file, res, { start: r.start, end: r.end + 1, bufferSize: READ_STEP })) === 'sent') deps.blobCacheMetrics?.bytesFromCache.inc(r.end - r.start + 1);
+      if ((await sendFileRange(blob.file, res, { start: r.start, end: r.end + 1, bufferSize: READ_STEP, budget: deps.sendBudget })) === 'sent') deps.blobCacheMetrics?.bytesFromCache.inc(r.end - r.start + 1);
       return true;
     }
     res.writeHead(200, { ...headers, 'content-length': String(blob.size) });
@@ -233,7 +233,7 @@ async function sendCommitted(blob: CachedBlob, route: BlobRoute, method: 'GET' |
     try {
       const verify = blob.mustVerify ? { digest: route.digest, onVerified: () => blob.markVerified() } : undefined;
       try {
-        if ((await sendFileRange(blob.file, res, { start: 0, end: blob.size, bufferSize: READ_STEP, verify })) === 'client-gone') return true;
+        if ((await sendFileRange(blob.file, res, { start: 0, end: blob.size, bufferSize: READ_STEP, verify, budget: deps.sendBudget })) === 'client-gone') return true;
       } catch (err) {
         // Altered on disk: never served complete (the last chunk waits for the digest), and dropped.
         if ((err as { code?: string }).code === 'DIGEST_MISMATCH') await blob.discard('hash mismatch');
