@@ -147,7 +147,7 @@ function load(args: string[]): { ready: Promise<void>; done: Promise<Record<stri
 }
 
 describe('connection and memory limits', () => {
-  it('600 slow readers (64 B/s, 4 KiB receive buffers) of a cached 30 MiB blob from 600 addresses: bounded RSS, RSS bounded; median signed pull < 100 ms', async () => {
+  it('600 slow readers (64 B/s, 4 KiB receive buffers) of a cached 30 MiB blob from 600 addresses: RSS bounded; median signed pull < 100 ms', async () => {
     const baseline = await settledRss();
     const l = load(['slow', '127.0.0.1', String(port()), `/v2/${REPO}/blobs/${big}`, '600', '12']);
     await l.ready;
