@@ -31,6 +31,26 @@ export interface SendOptions {
   budget?: SendBudget | undefined;
 }
 
+/**
+ * At most two blob reads in libuv's threadpool at once (it has four threads by default): hundreds of
+ * blob sends reading at once queued every other file operation (the file store, metadata) behind
+ * their reads, and a signed pull waited ~10 s while 600 slow readers started (connection-limits test).
+ */
+const READ_SLOTS = 2;
+let readsInFlight = 0;
+const readQueue: Array<() => void> = [];
+
+async function gatedRead(file: ReadAt, buf: Buffer, length: number, position: number): Promise<{ bytesRead: number }> {
+  if (readsInFlight >= READ_SLOTS) await new Promise<void>((r) => readQueue.push(r));
+  readsInFlight++;
+  try {
+    return await file.read(buf, 0, length, position);
+  } finally {
+    readsInFlight--;
+    readQueue.shift()?.();
+  }
+}
+
 /** What happened: every byte written and the response ended, or the client went away first. */
 export type SendResult = 'sent' | 'client-gone';
 
@@ -65,7 +85,7 @@ export async function sendFileRange(file: ReadAt, out: Writable, o: SendOptions)
         limit = Math.min(o.end, a as number);
       }
       const buf = bufs[turn++ & 1]!;
-      const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, limit - pos), pos);
+      const { bytesRead } = await gatedRead(file, buf, Math.min(buf.length, limit - pos), pos);
       if (bytesRead === 0) throw new Error(`file shorter on disk than ${o.end} bytes (read at ${pos})`);
       const chunk = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
       pos += bytesRead;
