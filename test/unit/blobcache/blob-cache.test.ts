@@ -262,3 +262,31 @@ describe('parseRange', () => {
     expect(parseRange(h, 100)).toEqual(want);
   });
 });
+
+describe('Fill relaying from memory (the disk refused a write)', () => {
+  it('readers at different speeds get every byte from the file, then the tail; the tail is trimmed behind the slowest', async () => {
+    const { Fill } = await import('../../../src/blobcache/blob-cache.js');
+    const fill = new Fill('up/x', join(dir, 'none.tmp'), join(dir, 'none'));
+    fill.started(6);
+    fill.fileCreated(undefined); // the temp file could not even be created (EROFS): all from memory
+    const fast = fill.attach()!;
+    const slow = fill.attach()!;
+    fill.beginRelay([Buffer.from('ab')]);
+    fill.pushTail(Buffer.from('cd'));
+    const buf = Buffer.alloc(6);
+    expect((await fast.read(buf, 0, 6, 0)).bytesRead).toBe(4);
+    expect(buf.subarray(0, 4).toString()).toBe('abcd');
+    expect(fill.tailLag).toBe(4); // the slow reader has nothing yet: nothing dropped
+    const s = Buffer.alloc(6);
+    expect((await slow.read(s, 0, 3, 0)).bytesRead).toBe(3);
+    expect(s.subarray(0, 3).toString()).toBe('abc');
+    // 'ab' is behind both readers now: dropped; a reader from byte 0 can no longer be served.
+    expect(fill.attach()).toBeUndefined();
+    fill.pushTail(Buffer.from('ef'));
+    expect((await slow.read(s, 3, 3, 3)).bytesRead).toBe(3);
+    expect(s.toString()).toBe('abcdef');
+    slow.detach();
+    fast.detach();
+    fill.writerFinished();
+  });
+});
