@@ -31,6 +31,8 @@ let image: PushedImage;
 let bundle: string;
 let siteFile: string;
 const blobs: string[] = [];
+/** How long a whole `bundle import` takes here: its writes come at the end, where the kills aim. */
+let importMs = 0;
 const store = () => join(dir, 'crash-data');
 const site = () => ({
   upstreams: [{ name: 'origin', registry: origin.url, gun: origin.host, bundle: true, policy: 'enforce' }],
@@ -128,7 +130,9 @@ beforeAll(async () => {
   for (let i = 0; i < 24; i++) blobs.push(await pushBlob(origin.url, REPO, 48 * 1024 + randomInt(152 * 1024), 100 + i));
   siteFile = join(dir, 'site.yaml');
   writeFileSync(siteFile, stringify({ ...site(), store: { kind: 'file', path: store() } }));
+  const t = Date.now();
   const imp = await runCli(['bundle', 'import', bundle, '--config', siteFile]);
+  importMs = Date.now() - t;
   expect(imp.code, imp.stdout).toBe(0);
 });
 
@@ -165,13 +169,15 @@ describe('kill -9 at random points, then restart', () => {
       const tags = (async () => {
         for (;;) if ((await tagDigest(base).catch(() => 'cut')) !== image.digest) return;
       })();
-      await new Promise((r) => setTimeout(r, randomInt(20, 400)));
-      await Promise.all([killHard(tg.pid), new Promise((r) => setTimeout(r, randomInt(0, 50))).then(() => killHard(imp.pid!))]);
+      await Promise.all([
+        new Promise((r) => setTimeout(r, randomInt(20, 400))).then(() => killHard(tg!.pid)),
+        new Promise((r) => setTimeout(r, randomInt(Math.floor(importMs * 0.5), importMs + 1))).then(() => killHard(imp.pid!)),
+      ]);
       await Promise.all([...pulls, tags]);
     }
     await tg?.stop();
     const seconds = (Date.now() - started) / 1000;
-    console.log(`kill -9 loop: ${KILLS} kills in ${seconds.toFixed(1)} s, ${completed} complete blob transfers (all verified), ${cutTransfers} cut by a kill`);
+    console.log(`kill -9 loop (bundle import ${importMs} ms, killed in its second half): ${KILLS} kills in ${seconds.toFixed(1)} s, ${completed} complete blob transfers (all verified), ${cutTransfers} cut by a kill`);
     expect(completed).toBeGreaterThan(KILLS);
   }, 180_000);
 });
