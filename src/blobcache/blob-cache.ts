@@ -302,6 +302,8 @@ export class BlobCache {
     await pruneLinks(opts.path, (key) => c.entries.has(key));
     c.publish();
     opts.metrics?.filling.set(c.filling ? 1 : 0);
+    // A scrape re-measures: filling turns back on (or off) without waiting for the next miss.
+    if (opts.metrics) opts.metrics.refresh = () => c.diskRoomFor(0).then(() => undefined);
     return c;
   }
 

@@ -185,9 +185,12 @@ describe('blob cache on a full disk (16 MiB tmpfs)', () => {
     const m = await metrics();
     expect(m.trustgate_blobcache_filling).toBe(0);
     expect(m.trustgate_blobcache_bytes).toBe(0);
-    // Space freed: the next pull fills the cache again.
+    // Space freed: a scrape says so at once (no miss needed), and the next pull fills the cache again.
     freeDisk();
     freeDisk('filler2');
+    const freed = await metrics();
+    expect(freed.trustgate_blobcache_filling).toBe(1);
+    expect(freed.trustgate_blobcache_free_bytes).toBeGreaterThan(15 * MiB);
     await expect.poll(async () => (await pullDigest(small)).digest === small && (await metrics()).trustgate_blobcache_bytes === 2 * MiB, { timeout: 10_000 }).toBe(true);
     expect((await metrics()).trustgate_blobcache_filling).toBe(1);
   });
