@@ -123,6 +123,12 @@ export function buildServer(deps: ServerDeps): Server {
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
   server.once('close', () => stalls.stop());
-  new ConnectionLimit({ max: limits.maxConnections, perClient: limits.perClientConnections }).attach(server);
+  let refusedWarnAt = 0; // at most one warning per 10 s: a flood must not flood the log too
+  const onRefuse = (client: string, limit: string) => {
+    if (Date.now() - refusedWarnAt < 10_000) return;
+    refusedWarnAt = Date.now();
+    log.warn({ client, limit }, 'connection refused with 503: at limits.maxConnections or limits.perClientConnections and no idle connection to close');
+  };
+  new ConnectionLimit({ max: limits.maxConnections, perClient: limits.perClientConnections, onRefuse }).attach(server);
   return server;
 }
