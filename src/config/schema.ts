@@ -488,13 +488,16 @@ export function defaultMaxConnections(limitsText?: string): number {
 
 /** Slow clients and pools (issue 13): defaults documented in README "Limits". */
 function parseClientLimits(p: Problems, d: Obj) {
+  const maxConnections = int(p, d, 'maxConnections', 'limits.', defaultMaxConnections(), 1, 1_000_000);
   return {
     clientStallSeconds: int(p, d, 'clientStallSeconds', 'limits.', 30, 1, 3600),
     perClientStreams: int(p, d, 'perClientStreams', 'limits.', 32, 1, 100_000),
     upstreamBlobConnections: int(p, d, 'upstreamBlobConnections', 'limits.', 64, 1, 10_000),
     upstreamMetadataConnections: int(p, d, 'upstreamMetadataConnections', 'limits.', 32, 1, 10_000),
-    maxConnections: int(p, d, 'maxConnections', 'limits.', defaultMaxConnections(), 1, 1_000_000),
-    perClientConnections: int(p, d, 'perClientConnections', 'limits.', 256, 1, 1_000_000),
+    maxConnections,
+    // A quarter of the total by default: one address (or a NAT, a load balancer) cannot take them all,
+    // and a busy client behind one still has room (the integration tests open 1,000 from 127.0.0.1).
+    perClientConnections: int(p, d, 'perClientConnections', 'limits.', Math.max(64, Math.floor(maxConnections / 4)), 1, 1_000_000),
     sendBufferBytes: int(p, d, 'sendBufferBytes', 'limits.', 64 * 1024 * 1024, 1024 * 1024, Number.MAX_SAFE_INTEGER),
   };
 }

@@ -7,10 +7,12 @@ const upstream = { name: 'local', registry: 'http://127.0.0.1:5000', gun: '127.0
 const good = { upstreams: [upstream], default: 'local' };
 
 describe('issue 26 config keys', () => {
-  it('defaults: minFreeBytes measured at start (absent), 256 per client, 64 MiB send buffers, maxConnections from the fd limit', () => {
+  it('defaults: minFreeBytes measured at start (absent), a quarter of maxConnections per client, 64 MiB send buffers, maxConnections from the fd limit', () => {
     const c = validateConfig(good, 't');
     expect(c.blobCache && 'minFreeBytes' in c.blobCache).toBe(false);
-    expect(c.limits.perClientConnections).toBe(256);
+    expect(c.limits.perClientConnections).toBe(Math.max(64, Math.floor(defaultMaxConnections() / 4)));
+    expect(validateConfig({ ...good, limits: { maxConnections: 100 } }, 't').limits.perClientConnections).toBe(64);
+    expect(validateConfig({ ...good, limits: { maxConnections: 8000 } }, 't').limits.perClientConnections).toBe(2000);
     expect(c.limits.sendBufferBytes).toBe(64 * 1024 * 1024);
     expect(c.limits.maxConnections).toBe(defaultMaxConnections());
   });
