@@ -53,6 +53,7 @@ export const CODES = {
   NOT_FOUND: { oci: 'NOT_FOUND', status: 404, summary: 'unknown route' },
   // Client limits (slow and greedy clients).
   TOO_MANY_STREAMS: { oci: 'TOOMANYREQUESTS', status: 429, summary: 'the client address already has limits.perClientStreams blob streams in flight' },
+  TOO_MANY_CONNECTIONS: { oci: 'UNAVAILABLE', status: 503, summary: 'limits.maxConnections or limits.perClientConnections reached and every connection busy' },
   REQUEST_TIMEOUT: { oci: 'UNKNOWN', status: 408, summary: 'the client did not send its request (headers) in time' },
   INTERNAL: { oci: 'UNKNOWN', status: 500, summary: 'an unexpected internal error' },
 } as const satisfies Record<string, { oci: string; status: number; summary: string }>;

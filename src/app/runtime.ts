@@ -13,6 +13,7 @@ import { audit, type AuditSinks, type Logger } from '../observe/logger.js';
 import { ManifestCache } from '../store/manifest-cache.js';
 import { BlobCache } from '../blobcache/blob-cache.js';
 import { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
+import { SendBudget } from '../blobcache/send-budget.js';
 import type { Clock } from '../trust/client.js';
 import { Metrics } from '../observe/metrics.js';
 import type { KvStore } from '../store/kv.js';
@@ -74,6 +75,8 @@ export async function buildRuntime(
   metrics: Metrics = new Metrics(),
 ): Promise<ServerDeps & { close(): Promise<void>; lifecycle?: { draining: boolean } }> {
   const kv = buildKv(config, log.child({ component: 'store' }), (layer, result) => metrics.store.inc({ layer, result }));
+  // Before serving: what a crashed process left (temp files, torn values) is swept, the index built.
+  await kv.open();
   const upstreams = new Map<string, UpstreamDeps>();
   // Where request-time audit lines go: the deps returned below, once the caller has set their stream.
   let sinks: AuditSinks = { log, metrics };
@@ -109,7 +112,7 @@ export async function buildRuntime(
   const blobCacheMetrics = config.blobCache ? new BlobCacheMetrics(metrics.registry) : undefined;
   const cacheLog = log.child({ component: 'blobcache' });
   const blobCache = config.blobCache
-    ? await BlobCache.open({ ...config.blobCache, metrics: blobCacheMetrics, onDiscard: (key, reason) => cacheLog.warn({ key, reason }, 'cached blob dropped') })
+    ? await BlobCache.open({ ...config.blobCache, metrics: blobCacheMetrics, log: cacheLog, onDiscard: (key, reason) => cacheLog.warn({ key, reason }, 'cached blob dropped') })
     : undefined;
   const manifests = new ManifestCache(64 * 1024 * 1024, kv);
   closers.push(watchForgotten(manifests, log.child({ component: 'store' })));
@@ -120,6 +123,7 @@ export async function buildRuntime(
     manifests,
     blobCache,
     blobCacheMetrics,
+    sendBudget: new SendBudget(config.limits.sendBufferBytes),
     log,
     clock,
     metrics,

@@ -13,11 +13,11 @@
 // goes away does not cancel the others' bytes nor poison the cache).
 import { createHash, randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, stat, statfs, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { FillWriter } from './fill-writer.js';
+import { FillWriter, isDiskError } from './fill-writer.js';
 import { fail } from '../errors.js';
 import type { BlobCacheMetrics } from './cache-metrics.js';
 
@@ -27,6 +27,9 @@ export interface BlobCacheOptions {
   /** Hash every read of a committed blob, not only the first after start. */
   verifyOnRead: boolean;
   metrics?: BlobCacheMetrics | undefined;
+  /** Stop filling while the filesystem has less free; default min(1 GiB, 5% of the filesystem). */
+  minFreeBytes?: number | undefined;
+  log?: { warn(fields: object, msg: string): void } | undefined;
   /** Called when something on disk is found wrong (size or hash); the cache drops it and carries on. */
   onDiscard?: ((key: string, reason: string) => void) | undefined;
 }
@@ -53,23 +56,53 @@ export interface CachedBlob {
 
 type Waiter = () => void;
 
-/** A blob being written from the upstream. Registered before the upstream answers, so concurrent requests join it. */
+/** One client reading a fill: bytes below `fill.onDisk` from the fill's file, the rest from its memory tail. */
+export interface FillReader {
+  read(buf: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  detach(): void;
+}
+
+/**
+ * A blob being written from the upstream. Registered before the upstream answers, so concurrent requests
+ * join it. Readers share the fill's own file handle (opened read-write), so a rename at commit or an
+ * unlink when the fill turns into a relay never takes the file from under them.
+ *
+ * Relay: when the disk refuses a write (ENOSPC, EIO, EDQUOT, EROFS), the bytes not written and all that
+ * follow are kept in a memory tail instead, read by the attached clients and dropped once every one of
+ * them has passed; the upstream is held while the slowest is MAX_TAIL bytes behind. The digest is
+ * checked as before, and the last byte waits for it.
+ */
 export class Fill {
   size = -1;
+  /** Bytes readers may have (on disk plus the relay tail). */
   written = 0;
+  /** Bytes in the file; frozen once relaying. */
+  onDisk = 0;
   committed = false;
+  /** Every byte arrived and hashed to the digest (a relayed fill is complete without being committed). */
+  verified = false;
+  relaying = false;
   /** Repositories the upstream served this blob to during the fill (links are written at commit). */
   readonly repos = new Set<string>();
   error: Error | undefined;
+  /** The temporary file, shared by the writer and every reader; closed once both are done with it. */
+  fh: FileHandle | undefined;
   /** Resolves once the upstream answered 200 with a length and the fill started; rejects if it never does. */
   readonly ready: Promise<void>;
   readonly done: Promise<void>;
-  /** Resolves once the temporary file exists (readers open it), rejects if it never will. */
+  /** Resolves once readers may start (the file exists, or the fill relays from memory), rejects if never. */
   readonly fileReady: Promise<void>;
   private onFile!: (err?: Error) => void;
   private waiters: Waiter[] = [];
   private settle!: () => void;
   private onReady!: (err?: Error) => void;
+  private readonly readers = new Map<FillReader, number>();
+  private tail: Buffer[] = [];
+  /** Offset of tail[0]'s first byte. */
+  private tailStart = 0;
+  private writerDone = false;
+  /** Called when readers moved on (room in the tail), or the last one left. */
+  onReadersMoved: (() => void) | undefined;
 
   constructor(
     readonly key: string,
@@ -83,18 +116,118 @@ export class Fill {
     this.fileReady.catch(() => undefined);
   }
 
+  get complete(): boolean {
+    return this.committed || this.verified;
+  }
+
+  get readerCount(): number {
+    return this.readers.size;
+  }
+
   started(size: number): void {
     this.size = size;
     this.onReady();
   }
 
-  fileCreated(): void {
+  fileCreated(fh?: FileHandle): void {
+    this.fh = fh;
     this.onFile();
+  }
+
+  /**
+   * A reader from byte 0, or undefined when this fill can no longer serve one from the start (it failed,
+   * or it relays and the tail has dropped bytes the file does not have): the caller fetches for itself.
+   */
+  attach(): FillReader | undefined {
+    if (this.error && !this.complete) return undefined;
+    if (this.writerDone && this.readers.size === 0) return undefined; // the file handle is closed
+    if (this.relaying && this.tailStart > this.onDisk) return undefined;
+    const reader: FillReader = {
+      read: async (buf, offset, length, position) => {
+        let n: number;
+        if (position < this.onDisk) {
+          ({ bytesRead: n } = await this.fh!.read(buf, offset, Math.min(length, this.onDisk - position), position));
+        } else n = this.copyTail(buf, offset, length, position);
+        if (this.readers.has(reader)) {
+          this.readers.set(reader, position + n);
+          this.trimTail();
+        }
+        return { bytesRead: n };
+      },
+      detach: () => {
+        if (!this.readers.delete(reader)) return;
+        this.trimTail();
+        this.closeIfIdle();
+      },
+    };
+    this.readers.set(reader, 0);
+    return reader;
+  }
+
+  /** Switch to relaying: bytes from `onDisk` on live in memory; `pending` are those not written. */
+  beginRelay(pending: Buffer[]): void {
+    this.relaying = true;
+    this.onDisk = this.written;
+    this.tailStart = this.written;
+    for (const b of pending) this.pushTail(b);
+    this.onFile(); // readers waiting for a file that never came read the tail
+  }
+
+  pushTail(chunk: Buffer): void {
+    this.tail.push(chunk);
+    this.written += chunk.length;
+  }
+
+  /** Bytes the slowest reader is behind the newest byte of the tail. */
+  get tailLag(): number {
+    let min = this.written;
+    for (const p of this.readers.values()) min = Math.min(min, p);
+    return this.written - Math.max(min, this.tailStart);
+  }
+
+  private copyTail(buf: Buffer, offset: number, length: number, position: number): number {
+    let at = this.tailStart;
+    let n = 0;
+    for (const c of this.tail) {
+      const end = at + c.length;
+      if (end > position + n && n < length) {
+        const from = position + n - at;
+        const k = Math.min(c.length - from, length - n);
+        c.copy(buf, offset + n, from, from + k);
+        n += k;
+      }
+      at = end;
+      if (n >= length) break;
+    }
+    if (n === 0 && position < this.tailStart) throw new Error(`relayed blob: bytes at ${position} were already dropped`);
+    return n;
+  }
+
+  private trimTail(): void {
+    if (!this.relaying) return;
+    let min = this.written;
+    for (const p of this.readers.values()) min = Math.min(min, p);
+    while (this.tail.length > 0 && this.tailStart + this.tail[0]!.length <= min) this.tailStart += this.tail.shift()!.length;
+    this.onReadersMoved?.();
+  }
+
+  /** The writer is done with the file: close it once no reader needs it either. */
+  writerFinished(): void {
+    this.writerDone = true;
+    this.closeIfIdle();
+  }
+
+  private closeIfIdle(): void {
+    if (!this.writerDone || this.readers.size > 0) return;
+    this.tail = [];
+    const fh = this.fh;
+    this.fh = undefined;
+    void fh?.close().catch(() => undefined);
   }
 
   /** Resolves at the next write, commit or failure. */
   next(): Promise<void> {
-    if (this.committed || this.error) return Promise.resolve();
+    if (this.complete || this.error) return Promise.resolve();
     return new Promise((r) => this.waiters.push(r));
   }
 
@@ -120,6 +253,11 @@ export const NOT_CACHEABLE = 'BLOBCACHE_NOT_CACHEABLE';
 export type Lookup = { kind: 'hit'; entry: Entry } | { kind: 'filling'; fill: Fill } | { kind: 'miss' };
 
 const HEX = /^[a-f0-9]{64}$/;
+
+/** The default free-space floor: 1 GiB or 5% of the filesystem, whichever is smaller. */
+export function defaultMinFree(fsSize: number): number {
+  return Math.min(1024 ** 3, Math.floor(fsSize * 0.05));
+}
 /** Every repository × blob a process has confirmed would otherwise stay in memory for its lifetime. */
 const MAX_LINKS_IN_MEMORY = 100_000;
 
@@ -136,6 +274,10 @@ export class BlobCache {
   private landed = 0;
 
   private readonly tmpDir: string;
+  /** Size of the cache's filesystem, from the last statfs. */
+  private fsSize = 0;
+  /** False while free space is below the floor (`minFree`): misses are relayed, not cached. */
+  private filling = true;
 
   private constructor(private readonly opts: BlobCacheOptions) {
     this.tmpDir = join(opts.path, 'tmp', String(process.pid));
@@ -155,8 +297,13 @@ export class BlobCache {
       c.held += f.size;
     }
     await c.evictFor(0);
+    await c.diskRoomFor(0);
+    if (c.fsSize > 0 && opts.maxBytes > c.fsSize) opts.log?.warn({ path: opts.path, maxBytes: opts.maxBytes, filesystemBytes: c.fsSize }, 'blobCache.maxBytes exceeds the size of the filesystem: the disk fills before the cache evicts');
     await pruneLinks(opts.path, (key) => c.entries.has(key));
     c.publish();
+    opts.metrics?.filling.set(c.filling ? 1 : 0);
+    // A scrape re-measures: filling turns back on (or off) without waiting for the next miss.
+    if (opts.metrics) opts.metrics.refresh = () => c.diskRoomFor(0).then(() => undefined);
     return c;
   }
 
@@ -298,11 +445,12 @@ export class BlobCache {
 
   /**
    * Fill from an upstream body already known to be a 200 of `size` bytes. Returns false when it
-   * cannot be cached (bigger than the cache, or no room because everything is in use): the fill is
-   * abandoned and the caller streams the body straight through instead.
+   * cannot be cached (bigger than the cache, no room because everything is in use, or the disk's free
+   * space would fall below `minFreeBytes` even after pruning): the fill is abandoned and the caller
+   * streams the body straight through instead.
    */
-  startFill(fill: Fill, size: number, body: Readable, digest: string, onCommit?: () => Promise<void>): boolean {
-    if (size > this.opts.maxBytes || !this.canReserve(size)) {
+  async startFill(fill: Fill, size: number, body: Readable, digest: string, onCommit?: () => Promise<void>): Promise<boolean> {
+    if (size > this.opts.maxBytes || !this.canReserve(size) || !(await this.diskRoomFor(size))) {
       this.abandonFill(fill, Object.assign(new Error('blob not cacheable'), { code: NOT_CACHEABLE }));
       return false;
     }
@@ -313,27 +461,123 @@ export class BlobCache {
     return true;
   }
 
+  /**
+   * Free space on the cache's filesystem (statfs), pruning least recently used blobs to keep
+   * `minFreeBytes` free with room for `size` more (what fills in progress will still write counted).
+   * Filling stops (false, the gauge at 0, one warning) while free space stays below the floor.
+   */
+  private async diskRoomFor(size: number): Promise<boolean> {
+    const pending = () => Math.max(0, this.reserved - this.landed);
+    let free = await this.freeBytes();
+    if (free === undefined) return true; // no statfs: the write itself will say
+    const floor = this.minFree;
+    let evictable = 0;
+    for (const e of this.entries.values()) if (e.readers === 0) evictable += e.size;
+    // Prune for the floor always; for this blob only if pruning can make it fit.
+    const want = free + evictable - pending() >= floor + size ? floor + size : floor;
+    for (const [key, e] of this.entries) {
+      if (free - pending() >= want) break;
+      if (e.readers > 0) continue;
+      this.drop(key);
+      this.opts.metrics?.evictions.inc();
+      await unlink(this.blobPath(key)).catch(() => undefined);
+      free += e.size;
+    }
+    if (evictable > 0) free = (await this.freeBytes()) ?? free;
+    this.setFilling(free - pending() >= floor, free);
+    return free - pending() >= floor + size;
+  }
+
+  /** The floor in use: blobCache.minFreeBytes, or the default min(1 GiB, 5% of the filesystem). */
+  get minFree(): number {
+    return this.opts.minFreeBytes ?? defaultMinFree(this.fsSize);
+  }
+
+  async freeBytes(): Promise<number | undefined> {
+    const st = await statfs(this.opts.path).catch(() => undefined);
+    if (!st) return undefined;
+    this.fsSize = st.blocks * st.bsize;
+    const free = st.bavail * st.bsize;
+    this.opts.metrics?.freeBytes.set(free);
+    return free;
+  }
+
+  private setFilling(on: boolean, free: number): void {
+    if (on === this.filling) return;
+    this.filling = on;
+    this.opts.metrics?.filling.set(on ? 1 : 0);
+    const fields = { path: this.opts.path, freeBytes: free, minFreeBytes: this.minFree };
+    if (on) this.opts.log?.warn(fields, 'blob cache filling again: free space is back above blobCache.minFreeBytes');
+    else this.opts.log?.warn(fields, 'blob cache stopped filling: free space is below blobCache.minFreeBytes; blobs are relayed from the upstream uncached');
+  }
+
+  /** The disk refused a fill's write: the fill relays (clients go on from the upstream) and is dropped. */
+  private onRelay(fill: Fill, err: Error): void {
+    if (this.fills.get(fill.key) === fill) this.fills.delete(fill.key);
+    this.reserved -= fill.size;
+    this.landed -= fill.onDisk;
+    this.opts.log?.warn({ key: fill.key, code: (err as NodeJS.ErrnoException).code, written: fill.onDisk }, 'blob cache write failed: fill dropped, the blob is relayed from the upstream');
+    this.opts.metrics?.relayed.inc();
+    void unlink(fill.tmpPath).catch(() => undefined);
+    // The disk is full or failing: prune (the floor) and re-measure; filling stops if still below it.
+    void this.diskRoomFor(0).catch(() => undefined);
+  }
+
   private async pump(fill: Fill, body: Readable, digest: string, onCommit?: () => Promise<void>): Promise<void> {
-    let fh: FileHandle | undefined;
-    try {
-      fh = await open(fill.tmpPath, 'wx');
-      fill.fileCreated();
-      const hash = createHash('sha256');
-      const writer = new FillWriter(fh, fill, hash, digest, {
+    let relayErr: Error | undefined;
+    const hash = createHash('sha256');
+    let writer: FillWriter | undefined;
+    const writerFor = (fh: FileHandle | undefined) =>
+      new FillWriter(fh, fill, hash, digest, {
         beforeWrite: (n) => this.evictFor(n),
         afterWrite: (n) => {
           this.landed += n;
           this.opts.metrics?.bytesFromUpstream.inc(n);
         },
+        onRelay: (err) => {
+          relayErr = err;
+          this.onRelay(fill, err);
+        },
       });
-      await pipeline(body, writer);
+    try {
+      let fh: FileHandle | undefined;
+      try {
+        // Read-write: readers share this handle, so neither the rename nor an unlink takes it from them.
+        fh = await open(fill.tmpPath, 'wx+');
+      } catch (err) {
+        if (!isDiskError(err)) throw err;
+        writer = writerFor(undefined);
+        fill.fileCreated(undefined);
+        writer.startRelay([], err as Error);
+      }
+      if (fh) {
+        fill.fileCreated(fh);
+        writer = writerFor(fh);
+      }
+      await pipeline(body, writer!);
       if (fill.written !== fill.size) throw fail('DIGEST_MISMATCH', `blob ${digest}: ${fill.written} bytes, not the announced ${fill.size}`);
       const got = `sha256:${hash.digest('hex')}`;
       if (got !== digest) throw fail('DIGEST_MISMATCH', `upstream blob hashes to ${got}, not ${digest}`);
-      await fh.close();
-      fh = undefined;
-      await mkdir(join(fill.finalPath, '..'), { recursive: true });
-      await rename(fill.tmpPath, fill.finalPath);
+      if (relayErr) {
+        // Every byte arrived and matched: the readers may have the last one; nothing is cached.
+        fill.verified = true;
+        fill.finish(Object.assign(new Error(`blob relayed, not cached (${(relayErr as NodeJS.ErrnoException).code})`), { code: NOT_CACHEABLE }));
+        return;
+      }
+      try {
+        // On disk before the name: a crash after the rename never leaves a short or empty blob (ext4
+        // may otherwise persist the rename before the data). Costs a flush per fill (docs/failure-modes.md).
+        await fill.fh!.datasync();
+        await mkdir(join(fill.finalPath, '..'), { recursive: true });
+        await rename(fill.tmpPath, fill.finalPath);
+      } catch (err) {
+        if (!isDiskError(err)) throw err;
+        // The bytes are whole and verified in the file the readers hold: they finish; nothing is cached.
+        fill.verified = true;
+        this.onRelay(fill, err as Error);
+        fill.finish(Object.assign(new Error('blob relayed, not cached'), { code: NOT_CACHEABLE }));
+        return;
+      }
       // From partial to held in one step: no await between, so no eviction sees it counted twice.
       this.entries.set(fill.key, { size: fill.size, verified: true, readers: 0 });
       this.held += fill.size;
@@ -344,13 +588,15 @@ export class BlobCache {
       fill.finish();
     } catch (err) {
       body.destroy();
-      await fh?.close().catch(() => undefined);
       await unlink(fill.tmpPath).catch(() => undefined);
-      this.landed -= fill.written;
-      this.reserved -= fill.size;
-      this.fills.delete(fill.key);
+      if (!relayErr) {
+        this.landed -= fill.onDisk;
+        this.reserved -= fill.size;
+        if (this.fills.get(fill.key) === fill) this.fills.delete(fill.key);
+      }
       fill.finish(err instanceof Error ? err : new Error(String(err)));
     } finally {
+      fill.writerFinished();
       this.publish();
     }
   }

@@ -9,6 +9,11 @@ export class BlobCacheMetrics {
   readonly evictions: Counter;
   readonly bytesHeld: Gauge;
   readonly blobs: Gauge;
+  readonly freeBytes: Gauge;
+  readonly filling: Gauge;
+  readonly relayed: Counter;
+  /** Set by the cache: re-measures free space (and filling) when the metrics are scraped. */
+  refresh: (() => Promise<void>) | undefined;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -19,5 +24,12 @@ export class BlobCacheMetrics {
     this.evictions = new Counter({ name: 'trustgate_blobcache_evictions_total', help: 'Blobs evicted (least recently used) to stay under blobCache.maxBytes', registers });
     this.bytesHeld = new Gauge({ name: 'trustgate_blobcache_bytes', help: 'Bytes of committed blobs held on disk', registers });
     this.blobs = new Gauge({ name: 'trustgate_blobcache_blobs', help: 'Committed blobs held on disk', registers });
+    // Names fixed: alert rules use them (docs/failure-modes.md).
+    // Both gauges wait for the same re-measure (a registry collects its metrics in parallel).
+    let inFlight: Promise<void> | undefined;
+    const refresh = () => (inFlight ??= (this.refresh?.() ?? Promise.resolve()).catch(() => undefined).finally(() => (inFlight = undefined)));
+    this.freeBytes = new Gauge({ name: 'trustgate_blobcache_free_bytes', help: 'Free bytes on the blob cache filesystem (statfs at scrape)', registers, collect: refresh });
+    this.filling = new Gauge({ name: 'trustgate_blobcache_filling', help: '1 while the blob cache fills; 0 while free space is below blobCache.minFreeBytes (misses are relayed uncached)', registers, collect: refresh });
+    this.relayed = new Counter({ name: 'trustgate_blobcache_relayed_total', help: 'Fills the disk refused mid-way (ENOSPC, EIO, EDQUOT, EROFS): dropped, the clients served from the upstream stream', registers });
   }
 }

@@ -1,5 +1,6 @@
 // Sends a byte range of an open file to an http response, the fastest way measured here without
-// sendfile (node:http has none): two reused buffers per response, the next read overlapping the
+// sendfile (node:http has none): two reused buffers per response (leased from the global budget,
+// send-budget.ts: smaller when many responses are in flight), the next read overlapping the
 // previous write, and a buffer refilled only after the write that carried it completed (its callback:
 // the bytes are in the kernel). Fresh buffers per chunk (fs/FileHandle.createReadStream) made the
 // garbage collector a bottleneck that took several 256 MiB pulls to warm up: 0.75 → 1.5 GB/s, while
@@ -13,6 +14,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { fail } from '../errors.js';
+import type { SendBudget } from './send-budget.js';
 
 export interface SendOptions {
   /** First byte to send. */
@@ -26,14 +28,40 @@ export interface SendOptions {
   /** The bytes [start, end) must hash to this `sha256:<hex>` digest; the last chunk waits for the match. */
   verify?: { digest: string; onVerified?: () => void };
   onBytes?: (n: number) => void;
+  /** The global buffer budget (limits.sendBufferBytes): the buffers are leased from it, maybe smaller. */
+  budget?: SendBudget | undefined;
+}
+
+/**
+ * At most two blob reads in libuv's threadpool at once (it has four threads by default): hundreds of
+ * blob sends reading at once queued every other file operation (the file store, metadata) behind
+ * their reads, and a signed pull waited ~10 s while 600 slow readers started (connection-limits test).
+ */
+const READ_SLOTS = 2;
+let readsInFlight = 0;
+const readQueue: Array<() => void> = [];
+
+async function gatedRead(file: ReadAt, buf: Buffer, length: number, position: number): Promise<{ bytesRead: number }> {
+  if (readsInFlight >= READ_SLOTS) await new Promise<void>((r) => readQueue.push(r));
+  readsInFlight++;
+  try {
+    return await file.read(buf, 0, length, position);
+  } finally {
+    readsInFlight--;
+    readQueue.shift()?.();
+  }
 }
 
 /** What happened: every byte written and the response ended, or the client went away first. */
 export type SendResult = 'sent' | 'client-gone';
 
-export async function sendFileRange(file: FileHandle, out: Writable, o: SendOptions): Promise<SendResult> {
+/** What is read from: an open file, or a fill's reader (file, then memory tail). */
+export type ReadAt = Pick<FileHandle, 'read'> | { read(buf: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> };
+
+export async function sendFileRange(file: ReadAt, out: Writable, o: SendOptions): Promise<SendResult> {
   const len = Math.max(1, Math.min(o.bufferSize, o.end - o.start));
-  const bufs = [Buffer.allocUnsafe(len), Buffer.allocUnsafe(len)];
+  const lease = o.budget?.lease(len);
+  const bufs = lease?.buffers ?? [Buffer.allocUnsafe(len), Buffer.allocUnsafe(len)];
   const hash = o.verify ? createHash('sha256') : undefined;
   // The client going away must end the loop even while a write callback is outstanding.
   let gone = false;
@@ -58,7 +86,7 @@ export async function sendFileRange(file: FileHandle, out: Writable, o: SendOpti
         limit = Math.min(o.end, a as number);
       }
       const buf = bufs[turn++ & 1]!;
-      const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, limit - pos), pos);
+      const { bytesRead } = await gatedRead(file, buf, Math.min(buf.length, limit - pos), pos);
       if (bytesRead === 0) throw new Error(`file shorter on disk than ${o.end} bytes (read at ${pos})`);
       const chunk = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
       pos += bytesRead;
@@ -78,6 +106,7 @@ export async function sendFileRange(file: FileHandle, out: Writable, o: SendOpti
     out.end();
     return 'sent';
   } finally {
+    lease?.release();
     out.removeListener('close', onClose);
   }
 }

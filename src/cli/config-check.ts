@@ -1,4 +1,6 @@
 // `trustgate config check FILE`: validate without starting; every problem names key, value, expectation.
+import { statfs } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { loadConfig, readConfigFile } from '../config/load.js';
 import { loadCosignTrustSelector } from '../cosign/load-trust.js';
 import type { Config } from '../config/schema.js';
@@ -32,6 +34,23 @@ async function frozenStateWarnings(config: Config): Promise<string[]> {
   return out;
 }
 
+/** The size of the filesystem a path is (or would be) on: statfs of its nearest existing ancestor. */
+async function filesystemSize(path: string): Promise<number | undefined> {
+  for (let p = resolve(path); ; p = dirname(p)) {
+    const st = await statfs(p).catch(() => undefined);
+    if (st) return st.blocks * st.bsize;
+    if (dirname(p) === p) return undefined;
+  }
+}
+
+/** blobCache.maxBytes larger than its filesystem: the disk fills before the cache evicts (it then relays). */
+async function blobCacheWarnings(config: Config): Promise<string[]> {
+  if (!config.blobCache) return [];
+  const size = await filesystemSize(config.blobCache.path);
+  if (size === undefined || config.blobCache.maxBytes <= size) return [];
+  return [`blobCache.maxBytes (${config.blobCache.maxBytes}) exceeds the size of the filesystem holding blobCache.path ${config.blobCache.path} (${size} bytes): the disk fills before the cache evicts, and misses are then relayed uncached`];
+}
+
 export async function runConfigCheck(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   try {
     const [sub, file, ...extra] = argv;
@@ -50,7 +69,7 @@ export async function runConfigCheck(argv: string[], io: Io, env: NodeJS.Process
     for (const [p, f] of Object.entries(config.trustPinning.ca)) readConfigFile(f, `trust_pinning.ca.${p}`);
     // The Notation trust policy and the trust stores it names, parsed as start parses them.
     for (const [i, u] of config.upstreams.entries()) await loadNotationTrust(u, i);
-    const warnings = await frozenStateWarnings(config);
+    const warnings = [...(await frozenStateWarnings(config)), ...(await blobCacheWarnings(config))];
     for (const w of warnings) io.stderr(`warning: ${w}`);
     io.stdout(JSON.stringify({ ok: true, file, listen: `${config.listen.host}:${config.listen.port}`, store: config.store.kind, upstreams: config.upstreams.map((u) => u.name), ...(warnings.length ? { warnings } : {}) }));
     return EXIT_OK;

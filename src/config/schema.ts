@@ -1,6 +1,7 @@
 // The configuration contract (DESIGN.md "Config"): types, defaults and validation in one place.
 // Validation collects every problem, each naming the key, the value and what is expected, and the
 // result is deep-frozen: bad config fails at start, never on the first request.
+import { readFileSync } from 'node:fs';
 import { fail } from '../errors.js';
 import { missingSources, trustSourcesOf } from '../policy/effective.js';
 import { parseRedisUrl } from '../store/redis-url.js';
@@ -191,6 +192,12 @@ export interface Config {
     clientStallSeconds: number;
     /** Concurrent blob streams one client address may have; more are answered 429. */
     perClientStreams: number;
+    /** Client connections in total; past it the longest-idle one is closed, or the newcomer answered 503. */
+    maxConnections: number;
+    /** Client connections per remote address, the same way. */
+    perClientConnections: number;
+    /** One budget for the read buffers of every blob send in flight (slow readers share it). */
+    sendBufferBytes: number;
     /** Upstream connections per registry for blob streams. */
     upstreamBlobConnections: number;
     /** Upstream connections per registry for manifests, tags and tokens (never behind blob streams). */
@@ -225,6 +232,11 @@ export interface BlobCacheConfig {
   maxBytes: number;
   /** Hash every read from disk, not only the first after start. */
   verifyOnRead: boolean;
+  /**
+   * Filling stops (misses are relayed from the upstream, uncached) while the filesystem has less free
+   * than this; undefined: min(1 GiB, 5% of the filesystem), measured at start.
+   */
+  minFreeBytes?: number | undefined;
 }
 
 /** audit.bufferBytes when not set: 64 MiB of lines (~150 000 decisions) may wait for a failing destination. */
@@ -587,16 +599,39 @@ function parsePinning(p: Problems, v: unknown): TrustPinningConfig {
   return { certs, ca, disableTofu: d === true };
 }
 
-const CLIENT_LIMIT_KEYS = ['clientStallSeconds', 'perClientStreams', 'upstreamBlobConnections', 'upstreamMetadataConnections', 'upstreamSignatureConnections'];
+const CLIENT_LIMIT_KEYS = ['clientStallSeconds', 'perClientStreams', 'upstreamBlobConnections', 'upstreamMetadataConnections', 'upstreamSignatureConnections', 'maxConnections', 'perClientConnections', 'sendBufferBytes'];
+
+/**
+ * limits.maxConnections when not set: half the process's open-file limit (the other half stays for
+ * upstream connections, files and the store), at most 10,000; 4,096 where the limit cannot be read.
+ */
+export function defaultMaxConnections(limitsText?: string): number {
+  let text = limitsText;
+  try {
+    text ??= readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return 4096;
+  }
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
+  if (!m) return 4096;
+  const soft = m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  return Math.max(16, Math.min(10_000, Math.floor(soft / 2)));
+}
 
 /** Slow clients and pools (issue 13): defaults documented in docs/configuration.md and docs/http.md, "HTTP". */
 function parseClientLimits(p: Problems, d: Obj) {
+  const maxConnections = int(p, d, 'maxConnections', 'limits.', defaultMaxConnections(), 1, 1_000_000);
   return {
     clientStallSeconds: int(p, d, 'clientStallSeconds', 'limits.', 30, 1, 3600),
     perClientStreams: int(p, d, 'perClientStreams', 'limits.', 32, 1, 100_000),
     upstreamBlobConnections: int(p, d, 'upstreamBlobConnections', 'limits.', 64, 1, 10_000),
     upstreamMetadataConnections: int(p, d, 'upstreamMetadataConnections', 'limits.', 32, 1, 10_000),
     upstreamSignatureConnections: int(p, d, 'upstreamSignatureConnections', 'limits.', 8, 1, 10_000),
+    maxConnections,
+    // A quarter of the total by default: one address (or a NAT, a load balancer) cannot take them all,
+    // and a busy client behind one still has room (the integration tests open 1,000 from 127.0.0.1).
+    perClientConnections: int(p, d, 'perClientConnections', 'limits.', Math.max(64, Math.floor(maxConnections / 4)), 1, 1_000_000),
+    sendBufferBytes: int(p, d, 'sendBufferBytes', 'limits.', 64 * 1024 * 1024, 1024 * 1024, Number.MAX_SAFE_INTEGER),
   };
 }
 
@@ -635,13 +670,14 @@ function parseBlobCache(p: Problems, v: unknown, store: Config['store']): BlobCa
   const def: BlobCacheConfig = { path, maxBytes: 10 * 1024 ** 3, verifyOnRead: false };
   if (v === undefined || v === true) return def;
   if (v === false) return false;
-  if (!isObj(v)) return p.add('blobCache', v, 'false, or a mapping with path, maxBytes, verifyOnRead') ?? def;
-  unknownKeys(p, v, 'blobCache.', ['path', 'maxBytes', 'verifyOnRead']);
+  if (!isObj(v)) return p.add('blobCache', v, 'false, or a mapping with path, maxBytes, verifyOnRead, minFreeBytes') ?? def;
+  unknownKeys(p, v, 'blobCache.', ['path', 'maxBytes', 'verifyOnRead', 'minFreeBytes']);
   if (v.verifyOnRead !== undefined && typeof v.verifyOnRead !== 'boolean') p.add('blobCache.verifyOnRead', v.verifyOnRead, 'true or false');
   return {
     path: str(p, v, 'path', 'blobCache.', false) ?? path,
     maxBytes: int(p, v, 'maxBytes', 'blobCache.', def.maxBytes, 1024 * 1024, Number.MAX_SAFE_INTEGER),
     verifyOnRead: v.verifyOnRead === true,
+    ...(v.minFreeBytes !== undefined ? { minFreeBytes: int(p, v, 'minFreeBytes', 'blobCache.', 0, 0, Number.MAX_SAFE_INTEGER) } : {}),
   };
 }
 

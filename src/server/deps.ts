@@ -11,6 +11,7 @@ import type { TrustService } from '../trust/trust-service.js';
 import type { NotationVerifier } from '../notation/notation-verifier.js';
 import type { BlobCache } from '../blobcache/blob-cache.js';
 import type { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
+import type { SendBudget } from '../blobcache/send-budget.js';
 
 /** What a signature check over a digest proves: which kind, and who or what satisfied the policy. */
 export interface SignatureProof {
@@ -81,6 +82,8 @@ export interface ServerDeps {
   /** The verified blob cache on local disk; absent with `blobCache: false`. */
   blobCache?: BlobCache | undefined;
   blobCacheMetrics?: BlobCacheMetrics | undefined;
+  /** The global budget blob sends lease their read buffers from (limits.sendBufferBytes). */
+  sendBudget?: SendBudget | undefined;
   /** Set on SIGTERM: readiness turns 503 so load balancers stop sending new work. */
   lifecycle?: { draining: boolean } | undefined;
 }

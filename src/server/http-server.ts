@@ -12,6 +12,7 @@ import { WarmTags } from './handlers/warm-tag.js';
 import { fail } from '../errors.js';
 import { ClientStreams } from './client-streams.js';
 import { StallWatch } from './stall-watch.js';
+import { ConnectionLimit } from './connection-limit.js';
 
 function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -132,5 +133,12 @@ export function buildServer(deps: ServerDeps): Server {
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
   server.once('close', () => stalls.stop());
+  let refusedWarnAt = 0; // at most one warning per 10 s: a flood must not flood the log too
+  const onRefuse = (client: string, limit: string) => {
+    if (Date.now() - refusedWarnAt < 10_000) return;
+    refusedWarnAt = Date.now();
+    log.warn({ client, limit }, 'connection refused with 503: at limits.maxConnections or limits.perClientConnections and no idle connection to close');
+  };
+  new ConnectionLimit({ max: limits.maxConnections, perClient: limits.perClientConnections, onRefuse }).attach(server);
   return server;
 }

@@ -9,10 +9,13 @@
 // rollback protection or break offline serving, and only verified data is ever stored that way.
 import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { mergeMax, type KvStore, type Release } from './kv.js';
 
-const HEADER = 16; // 8 bytes expiresAt (ms, 0 = never) + 8 reserved
+// 8 bytes expiresAt (ms, 0 = never) + 8 bytes value length (0 in files of older versions: unchecked).
+// A file whose length disagrees is torn: read as absent and removed by the sweep.
+const HEADER = 16;
 const BLOCK = 4096;
 const VALUE_FILE = /^[0-9a-f]{64}$/;
 /** A temp file this old belongs to a writer that died. */
@@ -78,19 +81,33 @@ export class FileKv implements KvStore {
     await this.ready;
   }
 
+  /**
+   * Temp file, fdatasync, rename. Without the sync a crash (power loss; ext4's delayed allocation) can
+   * leave the new name pointing at an empty or short file; a kill -9 alone cannot, the page cache
+   * survives the process (docs/failure-modes.md has what was measured).
+   */
   private async writeAtomic(file: string, data: Buffer): Promise<void> {
     await this.ensureDir();
     const tmp = tmpNameFor(file);
+    const fh = await open(tmp, 'wx');
     try {
-      await writeFile(tmp, data);
-      await rename(tmp, file);
+      await fh.writeFile(data);
+      await fh.datasync();
     } catch (err) {
-      // A full disk (ENOSPC, EDQUOT) or an I/O error: the value stays as it was (the rename never
-      // happened), and the partial temp file goes now — left for the sweeper, an hour of them held
-      // the space the next write needs.
+      await fh.close().catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
       throw err;
     }
+    await fh.close();
+    await rename(tmp, file).catch(async (err) => {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    });
+  }
+
+  /** Sweep now (temp files of dead writers, expired values and locks) and build the index: call at start. */
+  async open(): Promise<void> {
+    await this.ensureIndex();
   }
 
   async get(key: string): Promise<Buffer | undefined> {
@@ -103,6 +120,11 @@ export class FileKv implements KvStore {
       throw err;
     }
     if (raw.length < HEADER) return undefined;
+    const length = Number(raw.readBigUInt64BE(8));
+    if (length !== 0 && length !== raw.length - HEADER) {
+      await this.remove(name);
+      return undefined;
+    }
     const expiresAt = Number(raw.readBigUInt64BE(0));
     if (expiresAt !== 0 && expiresAt <= this.now()) {
       await this.remove(name);
@@ -135,6 +157,7 @@ export class FileKv implements KvStore {
     await this.makeRoom(size);
     const head = Buffer.alloc(HEADER);
     head.writeBigUInt64BE(BigInt(expiresAt), 0);
+    head.writeBigUInt64BE(BigInt(value.length), 8);
     try {
       await this.writeAtomic(join(this.dir, name), Buffer.concat([head, value]));
     } catch (err) {
@@ -213,8 +236,10 @@ export class FileKv implements KvStore {
       if (!d.isFile()) continue;
       const path = join(this.dir, d.name);
       if (d.name.endsWith('.tmp')) {
+        // A writer of this host that is gone (a crash, kill -9) left it: removed now. Others' (another
+        // host or container sharing the directory) only once an hour old.
         const st = await stat(path).catch(() => undefined);
-        if (st && now - st.mtimeMs > TMP_MAX_AGE_MS && (await unlink(path).then(() => true, () => false))) removed++;
+        if (st && (deadWriter(d.name) || now - st.mtimeMs > TMP_MAX_AGE_MS) && (await unlink(path).then(() => true, () => false))) removed++;
         continue;
       }
       if (d.name.endsWith('.lock')) {
@@ -225,6 +250,10 @@ export class FileKv implements KvStore {
       if (!VALUE_FILE.test(d.name)) continue;
       const head = await readHead(path);
       if (!head) continue;
+      if (head.torn) {
+        if (await unlink(path).then(() => true, () => false)) removed++;
+        continue;
+      }
       if (head.expiresAt !== 0 && head.expiresAt <= now) {
         if (await unlink(path).then(() => true, () => false)) removed++;
         continue;
@@ -353,9 +382,25 @@ export class FileKv implements KvStore {
   }
 }
 
-/** A unique temp name beside `file` (the sweeper removes dead writers' `.tmp` files after an hour). */
+const HOST = hostname().replace(/[^A-Za-z0-9-]/g, '_');
+
+/** A unique temp name beside `file`, naming its writer (`<host>~<pid>`) so a sweep knows a dead one's. */
 function tmpNameFor(file: string): string {
-  return `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  return `${file}.${HOST}~${process.pid}~${randomBytes(6).toString('hex')}.tmp`;
+}
+
+/** A temp file written by a process of this host that is no longer running. */
+function deadWriter(name: string): boolean {
+  const m = /\.([A-Za-z0-9_-]+)~(\d+)~[0-9a-f]+\.tmp$/.exec(name);
+  if (!m || m[1] !== HOST) return false;
+  const pid = Number(m[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'EPERM';
+  }
 }
 
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
@@ -374,14 +419,16 @@ async function writeExclusive(file: string, data: string): Promise<boolean> {
 }
 
 /** Size, expiry and modification time of a value file, reading only its header. */
-async function readHead(path: string): Promise<{ size: number; expiresAt: number; mtimeMs: number } | undefined> {
+async function readHead(path: string): Promise<{ size: number; expiresAt: number; mtimeMs: number; torn: boolean } | undefined> {
   let fh;
   try {
     fh = await open(path, 'r');
     const st = await fh.stat();
-    const buf = Buffer.alloc(8);
-    const { bytesRead } = await fh.read(buf, 0, 8, 0);
-    return { size: st.size, expiresAt: bytesRead === 8 ? Number(buf.readBigUInt64BE(0)) : 0, mtimeMs: st.mtimeMs };
+    const buf = Buffer.alloc(HEADER);
+    const { bytesRead } = await fh.read(buf, 0, HEADER, 0);
+    const length = bytesRead === HEADER ? Number(buf.readBigUInt64BE(8)) : 0;
+    const torn = bytesRead < HEADER || (length !== 0 && length !== st.size - HEADER);
+    return { size: st.size, expiresAt: bytesRead >= 8 ? Number(buf.readBigUInt64BE(0)) : 0, mtimeMs: st.mtimeMs, torn };
   } catch {
     return undefined;
   } finally {

@@ -26,6 +26,8 @@ export interface KvStore {
   tryLock(key: string, ttlMs: number): Promise<Release | undefined>;
   /** Whether the backend answers; degraded stores keep serving from the layers that still do. */
   health(): { ok: boolean; detail?: string };
+  /** Ready the backend at start (the file store sweeps what a crashed process left). */
+  open?(): Promise<void>;
   close(): Promise<void>;
 }
 

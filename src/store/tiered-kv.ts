@@ -92,6 +92,10 @@ export class TieredKv implements KvStore {
     return { ok: true };
   }
 
+  async open(): Promise<void> {
+    await this.l2.open?.();
+  }
+
   async close(): Promise<void> {
     await this.l2.close();
   }

@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { BlobCache, NOT_CACHEABLE, type CachedBlob, type Fill } from '../../blobcache/blob-cache.js';
+import { BlobCache, NOT_CACHEABLE, type CachedBlob, type Fill, type FillReader } from '../../blobcache/blob-cache.js';
 import { sendGrowingFile } from '../../blobcache/growing-file-sender.js';
 import { sendFileRange } from '../../blobcache/file-sender.js';
 import { HoldBackVerifier } from '../../blobcache/hold-back-verifier.js';
@@ -143,8 +143,14 @@ async function serveCached(cache: BlobCache, up: UpstreamDeps, route: BlobRoute,
         if ((err as { code?: string }).code === NOT_CACHEABLE) return false;
         throw err;
       }
+      // A fill that failed meanwhile, or relays and has dropped its first bytes: fetch for ourselves.
+      const reader = method === 'GET' ? l.fill.attach() : undefined;
+      if (method === 'GET' && !reader) {
+        if (l.fill.committed) continue; // done meanwhile: a hit now
+        return false;
+      }
       deps.blobCacheMetrics?.hits.inc(); // joined a fill: no upstream request of its own
-      await sendGrowing(l.fill, route, method, res, deps);
+      await sendGrowing(l.fill, reader, route, method, res, deps);
       return true;
     }
     const blob = await cache.openCommitted(key);
@@ -172,21 +178,28 @@ async function fillAndServe(cache: BlobCache, fill: Fill, up: UpstreamDeps, rout
     return true;
   }
   // The upstream served this blob to this repository: that is the access confirmation.
-  if (!cache.startFill(fill, size, upres.body, route.digest, () => cache.addLink(up.config.name, route.repo, route.digest))) {
+  // Attached before any byte lands: should the disk refuse the fill, this client's bytes are kept in
+  // memory for it (the fill relays) instead of being lost.
+  const reader = fill.attach()!;
+  if (!(await cache.startFill(fill, size, upres.body, route.digest, () => cache.addLink(up.config.name, route.repo, route.digest)))) {
+    reader.detach();
     await relay(upres, route, 'GET', res, deps);
     return true;
   }
-  await sendGrowing(fill, route, 'GET', res, deps);
+  await sendGrowing(fill, reader, route, 'GET', res, deps);
   return true;
 }
 
-async function sendGrowing(fill: Fill, route: BlobRoute, method: 'GET' | 'HEAD', res: ServerResponse, deps: ServerDeps): Promise<void> {
+async function sendGrowing(fill: Fill, reader: FillReader | undefined, route: BlobRoute, method: 'GET' | 'HEAD', res: ServerResponse, deps: ServerDeps): Promise<void> {
   res.writeHead(200, { ...baseHeaders(route.digest), 'content-type': 'application/octet-stream', 'content-length': String(fill.size), 'accept-ranges': 'bytes' });
-  if (method === 'HEAD') return void res.end();
+  if (method === 'HEAD' || !reader) {
+    reader?.detach();
+    return void res.end();
+  }
   const m = deps.metrics;
   m?.streams.inc();
   try {
-    if ((await sendGrowingFile(fill, res, (n) => deps.blobCacheMetrics?.bytesFromCache.inc(n))) === 'sent') m?.bytes.inc(fill.size);
+    if ((await sendGrowingFile(fill, reader, res, (n) => deps.blobCacheMetrics?.bytesFromCache.inc(n), deps.sendBudget)) === 'sent') m?.bytes.inc(fill.size);
   } finally {
     m?.streams.dec();
   }
@@ -220,7 +233,7 @@ async function sendCommitted(blob: CachedBlob, route: BlobRoute, method: 'GET' |
         blob.markVerified();
       }
       res.writeHead(206, { ...headers, 'content-length': String(r.end - r.start + 1), 'content-range': `bytes ${r.start}-${r.end}/${blob.size}` });
-      if ((await sendFileRange(blob.file, res, { start: r.start, end: r.end + 1, bufferSize: READ_STEP })) === 'sent') deps.blobCacheMetrics?.bytesFromCache.inc(r.end - r.start + 1);
+      if ((await sendFileRange(blob.file, res, { start: r.start, end: r.end + 1, bufferSize: READ_STEP, budget: deps.sendBudget })) === 'sent') deps.blobCacheMetrics?.bytesFromCache.inc(r.end - r.start + 1);
       return true;
     }
     res.writeHead(200, { ...headers, 'content-length': String(blob.size) });
@@ -229,7 +242,7 @@ async function sendCommitted(blob: CachedBlob, route: BlobRoute, method: 'GET' |
     try {
       const verify = blob.mustVerify ? { digest: route.digest, onVerified: () => blob.markVerified() } : undefined;
       try {
-        if ((await sendFileRange(blob.file, res, { start: 0, end: blob.size, bufferSize: READ_STEP, verify })) === 'client-gone') return true;
+        if ((await sendFileRange(blob.file, res, { start: 0, end: blob.size, bufferSize: READ_STEP, verify, budget: deps.sendBudget })) === 'client-gone') return true;
       } catch (err) {
         // Altered on disk: never served complete (the last chunk waits for the digest), and dropped.
         if ((err as { code?: string }).code === 'DIGEST_MISMATCH') await blob.discard('hash mismatch');

@@ -24,7 +24,7 @@ async function put(cache: BlobCache, bytes: Buffer, digest = digestOf(bytes)): P
   const key = BlobCache.key('up', digest);
   expect(cache.lookup(key).kind).toBe('miss');
   const fill = cache.beginFill(key);
-  expect(cache.startFill(fill, bytes.length, Readable.from([bytes.subarray(0, bytes.length >> 1), bytes.subarray(bytes.length >> 1)]), digest)).toBe(true);
+  expect(await cache.startFill(fill, bytes.length, Readable.from([bytes.subarray(0, bytes.length >> 1), bytes.subarray(bytes.length >> 1)]), digest)).toBe(true);
   await fill.done;
   return fill;
 }
@@ -72,7 +72,7 @@ describe('BlobCache', () => {
     const digest = `sha256:${'b'.repeat(64)}`;
     const body = new PassThrough();
     const fill = cache.beginFill(BlobCache.key('up', digest));
-    expect(cache.startFill(fill, 3 * MiB, body, digest)).toBe(true);
+    expect(await cache.startFill(fill, 3 * MiB, body, digest)).toBe(true);
     body.write(Buffer.alloc(1024));
     await new Promise((r) => setTimeout(r, 50));
     expect([a, b].map((x) => cache.lookup(BlobCache.key('up', digestOf(x))).kind)).toEqual(['hit', 'hit']);
@@ -82,7 +82,7 @@ describe('BlobCache', () => {
     expect([a, b].map((x) => cache.lookup(BlobCache.key('up', digestOf(x))).kind)).toEqual(['hit', 'hit']);
     // A fill bigger than the cache is not started at all.
     const big = cache.beginFill(BlobCache.key('up', `sha256:${'c'.repeat(64)}`));
-    expect(cache.startFill(big, 4 * MiB, new PassThrough(), `sha256:${'c'.repeat(64)}`)).toBe(false);
+    expect(await cache.startFill(big, 4 * MiB, new PassThrough(), `sha256:${'c'.repeat(64)}`)).toBe(false);
   });
 
   it('rebuilds the index at open, discards partial files, and re-verifies the first read (always with verifyOnRead)', async () => {
@@ -124,11 +124,11 @@ describe('BlobCache', () => {
     const digest = digestOf(bytes);
     const body = new PassThrough();
     const fill = cache.beginFill(BlobCache.key('up', digest));
-    cache.startFill(fill, bytes.length, body, digest);
+    await cache.startFill(fill, bytes.length, body, digest);
     const got = [[], []] as Buffer[][];
     // The sender reuses its buffers once a write is done: a sink keeps copies.
     const sinks = got.map((g) => new Writable({ write: (c: Buffer, _e, cb) => (g.push(Buffer.from(c)), cb()) }));
-    const sends = sinks.map((sink) => sendGrowingFile(fill, sink));
+    const sends = sinks.map((sink) => sendGrowingFile(fill, fill.attach()!, sink));
     body.write(bytes.subarray(0, MiB));
     const size = (i: number) => got[i]!.reduce((a, c) => a + c.length, 0);
     for (let t = 0; t < 200 && (size(0) < MiB - 1 || size(1) < MiB - 1); t++) await new Promise((r) => setTimeout(r, 10));
@@ -151,14 +151,14 @@ describe('BlobCache', () => {
     const fill = cache.beginFill(BlobCache.key('up', digest));
     let finishCommit!: () => void;
     const commitStep = new Promise<void>((r) => (finishCommit = r));
-    cache.startFill(fill, bytes.length, Readable.from([bytes]), digest, () => commitStep);
+    await cache.startFill(fill, bytes.length, Readable.from([bytes]), digest, () => commitStep);
     const finalFile = join(dir, 'blobs', 'up', digest.slice(7));
     for (let t = 0; t < 200 && !existsSync(finalFile); t++) await new Promise((r) => setTimeout(r, 5));
     expect(existsSync(finalFile)).toBe(true); // renamed into place...
     expect(fill.committed).toBe(false); // ...while the commit's last step is still running
     const got: Buffer[] = [];
     const sink = new Writable({ write: (c: Buffer, _e, cb) => (got.push(Buffer.from(c)), cb()) });
-    const send = sendGrowingFile(fill, sink);
+    const send = sendGrowingFile(fill, fill.attach()!, sink);
     setTimeout(finishCommit, 20);
     expect(await send).toBe('sent');
     expect(Buffer.concat(got).equals(bytes)).toBe(true);
@@ -170,10 +170,10 @@ describe('BlobCache', () => {
     const digest = digestOf(bytes);
     const body = new PassThrough();
     const fill = cache.beginFill(BlobCache.key('up', digest));
-    cache.startFill(fill, bytes.length, body, digest);
+    await cache.startFill(fill, bytes.length, body, digest);
     const chunks: Buffer[] = [];
     const sink = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(Buffer.from(c)), cb()) });
-    const ended = sendGrowingFile(fill, sink).then(
+    const ended = sendGrowingFile(fill, fill.attach()!, sink).then(
       () => undefined,
       (err: Error) => err,
     );
@@ -260,5 +260,33 @@ describe('parseRange', () => {
     ['items=0-1', { kind: 'whole' }],
   ])('%s of 100 bytes', (h, want) => {
     expect(parseRange(h, 100)).toEqual(want);
+  });
+});
+
+describe('Fill relaying from memory (the disk refused a write)', () => {
+  it('readers at different speeds get every byte from the file, then the tail; the tail is trimmed behind the slowest', async () => {
+    const { Fill } = await import('../../../src/blobcache/blob-cache.js');
+    const fill = new Fill('up/x', join(dir, 'none.tmp'), join(dir, 'none'));
+    fill.started(6);
+    fill.fileCreated(undefined); // the temp file could not even be created (EROFS): all from memory
+    const fast = fill.attach()!;
+    const slow = fill.attach()!;
+    fill.beginRelay([Buffer.from('ab')]);
+    fill.pushTail(Buffer.from('cd'));
+    const buf = Buffer.alloc(6);
+    expect((await fast.read(buf, 0, 6, 0)).bytesRead).toBe(4);
+    expect(buf.subarray(0, 4).toString()).toBe('abcd');
+    expect(fill.tailLag).toBe(4); // the slow reader has nothing yet: nothing dropped
+    const s = Buffer.alloc(6);
+    expect((await slow.read(s, 0, 3, 0)).bytesRead).toBe(3);
+    expect(s.subarray(0, 3).toString()).toBe('abc');
+    // 'ab' is behind both readers now: dropped; a reader from byte 0 can no longer be served.
+    expect(fill.attach()).toBeUndefined();
+    fill.pushTail(Buffer.from('ef'));
+    expect((await slow.read(s, 3, 3, 3)).bytesRead).toBe(3);
+    expect(s.toString()).toBe('abcdef');
+    slow.detach();
+    fast.detach();
+    fill.writerFinished();
   });
 });
