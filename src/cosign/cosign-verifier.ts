@@ -3,7 +3,7 @@
 // (verify-signature.ts); the first one that verifies wins.
 import { fail } from '../errors.js';
 import type { RegistryClient } from '../registry/registry-client.js';
-import type { DigestSignatureVerifier, SignatureProof, SignatureSources } from '../server/deps.js';
+import type { DigestSignatureVerifier, SignatureProof, SignatureSources } from '../signatures/port.js';
 import { findCosignSignatures, MAX_COSIGN_SIGNATURES } from './discovery.js';
 import type { CosignTrustSelector } from './select-trust.js';
 import { verifyBundleSignature, verifyClassicSignature, type CosignTrust } from './verify-signature.js';
