@@ -151,6 +151,8 @@ export interface Config {
     verifyBlobDigests: boolean;
     /** Notation signatures tried per manifest (listed referrers beyond this are ignored). */
     maxSignatures: number;
+    /** At most this many signature verifications per tags/list (cosign, Notation); the rest through the Link header. */
+    maxTagsListed: number;
     /** A response whose client has read nothing for this long is cut, freeing its upstream connection. */
     clientStallSeconds: number;
     /** Concurrent blob streams one client address may have; more are answered 429. */
@@ -646,7 +648,7 @@ export function validateConfig(doc: unknown, source: string): Config {
 
   const limitsDoc = isObj(doc.limits) ? doc.limits : {};
   if (doc.limits !== undefined && !isObj(doc.limits)) p.add('limits', doc.limits, 'a mapping');
-  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests', 'bundleWarnDays', 'maxSignatures', ...CLIENT_LIMIT_KEYS]);
+  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'verifyBlobDigests', 'bundleWarnDays', 'maxSignatures', 'maxTagsListed', ...CLIENT_LIMIT_KEYS]);
   const vbd = limitsDoc.verifyBlobDigests;
   if (vbd !== undefined && typeof vbd !== 'boolean') p.add('limits.verifyBlobDigests', vbd, 'true or false');
   const limits = {
@@ -657,6 +659,7 @@ export function validateConfig(doc: unknown, source: string): Config {
     verifyBlobDigests: vbd !== false,
     bundleWarnDays: int(p, limitsDoc, 'bundleWarnDays', 'limits.', 7, 0, 3650),
     maxSignatures: int(p, limitsDoc, 'maxSignatures', 'limits.', 32, 1, 1024),
+    maxTagsListed: int(p, limitsDoc, 'maxTagsListed', 'limits.', 1000, 1, 100_000),
     ...parseClientLimits(p, limitsDoc),
   };
 
