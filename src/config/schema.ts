@@ -3,7 +3,8 @@
 // result is deep-frozen: bad config fails at start, never on the first request.
 import { readFileSync } from 'node:fs';
 import { fail } from '../errors.js';
-import { missingSources, trustSourcesOf } from '../policy/effective.js';
+import { candidatePolicies, missingSources, trustSourcesOf } from '../policy/effective.js';
+import { DEFAULT_REQUIRE, DIGEST_PULLS, POLICY_MODES, REQUIRE_WORDS, SIGNATURE_KINDS, type DigestPulls, type PolicyMode, type RequireSpec, type SignatureKind } from '../policy/vocabulary.js';
 import { parseRedisUrl } from '../store/redis-url.js';
 import { parseRfc3339 } from './rfc3339.js';
 
@@ -11,33 +12,9 @@ import { parseRfc3339 } from './rfc3339.js';
 export type LogFormat = 'json' | 'pretty';
 export const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
 
-export type PolicyMode = 'enforce' | 'audit' | 'off';
-export const POLICY_MODES: readonly PolicyMode[] = ['enforce', 'audit', 'off'];
-/** The signatures trustgate can check: Docker Content Trust (Notary v1), Notation, Sigstore cosign. */
-export type SignatureKind = 'dct' | 'notation' | 'cosign';
-export const SIGNATURE_KINDS: readonly SignatureKind[] = ['dct', 'notation', 'cosign'];
-/**
- * Which signatures a tag needs, normalized: `any-of` is satisfied by one kind, `all-of` needs every
- * kind on the same digest. Written as `dct`, `notation`, `cosign`, `any-of` (= dct or notation),
- * `all-of` (= dct and notation), or `{ any-of: [dct, cosign] }` / `{ all-of: [...] }`.
- */
-export interface RequireSpec {
-  mode: 'any-of' | 'all-of';
-  of: readonly SignatureKind[];
-  /** As the operator wrote it, for messages and audit lines. */
-  label: string;
-}
-const REQUIRE_WORDS: Readonly<Record<string, Omit<RequireSpec, 'label'>>> = {
-  dct: { mode: 'any-of', of: ['dct'] },
-  notation: { mode: 'any-of', of: ['notation'] },
-  cosign: { mode: 'any-of', of: ['cosign'] },
-  'any-of': { mode: 'any-of', of: ['dct', 'notation'] },
-  'all-of': { mode: 'all-of', of: ['dct', 'notation'] },
-};
-export const DEFAULT_REQUIRE: RequireSpec = { mode: 'any-of', of: ['dct'], label: 'dct' };
-/** Pull by digest: `allow` (Docker Content Trust's rule: content-addressed) or `signed` (only digests a signature covers). */
-export type DigestPulls = 'allow' | 'signed';
-export const DIGEST_PULLS: readonly DigestPulls[] = ['allow', 'signed'];
+// The policy vocabulary is policy's (src/policy/vocabulary.ts); re-exported for config's readers.
+export { POLICY_MODES, SIGNATURE_KINDS, DEFAULT_REQUIRE, DIGEST_PULLS } from '../policy/vocabulary.js';
+export type { PolicyMode, SignatureKind, RequireSpec, DigestPulls } from '../policy/vocabulary.js';
 
 export interface CosignIdentity {
   issuer: string;
@@ -188,6 +165,8 @@ export interface Config {
     maxSignatures: number;
     /** Bytes of signature material (signature manifests, payloads, envelopes, bundles) fetched per verification. */
     signatureBytes: number;
+    /** At most this many signature verifications per tags/list (cosign, Notation); the rest through the Link header. */
+    maxTagsListed: number;
     /** A response whose client has read nothing for this long is cut, freeing its upstream connection. */
     clientStallSeconds: number;
     /** Concurrent blob streams one client address may have; more are answered 429. */
@@ -464,24 +443,30 @@ const SOURCE_NEEDED: Readonly<Record<SignatureKind, string>> = {
  * Every repository entry's effective requirement against the upstream's trust sources. A repository
  * whose first matching entry is j takes j's policy; its `require` is j's, else the first later
  * matching entry's that sets one, else the upstream's. Every candidate is checked, so no accepted
- * configuration can reach a requirement the upstream cannot verify.
+ * configuration can reach a requirement the upstream cannot verify. The candidates come from
+ * policy/effective.ts (candidatePolicies), the same first-match rule the request path applies.
  */
-function checkEffectiveSources(p: Problems, path: string, u: Pick<UpstreamConfig, 'policy' | 'require' | 'repositories' | 'notary' | 'bundle' | 'notation' | 'cosign'>): void {
+function checkEffectiveSources(p: Problems, path: string, u: Pick<UpstreamConfig, 'policy' | 'require' | 'digestPulls' | 'repositories' | 'notary' | 'bundle' | 'notation' | 'cosign'>): void {
   const sources = trustSourcesOf(u);
-  const report = (key: string, value: unknown, eff: { policy: PolicyMode; require: RequireSpec }, why: string) => {
-    for (const k of missingSources({ ...eff, digestPulls: 'allow' }, sources)) {
+  for (const c of candidatePolicies(u)) {
+    const { eff } = c;
+    const missing = missingSources(eff, sources);
+    if (missing.length === 0) continue;
+    const rp = `${path}repositories[${c.entry}].`;
+    const [key, value, why] =
+      c.entry === undefined
+        ? u.require === DEFAULT_REQUIRE
+          ? [`${path}notary`, undefined, '']
+          : [`${path}require`, u.require.label, '']
+        : u.repositories[c.entry]!.require
+          ? [`${rp}require`, eff.require.label, '']
+          : c.requireFrom === undefined
+            ? [`${rp}policy`, eff.policy, ` (the upstream's require)`]
+            : [`${rp}policy`, eff.policy, ` (require of repositories[${c.requireFrom}], which a repository matching both would take)`];
+    for (const k of missing) {
       p.add(key, value, `${SOURCE_NEEDED[k]} on the upstream (policy ${eff.policy} with require ${eff.require.label} needs ${k}${why}; or policy: off to serve unverified)`);
     }
-  };
-  report(u.require === DEFAULT_REQUIRE ? `${path}notary` : `${path}require`, u.require === DEFAULT_REQUIRE ? undefined : u.require.label, u, '');
-  u.repositories.forEach((r, j) => {
-    const rp = `${path}repositories[${j}].`;
-    if (r.require) return report(`${rp}require`, r.require.label, { policy: r.policy, require: r.require }, '');
-    report(`${rp}policy`, r.policy, { policy: r.policy, require: u.require }, ` (the upstream's require)`);
-    u.repositories.slice(j + 1).forEach((later, k) => {
-      if (later.require) report(`${rp}policy`, r.policy, { policy: r.policy, require: later.require }, ` (require of repositories[${j + 1 + k}], which a repository matching both would take)`);
-    });
-  });
+  }
 }
 
 function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | undefined {
@@ -536,7 +521,7 @@ function parseUpstream(p: Problems, v: unknown, i: number): UpstreamConfig | und
         if (match !== undefined) repositories.push({ match, policy: pol, require: req, digestPulls: dp, ...(rc ? { cosign: rc } : {}), ...(rn ? { notation: rn } : {}) });
       });
   }
-  checkEffectiveSources(p, path, { policy, require, repositories, notary, bundle, notation, cosign });
+  checkEffectiveSources(p, path, { policy, require, digestPulls, repositories, notary, bundle, notation, cosign });
   const username = str(p, v, 'username', path, false);
   const passwordEnv = str(p, v, 'passwordEnv', path, false);
   if ((username === undefined) !== (passwordEnv === undefined)) p.add(`${path}passwordEnv`, v.passwordEnv, 'username and passwordEnv together');
@@ -725,7 +710,7 @@ export function validateConfig(doc: unknown, source: string): Config {
 
   const limitsDoc = isObj(doc.limits) ? doc.limits : {};
   if (doc.limits !== undefined && !isObj(doc.limits)) p.add('limits', doc.limits, 'a mapping');
-  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'shutdownSeconds', 'verifyBlobDigests', 'bundleWarnDays', 'maxSignatures', 'signatureBytes', ...CLIENT_LIMIT_KEYS]);
+  unknownKeys(p, limitsDoc, 'limits.', ['manifestBytes', 'upstreamTimeoutMs', 'trustCacheSeconds', 'shutdownGraceSeconds', 'shutdownSeconds', 'verifyBlobDigests', 'bundleWarnDays', 'maxSignatures', 'signatureBytes', 'maxTagsListed', ...CLIENT_LIMIT_KEYS]);
   const vbd = limitsDoc.verifyBlobDigests;
   if (vbd !== undefined && typeof vbd !== 'boolean') p.add('limits.verifyBlobDigests', vbd, 'true or false');
   const limits = {
@@ -739,6 +724,7 @@ export function validateConfig(doc: unknown, source: string): Config {
     // Signature discovery (issue 27): a budget per verification, docs/signatures.md, "Discovery with a budget".
     maxSignatures: int(p, limitsDoc, 'maxSignatures', 'limits.', 128, 1, 4096),
     signatureBytes: int(p, limitsDoc, 'signatureBytes', 'limits.', 4 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024),
+    maxTagsListed: int(p, limitsDoc, 'maxTagsListed', 'limits.', 1000, 1, 100_000),
     ...parseClientLimits(p, limitsDoc),
   };
 

@@ -8,7 +8,7 @@
 // once, and other trust never reuses them (docs/signatures.md, "Discovery with a budget").
 import { fail } from '../errors.js';
 import type { RegistryClient } from '../registry/registry-client.js';
-import type { DigestSignatureVerifier, SignatureProof, SignatureSources } from '../server/deps.js';
+import type { DigestSignatureVerifier, SignatureProof, SignatureSources } from '../signatures/port.js';
 import { DEFAULT_SIGNATURE_LIMITS, fingerprint, firstInOrder, Reasons, SignatureBudget, SIGNATURE_PARALLEL, TRANSIENT_VERDICT_MS, VerdictCache, type SignatureLimits } from '../registry/signature-budget.js';
 import { fetchBundle, fetchClassic, isUnusable, listBundles, listClassic, type ClassicCandidate } from './discovery.js';
 import type { Descriptor } from '../registry/referrers.js';

@@ -1,6 +1,6 @@
 // Which cosign trust applies to a repository: the first repository entry matching it that sets
-// `cosign:`, else the upstream's — the same first-match rule as `require` (policy/effective.ts). Pure.
-import { globToRegExp } from '../policy/policy.js';
+// `cosign:`, else the upstream's — the first-match rule of policy/effective.ts, applied by it. Pure.
+import { firstMatching } from '../policy/effective.js';
 import type { CosignTrust } from './verify-signature.js';
 
 export interface CosignTrustRule {
@@ -11,6 +11,5 @@ export interface CosignTrustRule {
 export type CosignTrustSelector = (repo: string) => CosignTrust;
 
 export function cosignTrustSelector(upstream: CosignTrust, rules: readonly CosignTrustRule[]): CosignTrustSelector {
-  const compiled = rules.map((r) => ({ re: globToRegExp(r.match), trust: r.trust }));
-  return (repo) => compiled.find((r) => r.re.test(repo))?.trust ?? upstream;
+  return (repo) => firstMatching(rules, repo, (r) => r.trust, upstream);
 }

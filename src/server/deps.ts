@@ -12,39 +12,11 @@ import type { NotationVerifier } from '../notation/notation-verifier.js';
 import type { BlobCache } from '../blobcache/blob-cache.js';
 import type { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
 import type { SendBudget } from '../blobcache/send-budget.js';
+import type { DigestProver } from '../signatures/port.js';
 
-/** What a signature check over a digest proves: which kind, and who or what satisfied the policy. */
-export interface SignatureProof {
-  kind: 'notation' | 'cosign';
-  /** For the X-Trustgate-Verified-By header and the audit line's `satisfiedBy`. */
-  by: string;
-  /** Check failures the policy only logs (Notation permissive/audit levels): written to the audit record. */
-  logged?: readonly string[] | undefined;
-}
-
-/**
- * Notation and cosign sign digests, not tags: given the digest (and size) of a manifest, prove that a
- * signature of it satisfies the site's policy, or throw a TrustgateError with the refusal code.
- */
-export interface DigestSignatureVerifier {
-  verify(registry: RegistryClient, repositoryUri: string, repo: string, manifest: { digest: string; size: number; mediaType: string }): Promise<SignatureProof>;
-}
-
-/**
- * Where the signatures of an image are read: its own repository on its upstream's registry, or a
- * signature repository (cosign.repository, notation.repository) on the registry of the upstream whose
- * gun prefixes it — possibly another upstream, with its own URL, TLS and credentials.
- */
-export interface SignatureSource {
-  registry: RegistryClient;
-  /** Repository name on that registry (without the gun). */
-  repo: string;
-  /** gun/repo, for messages. */
-  name: string;
-}
-
-/** A configured signature repository (REGISTRY_HOST/REPOSITORY) → where to read it; built once at start. */
-export type SignatureSources = (repository: string) => SignatureSource;
+// The signature port moved to signatures/port.ts (adapters no longer import server/); re-exported
+// for the handlers and the composition root.
+export type { DigestProver, DigestSignatureVerifier, SignatureProof, SignatureSource, SignatureSources } from '../signatures/port.js';
 
 export interface UpstreamDeps {
   config: UpstreamConfig;
@@ -54,7 +26,7 @@ export interface UpstreamDeps {
   /** Present when Notation signatures are configured for the upstream. */
   notation?: NotationVerifier | undefined;
   /** Digest signature checks by kind (notation, cosign), present where configured. */
-  signatures?: Partial<Record<'notation' | 'cosign', DigestSignatureVerifier>> | undefined;
+  signatures?: Partial<Record<'notation' | 'cosign', DigestProver>> | undefined;
 }
 
 /**

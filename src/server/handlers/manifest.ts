@@ -3,14 +3,14 @@
 // with Docker-Content-Digest = the signed digest. A digest reference is served content-addressed.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CODES, fail, isTrustgateError, TrustgateError, type ErrorCode } from '../../errors.js';
-import { audit, type AuditDecision } from '../../observe/logger.js';
+import { fail } from '../../errors.js';
+import { audit } from '../../observe/logger.js';
+import { decideDigest, decideTag, type DecidePorts, type Decision } from '../../policy/decide.js';
 import { effectivePolicy, type EffectivePolicy } from '../../policy/effective.js';
-import type { SignedTarget } from '../../trust/resolve-tag.js';
 import { dctLabel, type ResolvedTarget } from '../../trust/trust-service.js';
 import { MANIFEST_MEDIA_TYPES } from '../../registry/registry-client.js';
 import type { CachedManifest } from '../../store/manifest-cache.js';
-import { missingSourceRefusal, type SignatureProof, type ServerDeps, type UpstreamDeps } from '../deps.js';
+import { missingSourceRefusal, type ServerDeps, type UpstreamDeps } from '../deps.js';
 import type { Route } from '../route.js';
 
 type ManifestRoute = Extract<Route, { kind: 'manifest' }>;
@@ -149,20 +149,6 @@ async function revalidate(deps: ServerDeps, up: UpstreamDeps, repo: string, dige
   return r === 'stale';
 }
 
-/** A refusal that is not a trust decision's: the upstream has no such manifest. */
-const decisionOf = (err: TrustgateError): AuditDecision => (err.code === 'MANIFEST_UNKNOWN' ? 'not-found' : 'deny');
-
-/**
- * What a client is told: what it asked for and the rule it broke, nothing more. The refusal's own
- * message (the upstream's digest for the tag, trust-server addresses, file paths, verifier detail) goes
- * to the audit line's `reason` and stays the cause.
- */
-function refusalFor(code: ErrorCode, asked: string, cause: unknown, rules?: readonly TrustgateError[]): TrustgateError {
-  const said = [...new Set((rules ?? []).map((r) => CODES[r.code].summary))];
-  const rule = said.length > 0 ? said.join('; ') : CODES[code].summary;
-  return new TrustgateError(code, `${asked}: ${rule}`, { cause });
-}
-
 /** The manifest a tag points at upstream now, with the digest of the bytes we actually got. */
 async function fetchByTag(up: UpstreamDeps, repo: string, tag: string, req: IncomingMessage): Promise<{ m: CachedManifest; digest: string }> {
   const fetched = await up.registry.fetchManifest(repo, tag, acceptList(req));
@@ -170,248 +156,46 @@ async function fetchByTag(up: UpstreamDeps, repo: string, tag: string, req: Inco
   return { m: { bytes: fetched.bytes, mediaType: mediaTypeOf(fetched.bytes, fetched.mediaType) }, digest: sha256Digest(fetched.bytes) };
 }
 
-const UNAVAILABLE: ReadonlySet<string> = new Set(['NOTARY_UNAVAILABLE', 'TIMEOUT', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT']);
-
-function loggedFields(proofs: readonly SignatureProof[]): Record<string, readonly string[]> {
-  const out: Record<string, readonly string[]> = {};
-  for (const p of proofs) if (p.logged && p.logged.length > 0) out[`${p.kind}Logged`] = p.logged;
-  return out;
-}
-
-/** Refusals are collected per kind (they decide deny, audit-allow or the next `any-of` kind). */
-class Refusals {
-  readonly list: TrustgateError[] = [];
-  /** Only TrustgateErrors are refusals; anything else is a bug and propagates. */
-  readonly catch = (err: unknown): undefined => {
-    if (!isTrustgateError(err)) throw err;
-    this.list.push(err);
-    return undefined;
+/** The ports decide() works over for one request: the upstream's trust service and provers, and this handler's manifest loaders. */
+export function decidePorts(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePolicy, gun: string, repo: string, req: IncomingMessage): DecidePorts<CachedManifest, ResolvedTarget> {
+  const trust = up.trust;
+  return {
+    dct: trust && { resolve: (tag) => trust.resolve(gun, tag), signedTagForDigest: (digest) => trust.signedTagForDigest(gun, digest), label: dctLabel },
+    // missingSource has run before any prove: every kind the requirement names has its verifier.
+    prove: (kind, d) => up.signatures![kind]!.verify(up.registry, gun, repo, d),
+    bySignedDigest: (digest, length, what) => verifiedManifest(deps, up, repo, digest, length, req, what),
+    byTag: (tag) => fetchByTag(up, repo, tag, req),
+    keep: (digest, m) => deps.manifests.set(`${up.config.name}/${repo}@${digest}`, m),
+    missingSource: (what) => missingSourceRefusal(up, eff, what),
   };
-  get last(): TrustgateError {
-    return this.list[this.list.length - 1] ?? new TrustgateError('TAG_NOT_SIGNED', 'no signature requirement was met');
-  }
-  get reason(): string {
-    return this.list.map((r) => `${r.code}: ${r.message}`).join(' | ');
-  }
 }
 
-interface Satisfied {
-  served: { m: CachedManifest; digest: string };
-  dct?: ResolvedTarget | undefined;
-  proofs: SignatureProof[];
-}
-
-/**
- * Check one manifest digest against the digest-signing kinds (notation, cosign) of the requirement.
- * `any-of`: the first kind whose verifier accepts; `all-of`: every kind. Refusals go to `refusals`.
- */
-async function proveDigest(up: UpstreamDeps, gun: string, repo: string, kinds: readonly ('notation' | 'cosign')[], mode: 'any-of' | 'all-of', m: { digest: string; size: number; mediaType: string }, refusals: Refusals): Promise<SignatureProof[] | undefined> {
-  const proofs: SignatureProof[] = [];
-  for (const kind of kinds) {
-    // missingSourceRefusal has run: every kind the requirement names has its verifier.
-    const proof = await up.signatures![kind]!.verify(up.registry, gun, repo, m).catch(refusals.catch);
-    if (proof) {
-      proofs.push(proof);
-      if (mode === 'any-of') return proofs;
-    } else if (mode === 'all-of') return undefined;
-  }
-  return mode === 'all-of' && proofs.length === kinds.length ? proofs : undefined;
-}
-
-/** Resolve a tag under the effective requirement: the bytes to serve and what proved them, or undefined. */
-async function satisfyTag(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePolicy, gun: string, repo: string, tag: string, req: IncomingMessage, refusals: Refusals, seen: { dct?: SignedTarget }): Promise<Satisfied | undefined> {
-  const { mode, of } = eff.require;
-  const digestKinds = of.filter((k): k is 'notation' | 'cosign' => k !== 'dct');
-  const resolveDct = async () => {
-    const dct = await up.trust!.resolve(gun, tag).catch(refusals.catch);
-    if (dct) seen.dct = dct;
-    return dct;
-  };
-  const dctServed = async (dct: ResolvedTarget) => ({
-    m: await verifiedManifest(deps, up, repo, dct.digest, dct.length, req, `signed for ${tag} by ${dct.role}`),
-    digest: dct.digest,
-  });
-  // Notation and cosign sign digests, not tags: take the digest the upstream's tag points at now, and
-  // serve exactly those bytes only if a signature of that digest satisfies the policy.
-  let byTag: { m: CachedManifest; digest: string } | undefined;
-  const tagDigest = async () => (byTag ??= await fetchByTag(up, repo, tag, req));
-  const proofOf = async (served: { m: CachedManifest; digest: string }, kinds: readonly ('notation' | 'cosign')[], how: 'any-of' | 'all-of') =>
-    proveDigest(up, gun, repo, kinds, how, { digest: served.digest, size: served.m.bytes.length, mediaType: served.m.mediaType }, refusals);
-
-  if (mode === 'any-of') {
-    if (of.includes('dct')) {
-      const dct = await resolveDct();
-      if (dct) return { served: await dctServed(dct), dct, proofs: [] };
-    }
-    if (digestKinds.length === 0) return undefined;
-    const served = await tagDigest();
-    const proofs = await proofOf(served, digestKinds, 'any-of');
-    if (!proofs) return undefined;
-    deps.manifests.set(`${up.config.name}/${repo}@${served.digest}`, served.m);
-    return { served, proofs };
-  }
-  // all-of: every kind over the same digest; with dct in the list the digest is the signed one.
-  let dct: ResolvedTarget | undefined;
-  let served: { m: CachedManifest; digest: string };
-  if (of.includes('dct')) {
-    dct = await resolveDct();
-    if (!dct) return undefined;
-    served = await dctServed(dct);
-  } else served = await tagDigest();
-  const proofs = digestKinds.length === 0 ? [] : await proofOf(served, digestKinds, 'all-of');
-  if (!proofs) return undefined;
-  if (!dct) deps.manifests.set(`${up.config.name}/${repo}@${served.digest}`, served.m);
-  return { served, dct, proofs };
-}
-
-/**
- * `digestPulls: signed`: a digest is served only when a signed tag maps to it now (dct) or a signature
- * of it satisfies the policy (notation, cosign), as the requirement's mode combines them.
- */
-async function satisfyDigest(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePolicy, gun: string, repo: string, m: CachedManifest, digest: string, refusals: Refusals): Promise<string | undefined> {
-  const { mode, of } = eff.require;
-  const by: string[] = [];
-  for (const kind of of) {
-    let ok: string | undefined;
-    if (kind === 'dct') {
-      const before = refusals.list.length;
-      const t = await up.trust!.signedTagForDigest(gun, digest).catch(refusals.catch);
-      if (t) ok = `dct ${t.role} tag ${t.tag}`;
-      else if (refusals.list.length === before) refusals.catch(fail('DIGEST_NOT_SIGNED', `no tag signed in targets/releases or targets of ${gun} maps to ${digest}`));
-    } else {
-      const proofs = await proveDigest(up, gun, repo, [kind], 'any-of', { digest, size: m.bytes.length, mediaType: m.mediaType }, refusals);
-      ok = proofs?.[0]?.by;
-    }
-    if (ok) {
-      by.push(ok);
-      if (mode === 'any-of') return ok;
-    } else if (mode === 'all-of') return undefined;
-  }
-  return mode === 'all-of' && by.length === of.length ? by.join(' + ') : undefined;
+/** Render a Decision: its audit line (durationMs last, as every line has it), then the bytes or the refusal. */
+function enforce(deps: ServerDeps, d: Decision<CachedManifest>, t0: number, req: IncomingMessage, res: ServerResponse): void {
+  audit(deps, { ...d.audit, durationMs: Math.round((performance.now() - t0) * 10) / 10 });
+  if (d.outcome === 'refuse') throw d.error;
+  writeManifest(req, res, d.manifest, d.digest, d.verifiedBy);
 }
 
 async function handleDigest(deps: ServerDeps, up: UpstreamDeps, repo: string, digest: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const eff = effectivePolicy(up.config, repo);
   const gun = `${up.config.gun}/${repo}`;
   const t0 = performance.now();
-  const base = { upstream: up.config.name, gun, repo, ref: digest, digest, policy: eff.policy, require: eff.require.label, digestPulls: eff.digestPulls };
-  const ms = () => Math.round((performance.now() - t0) * 10) / 10;
-  const asked = `${repo}@${digest}`;
-  /** The one audit line of a refusal that came as an error, and the error the client is told. */
-  const refused = (err: unknown): unknown => {
-    if (!isTrustgateError(err)) return err;
-    audit(deps, { ...base, decision: decisionOf(err), code: err.code, reason: err.message, durationMs: ms() });
-    return refusalFor(err.code, asked, err);
-  };
   const load = async () => {
     const m = await verifiedManifest(deps, up, repo, digest, undefined, req, 'pulled by digest');
     return { m, stale: await revalidate(deps, up, repo, digest, m) };
   };
-  if (eff.digestPulls === 'allow' || eff.policy === 'off') {
-    // Content-addressed: Docker Content Trust lets digest pulls through; the bytes are still checked,
-    // and the pull is audited like any other manifest served (`pass` where the policy is off).
-    let got: { m: CachedManifest; stale: boolean };
-    try {
-      got = await load();
-    } catch (err) {
-      throw refused(err);
-    }
-    audit(deps, { ...base, decision: eff.policy === 'off' ? 'pass' : 'allow-digest', ...(got.stale ? { stale: true } : {}), durationMs: ms() });
-    writeManifest(req, res, got.m, digest);
-    return;
-  }
-  const missing = missingSourceRefusal(up, eff, asked);
-  if (missing) throw refused(missing);
-  const refusals = new Refusals();
-  let by: string | undefined;
-  let got: { m: CachedManifest; stale: boolean };
-  try {
-    got = await load();
-    by = await satisfyDigest(deps, up, eff, gun, repo, got.m, digest, refusals);
-  } catch (err) {
-    throw refused(err);
-  }
-  const stale = got.stale ? { stale: true } : {};
-  if (!by) {
-    // A digest nothing covers is DIGEST_NOT_SIGNED whatever each kind said; only when every kind failed
-    // for want of a reachable server does the availability code stand (503, retry later).
-    const unavailable = refusals.list.length > 0 && refusals.list.every((r) => UNAVAILABLE.has(r.code));
-    const code = unavailable ? refusals.last.code : 'DIGEST_NOT_SIGNED';
-    if (eff.policy === 'audit') {
-      audit(deps, { ...base, decision: 'audit-allow', code, reason: refusals.reason, ...stale, durationMs: ms() });
-      writeManifest(req, res, got.m, digest);
-      return;
-    }
-    audit(deps, { ...base, decision: 'deny', code, reason: refusals.reason, durationMs: ms() });
-    throw refusalFor(code, `digest ${asked} is not covered by a signature (digestPulls: signed, require ${eff.require.label})`, refusals.last, refusals.list);
-  }
-  audit(deps, { ...base, decision: 'allow', satisfiedBy: by, ...stale, durationMs: ms() });
-  writeManifest(req, res, got.m, digest, by);
+  const d = await decideDigest({ upstream: up.config.name, gun, repo, tag: digest, digest, load }, eff, decidePorts(deps, up, eff, gun, repo, req));
+  enforce(deps, d, t0, req, res);
 }
 
 export async function handleManifest(route: ManifestRoute, req: IncomingMessage, res: ServerResponse, deps: ServerDeps): Promise<void> {
   const up = deps.upstreams.get(route.upstream.name)!;
   const { repo, ref } = route;
   if (ref.digest !== undefined) return handleDigest(deps, up, repo, ref.digest, req, res);
-  const tag = ref.tag;
   const gun = `${up.config.gun}/${repo}`;
   const eff = effectivePolicy(up.config, repo);
   const t0 = performance.now();
-  const base = { upstream: up.config.name, gun, repo, ref: tag, policy: eff.policy, require: eff.require.label };
-  const ms = () => Math.round((performance.now() - t0) * 10) / 10;
-  const asked = `${repo}:${tag}`;
-  // Audit lines are written once the outcome is known and before the client has its answer: a tag the
-  // upstream does not have is `not-found`, whatever the policy would have said about it.
-  const refused = (err: unknown, known?: { digest?: string | undefined; role?: string | undefined }): unknown => {
-    if (!isTrustgateError(err)) return err;
-    audit(deps, { ...base, digest: known?.digest, role: known?.role, decision: decisionOf(err), code: err.code, reason: err.message, durationMs: ms() });
-    return refusalFor(err.code, asked, err);
-  };
-
-  if (eff.policy === 'off') {
-    // `pass` is written only here: the effective policy verifies nothing.
-    let got: { m: CachedManifest; digest: string };
-    try {
-      got = await fetchByTag(up, repo, tag, req);
-    } catch (err) {
-      throw refused(err);
-    }
-    audit(deps, { ...base, digest: got.digest, decision: 'pass', durationMs: ms() });
-    writeManifest(req, res, got.m, got.digest);
-    return;
-  }
-  const missing = missingSourceRefusal(up, eff, asked);
-  // A refusal under audit too, never a pass.
-  if (missing) throw refused(missing);
-  // Trust refusals are collected (they decide deny vs audit-allow); errors serving the manifest
-  // (MANIFEST_UNKNOWN, DIGEST_MISMATCH, upstream trouble) propagate as they are, audited.
-  const refusals = new Refusals();
-  const seen: { dct?: SignedTarget } = {};
-  let ok: Satisfied | undefined;
-  try {
-    ok = await satisfyTag(deps, up, eff, gun, repo, tag, req, refusals, seen);
-  } catch (err) {
-    throw refused(err, { digest: seen.dct?.digest, role: seen.dct?.role });
-  }
-  if (!ok) {
-    const last = refusals.last;
-    if (eff.policy === 'audit') {
-      // Served although refused: the line says what was served (its digest), or that nothing was.
-      let got: { m: CachedManifest; digest: string };
-      try {
-        got = await fetchByTag(up, repo, tag, req);
-      } catch (err) {
-        throw refused(err);
-      }
-      audit(deps, { ...base, digest: got.digest, decision: 'audit-allow', code: last.code, reason: refusals.reason, durationMs: ms() });
-      writeManifest(req, res, got.m, got.digest);
-      return;
-    }
-    audit(deps, { ...base, decision: 'deny', code: last.code, reason: refusals.reason, durationMs: ms() });
-    throw refusalFor(last.code, `no valid trust data for ${asked} (require ${eff.require.label})`, last, refusals.list);
-  }
-  const { served, dct, proofs } = ok;
-  const by = [dct ? dctLabel(dct) : undefined, ...proofs.map((p) => p.by)].filter(Boolean).join(' + ');
-  audit(deps, { ...base, digest: served.digest, role: dct?.role, decision: 'allow', satisfiedBy: by, ...loggedFields(proofs), ...(dct?.stale ? { stale: true } : {}), ...(dct?.frozen ? { frozen: dct.frozen } : {}), durationMs: ms() });
-  writeManifest(req, res, served.m, served.digest, by);
+  const d = await decideTag({ upstream: up.config.name, gun, repo, tag: ref.tag }, eff, decidePorts(deps, up, eff, gun, repo, req));
+  enforce(deps, d, t0, req, res);
 }

@@ -7,6 +7,7 @@ import { CODES, fail, isTrustgateError, TrustgateError } from '../../errors.js';
 import { readBodyCapped } from '../../http/read-capped.js';
 import { parseUpstreamObject } from '../../http/upstream-json.js';
 import { effectivePolicy } from '../../policy/effective.js';
+import { decideTagsList, type TagsPorts } from '../../policy/decide.js';
 import { audit } from '../../observe/logger.js';
 import { MANIFEST_MEDIA_TYPES } from '../../registry/registry-client.js';
 import { mediaTypeOf } from './manifest.js';
@@ -37,52 +38,27 @@ export function parseTagList(body: Buffer, what: string): string[] {
   return tags as string[];
 }
 
-async function signedTags(up: UpstreamDeps, gun: string): Promise<string[]> {
-  try {
-    return (await up.trust!.signedTags(gun)).map((t) => t.tag);
-  } catch (err) {
-    if (isTrustgateError(err) && err.code === 'TRUST_DATA_MISSING') return [];
-    throw err;
-  }
-}
-
-/**
- * Notation and cosign sign digests: under a requirement of those kinds the trust view is the tags
- * whose current digest carries signatures that satisfy it (`any-of`: one kind, `all-of`: every kind).
- * Each tag's manifest is fetched (its digest, size and media type are what a signature must name) and
- * verified, a few at a time. Verified Notation inspections are cached by signature digest, so listing
- * again costs the referrers look-ups, not the signatures. `skip`: tags already known to be signed.
- */
-async function digestSignedTags(up: UpstreamDeps, repo: string, gun: string, maxBytes: number, kinds: readonly ('notation' | 'cosign')[], mode: 'any-of' | 'all-of', skip: ReadonlySet<string> = new Set()): Promise<string[]> {
-  const tags = (await upstreamTags(up, repo, maxBytes)).filter((t) => !skip.has(t));
-  const ok = new Array<boolean>(tags.length).fill(false);
-  let next = 0;
-  const satisfies = async (kind: 'notation' | 'cosign', m: { digest: string; size: number; mediaType: string }) => {
-    try {
-      await up.signatures![kind]!.verify(up.registry, gun, repo, m);
-      return true;
-    } catch (err) {
-      // A tag that is not signed (or whose signatures fail) is simply not listed; upstream trouble is.
-      if (!isTrustgateError(err) || !(err.code.startsWith('NOTATION_') || err.code.startsWith('COSIGN_'))) throw err;
-      return false;
-    }
+/** The ports of a tags/list decision over this upstream. */
+function tagsPorts(deps: ServerDeps, up: UpstreamDeps, gun: string, repo: string): TagsPorts {
+  const maxBytes = deps.config.limits.manifestBytes;
+  return {
+    upstreamTags: () => upstreamTags(up, repo, maxBytes),
+    dctTags: () => up.trust!.signedTags(gun),
+    prove: (kind, d) => up.signatures![kind]!.verify(up.registry, gun, repo, d),
+    tagDescriptor: async (tag) => {
+      const m = await up.registry.fetchManifest(repo, tag, MANIFEST_MEDIA_TYPES);
+      if (!m) return undefined;
+      return { digest: `sha256:${createHash('sha256').update(m.bytes).digest('hex')}`, size: m.bytes.length, mediaType: mediaTypeOf(m.bytes, m.mediaType) };
+    },
+    signedDescriptor: async (t) => {
+      const m = await up.registry.fetchManifest(repo, t.digest, MANIFEST_MEDIA_TYPES, Math.min(t.length, maxBytes));
+      const digest = m && `sha256:${createHash('sha256').update(m.bytes).digest('hex')}`;
+      // The registry is not trusted: the bytes must be the signed ones before their media type counts.
+      if (!m || digest !== t.digest || m.bytes.length !== t.length) throw fail('DIGEST_MISMATCH', `upstream ${up.config.name} did not serve the signed manifest ${t.digest} of ${repo}:${t.tag}`);
+      return { digest, size: m.bytes.length, mediaType: mediaTypeOf(m.bytes, m.mediaType) };
+    },
+    maxVerifications: deps.config.limits.maxTagsListed,
   };
-  const worker = async () => {
-    for (let i = next++; i < tags.length; i = next++) {
-      const m = await up.registry.fetchManifest(repo, tags[i]!, MANIFEST_MEDIA_TYPES);
-      if (!m) continue;
-      const d = { digest: `sha256:${createHash('sha256').update(m.bytes).digest('hex')}`, size: m.bytes.length, mediaType: mediaTypeOf(m.bytes, m.mediaType) };
-      let passed = 0;
-      for (const kind of kinds) {
-        if (await satisfies(kind, d)) passed++;
-        else if (mode === 'all-of') break;
-        if (mode === 'any-of' && passed > 0) break;
-      }
-      ok[i] = mode === 'any-of' ? passed > 0 : passed === kinds.length;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(4, tags.length) }, worker));
-  return tags.filter((_, i) => ok[i]);
 }
 
 export async function handleTags(route: TagsRoute, req: IncomingMessage, res: ServerResponse, deps: ServerDeps): Promise<void> {
@@ -90,20 +66,17 @@ export async function handleTags(route: TagsRoute, req: IncomingMessage, res: Se
   const eff = effectivePolicy(up.config, route.repo);
   const gun = `${up.config.gun}/${route.repo}`;
   let all: string[];
+  let truncatedAfter: string | undefined;
   try {
     const missing = eff.policy === 'enforce' ? missingSourceRefusal(up, eff, `${route.repo} tags`) : undefined;
     if (missing) throw missing;
-    // Under enforce, the trust view: tags signed with DCT where the requirement includes it; under a
-    // requirement of digest-signing kinds (notation, cosign), the tags whose current digest carries
-    // satisfying signatures; `any-of` mixing both is the union of the two.
-    const digestKinds = eff.require.of.filter((k): k is 'notation' | 'cosign' => k !== 'dct');
-    const withDct = eff.require.of.includes('dct');
+    // Under enforce, the trust view, decided by policy/decide.ts as the manifest path decides each tag.
     if (eff.policy !== 'enforce') all = await upstreamTags(up, route.repo, deps.config.limits.manifestBytes);
-    else if (!withDct) all = await digestSignedTags(up, route.repo, gun, deps.config.limits.manifestBytes, digestKinds, eff.require.mode);
-    else if (eff.require.mode === 'any-of' && digestKinds.length > 0) {
-      const dct = await signedTags(up, gun);
-      all = [...dct, ...(await digestSignedTags(up, route.repo, gun, deps.config.limits.manifestBytes, digestKinds, 'any-of', new Set(dct)))];
-    } else all = await signedTags(up, gun);
+    else {
+      const d = await decideTagsList(eff, tagsPorts(deps, up, gun, route.repo), route.last);
+      all = d.tags;
+      truncatedAfter = d.truncatedAfter;
+    }
   } catch (err) {
     // A listing that fails is a decision an operator must see too (malformed upstream answers included).
     // The client is told what it asked for and the rule; the detail (trust-server addresses) is the audit line's.
@@ -112,12 +85,17 @@ export async function handleTags(route: TagsRoute, req: IncomingMessage, res: Se
     throw new TrustgateError(err.code, `tags of ${route.repo}: ${CODES[err.code].summary}`, { cause: err });
   }
   all.sort();
-  const after = route.last !== undefined ? all.filter((t) => t > route.last!) : all;
+  // Cut short by limits.maxTagsListed: only what was decided is listed, and the Link goes on after it.
+  let after = route.last !== undefined ? all.filter((t) => t > route.last!) : all;
+  if (truncatedAfter !== undefined) after = after.filter((t) => t <= truncatedAfter!);
   const page = route.n !== undefined ? after.slice(0, route.n) : after;
   const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'docker-distribution-api-version': 'registry/2.0' };
+  const prefix = route.upstream.name !== deps.config.default && req.url?.startsWith(`/v2/${route.upstream.name}/`) ? `${route.upstream.name}/` : '';
+  const n = route.n !== undefined ? `n=${route.n}&` : '';
   if (route.n !== undefined && page.length < after.length && page.length > 0) {
-    const prefix = route.upstream.name !== deps.config.default && req.url?.startsWith(`/v2/${route.upstream.name}/`) ? `${route.upstream.name}/` : '';
-    headers.link = `</v2/${prefix}${route.repo}/tags/list?n=${route.n}&last=${encodeURIComponent(page[page.length - 1]!)}>; rel="next"`;
+    headers.link = `</v2/${prefix}${route.repo}/tags/list?${n}last=${encodeURIComponent(page[page.length - 1]!)}>; rel="next"`;
+  } else if (truncatedAfter !== undefined && truncatedAfter !== '') {
+    headers.link = `</v2/${prefix}${route.repo}/tags/list?${n}last=${encodeURIComponent(truncatedAfter)}>; rel="next"`;
   }
   const body = JSON.stringify({ name: route.repo, tags: page });
   headers['content-length'] = Buffer.byteLength(body);

@@ -61,3 +61,29 @@ describe('effectivePolicy: require and digestPulls after repository overrides', 
     expect(missingSources(effectivePolicy(upstream, 'other'), none)).toEqual([]);
   });
 });
+
+describe('candidatePolicies and firstMatching (the first-match rule config check and cosign trust share)', () => {
+  it('lists the upstream, each entry, and each entry taking a later entry\'s require', async () => {
+    const { candidatePolicies, firstMatching } = await import('../../../src/policy/effective.js');
+    const cosign: RequireSpec = { mode: 'any-of', of: ['cosign'], label: 'cosign' };
+    const u = {
+      policy: 'enforce' as const,
+      require: DEFAULT_REQUIRE,
+      digestPulls: 'allow' as const,
+      repositories: [
+        { match: 'a/*', policy: 'audit' as const },
+        { match: 'b/*', policy: 'enforce' as const, require: cosign },
+      ],
+    };
+    const c = candidatePolicies(u);
+    expect(c.map((x) => [x.entry, x.requireFrom, x.eff.policy, x.eff.require.label])).toEqual([
+      [undefined, undefined, 'enforce', 'dct'],
+      [0, undefined, 'audit', 'dct'],
+      [0, 1, 'audit', 'cosign'],
+      [1, undefined, 'enforce', 'cosign'],
+    ]);
+    expect(firstMatching([{ match: 'x/**', v: 1 }, { match: 'x/y', v: 2 }], 'x/y', (e) => e.v, 0)).toBe(1);
+    expect(firstMatching([{ match: 'x/**', v: undefined }, { match: 'x/y', v: 2 }], 'x/y', (e) => e.v, 0)).toBe(2);
+    expect(firstMatching([{ match: 'z', v: 1 }], 'x/y', (e) => e.v, 0)).toBe(0);
+  });
+});
