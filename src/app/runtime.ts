@@ -22,6 +22,8 @@ import { dctTrustFor } from './dct-trust.js';
 import { loadNotationTrust } from './notation-trust.js';
 import { buildKv, replicaTrustStateFor } from './store.js';
 import { upstreamByGun } from './select-upstream.js';
+import { CachedProver } from '../signatures/verdicts.js';
+import { TagResolutions } from '../registry/tag-resolutions.js';
 import { registryClientFor } from './upstream-clients.js';
 
 /**
@@ -39,7 +41,7 @@ function notationProofs(nv: NotationVerifier, u: UpstreamConfig, sources: Signat
       const sigRepo = signatureRepository(repo);
       const at = sigRepo !== undefined ? sources(sigRepo) : { registry, repo };
       const r = await nv.verify(at.registry, repositoryUri, at.repo, manifest, sigRepo);
-      return { kind: 'notation', by: `notation ${r.signature ?? '(skip policy)'} policy ${r.policy}${sigRepo !== undefined ? ` from ${sigRepo}` : ''}`, logged: r.logged };
+      return { kind: 'notation', by: `notation ${r.signature ?? '(skip policy)'} policy ${r.policy}${sigRepo !== undefined ? ` from ${sigRepo}` : ''}`, logged: r.logged, validUntil: r.validUntil };
     },
   };
 }
@@ -98,6 +100,7 @@ export async function buildRuntime(
     registries.set(u.name, registry);
   }
   const sources = signatureSourcesFor(config, registries);
+  const nowMs = () => clock.nowMs?.() ?? clock.now().getTime();
   config.upstreams.forEach((u, i) => {
     const registry = registries.get(u.name)!;
     const dct = dctTrustFor(config, u, env, kv, clock, metrics, replica.state);
@@ -106,7 +109,17 @@ export async function buildRuntime(
     const notation = notations[i];
     // Cosign keys and trusted root are read once, here: a bad file fails start naming its config key.
     const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`), { maxSignatures: config.limits.maxSignatures, signatureBytes: config.limits.signatureBytes }, sources) : undefined;
-    upstreams.set(u.name, { config: u, registry, trust, notation, signatures: { ...(notation ? { notation: notationProofs(notation, u, sources) } : {}), ...(cosign ? { cosign } : {}) } });
+    // Verdicts are cached per prover (its trust material is fixed here), so warm requests neither list
+    // nor verify signatures again (signatures/verdicts.ts); tag resolutions likewise (registry/tag-resolutions.ts).
+    const cached = (p: DigestSignatureVerifier) => new CachedProver(p, { nowMs, maxAgeMs: config.limits.trustCacheSeconds * 1000 });
+    upstreams.set(u.name, {
+      config: u,
+      registry,
+      trust,
+      notation,
+      signatures: { ...(notation ? { notation: cached(notationProofs(notation, u, sources)) } : {}), ...(cosign ? { cosign: cached(cosign) } : {}) },
+      tags: new TagResolutions(config.cache.tagTtlSeconds * 1000, nowMs),
+    });
   });
   // Blob cache: partial files from a crash are discarded and the index rebuilt from disk before serving.
   const blobCacheMetrics = config.blobCache ? new BlobCacheMetrics(metrics.registry) : undefined;

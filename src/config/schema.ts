@@ -201,6 +201,12 @@ export interface Config {
   cache: {
     /** A manifest cached longer than this is checked with a HEAD upstream before it is served by digest. */
     digestRevalidateSeconds: number;
+    /**
+     * Notation/cosign sign digests, so a tag is resolved upstream: that resolution (tag → digest, and
+     * the manifest bytes) is reused this long, and so is a tags/list answer (docs/signatures.md,
+     * "Warm answers and freshness"). A moved tag is seen within it; 0 resolves on every request.
+     */
+    tagTtlSeconds: number;
   };
 }
 
@@ -741,8 +747,11 @@ export function validateConfig(doc: unknown, source: string): Config {
   const blobCache = parseBlobCache(p, doc.blobCache, store);
   const cacheDoc = isObj(doc.cache) ? doc.cache : {};
   if (doc.cache !== undefined && !isObj(doc.cache)) p.add('cache', doc.cache, 'a mapping');
-  unknownKeys(p, cacheDoc, 'cache.', ['digestRevalidateSeconds']);
-  const cache = { digestRevalidateSeconds: int(p, cacheDoc, 'digestRevalidateSeconds', 'cache.', 3600, 0, 30 * 86_400) };
+  unknownKeys(p, cacheDoc, 'cache.', ['digestRevalidateSeconds', 'tagTtlSeconds']);
+  const cache = {
+    digestRevalidateSeconds: int(p, cacheDoc, 'digestRevalidateSeconds', 'cache.', 3600, 0, 30 * 86_400),
+    tagTtlSeconds: int(p, cacheDoc, 'tagTtlSeconds', 'cache.', 10, 0, 3600),
+  };
   if (p.list.length > 0) throw fail('CONFIG_INVALID', `${source} is invalid:\n  - ${p.list.join('\n  - ')}`);
   return deepFreeze({ listen, store, upstreams, default: def as string | undefined, trustPinning, limits, log, blobCache, audit, workers, cache });
 }

@@ -14,6 +14,7 @@ import type { RegistryClient } from '../registry/registry-client.js';
 import { inspectCoseEnvelope } from './cose-envelope.js';
 import { evaluateEnvelope, SIGNING_SCHEME_SA, type InspectedEnvelope, type Problem } from './envelope-checks.js';
 import { inspectJwsEnvelope } from './jws-envelope.js';
+import { certInfo } from './x509.js';
 import { createHash } from 'node:crypto';
 import { DEFAULT_SIGNATURE_LIMITS, fingerprint, firstInOrder, Reasons, SignatureBudget, SIGNATURE_PARALLEL, TRANSIENT_VERDICT_MS, VerdictCache, type SignatureLimits } from '../registry/signature-budget.js';
 import { fetchSignature, listSignatureCandidates, NotASignature, thumbprintRank, type Descriptor } from './referrers.js';
@@ -27,6 +28,11 @@ export interface NotationResult {
   policy: string;
   /** Check failures the policy only logs ("check: reason"). */
   logged: string[];
+  /**
+   * The verdict holds at most until the signature's expiry or the first notAfter of its chain (a proof
+   * replayed from the verdict cache is re-checked by then). Absent under a skip policy.
+   */
+  validUntil?: Date | undefined;
 }
 
 export interface NotationVerifierOptions {
@@ -47,6 +53,16 @@ export interface NotationVerifierOptions {
 type Inspection = { ok: InspectedEnvelope; allowedBefore?: boolean } | { bad: string };
 
 const RANK = { trusted: 0, unknown: 1, untrusted: 2 } as const;
+
+/**
+ * The earliest of the signature's expiry and its chain's notAfter dates that are still ahead: there the
+ * verdict may change (a certificate expiring needs a timestamp from then on). One already past did not
+ * stop this verdict (a timestamp covered it, or the policy only logs it), and will not later.
+ */
+function validUntilOf(e: InspectedEnvelope, nowMs: number): Date | undefined {
+  const ends = [e.expiry, ...e.chain.map((c) => certInfo(c).notAfter)].filter((d): d is Date => d !== undefined && d.getTime() > nowMs);
+  return ends.length > 0 ? new Date(Math.min(...ends.map((d) => d.getTime()))) : undefined;
+}
 
 export class NotationVerifier {
   private readonly cache: VerdictCache<Inspection>;
@@ -161,7 +177,7 @@ export class NotationVerifier {
         const verdict = await this.judge(policy, inspection.ok, manifest);
         if (verdict.allowed) {
           inspection.allowedBefore = true;
-          return { signature: c.digest, policy: policy.name, logged: verdict.logged.map(describe) };
+          return { signature: c.digest, policy: policy.name, logged: verdict.logged.map(describe), validUntil: validUntilOf(inspection.ok, this.nowMs()) };
         }
         reasons.push(`${c.digest}: ${verdict.enforced.map(describe).join('; ')}`);
       } catch (err) {

@@ -30,8 +30,13 @@ export interface DecidePorts<M extends DecidedManifest, T extends DctTarget = Dc
   prove(kind: DigestKind, d: Descriptor): Promise<SignatureProof>;
   /** The manifest a signed digest names, checked against its digest and signed length. */
   bySignedDigest(digest: string, length: number, what: string): Promise<M>;
-  /** The manifest the upstream's tag points at now, with the digest of the bytes got. */
+  /** The manifest the upstream's tag points at now, with the digest of the bytes got (a resolution reused for cache.tagTtlSeconds). */
   byTag(tag: string): Promise<{ m: M; digest: string }>;
+  /**
+   * A refusal rested on a reused resolution: ask the upstream again (at most once a second per
+   * repository) and give the new one when the tag names another digest now, else undefined.
+   */
+  refreshTag?(tag: string): Promise<{ m: M; digest: string } | undefined>;
   /** Keep a manifest proven by a digest signature, for pulls by digest. */
   keep(digest: string, m: M): void;
   /** The request-time guard of missing trust sources (server/deps.ts missingSourceRefusal). */
@@ -134,24 +139,36 @@ async function satisfyTag<M extends DecidedManifest, T extends DctTarget>(ports:
       if (dct) return { served: await dctServed(dct), dct, proofs: [] };
     }
     if (digestKinds.length === 0) return undefined;
-    const served = await tagDigest();
-    const proofs = await proveDigest(ports, digestKinds, 'any-of', descriptorOf(served), refusals);
-    if (!proofs) return undefined;
-    ports.keep(served.digest, served.m);
-    return { served, proofs };
+    const got = await proveServed(ports, tag, await tagDigest(), (d) => proveDigest(ports, digestKinds, 'any-of', d, refusals));
+    if (!got) return undefined;
+    ports.keep(got.served.digest, got.served.m);
+    return got;
   }
   // all-of: every kind over the same digest; with dct in the list the digest is the signed one.
-  let dct: T | undefined;
-  let served: { m: M; digest: string };
   if (of.includes('dct')) {
-    dct = await resolveDct();
+    const dct = await resolveDct();
     if (!dct) return undefined;
-    served = await dctServed(dct);
-  } else served = await tagDigest();
-  const proofs = digestKinds.length === 0 ? [] : await proveDigest(ports, digestKinds, 'all-of', descriptorOf(served), refusals);
-  if (!proofs) return undefined;
-  if (!dct) ports.keep(served.digest, served.m);
-  return { served, dct, proofs };
+    const served = await dctServed(dct);
+    const proofs = digestKinds.length === 0 ? [] : await proveDigest(ports, digestKinds, 'all-of', descriptorOf(served), refusals);
+    return proofs ? { served, dct, proofs } : undefined;
+  }
+  const got = await proveServed(ports, tag, await tagDigest(), (d) => proveDigest(ports, digestKinds, 'all-of', d, refusals));
+  if (!got) return undefined;
+  ports.keep(got.served.digest, got.served.m);
+  return got;
+}
+
+/**
+ * Prove what a tag names upstream; when that fails, the tag may have moved since the resolution was
+ * made (signed and pushed a moment ago): ask again once and prove the new digest (issue 25, freshness).
+ */
+async function proveServed<M extends DecidedManifest>(ports: Pick<DecidePorts<M>, 'refreshTag'>, tag: string, served: { m: M; digest: string }, prove: (d: Descriptor) => Promise<SignatureProof[] | undefined>): Promise<{ served: { m: M; digest: string }; proofs: SignatureProof[] } | undefined> {
+  const proofs = await prove(descriptorOf(served));
+  if (proofs) return { served, proofs };
+  const again = await ports.refreshTag?.(tag);
+  if (!again) return undefined;
+  const more = await prove(descriptorOf(again));
+  return more ? { served: again, proofs: more } : undefined;
 }
 
 /** The fields every audit line of a manifest by tag starts with, in this order (warm-tag.ts writes the same). */
@@ -165,7 +182,7 @@ export interface TagQuery {
 /** HEAD|GET of a manifest by tag. */
 export async function decideTag<M extends DecidedManifest, T extends DctTarget>(q: TagQuery, eff: EffectivePolicy, ports: DecidePorts<M, T>): Promise<Decision<M>> {
   const { tag } = q;
-  const base = { upstream: q.upstream, gun: q.gun, repo: q.repo, ref: tag, policy: eff.policy, require: eff.require.label };
+  const base = tagBase(q, eff);
   const asked = `${q.repo}:${tag}`;
   // Audit lines are written once the outcome is known and before the client has its answer: a tag the
   // upstream does not have is `not-found`, whatever the policy would have said about it.
@@ -215,8 +232,15 @@ export async function decideTag<M extends DecidedManifest, T extends DctTarget>(
       error: refusalFor(last.code, `no valid trust data for ${asked} (require ${eff.require.label})`, last, refusals.list),
     };
   }
-  const { served, dct, proofs } = ok;
-  const by = [dct ? ports.dct!.label(dct) : undefined, ...proofs.map((p) => p.by)].filter(Boolean).join(' + ');
+  return allowTag(base, ok.served, ok.dct, ok.proofs, ports.dct?.label);
+}
+
+/** The fields every audit line of a manifest by tag starts with, in their order. */
+const tagBase = (q: TagQuery, eff: EffectivePolicy) => ({ upstream: q.upstream, gun: q.gun, repo: q.repo, ref: q.tag, policy: eff.policy, require: eff.require.label });
+
+/** The allow decision of a tag (the full path and the replay build it here, so their lines are the same bytes). */
+function allowTag<M extends DecidedManifest, T extends DctTarget>(base: ReturnType<typeof tagBase>, served: { m: M; digest: string }, dct: T | undefined, proofs: readonly SignatureProof[], label: ((t: T) => string) | undefined): Decision<M> & { outcome: 'serve' } {
+  const by = [dct ? label!(dct) : undefined, ...proofs.map((p) => p.by)].filter(Boolean).join(' + ');
   return {
     outcome: 'serve',
     audit: { ...base, digest: served.digest, role: dct?.role, decision: 'allow', satisfiedBy: by, ...loggedFields(proofs), ...(dct?.stale ? { stale: true } : {}), ...(dct?.frozen ? { frozen: dct.frozen } : {}) },
@@ -226,6 +250,78 @@ export async function decideTag<M extends DecidedManifest, T extends DctTarget>(
     proofs,
     dct,
   };
+}
+
+/** A verdict as the replay reads it from a cache: a proof, or the refusal that was given. */
+export type CachedVerdict = { proof: SignatureProof } | { refusal: TrustgateError };
+
+/**
+ * What replayTag reads, all of it in memory and synchronous. The objects returned are the cache
+ * entries themselves: the caller keeps them as the basis of the answer and replays it while each is
+ * still the live, unexpired one.
+ */
+export interface ReplayPorts<M extends DecidedManifest, T extends DctTarget> {
+  /** The DCT mapping of a tag while the trusted set it comes from is fresh, else undefined. */
+  dct?: { now(tag: string): T | undefined; label(t: T): string } | undefined;
+  /** The cached manifest of a signed digest with the signed length, else undefined. */
+  signedManifest(digest: string, length: number): M | undefined;
+  /** The reused resolution of the tag upstream, else undefined. */
+  tagNow(tag: string): { value: { m: M; digest: string } } | undefined;
+  /** The cached verdict of a kind over a descriptor, else undefined. */
+  verdictNow(kind: DigestKind, d: Descriptor): { value: CachedVerdict } | undefined;
+  missingSource(what: string): TrustgateError | undefined;
+}
+
+/** A replayed allow and the cache entries it rests on (the DCT target, the tag resolution, the verdicts). */
+export interface Replay<M extends DecidedManifest, T extends DctTarget> {
+  decision: Decision<M> & { outcome: 'serve' };
+  target?: T | undefined;
+  resolution?: object | undefined;
+  verdicts: readonly object[];
+}
+
+/**
+ * The warm path's decision: the allow decideTag would give for this tag, rebuilt from what is cached
+ * and nothing else, or undefined whenever anything it would need is not in memory or the full path
+ * could refuse (then the full path decides). It follows satisfyTag step by step: `any-of` takes DCT
+ * first where the requirement names it (a DCT mapping not at hand is undefined, since DCT might refuse
+ * and the next kind then decides), then the digest kinds in order, a cached refusal passing to the next;
+ * `all-of` needs every kind over the one digest.
+ */
+export function replayTag<M extends DecidedManifest, T extends DctTarget>(q: TagQuery, eff: EffectivePolicy, ports: ReplayPorts<M, T>): Replay<M, T> | undefined {
+  if (eff.policy === 'off' || ports.missingSource(`${q.repo}:${q.tag}`)) return undefined;
+  const { mode, of } = eff.require;
+  const digestKinds = of.filter((k): k is DigestKind => k !== 'dct');
+  let dct: T | undefined;
+  let served: { m: M; digest: string };
+  let resolution: object | undefined;
+  if (of.includes('dct')) {
+    dct = ports.dct?.now(q.tag);
+    if (!dct) return undefined;
+    const m = ports.signedManifest(dct.digest, dct.length);
+    if (!m) return undefined;
+    served = { m, digest: dct.digest };
+    if (mode === 'any-of') return { decision: allowTag(tagBase(q, eff), served, dct, [], ports.dct!.label), target: dct, verdicts: [] };
+  } else {
+    const r = ports.tagNow(q.tag);
+    if (!r) return undefined;
+    resolution = r;
+    served = r.value;
+  }
+  const d = descriptorOf(served);
+  const proofs: SignatureProof[] = [];
+  const verdicts: object[] = [];
+  for (const kind of digestKinds) {
+    const v = ports.verdictNow(kind, d);
+    if (!v) return undefined;
+    verdicts.push(v);
+    if ('proof' in v.value) {
+      proofs.push(v.value.proof);
+      if (mode === 'any-of') break;
+    } else if (mode === 'all-of') return undefined;
+  }
+  if (proofs.length === 0 || (mode === 'all-of' && proofs.length !== digestKinds.length)) return undefined;
+  return { decision: allowTag(tagBase(q, eff), served, dct, proofs, ports.dct?.label), target: dct, resolution, verdicts };
 }
 
 /** What a pull by digest needs besides the ports: the manifest, checked against its digest (and whether it is served stale). */

@@ -9,6 +9,7 @@
 // - a bounded in-memory cache of verdicts by candidate, keyed with a fingerprint of the trust material
 //   (a verdict under other keys or another policy is never reused), so a junk candidate costs once.
 // Pure apart from the clock-free LRU map: no I/O here.
+import { ExpiringLru } from '../store/expiring-lru.js';
 import { createHash } from 'node:crypto';
 
 export interface SignatureLimits {
@@ -75,29 +76,7 @@ export class SignatureBudget {
 export const TRANSIENT_VERDICT_MS = 60_000;
 
 /** Least recently used, at most `max` entries; an entry may carry an expiry (epoch ms). */
-export class VerdictCache<V> {
-  private readonly map = new Map<string, { v: V; until: number }>();
-  constructor(private readonly max = 4096) {}
-
-  get(key: string, nowMs = Date.now()): V | undefined {
-    const e = this.map.get(key);
-    if (e === undefined) return undefined;
-    this.map.delete(key);
-    if (e.until <= nowMs) return undefined;
-    this.map.set(key, e);
-    return e.v;
-  }
-
-  set(key: string, v: V, until = Infinity): void {
-    this.map.delete(key);
-    this.map.set(key, { v, until });
-    while (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-}
+export class VerdictCache<V> extends ExpiringLru<V> {}
 
 /** SHA-256 over a JSON rendering with sorted keys (Buffers as hex): the identity of some trust material. */
 export function fingerprint(value: unknown): string {

@@ -13,6 +13,7 @@ import type { BlobCache } from '../blobcache/blob-cache.js';
 import type { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
 import type { SendBudget } from '../blobcache/send-budget.js';
 import type { DigestProver } from '../signatures/port.js';
+import { TagResolutions } from '../registry/tag-resolutions.js';
 
 // The signature port moved to signatures/port.ts (adapters no longer import server/); re-exported
 // for the handlers and the composition root.
@@ -27,6 +28,18 @@ export interface UpstreamDeps {
   notation?: NotationVerifier | undefined;
   /** Digest signature checks by kind (notation, cosign), present where configured. */
   signatures?: Partial<Record<'notation' | 'cosign', DigestProver>> | undefined;
+  /** Tag → digest resolutions upstream, reused for cache.tagTtlSeconds (made on first use when absent). */
+  tags?: TagResolutions | undefined;
+}
+
+const madeTags = new WeakMap<UpstreamDeps, TagResolutions>();
+
+/** The upstream's tag resolutions: the composition root's, or one made here for deps built by hand (tests). */
+export function tagResolutionsOf(deps: Pick<ServerDeps, 'config' | 'clock'>, up: UpstreamDeps): TagResolutions {
+  if (up.tags) return up.tags;
+  let t = madeTags.get(up);
+  if (!t) madeTags.set(up, (t = new TagResolutions((deps.config.cache?.tagTtlSeconds ?? 10) * 1000, () => deps.clock.nowMs?.() ?? deps.clock.now().getTime())));
+  return t;
 }
 
 /**

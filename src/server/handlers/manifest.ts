@@ -10,7 +10,9 @@ import { effectivePolicy, type EffectivePolicy } from '../../policy/effective.js
 import { dctLabel, type ResolvedTarget } from '../../trust/trust-service.js';
 import { MANIFEST_MEDIA_TYPES } from '../../registry/registry-client.js';
 import type { CachedManifest } from '../../store/manifest-cache.js';
-import { missingSourceRefusal, type ServerDeps, type UpstreamDeps } from '../deps.js';
+import { missingSourceRefusal, tagResolutionsOf, type ServerDeps, type UpstreamDeps } from '../deps.js';
+import type { Expiring } from '../../store/expiring-lru.js';
+import type { TagResolution } from '../../registry/tag-resolutions.js';
 import type { Route } from '../route.js';
 
 type ManifestRoute = Extract<Route, { kind: 'manifest' }>;
@@ -70,19 +72,19 @@ function writeManifest(req: IncomingMessage, res: ServerResponse, m: CachedManif
 }
 
 /** Fetch (or reuse) the manifest by digest and prove it is the one asked for. */
-async function verifiedManifest(
+export async function verifiedManifest(
   deps: ServerDeps,
   up: UpstreamDeps,
   repo: string,
   digest: string,
   expectedLength: number | undefined,
-  req: IncomingMessage,
+  accept: readonly string[],
   what: string,
 ): Promise<CachedManifest> {
   const key = `${up.config.name}/${repo}@${digest}`;
   const m = await deps.manifests.getOrLoad(key, async () => {
     const maxBytes = expectedLength !== undefined ? Math.min(expectedLength, deps.config.limits.manifestBytes) : undefined;
-    const fetched = await up.registry.fetchManifest(repo, digest, acceptList(req), maxBytes);
+    const fetched = await up.registry.fetchManifest(repo, digest, accept, maxBytes);
     if (!fetched) throw fail('MANIFEST_UNKNOWN', `manifest ${digest} (${what}) is not in the upstream ${up.config.name}`);
     // The registry is not trusted: its bytes must hash to the digest asked for (and, for a signed
     // tag, have the signed length) before anything is served or cached.
@@ -149,9 +151,12 @@ async function revalidate(deps: ServerDeps, up: UpstreamDeps, repo: string, dige
   return r === 'stale';
 }
 
+/** The key of a tag's resolution upstream (registry/tag-resolutions.ts). */
+export const tagKey = (up: UpstreamDeps, repo: string, tag: string): string => `${up.config.name}/${repo}:${tag}`;
+
 /** The manifest a tag points at upstream now, with the digest of the bytes we actually got. */
-async function fetchByTag(up: UpstreamDeps, repo: string, tag: string, req: IncomingMessage): Promise<{ m: CachedManifest; digest: string }> {
-  const fetched = await up.registry.fetchManifest(repo, tag, acceptList(req));
+export async function fetchByTag(up: UpstreamDeps, repo: string, tag: string, accept: readonly string[]): Promise<{ m: CachedManifest; digest: string }> {
+  const fetched = await up.registry.fetchManifest(repo, tag, accept);
   if (!fetched) throw fail('MANIFEST_UNKNOWN', `manifest ${repo}:${tag} is not in the upstream ${up.config.name}`);
   return { m: { bytes: fetched.bytes, mediaType: mediaTypeOf(fetched.bytes, fetched.mediaType) }, digest: sha256Digest(fetched.bytes) };
 }
@@ -159,12 +164,27 @@ async function fetchByTag(up: UpstreamDeps, repo: string, tag: string, req: Inco
 /** The ports decide() works over for one request: the upstream's trust service and provers, and this handler's manifest loaders. */
 export function decidePorts(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePolicy, gun: string, repo: string, req: IncomingMessage): DecidePorts<CachedManifest, ResolvedTarget> {
   const trust = up.trust;
+  const tags = tagResolutionsOf(deps, up);
+  // The resolution each tag was decided on this request, for refreshTag.
+  const used = new Map<string, Expiring<TagResolution>>();
+  const fetch = (tag: string) => () => fetchByTag(up, repo, tag, acceptList(req));
   return {
     dct: trust && { resolve: (tag) => trust.resolve(gun, tag), signedTagForDigest: (digest) => trust.signedTagForDigest(gun, digest), label: dctLabel },
     // missingSource has run before any prove: every kind the requirement names has its verifier.
     prove: (kind, d) => up.signatures![kind]!.verify(up.registry, gun, repo, d),
-    bySignedDigest: (digest, length, what) => verifiedManifest(deps, up, repo, digest, length, req, what),
-    byTag: (tag) => fetchByTag(up, repo, tag, req),
+    bySignedDigest: (digest, length, what) => verifiedManifest(deps, up, repo, digest, length, acceptList(req), what),
+    byTag: async (tag) => {
+      const e = await tags.resolve(tagKey(up, repo, tag), fetch(tag));
+      used.set(tag, e);
+      return e.value;
+    },
+    refreshTag: async (tag) => {
+      const was = used.get(tag);
+      if (!was) return undefined;
+      const e = await tags.refresh(tagKey(up, repo, tag), `${up.config.name}/${repo}`, was, fetch(tag));
+      if (e) used.set(tag, e);
+      return e?.value;
+    },
     keep: (digest, m) => deps.manifests.set(`${up.config.name}/${repo}@${digest}`, m),
     missingSource: (what) => missingSourceRefusal(up, eff, what),
   };
@@ -182,7 +202,7 @@ async function handleDigest(deps: ServerDeps, up: UpstreamDeps, repo: string, di
   const gun = `${up.config.gun}/${repo}`;
   const t0 = performance.now();
   const load = async () => {
-    const m = await verifiedManifest(deps, up, repo, digest, undefined, req, 'pulled by digest');
+    const m = await verifiedManifest(deps, up, repo, digest, undefined, acceptList(req), 'pulled by digest');
     return { m, stale: await revalidate(deps, up, repo, digest, m) };
   };
   const d = await decideDigest({ upstream: up.config.name, gun, repo, tag: digest, digest, load }, eff, decidePorts(deps, up, eff, gun, repo, req));

@@ -1,17 +1,17 @@
 // GET /v2/<name>/tags/list: the trust view. Under enforce only signed tags are listed (a repository
 // without trust data lists none); under audit and off the upstream's list. `n` and `last` paginate
 // over the sorted list as the distribution spec describes, with a Link header for the next page.
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CODES, fail, isTrustgateError, TrustgateError } from '../../errors.js';
 import { readBodyCapped } from '../../http/read-capped.js';
 import { parseUpstreamObject } from '../../http/upstream-json.js';
-import { effectivePolicy } from '../../policy/effective.js';
-import { decideTagsList, type TagsPorts } from '../../policy/decide.js';
+import { effectivePolicy, type EffectivePolicy } from '../../policy/effective.js';
+import { decideTagsList, type TagsDecision, type TagsPorts } from '../../policy/decide.js';
+import { ExpiringLru } from '../../store/expiring-lru.js';
 import { audit } from '../../observe/logger.js';
 import { MANIFEST_MEDIA_TYPES } from '../../registry/registry-client.js';
-import { mediaTypeOf } from './manifest.js';
-import { missingSourceRefusal, type ServerDeps, type UpstreamDeps } from '../deps.js';
+import { fetchByTag, tagKey, verifiedManifest } from './manifest.js';
+import { missingSourceRefusal, tagResolutionsOf, type ServerDeps, type UpstreamDeps } from '../deps.js';
 import type { Route } from '../route.js';
 
 type TagsRoute = Extract<Route, { kind: 'tags' }>;
@@ -45,20 +45,41 @@ function tagsPorts(deps: ServerDeps, up: UpstreamDeps, gun: string, repo: string
     upstreamTags: () => upstreamTags(up, repo, maxBytes),
     dctTags: () => up.trust!.signedTags(gun),
     prove: (kind, d) => up.signatures![kind]!.verify(up.registry, gun, repo, d),
+    // Through the same tag resolutions and verified manifests as the manifest path: a listing warms
+    // what pulls use, and a second listing within cache.tagTtlSeconds asks the upstream nothing.
     tagDescriptor: async (tag) => {
-      const m = await up.registry.fetchManifest(repo, tag, MANIFEST_MEDIA_TYPES);
-      if (!m) return undefined;
-      return { digest: `sha256:${createHash('sha256').update(m.bytes).digest('hex')}`, size: m.bytes.length, mediaType: mediaTypeOf(m.bytes, m.mediaType) };
+      let r;
+      try {
+        r = await tagResolutionsOf(deps, up).resolve(tagKey(up, repo, tag), () => fetchByTag(up, repo, tag, MANIFEST_MEDIA_TYPES));
+      } catch (err) {
+        if (isTrustgateError(err) && err.code === 'MANIFEST_UNKNOWN') return undefined;
+        throw err;
+      }
+      return { digest: r.value.digest, size: r.value.m.bytes.length, mediaType: r.value.m.mediaType };
     },
     signedDescriptor: async (t) => {
-      const m = await up.registry.fetchManifest(repo, t.digest, MANIFEST_MEDIA_TYPES, Math.min(t.length, maxBytes));
-      const digest = m && `sha256:${createHash('sha256').update(m.bytes).digest('hex')}`;
       // The registry is not trusted: the bytes must be the signed ones before their media type counts.
-      if (!m || digest !== t.digest || m.bytes.length !== t.length) throw fail('DIGEST_MISMATCH', `upstream ${up.config.name} did not serve the signed manifest ${t.digest} of ${repo}:${t.tag}`);
-      return { digest, size: m.bytes.length, mediaType: mediaTypeOf(m.bytes, m.mediaType) };
+      const m = await verifiedManifest(deps, up, repo, t.digest, t.length, MANIFEST_MEDIA_TYPES, `signed for ${t.tag} by ${t.role}`);
+      return { digest: t.digest, size: m.bytes.length, mediaType: m.mediaType };
     },
     maxVerifications: deps.config.limits.maxTagsListed,
   };
+}
+
+const listings = new WeakMap<UpstreamDeps, ExpiringLru<TagsDecision>>();
+
+/**
+ * A listing that verifies signatures (Notation, cosign) is kept for cache.tagTtlSeconds, and concurrent
+ * listings of one repository share one computation (issue 27: one listing of 153 tags made 614 upstream
+ * GETs, and so did every repeat). DCT-only listings come from the trust service's own cache as before.
+ */
+function listingOf(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePolicy, repo: string, after: string | undefined, decide: () => Promise<TagsDecision>): Promise<TagsDecision> {
+  if (eff.require.of.every((k) => k === 'dct')) return decide();
+  let cache = listings.get(up);
+  if (!cache) listings.set(up, (cache = new ExpiringLru(1000)));
+  const ttlMs = deps.config.cache.tagTtlSeconds * 1000;
+  const nowMs = () => deps.clock.nowMs?.() ?? deps.clock.now().getTime();
+  return cache.getOrLoad(`${repo}\0${after ?? ''}`, nowMs, async () => ({ value: await decide(), until: nowMs() + ttlMs })).then((e) => e.value);
 }
 
 export async function handleTags(route: TagsRoute, req: IncomingMessage, res: ServerResponse, deps: ServerDeps): Promise<void> {
@@ -73,8 +94,8 @@ export async function handleTags(route: TagsRoute, req: IncomingMessage, res: Se
     // Under enforce, the trust view, decided by policy/decide.ts as the manifest path decides each tag.
     if (eff.policy !== 'enforce') all = await upstreamTags(up, route.repo, deps.config.limits.manifestBytes);
     else {
-      const d = await decideTagsList(eff, tagsPorts(deps, up, gun, route.repo), route.last);
-      all = d.tags;
+      const d = await listingOf(deps, up, eff, route.repo, route.last, () => decideTagsList(eff, tagsPorts(deps, up, gun, route.repo), route.last));
+      all = [...d.tags];
       truncatedAfter = d.truncatedAfter;
     }
   } catch (err) {

@@ -1,23 +1,32 @@
-// The warm tag path, answered synchronously: a tag whose verified mapping and manifest bytes are both
-// in memory gets the same answer handleManifest would give — the same audit line, headers and bytes —
-// without a promise, a closure or a record built per request. Anything else (cold, expired, another
-// requirement, a refusal) returns false and goes the full way (manifest.ts), which is also what
-// proves an answer before it is kept here. docs/benchmarks.md, "The warm HEAD path, second profile pass".
+// The warm tag path, answered synchronously: a tag whose decision can be replayed from memory gets the
+// same answer handleManifest would give — the same audit line, headers and bytes — without a promise,
+// a closure or a record built per request. The decision is policy/decide.ts replayTag's, over the
+// caches the full path fills: DCT's fresh trusted set, tag resolutions (cache.tagTtlSeconds) and
+// signature verdicts (signatures/verdicts.ts), for every signature kind and `require` form. Anything
+// else (cold, expired, a refusal) returns false and goes the full way (manifest.ts), which is also what
+// fills those caches. docs/benchmarks.md, "The warm HEAD path, second profile pass".
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UpstreamConfig } from '../../config/schema.js';
 import { auditPrepared, PreparedAudit } from '../../observe/logger.js';
-import { effectivePolicy } from '../../policy/effective.js';
+import { replayTag, type ReplayPorts } from '../../policy/decide.js';
+import { effectivePolicy, type EffectivePolicy } from '../../policy/effective.js';
+import type { Expiring } from '../../store/expiring-lru.js';
 import type { CachedManifest } from '../../store/manifest-cache.js';
-import type { SignedTarget } from '../../trust/resolve-tag.js';
+import type { TagResolution, TagResolutions } from '../../registry/tag-resolutions.js';
+import { CachedProver } from '../../signatures/verdicts.js';
 import { dctLabel, type ResolvedTarget } from '../../trust/trust-service.js';
-import { missingSourceRefusal, type ServerDeps, type UpstreamDeps } from '../deps.js';
+import { missingSourceRefusal, tagResolutionsOf, type ServerDeps, type UpstreamDeps } from '../deps.js';
 import type { Route } from '../route.js';
-import { manifestHeaders } from './manifest.js';
+import { manifestHeaders, tagKey } from './manifest.js';
 
-/** What one tag of one repository answers while its verified mapping lasts. */
+/** What one tag answers while the cache entries it was replayed from stay live. */
 interface WarmAnswer {
-  /** The mapping it was proven for: the trust service hands out a new object for every new set. */
-  target: ResolvedTarget;
+  /** The DCT mapping it rests on (the trust service hands out a new object for every new set). */
+  target?: ResolvedTarget | undefined;
+  /** The tag resolution it rests on (digest-signing kinds without DCT). */
+  resolution?: object | undefined;
+  /** The verdicts it rests on (Notation, cosign). */
+  verdicts: readonly Expiring<unknown>[];
   config: UpstreamConfig;
   audit: PreparedAudit;
   headers: Readonly<Record<string, string | number>>;
@@ -26,49 +35,37 @@ interface WarmAnswer {
 /** Tags kept per manifest: a digest signed under many tags must not grow its entry without bound. */
 const MAX_TAGS_PER_MANIFEST = 64;
 
-/**
- * The answer for `tag` if the full path would allow it with Notary v1 (dct) alone: a policy that
- * verifies (enforce or audit: both allow a verified tag), an `any-of` requirement naming dct (the full
- * path tries dct first and stops there), every source the requirement names configured, and bytes of
- * the signed length. Else undefined. The fields are those of handleManifest's allow record, in its order.
- */
-function proveAnswer(up: UpstreamDeps, repo: string, tag: string, gun: string, target: ResolvedTarget, m: CachedManifest): WarmAnswer | undefined {
-  const eff = effectivePolicy(up.config, repo);
-  if (eff.policy === 'off' || eff.require.mode !== 'any-of' || !eff.require.of.includes('dct')) return undefined;
-  if (missingSourceRefusal(up, eff, `${repo}:${tag}`) || m.bytes.length !== target.length) return undefined;
-  const by = dctLabel(target);
-  const rec = {
-    upstream: up.config.name,
-    gun,
-    repo,
-    ref: tag,
-    policy: eff.policy,
-    require: eff.require.label,
-    digest: target.digest,
-    role: target.role,
-    decision: 'allow' as const,
-    satisfiedBy: by,
-    ...(target.stale ? { stale: true } : {}),
-    ...(target.frozen ? { frozen: target.frozen } : {}),
-  };
-  return { target, config: up.config, audit: new PreparedAudit(rec), headers: manifestHeaders(m, target.digest, by) };
-}
-
 /** The lookup keys of one route (a memoised route object: server/route-memo.ts), built once, not per request. */
 interface RouteKeys {
   gun: string;
+  config: UpstreamConfig;
+  eff: EffectivePolicy;
+  /** Whether the requirement names dct: the answer then rests on the DCT mapping (and lives on its manifest). */
+  dct: boolean;
+  tagKey: string;
   /** The target the manifest key was built for, and that key. */
-  target?: SignedTarget | undefined;
+  target?: ResolvedTarget | undefined;
   manifestKey: string;
 }
 
+const verdictsLive = (a: WarmAnswer, now: number): boolean => {
+  for (const v of a.verdicts) if (!v.live || v.until <= now) return false;
+  return true;
+};
+
 /** One per server: answers warm HEAD/GET of manifests by tag. */
 export class WarmTags {
-  // Keyed by the route object: the strings a lookup needs (the GUN, the manifest cache key) are built
-  // and hashed once per route rather than concatenated per request. Weak: routes come and go with the memo.
+  // Keyed by the route object: the strings a lookup needs (the GUN, the cache keys) are built and
+  // hashed once per route rather than concatenated per request. Weak: routes come and go with the memo.
   private readonly keys = new WeakMap<object, RouteKeys>();
+  /** Answers resting on a tag resolution, by that resolution entry (it goes when the entry goes). */
+  private readonly byResolution = new WeakMap<object, WarmAnswer>();
 
   constructor(private readonly deps: ServerDeps) {}
+
+  private nowMs(): number {
+    return this.deps.clock.nowMs?.() ?? this.deps.clock.now().getTime();
+  }
 
   /** Answers a warm HEAD/GET of a manifest by tag and returns true, or returns false having done nothing. */
   answer(route: Extract<Route, { kind: 'manifest' }>, req: IncomingMessage, res: ServerResponse): boolean {
@@ -76,29 +73,73 @@ export class WarmTags {
     if (tag === undefined) return false;
     const deps = this.deps;
     const up = deps.upstreams.get(route.upstream.name);
-    if (!up?.trust) return false;
+    if (!up) return false;
     const t0 = performance.now();
     let k = this.keys.get(route);
-    if (!k) this.keys.set(route, (k = { gun: `${up.config.gun}/${route.repo}`, manifestKey: '' }));
-    const target = up.trust.resolvedNow(k.gun, tag);
-    if (!target) return false;
-    if (k.target !== target) {
-      k.manifestKey = `${up.config.name}/${route.repo}@${target.digest}`;
-      k.target = target;
+    if (k?.config !== up.config) {
+      const eff = effectivePolicy(up.config, route.repo);
+      k = { gun: `${up.config.gun}/${route.repo}`, config: up.config, eff, dct: eff.require.of.includes('dct'), tagKey: tagKey(up, route.repo, tag), manifestKey: '' };
+      this.keys.set(route, k);
     }
-    const m = deps.manifests.get(k.manifestKey);
-    if (!m) return false;
-    let a = m.answers?.get(tag) as WarmAnswer | undefined;
-    if (a?.target !== target || a.config !== up.config) {
-      a = proveAnswer(up, route.repo, tag, k.gun, target, m);
-      if (!a) return false;
-      m.answers ??= new Map();
-      if (m.answers.size < MAX_TAGS_PER_MANIFEST || m.answers.has(tag)) m.answers.set(tag, a);
+    if (k.eff.policy === 'off') return false;
+    let m: CachedManifest | undefined;
+    let a: WarmAnswer | undefined;
+    const now = this.nowMs();
+    if (k.dct) {
+      const target = up.trust?.resolvedNow(k.gun, tag);
+      if (!target) return false;
+      if (k.target !== target) {
+        k.manifestKey = `${up.config.name}/${route.repo}@${target.digest}`;
+        k.target = target;
+      }
+      m = deps.manifests.get(k.manifestKey);
+      if (!m) return false;
+      a = m.answers?.get(tag) as WarmAnswer | undefined;
+      if (a?.target !== target || a.config !== up.config || !verdictsLive(a, now)) {
+        a = this.replay(up, k, route.repo, tag);
+        if (!a) return false;
+        m.answers ??= new Map();
+        if (m.answers.size < MAX_TAGS_PER_MANIFEST || m.answers.has(tag)) m.answers.set(tag, a);
+      }
+    } else {
+      const r = tagResolutionsOf(deps, up).now(k.tagKey);
+      if (!r) return false;
+      m = r.value.m;
+      a = this.byResolution.get(r);
+      if (a?.config !== up.config || !verdictsLive(a, now)) {
+        a = this.replay(up, k, route.repo, tag);
+        if (a?.resolution !== r) return false;
+        this.byResolution.set(r, a);
+      }
     }
     // As in handleManifest: the audit line is queued before the response is written.
     auditPrepared(deps, a.audit, Math.round((performance.now() - t0) * 10) / 10);
     res.writeHead(200, a.headers);
     res.end(req.method === 'HEAD' ? undefined : m.bytes);
     return true;
+  }
+
+  /** replayTag over this upstream's caches: the answer and what it rests on, or undefined. */
+  private replay(up: UpstreamDeps, k: RouteKeys, repo: string, tag: string): WarmAnswer | undefined {
+    const deps = this.deps;
+    const tags: TagResolutions = tagResolutionsOf(deps, up);
+    const trust = up.trust;
+    const ports: ReplayPorts<CachedManifest, ResolvedTarget> = {
+      dct: trust && { now: (t) => trust.resolvedNow(k.gun, t), label: dctLabel },
+      signedManifest: (digest, length) => {
+        const m = deps.manifests.get(`${up.config.name}/${repo}@${digest}`);
+        return m && m.bytes.length === length ? m : undefined;
+      },
+      tagNow: (t): Expiring<TagResolution> | undefined => tags.now(tagKey(up, repo, t)),
+      verdictNow: (kind, d) => {
+        const p = up.signatures?.[kind];
+        return p instanceof CachedProver ? p.now(k.gun, d) : undefined;
+      },
+      missingSource: (what) => missingSourceRefusal(up, k.eff, what),
+    };
+    const r = replayTag({ upstream: up.config.name, gun: k.gun, repo, tag }, k.eff, ports);
+    if (!r) return undefined;
+    const d = r.decision;
+    return { target: r.target, resolution: r.resolution, verdicts: r.verdicts as Expiring<unknown>[], config: up.config, audit: new PreparedAudit(d.audit), headers: manifestHeaders(d.manifest, d.digest, d.verifiedBy) };
   }
 }

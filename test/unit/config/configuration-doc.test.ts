@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { validateConfig } from '../../../src/config/schema.js';
+import { defaultMaxConnections, validateConfig } from '../../../src/config/schema.js';
 import { BASE_CONFIG, schemaKeys } from '../../support/config-keys.js';
 
 const DOC = readFileSync(fileURLToPath(new URL('../../../docs/configuration.md', import.meta.url)), 'utf8');
@@ -64,11 +64,25 @@ describe('docs/configuration.md', () => {
     }
   });
 
+  /** Defaults that depend on the machine, each with the words its row must use and the value the schema must give. */
+  const MACHINE_DEFAULTS: Record<string, { says: string; value: () => number }> = {
+    'limits.maxConnections': { says: 'half the soft open-file limit', value: () => defaultMaxConnections() },
+    'limits.perClientConnections': { says: 'a quarter of `maxConnections`', value: () => Math.max(64, Math.floor(defaultMaxConnections() / 4)) },
+  };
+
   it('states the defaults validateConfig fills in', () => {
     const cfg = validateConfig(BASE_CONFIG, 'base');
     let checked = 0;
     for (const r of documented) {
       if (defaultOf(BASE_CONFIG, r.key) !== undefined) continue; // set by the base config, not a default
+      const rule = MACHINE_DEFAULTS[r.key];
+      if (rule) {
+        // Computed from the machine (its open-file limit): the row states the rule, the schema follows it.
+        expect(r.def, `${r.key}: the row states how the default is computed`).toContain(rule.says);
+        expect(defaultOf(cfg, r.key), r.key).toBe(rule.value());
+        checked++;
+        continue;
+      }
       const v = defaultOf(cfg, r.key);
       if (v === undefined || (typeof v === 'object' && !Array.isArray(v))) continue;
       const shown = Array.isArray(v) ? JSON.stringify(v) : String(v);

@@ -8,7 +8,7 @@ describe('validateConfig', () => {
     const c = validateConfig(good, 'test.yaml');
     expect(c).toMatchObject({ listen: { host: '127.0.0.1', port: 5050 }, store: { kind: 'file', path: './data' }, limits: { manifestBytes: 4 * 1024 * 1024 } });
     expect(c.upstreams[0]).toMatchObject({ policy: 'enforce', repositories: [] });
-    expect(c.cache).toEqual({ digestRevalidateSeconds: 3600 });
+    expect(c.cache).toEqual({ digestRevalidateSeconds: 3600, tagTtlSeconds: 10 });
     expect(Object.isFrozen(c.upstreams[0])).toBe(true);
   });
 
