@@ -1,7 +1,12 @@
 // `trustgate lookup GUN TAG (--metadata-dir DIR | --server URL) …`: one verified tag → digest.
 import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load.js';
+import { upstreamByGun } from '../app/select-upstream.js';
+import { pinningOf } from '../app/store.js';
+import { notaryFetcherFor } from '../app/upstream-clients.js';
 import { TrustClient, type MetadataFetcher, type TrustStateStore } from '../trust/client.js';
+import type { TrustPinning } from '../trust/verify/root.js';
 import { DirectoryFetcher } from '../trust/fetch/directory-fetcher.js';
 import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
 import { MemoryTrustState } from '../trust/state/memory-state.js';
@@ -10,6 +15,9 @@ import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 
 export const LOOKUP_USAGE = `usage: trustgate lookup GUN TAG --metadata-dir DIR [--trusted-root FILE] [--trusted-dir DIR2] [--now ISO8601]
        trustgate lookup GUN TAG --server URL [--ca FILE] [--username USER] [--realm-allow ORIGIN]... [--trusted-root FILE] [--trusted-dir DIR2] [--now ISO8601]
+       trustgate lookup GUN TAG --config FILE [--trusted-root FILE] [--trusted-dir DIR2] [--now ISO8601]
+  --config: the notary server of the upstream whose gun prefixes GUN, with its CA, credentials (passwordEnv),
+    realms and timeout, and the config's trust_pinning, as \`start\` uses them.
   --username: Basic credentials for the token realm; the password comes from TRUSTGATE_NOTARY_PASSWORD.
   --realm-allow: an origin allowed as token realm (repeatable); default: the notary server's own origin.`;
 
@@ -38,6 +46,7 @@ export async function runLookup(argv: string[], io: Io, env: NodeJS.ProcessEnv =
             now: { type: 'string' },
             username: { type: 'string' },
             'realm-allow': { type: 'string', multiple: true },
+            config: { type: 'string' },
           },
         });
       } catch (err) {
@@ -48,7 +57,8 @@ export async function runLookup(argv: string[], io: Io, env: NodeJS.ProcessEnv =
     if (!gun || !tag || extra.length > 0) throw new UsageError('lookup needs exactly GUN and TAG');
     const dir = values['metadata-dir'];
     const server = values.server;
-    if ((dir === undefined) === (server === undefined)) throw new UsageError('give exactly one of --metadata-dir or --server');
+    const configFile = values.config;
+    if ([dir, server, configFile].filter((v) => v !== undefined).length !== 1) throw new UsageError('give exactly one of --metadata-dir, --server or --config');
     if (values.ca !== undefined && server === undefined) throw new UsageError('--ca only applies with --server');
     const now = parseNow(values.now);
     if (dir !== undefined && !(await stat(dir).then((s) => s.isDirectory(), () => false))) {
@@ -67,7 +77,15 @@ export async function runLookup(argv: string[], io: Io, env: NodeJS.ProcessEnv =
     }
     const password = env.TRUSTGATE_NOTARY_PASSWORD;
     if (values.username !== undefined && password === undefined) throw new UsageError('--username needs TRUSTGATE_NOTARY_PASSWORD in the environment');
-    if (dir !== undefined) {
+    let pinning: TrustPinning | undefined;
+    if (configFile !== undefined) {
+      // The composition root's rules (src/app/): the same notary client and pinning `start` builds.
+      const config = loadConfig(configFile, env);
+      const u = upstreamByGun(config, gun);
+      fetcher = notaryFetcherFor(config, u, env);
+      if (!fetcher) throw new UsageError(`upstream ${u.name} (which serves ${gun}) has no notary server configured`);
+      pinning = pinningOf(config);
+    } else if (dir !== undefined) {
       fetcher = new DirectoryFetcher(dir);
     } else {
       try {
@@ -84,7 +102,7 @@ export async function runLookup(argv: string[], io: Io, env: NodeJS.ProcessEnv =
     const state: TrustStateStore = new MemoryTrustState();
     if (values['trusted-dir'] !== undefined) await state.save(gun, await loadTrustDirState(values['trusted-dir']));
     const trustedRoot = values['trusted-root'] !== undefined ? await readArg('--trusted-root', values['trusted-root']) : undefined;
-    const client = new TrustClient({ fetcher, state, trustedRoot, clock: { now: () => now ?? new Date() } });
+    const client = new TrustClient({ fetcher, state, trustedRoot, pinning, clock: { now: () => now ?? new Date() } });
     const t = await client.lookup(gun, tag);
     io.stdout(JSON.stringify({ gun: t.gun, tag: t.tag, digest: t.digest, length: t.length, role: t.role }));
     return EXIT_OK;

@@ -320,7 +320,7 @@ export function replayTag<M extends DecidedManifest, T extends DctTarget>(q: Tag
       if (mode === 'any-of') break;
     } else if (mode === 'all-of') return undefined;
   }
-  if (proofs.length === 0 || (mode === 'all-of' && proofs.length !== digestKinds.length)) return undefined;
+  if (mode === 'any-of' ? proofs.length === 0 : proofs.length !== digestKinds.length) return undefined;
   return { decision: allowTag(tagBase(q, eff), served, dct, proofs, ports.dct?.label), target: dct, resolution, verdicts };
 }
 

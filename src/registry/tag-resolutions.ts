@@ -25,8 +25,10 @@ export class TagResolutions {
     private readonly ttlMs: number,
     private readonly nowMs: () => number,
     max = 10_000,
+    maxBytes = 64 * 1024 * 1024,
   ) {
-    this.cache = new ExpiringLru(max);
+    // Bounded in bytes too: a manifest may be up to limits.manifestBytes, and tags are the client's to name.
+    this.cache = new ExpiringLru(max, { of: (r) => r.m.bytes.length + 256, max: maxBytes });
     this.refreshed = new ExpiringLru(max);
   }
 

@@ -13,21 +13,38 @@ export interface Expiring<V> {
   live: boolean;
 }
 
+export interface Weight<V> {
+  /** What one value weighs (bytes). */
+  of(v: V): number;
+  /** The most all values may weigh together; least recently used go first past it. */
+  max: number;
+}
+
 export class ExpiringLru<V> {
   private readonly map = new Map<string, Expiring<V>>();
   private readonly inflight = new Map<string, Promise<Expiring<V>>>();
+  private weight = 0;
 
-  constructor(private readonly max = 4096) {}
+  constructor(
+    private readonly max = 4096,
+    private readonly weigh?: Weight<V>,
+  ) {}
+
+  private drop(key: string, e: Expiring<V>): void {
+    e.live = false;
+    this.map.delete(key);
+    if (this.weigh) this.weight -= this.weigh.of(e.value);
+  }
 
   /** The live, unexpired entry for `key`, marked most recently used. */
   entry(key: string, nowMs: number): Expiring<V> | undefined {
     const e = this.map.get(key);
     if (e === undefined) return undefined;
-    this.map.delete(key);
     if (e.until <= nowMs) {
-      e.live = false;
+      this.drop(key, e);
       return undefined;
     }
+    this.map.delete(key);
     this.map.set(key, e);
     return e;
   }
@@ -38,24 +55,26 @@ export class ExpiringLru<V> {
 
   set(key: string, value: V, until = Infinity, at = Date.now()): Expiring<V> {
     const old = this.map.get(key);
-    if (old) {
-      old.live = false;
-      this.map.delete(key);
-    }
+    if (old) this.drop(key, old);
     const e: Expiring<V> = { value, until, at, live: true };
+    const w = this.weigh?.of(value) ?? 0;
+    // A value heavier than the whole bound is handed back but not kept.
+    if (this.weigh && w > this.weigh.max) {
+      e.live = false;
+      return e;
+    }
     this.map.set(key, e);
-    while (this.map.size > this.max) {
+    this.weight += w;
+    while (this.map.size > this.max || (this.weigh && this.weight > this.weigh.max)) {
       const [k, v] = this.map.entries().next().value!;
-      v.live = false;
-      this.map.delete(k);
+      this.drop(k, v);
     }
     return e;
   }
 
   delete(key: string): void {
     const e = this.map.get(key);
-    if (e) e.live = false;
-    this.map.delete(key);
+    if (e) this.drop(key, e);
   }
 
   /**

@@ -76,7 +76,8 @@ const listings = new WeakMap<UpstreamDeps, ExpiringLru<TagsDecision>>();
 function listingOf(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePolicy, repo: string, after: string | undefined, decide: () => Promise<TagsDecision>): Promise<TagsDecision> {
   if (eff.require.of.every((k) => k === 'dct')) return decide();
   let cache = listings.get(up);
-  if (!cache) listings.set(up, (cache = new ExpiringLru(1000)));
+  // Bounded in entries and in bytes (an upstream's tag list may be megabytes).
+  if (!cache) listings.set(up, (cache = new ExpiringLru(1000, { of: (d) => d.tags.reduce((n, t) => n + t.length + 16, 64), max: 16 * 1024 * 1024 })));
   const ttlMs = deps.config.cache.tagTtlSeconds * 1000;
   const nowMs = () => deps.clock.nowMs?.() ?? deps.clock.now().getTime();
   return cache.getOrLoad(`${repo}\0${after ?? ''}`, nowMs, async () => ({ value: await decide(), until: nowMs() + ttlMs })).then((e) => e.value);

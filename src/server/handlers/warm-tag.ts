@@ -46,6 +46,8 @@ interface RouteKeys {
   /** The target the manifest key was built for, and that key. */
   target?: ResolvedTarget | undefined;
   manifestKey: string;
+  /** The tag resolution last answered from (digest-signing kinds): used while live, without a look-up. */
+  resolution?: Expiring<TagResolution> | undefined;
 }
 
 const verdictsLive = (a: WarmAnswer, now: number): boolean => {
@@ -102,8 +104,11 @@ export class WarmTags {
         if (m.answers.size < MAX_TAGS_PER_MANIFEST || m.answers.has(tag)) m.answers.set(tag, a);
       }
     } else {
-      const r = tagResolutionsOf(deps, up).now(k.tagKey);
-      if (!r) return false;
+      let r = k.resolution;
+      if (!r?.live || r.until <= now) {
+        r = k.resolution = tagResolutionsOf(deps, up).now(k.tagKey);
+        if (!r) return false;
+      }
       m = r.value.m;
       a = this.byResolution.get(r);
       if (a?.config !== up.config || !verdictsLive(a, now)) {
