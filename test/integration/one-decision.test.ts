@@ -274,6 +274,12 @@ describe('load on the upstream', () => {
     expect(second.body).toBe(first.body);
     expect(secondCost).toBe(0);
     expect((JSON.parse(first.body) as { tags: string[] }).tags).toEqual(signed);
+    // Once the TTL is over, four concurrent listings share one computation: one upstream tags/list.
+    await new Promise((r) => setTimeout(r, (TAG_TTL_SECONDS + 0.5) * 1000));
+    const mark2 = (await settledRequests()).length;
+    const four = await Promise.all(Array.from({ length: 4 }, () => get(`/v2/${repo}/tags/list`)));
+    expect(new Set(four.map((f) => f.body))).toEqual(new Set([first.body]));
+    expect((await settledRequests()).slice(mark2).filter((u) => u === `/v2/${repo}/tags/list`)).toHaveLength(1);
     // Each tag once for the listing, resolved then reused by the pulls below (within the TTL).
     const pulls = await Promise.all(Array.from({ length: 153 }, (_, i) => get(`/v2/${repo}/manifests/t${String(i).padStart(3, '0')}`)));
     expect(pulls.map((p, i) => (p.status === 200 ? `t${String(i).padStart(3, '0')}` : undefined)).filter(Boolean)).toEqual(signed);
