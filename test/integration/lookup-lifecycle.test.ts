@@ -173,18 +173,21 @@ describe.each(['local', 'remote'] as const)('lookup through a repository lifecyc
   }, 360_000); // ~40 notary CLI and trustgate calls: minutes on a loaded machine
 
   it('with --config: the notary server, its CA and trust_pinning of the upstream serving the GUN, as start uses them', async () => {
-    // Runs after the lifecycle above: v1 is signed by the targets role.
+    // A tag of its own, signed now (the lifecycle above leaves its tags changed or removed).
+    const f = file('cfg', 'manifest cfg\n');
+    await cli.run(['add', gun, 'cfg', f.path]);
+    await cli.run(['publish', gun]);
     const config = (extra: Record<string, unknown>) => {
       const f = join(dir, `lookup-config-${Math.random().toString(36).slice(2)}.yaml`);
       const doc = { upstreams: [{ name: 'lab', registry: 'http://127.0.0.1:9', gun: '127.0.0.1:5000', notary: { url: lab.url, ca: lab.caFile }, policy: 'enforce' }], default: 'lab', ...extra };
       writeFileSync(f, JSON.stringify(doc));
       return f;
     };
-    const online = await lookup([gun, 'v1', '--server', lab.url, '--ca', lab.caFile]);
-    expect(online.code).toBe(0);
-    expect(await lookup([gun, 'v1', '--config', config({})])).toEqual(online);
+    const online = await lookup([gun, 'cfg', '--server', lab.url, '--ca', lab.caFile]);
+    expect(online).toMatchObject({ code: 0, out: { digest: f.digest, length: f.length } });
+    expect(await lookup([gun, 'cfg', '--config', config({})])).toEqual(online);
     // The config's pinning applies: a root key nobody holds, with TOFU off, is a refusal.
-    const pinned = await lookup([gun, 'v1', '--config', config({ trust_pinning: { certs: { [gun]: ['0'.repeat(64)] }, disable_tofu: true } })]);
+    const pinned = await lookup([gun, 'cfg', '--config', config({ trust_pinning: { certs: { [gun]: ['0'.repeat(64)] }, disable_tofu: true } })]);
     expect(pinned.code).toBe(1);
     expect(typeof pinned.out.error).toBe('string');
     // A GUN no upstream serves, and an upstream without a notary server: usage errors, not lookups.
