@@ -8,9 +8,9 @@
 //
 //   NOTATION_BASELINE=/path/to/a/checkout/of/main npx tsx bench/notation-parse.bench.ts
 //
-// measures that checkout's src/notation/ beside this one's, in the same process, rounds interleaved.
+// measures that checkout's Notation code beside this one's, in the same process, rounds interleaved.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { opsPerSecond, printEnv, writeResults } from './lib/report.js';
@@ -32,10 +32,12 @@ interface Impl {
 }
 
 async function load(name: string, root: string): Promise<Impl> {
-  const src = (m: string) => pathToFileURL(join(root, 'src/notation', m)).href;
-  const { chainProblems } = (await import(src('cert-requirements.ts'))) as typeof import('../src/notation/cert-requirements.js');
-  const { certInfo } = (await import(src('x509.ts'))) as typeof import('../src/notation/x509.js');
-  const { verifyTimestampToken } = (await import(src('timestamp.ts'))) as typeof import('../src/notation/timestamp.js');
+  // src/signatures/notation since issue 25 moved the adapters under the port; src/notation in older checkouts.
+  const dir = existsSync(join(root, 'src/signatures/notation')) ? 'src/signatures/notation' : 'src/notation';
+  const src = (m: string) => pathToFileURL(join(root, dir, m)).href;
+  const { chainProblems } = (await import(src('cert-requirements.ts'))) as typeof import('../src/signatures/notation/cert-requirements.js');
+  const { certInfo } = (await import(src('x509.ts'))) as typeof import('../src/signatures/notation/x509.js');
+  const { verifyTimestampToken } = (await import(src('timestamp.ts'))) as typeof import('../src/signatures/notation/timestamp.js');
   const chain = () => {
     const certs = chainDer.map((d) => new X509Certificate(d));
     certs.forEach(certInfo);

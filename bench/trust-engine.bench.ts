@@ -3,9 +3,9 @@
 //  - cold: a full verification from bytes (root TOFU, timestamp, snapshot, targets, delegation);
 //  - warm: tag → digest from an already verified set (what a cache hit costs).
 import { readFileSync } from 'node:fs';
-import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../src/trust/client.js';
-import { resolveTag } from '../src/trust/resolve-tag.js';
-import { MemoryTrustState } from '../src/trust/state/memory-state.js';
+import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../src/signatures/dct/client.js';
+import { resolveTag } from '../src/signatures/dct/resolve-tag.js';
+import { MemoryTrustState } from '../src/signatures/dct/state/memory-state.js';
 import { opsPerSecond, opsPerSecondAsync, printEnv, writeResults } from './lib/report.js';
 
 const MS = Number(process.env.BENCH_MS ?? 2000);

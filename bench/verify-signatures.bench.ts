@@ -1,6 +1,6 @@
 // Which library verifies notary's signatures: node:crypto (OpenSSL) or @noble/*? Verifications per
 // second for each key type notary produces, on fixed inputs, in one run. The figure decides
-// src/trust/verify/signatures.ts and is recorded in docs/benchmarks.md ("Dependency choices (measured)").
+// src/signatures/dct/verify/signatures.ts and is recorded in docs/benchmarks.md ("Dependency choices (measured)").
 import { constants, createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import { p256 } from '@noble/curves/nist.js';

@@ -2,7 +2,7 @@
 // Operators match on `code` (CLI JSON `error`, OCI `detail.code`, audit `code`); never rename one.
 // `oci` is the distribution-spec error code a client sees, `status` the HTTP status.
 export const CODES = {
-  // Trust establishment (src/trust). Every one of these is a refusal.
+  // Trust establishment (src/signatures/dct). Every one of these is a refusal.
   TRUST_DATA_MISSING: { oci: 'DENIED', status: 403, summary: 'the repository has no trust data on the notary server' },
   TAG_NOT_SIGNED: { oci: 'DENIED', status: 403, summary: 'no valid trust data for the tag in targets/releases or targets' },
   SIGNATURE_INVALID: { oci: 'DENIED', status: 403, summary: 'a signature, key or key ID does not verify' },

@@ -4,8 +4,8 @@
 import type { X509Certificate } from 'node:crypto';
 import { readConfigFile } from '../config/load.js';
 import type { UpstreamConfig } from '../config/schema.js';
-import { parseTrustPolicy, type TrustPolicyDocument } from '../notation/trust-policy.js';
-import { loadTrustStore } from '../notation/trust-store.js';
+import { parseTrustPolicy, type TrustPolicyDocument } from '../signatures/notation/trust-policy.js';
+import { loadTrustStore } from '../signatures/notation/trust-store.js';
 
 export interface NotationTrust {
   trustPolicy: TrustPolicyDocument;

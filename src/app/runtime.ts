@@ -2,19 +2,19 @@
 // clients, DCT trust, Notation and cosign verifiers, store, blob cache). Commands other than `start`
 // build their clients through ./upstream-clients.ts, so the same rules hold for all of them.
 import type { Config, UpstreamConfig } from '../config/schema.js';
-import { NotationVerifier } from '../notation/notation-verifier.js';
-import { CosignVerifier } from '../cosign/cosign-verifier.js';
-import { loadCosignTrustSelector } from '../cosign/load-trust.js';
+import { NotationVerifier } from '../signatures/notation/notation-verifier.js';
+import { CosignVerifier } from '../signatures/cosign/cosign-verifier.js';
+import { loadCosignTrustSelector } from '../signatures/cosign/load-trust.js';
 import type { DigestSignatureVerifier, ServerDeps, SignatureSource, SignatureSources, UpstreamDeps } from '../server/deps.js';
-import { notationRepositorySelector } from '../notation/select-repository.js';
+import { notationRepositorySelector } from '../signatures/notation/select-repository.js';
 import type { RegistryClient } from '../registry/registry-client.js';
-import { RevocationClient } from '../notation/revocation.js';
+import { RevocationClient } from '../signatures/notation/revocation.js';
 import { audit, type AuditSinks, type Logger } from '../observe/logger.js';
 import { ManifestCache } from '../store/manifest-cache.js';
 import { BlobCache } from '../blobcache/blob-cache.js';
 import { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
 import { SendBudget } from '../blobcache/send-budget.js';
-import type { Clock } from '../trust/client.js';
+import type { Clock } from '../signatures/dct/client.js';
 import { Metrics } from '../observe/metrics.js';
 import type { KvStore } from '../store/kv.js';
 import { readBundleIndex, secondsLeft } from './bundle-index.js';

@@ -9,8 +9,8 @@ import { MemoryKv } from '../store/memory-kv.js';
 import { RedisKv } from '../store/redis-kv.js';
 import { ReplicaTrustState } from '../store/replica-trust-state.js';
 import { TieredKv } from '../store/tiered-kv.js';
-import type { Clock } from '../trust/client.js';
-import type { TrustPinning } from '../trust/verify/root.js';
+import type { Clock } from '../signatures/dct/client.js';
+import type { TrustPinning } from '../signatures/dct/verify/root.js';
 
 /** L1 memory in front of the embedded file store (default) or Redis (fleets). */
 export function buildKv(config: Config, log?: Logger, onGet?: (layer: string, result: 'hit' | 'miss' | 'error') => void): TieredKv {

@@ -7,7 +7,7 @@ import type { Config, UpstreamConfig } from '../config/schema.js';
 import { fail } from '../errors.js';
 import { RegistryClient, type RegistryClientOptions } from '../registry/registry-client.js';
 import { RegistryWriter } from '../registry/registry-writer.js';
-import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
+import { NotaryHttpFetcher } from '../signatures/dct/fetch/http-fetcher.js';
 
 /**
  * A secret named by a `…passwordEnv` key. A configured variable that is not set is a usage error, as

@@ -2,12 +2,12 @@
 import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { loadConfig, readConfigFile } from '../config/load.js';
-import { loadCosignTrustSelector } from '../cosign/load-trust.js';
+import { loadCosignTrustSelector } from '../signatures/cosign/load-trust.js';
 import type { Config } from '../config/schema.js';
 import { loadNotationTrust } from '../app/notation-trust.js';
 import { buildKv } from '../app/store.js';
 import { notarySourceOf } from '../app/upstream-clients.js';
-import { VerifiedRecords } from '../trust/state/verified-records.js';
+import { VerifiedRecords } from '../signatures/dct/state/verified-records.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 
 /**

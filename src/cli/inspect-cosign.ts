@@ -1,8 +1,8 @@
 // The cosign part of `trustgate inspect`: a registry client and the upstream's cosign trust, built for
 // one command and closed after it.
 import type { Config, UpstreamConfig } from '../config/schema.js';
-import { formatCosignInspection, inspectCosign, type CosignTagView } from '../cosign/inspect.js';
-import { loadCosignTrustSelector } from '../cosign/load-trust.js';
+import { formatCosignInspection, inspectCosign, type CosignTagView } from '../signatures/cosign/inspect.js';
+import { loadCosignTrustSelector } from '../signatures/cosign/load-trust.js';
 import { upstreamByGun } from '../app/select-upstream.js';
 import { indexOfUpstream, registryClientFor } from '../app/upstream-clients.js';
 

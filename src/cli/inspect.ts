@@ -5,12 +5,12 @@ import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import { parseImage, upstreamForImage } from '../app/select-upstream.js';
 import { buildKv, pinningOf } from '../app/store.js';
 import { notaryFetcherFor } from '../app/upstream-clients.js';
-import { TrustClient } from '../trust/client.js';
-import type { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
-import { formatInspection, inspectTrust, type TrustInspection } from '../trust/inspect.js';
-import type { CosignTagView } from '../cosign/inspect.js';
+import { TrustClient } from '../signatures/dct/client.js';
+import type { NotaryHttpFetcher } from '../signatures/dct/fetch/http-fetcher.js';
+import { formatInspection, inspectTrust, type TrustInspection } from '../signatures/dct/inspect.js';
+import type { CosignTagView } from '../signatures/cosign/inspect.js';
 import { dctTrustFor } from '../app/dct-trust.js';
-import { MemoryTrustState } from '../trust/state/memory-state.js';
+import { MemoryTrustState } from '../signatures/dct/state/memory-state.js';
 import { formatCosignInspection, inspectCosignFor } from './inspect-cosign.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 

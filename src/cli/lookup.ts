@@ -5,12 +5,12 @@ import { loadConfig } from '../config/load.js';
 import { upstreamByGun } from '../app/select-upstream.js';
 import { pinningOf } from '../app/store.js';
 import { notaryFetcherFor } from '../app/upstream-clients.js';
-import { TrustClient, type MetadataFetcher, type TrustStateStore } from '../trust/client.js';
-import type { TrustPinning } from '../trust/verify/root.js';
-import { DirectoryFetcher } from '../trust/fetch/directory-fetcher.js';
-import { NotaryHttpFetcher } from '../trust/fetch/http-fetcher.js';
-import { MemoryTrustState } from '../trust/state/memory-state.js';
-import { loadTrustDirState } from '../trust/state/trust-dir-state.js';
+import { TrustClient, type MetadataFetcher, type TrustStateStore } from '../signatures/dct/client.js';
+import type { TrustPinning } from '../signatures/dct/verify/root.js';
+import { DirectoryFetcher } from '../signatures/dct/fetch/directory-fetcher.js';
+import { NotaryHttpFetcher } from '../signatures/dct/fetch/http-fetcher.js';
+import { MemoryTrustState } from '../signatures/dct/state/memory-state.js';
+import { loadTrustDirState } from '../signatures/dct/state/trust-dir-state.js';
 import { EXIT_OK, reportError, UsageError, type Io } from './output.js';
 
 export const LOOKUP_USAGE = `usage: trustgate lookup GUN TAG --metadata-dir DIR [--trusted-root FILE] [--trusted-dir DIR2] [--now ISO8601]

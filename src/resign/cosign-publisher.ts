@@ -2,8 +2,8 @@
 // by trustgate's own cosign verifier (discovery.ts + verify-signature.ts) with the site's public key,
 // so a signature counts as present only if `require: cosign` with that key would accept it.
 import type { KeyObject } from 'node:crypto';
-import { findCosignSignatures } from '../cosign/discovery.js';
-import { verifyClassicSignature } from '../cosign/verify-signature.js';
+import { findCosignSignatures } from '../signatures/cosign/discovery.js';
+import { verifyClassicSignature } from '../signatures/cosign/verify-signature.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { RegistryWriter } from '../registry/registry-writer.js';
 import { sigManifestWith, signatureLayer, signatureTag, signPayload, simpleSigningPayload } from './cosign-signer.js';

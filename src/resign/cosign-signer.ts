@@ -7,7 +7,7 @@
 // appended as a layer, as cosign does. Pure: bytes in, bytes out; pushing is registry-writer.ts.
 import { sign, type KeyObject } from 'node:crypto';
 import { fail } from '../errors.js';
-import { COSIGN_SIGNATURE_TYPE, SIMPLE_SIGNING_MEDIA_TYPE } from '../cosign/signed-subject.js';
+import { COSIGN_SIGNATURE_TYPE, SIMPLE_SIGNING_MEDIA_TYPE } from '../signatures/cosign/signed-subject.js';
 import { OCI_MANIFEST, sha256Digest, type OciDescriptor } from './oci.js';
 
 export const COSIGN_SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';

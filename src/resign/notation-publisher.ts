@@ -4,9 +4,9 @@
 // 1.1 "Pushing Manifests with Subject"; distribution 2.8 is such a registry). "Present" means an
 // intact envelope for this digest whose leaf certificate holds the site's key.
 import type { KeyObject, X509Certificate } from 'node:crypto';
-import { inspectCoseEnvelope } from '../notation/cose-envelope.js';
-import { inspectJwsEnvelope } from '../notation/jws-envelope.js';
-import { fetchSignature, listSignatureCandidates, SIGNATURE_ARTIFACT_TYPE } from '../notation/referrers.js';
+import { inspectCoseEnvelope } from '../signatures/notation/cose-envelope.js';
+import { inspectJwsEnvelope } from '../signatures/notation/jws-envelope.js';
+import { fetchSignature, listSignatureCandidates, SIGNATURE_ARTIFACT_TYPE } from '../signatures/notation/referrers.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { RegistryWriter } from '../registry/registry-writer.js';
 import { OCI_INDEX, OCI_MANIFEST, sha256Digest } from './oci.js';

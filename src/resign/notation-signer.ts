@@ -7,8 +7,8 @@
 import { constants, createHash, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { encode as cborEncode, Token, Type } from 'cborg';
 import { fail } from '../errors.js';
-import { sigStructure } from '../notation/cose-envelope.js';
-import { SIGNATURE_ARTIFACT_TYPE } from '../notation/referrers.js';
+import { sigStructure } from '../signatures/notation/cose-envelope.js';
+import { SIGNATURE_ARTIFACT_TYPE } from '../signatures/notation/referrers.js';
 import { OCI_INDEX, OCI_MANIFEST, sha256Digest, type OciDescriptor } from './oci.js';
 import { spkiOf } from './keys.js';
 

@@ -12,7 +12,7 @@ import { fail, isTrustgateError } from '../errors.js';
 import { MANIFEST_MEDIA_TYPES, type RegistryClient } from '../registry/registry-client.js';
 import type { RegistryWriter } from '../registry/registry-writer.js';
 import type { KvStore } from '../store/kv.js';
-import type { Clock } from '../trust/client.js';
+import type { Clock } from '../signatures/dct/client.js';
 import { sha256Digest } from './oci.js';
 import { dctProvenance, type DctProvenance } from './provenance.js';
 import type { Publisher, SignedSubject } from './publisher.js';

@@ -1,10 +1,10 @@
 // What a re-signed signature records about the Docker Content Trust verdict it carries forward:
 // which role signed the tag, with which keys, and when trustgate verified that. Written as
 // annotations on the signature manifest (docs/resign.md) and as the report's `dct` field. Pure.
-import type { SignedTarget } from '../trust/resolve-tag.js';
-import type { TrustedSet } from '../trust/trusted-set.js';
-import { verifySignature } from '../trust/verify/signatures.js';
-import type { PublicKey } from '../trust/verify/keys.js';
+import type { SignedTarget } from '../signatures/dct/resolve-tag.js';
+import type { TrustedSet } from '../signatures/dct/trusted-set.js';
+import { verifySignature } from '../signatures/dct/verify/signatures.js';
+import type { PublicKey } from '../signatures/dct/verify/keys.js';
 
 export const ANNOTATION_ROLE = 'io.trustgate.dct.role';
 export const ANNOTATION_KEYIDS = 'io.trustgate.dct.keyids';

@@ -1,6 +1,6 @@
 // Rollback state over any KvStore: the trusted root per GUN and its version floors. Floors are raised
 // atomically (never lowered); the root is replaced only by one at least as new as every floor seen.
-import type { TrustState, TrustStateStore } from '../trust/client.js';
+import type { TrustState, TrustStateStore } from '../signatures/dct/client.js';
 import type { KvStore } from './kv.js';
 
 export class KvTrustState implements TrustStateStore {

@@ -13,11 +13,11 @@
 //      raised one (a forger's version 10) cannot refuse the genuine metadata.
 import { createHash } from 'node:crypto';
 import type { Logger } from '../observe/logger.js';
-import type { Clock, TrustState, TrustStateStore } from '../trust/client.js';
-import { parseEnvelope, parseRoot } from '../trust/model/metadata.js';
-import type { VersionFloors } from '../trust/trusted-set.js';
-import type { TrustedRoot, TrustPinning } from '../trust/verify/root.js';
-import { isPinnedRoot, provenTimestampVersion } from '../trust/verify/stored-trust.js';
+import type { Clock, TrustState, TrustStateStore } from '../signatures/dct/client.js';
+import { parseEnvelope, parseRoot } from '../signatures/dct/model/metadata.js';
+import type { VersionFloors } from '../signatures/dct/trusted-set.js';
+import type { TrustedRoot, TrustPinning } from '../signatures/dct/verify/root.js';
+import { isPinnedRoot, provenTimestampVersion } from '../signatures/dct/verify/stored-trust.js';
 import { KvTrustState } from './kv-trust-state.js';
 import type { KvStore } from './kv.js';
 

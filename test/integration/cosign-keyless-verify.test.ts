@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CosignIdentity } from '../../src/config/schema.js';
 import { createPublicKey } from 'node:crypto';
-import { parseTrustedRoot, verifyBundleSignature, verifyClassicSignature, type CosignTrust } from '../../src/cosign/verify-signature.js';
+import { parseTrustedRoot, verifyBundleSignature, verifyClassicSignature, type CosignTrust } from '../../src/signatures/cosign/verify-signature.js';
 import { makeCosignKey, signPayload, simpleSigningPayload } from '../support/cosign-sign.js';
 import { cosignSignStatement, logKeyedSignature, signKeyedBundle, signKeyless, startFulcio, startRekor, trustedRootJson, type FulcioStandIn, type RekorStandIn } from '../support/sigstore-lab.js';
 

@@ -7,8 +7,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { canonicalBytes, type JsonValue } from '../../src/trust/verify/canonical-json.js';
-import { makeKey, nodeKeyOf } from '../../src/trust/verify/keys.js';
+import { canonicalBytes, type JsonValue } from '../../src/signatures/dct/verify/canonical-json.js';
+import { makeKey, nodeKeyOf } from '../../src/signatures/dct/verify/keys.js';
 
 const GENERATE = fileURLToPath(new URL('./generate-real-notary.sh', import.meta.url));
 

@@ -7,8 +7,8 @@ import { constants, createHash, createPrivateKey, generateKeyPairSync, sign, X50
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalBytes, type JsonValue } from '../../src/trust/verify/canonical-json.js';
-import { keyIdOf } from '../../src/trust/verify/keys.js';
+import { canonicalBytes, type JsonValue } from '../../src/signatures/dct/verify/canonical-json.js';
+import { keyIdOf } from '../../src/signatures/dct/verify/keys.js';
 
 export type KeyKind = 'ecdsa' | 'ed25519' | 'rsa-pss' | 'rsa-pkcs1' | 'rsa-1024';
 

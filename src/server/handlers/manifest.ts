@@ -7,7 +7,7 @@ import { fail } from '../../errors.js';
 import { audit } from '../../observe/logger.js';
 import { decideDigest, decideTag, type DecidePorts, type Decision } from '../../policy/decide.js';
 import { effectivePolicy, type EffectivePolicy } from '../../policy/effective.js';
-import { dctLabel, type ResolvedTarget } from '../../trust/trust-service.js';
+import { dctLabel, type ResolvedTarget } from '../../signatures/dct/trust-service.js';
 import { MANIFEST_MEDIA_TYPES } from '../../registry/registry-client.js';
 import type { CachedManifest } from '../../store/manifest-cache.js';
 import { missingSourceRefusal, tagResolutionsOf, type ServerDeps, type UpstreamDeps } from '../deps.js';

@@ -14,7 +14,7 @@ import type { Expiring } from '../../store/expiring-lru.js';
 import type { CachedManifest } from '../../store/manifest-cache.js';
 import type { TagResolution, TagResolutions } from '../../registry/tag-resolutions.js';
 import { CachedProver } from '../../signatures/verdicts.js';
-import { dctLabel, type ResolvedTarget } from '../../trust/trust-service.js';
+import { dctLabel, type ResolvedTarget } from '../../signatures/dct/trust-service.js';
 import { missingSourceRefusal, tagResolutionsOf, type ServerDeps, type UpstreamDeps } from '../deps.js';
 import type { Route } from '../route.js';
 import { manifestHeaders, tagKey } from './manifest.js';

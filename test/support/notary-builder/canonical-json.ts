@@ -1,5 +1,5 @@
 // The builder's own docker/go canonical/json encoder (NOTARY.md §4), written apart from
-// src/trust/verify/canonical-json.ts on purpose: signatures made here must not share a bug with the
+// src/signatures/dct/verify/canonical-json.ts on purpose: signatures made here must not share a bug with the
 // verifier, or a wrong canonical form would sign and verify "fine". Also the wire encoder, which
 // writes the bytes a server sends (possibly non-canonical: pretty, other key order, \u003c escapes).
 

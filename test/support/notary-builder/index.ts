@@ -8,7 +8,7 @@
 //   repoFetcher(repo)                   // MetadataFetcher for TrustClient
 //
 // Signatures are made over the builder's own canonical JSON (canonical-json.ts), independent of
-// src/trust, so an encoder bug in src cannot cancel itself out.
+// src/signatures/dct, so an encoder bug in src cannot cancel itself out.
 export { canonicalJson, utf8Order, wireJson, type Json, type WireOptions } from './canonical-json.js';
 export { keyId, keyJson, makeKey, sha256B64, sha256Hex, signBytes, withKey, type KeyKind, type SignOptions, type TestKey } from './keys.js';
 export { canonicalKeyIdOf, makeCa, makeCertKey, pemOf, withPem, DEFAULT_NOT_AFTER, DEFAULT_NOT_BEFORE, type CertKey, type CertOptions } from './x509.js';

@@ -4,7 +4,7 @@
 // request is logged; `intercept` can answer instead (errors, other bytes).
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import type { MetadataFetcher, MetadataRequest } from '../../../src/trust/client.js';
+import type { MetadataFetcher, MetadataRequest } from '../../../src/signatures/dct/client.js';
 import { fail } from '../../../src/errors.js';
 import type { Repo } from './repo.js';
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { upstreamByGun } from '../../../src/app/select-upstream.js';
 import { validateConfig } from '../../../src/config/schema.js';
-import { notationRepositorySelector } from '../../../src/notation/select-repository.js';
+import { notationRepositorySelector } from '../../../src/signatures/notation/select-repository.js';
 import { configProblems, localUpstream } from '../support/config.js';
 
 const notation = { trustPolicy: 'tp.json', trustStore: 'store' };

@@ -2,8 +2,8 @@
 // made from the specification (ECDSA P-256 over the simple-signing payload, node:crypto).
 import { createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { checkSimpleSigningPayload } from '../../../src/cosign/signed-subject.js';
-import { verifyClassicSignature, type CosignTrust } from '../../../src/cosign/verify-signature.js';
+import { checkSimpleSigningPayload } from '../../../src/signatures/cosign/signed-subject.js';
+import { verifyClassicSignature, type CosignTrust } from '../../../src/signatures/cosign/verify-signature.js';
 import { makeCosignKey, signPayload, simpleSigningPayload } from '../../support/cosign-sign.js';
 
 const digest = `sha256:${'a'.repeat(64)}`;

@@ -3,7 +3,7 @@
 // a cached verdict that another trust must not reuse. Against a node:http registry stand-in.
 import { createHash, createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CosignVerifier } from '../../../src/cosign/cosign-verifier.js';
+import { CosignVerifier } from '../../../src/signatures/cosign/cosign-verifier.js';
 import type { RegistryClient } from '../../../src/registry/registry-client.js';
 import { makeCosignKey, signPayload, simpleSigningPayload } from '../../support/cosign-sign.js';
 import { registryStandIn, type RegistryStandIn } from '../support/registry-stand-in.js';

@@ -2,7 +2,7 @@
 // is read through the client wired for it, and without one the verifier fails closed, before any I/O.
 import { createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CosignVerifier } from '../../../src/cosign/cosign-verifier.js';
+import { CosignVerifier } from '../../../src/signatures/cosign/cosign-verifier.js';
 import type { RegistryClient } from '../../../src/registry/registry-client.js';
 import { makeCosignKey } from '../../support/cosign-sign.js';
 

@@ -3,7 +3,7 @@
 // Candidates that do not say what they are, point elsewhere, or whose bytes do not match are dropped.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findCosignSignatures } from '../../../src/cosign/discovery.js';
+import { findCosignSignatures } from '../../../src/signatures/cosign/discovery.js';
 import type { RegistryClient } from '../../../src/registry/registry-client.js';
 import { registryStandIn, type RegistryStandIn } from '../support/registry-stand-in.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, createPublicKey } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadCosignTrust } from '../../../src/cosign/load-trust.js';
+import { loadCosignTrust } from '../../../src/signatures/cosign/load-trust.js';
 import { makeCosignKey } from '../../support/cosign-sign.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-cosign-load-'));

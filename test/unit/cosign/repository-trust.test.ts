@@ -3,8 +3,8 @@
 import { createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/schema.js';
-import { cosignTrustSelector } from '../../../src/cosign/select-trust.js';
-import type { CosignTrust } from '../../../src/cosign/verify-signature.js';
+import { cosignTrustSelector } from '../../../src/signatures/cosign/select-trust.js';
+import type { CosignTrust } from '../../../src/signatures/cosign/verify-signature.js';
 import { makeCosignKey } from '../../support/cosign-sign.js';
 import { localUpstream as upstream } from '../support/config.js';
 

@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DerError, encode, encOctets, encSeq, inner, parseDer, time } from '../../../src/notation/der.js';
-import { verifyTimestampToken } from '../../../src/notation/timestamp.js';
-import { certInfo } from '../../../src/notation/x509.js';
+import { DerError, encode, encOctets, encSeq, inner, parseDer, time } from '../../../src/signatures/notation/der.js';
+import { verifyTimestampToken } from '../../../src/signatures/notation/timestamp.js';
+import { certInfo } from '../../../src/signatures/notation/x509.js';
 import { OpensslCa, timestampToken, TSA_EXT } from '../../support/openssl-ca.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-asn1-'));

@@ -7,10 +7,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chainProblems } from '../../../src/notation/cert-requirements.js';
-import { verifyJwsEnvelope } from '../../../src/notation/jws-envelope.js';
-import { parseTrustPolicy } from '../../../src/notation/trust-policy.js';
-import { describe as describeProblem, judgeSignature } from '../../../src/notation/verdict.js';
+import { chainProblems } from '../../../src/signatures/notation/cert-requirements.js';
+import { verifyJwsEnvelope } from '../../../src/signatures/notation/jws-envelope.js';
+import { parseTrustPolicy } from '../../../src/signatures/notation/trust-policy.js';
+import { describe as describeProblem, judgeSignature } from '../../../src/signatures/notation/verdict.js';
 import { CA_EXT, derB64, jwsEnvelope, LEAF_EXT, makeCa, makeIntermediate, makeLeaf, type CertOptions, type KeyPair } from '../../support/notation-sign.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-certreq-'));

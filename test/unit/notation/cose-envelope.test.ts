@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode as cborDecode, type TagDecoder } from 'cborg';
 import { describe, expect, it } from 'vitest';
-import { verifyCoseEnvelope } from '../../../src/notation/cose-envelope.js';
-import { parseTrustPolicy } from '../../../src/notation/trust-policy.js';
-import { judgeSignature } from '../../../src/notation/verdict.js';
+import { verifyCoseEnvelope } from '../../../src/signatures/notation/cose-envelope.js';
+import { parseTrustPolicy } from '../../../src/signatures/notation/trust-policy.js';
+import { judgeSignature } from '../../../src/signatures/notation/verdict.js';
 import { cbor, coseEnvelope, derB64, makeCa, makeLeaf } from '../../support/notation-sign.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-cose-'));

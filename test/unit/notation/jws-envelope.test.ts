@@ -6,9 +6,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { verifyJwsEnvelope } from '../../../src/notation/jws-envelope.js';
-import { parseTrustPolicy } from '../../../src/notation/trust-policy.js';
-import { judgeSignature } from '../../../src/notation/verdict.js';
+import { verifyJwsEnvelope } from '../../../src/signatures/notation/jws-envelope.js';
+import { parseTrustPolicy } from '../../../src/signatures/notation/trust-policy.js';
+import { judgeSignature } from '../../../src/signatures/notation/verdict.js';
 import { derB64, jwsEnvelope, makeCa, makeLeaf } from '../../support/notation-sign.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-notation-'));

@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { verifyCoseEnvelope } from '../../../src/notation/cose-envelope.js';
-import { verifyJwsEnvelope } from '../../../src/notation/jws-envelope.js';
-import { loadTrustStore } from '../../../src/notation/trust-store.js';
+import { verifyCoseEnvelope } from '../../../src/signatures/notation/cose-envelope.js';
+import { verifyJwsEnvelope } from '../../../src/signatures/notation/jws-envelope.js';
+import { loadTrustStore } from '../../../src/signatures/notation/trust-store.js';
 
 const DIR = fileURLToPath(new URL('../../fixtures/notation-go/timestamp/', import.meta.url));
 const NOW = new Date('2026-11-24T00:00:00Z'); // after the signing certificates expired (2024-06-18)

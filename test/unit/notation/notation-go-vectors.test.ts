@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { verifyCoseEnvelope } from '../../../src/notation/cose-envelope.js';
-import { verifyJwsEnvelope } from '../../../src/notation/jws-envelope.js';
-import { loadTrustStore } from '../../../src/notation/trust-store.js';
+import { verifyCoseEnvelope } from '../../../src/signatures/notation/cose-envelope.js';
+import { verifyJwsEnvelope } from '../../../src/signatures/notation/jws-envelope.js';
+import { loadTrustStore } from '../../../src/signatures/notation/trust-store.js';
 
 const DIR = fileURLToPath(new URL('../../fixtures/notation-go/', import.meta.url));
 const file = (f: string) => readFileSync(DIR + f);

@@ -3,7 +3,7 @@
 // against a real docker-registry in test/integration/notation-referrers.test.ts).
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findNotationSignatures } from '../../../src/notation/referrers.js';
+import { findNotationSignatures } from '../../../src/signatures/notation/referrers.js';
 import type { RegistryClient } from '../../../src/registry/registry-client.js';
 import { registryStandIn, type RegistryStandIn } from '../support/registry-stand-in.js';
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RevocationClient } from '../../../src/notation/revocation.js';
+import { RevocationClient } from '../../../src/signatures/notation/revocation.js';
 import { LEAF_EXT } from '../../support/notation-sign.js';
 import { OpensslCa } from '../../support/openssl-ca.js';
 import { freePort } from '../../support/spawn-server.js';

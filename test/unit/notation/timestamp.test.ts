@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { verifyCoseEnvelope } from '../../../src/notation/cose-envelope.js';
-import { verifyJwsEnvelope } from '../../../src/notation/jws-envelope.js';
-import { verifyTimestampToken } from '../../../src/notation/timestamp.js';
+import { verifyCoseEnvelope } from '../../../src/signatures/notation/cose-envelope.js';
+import { verifyJwsEnvelope } from '../../../src/signatures/notation/jws-envelope.js';
+import { verifyTimestampToken } from '../../../src/signatures/notation/timestamp.js';
 import { coseEnvelope, derB64, jwsEnvelope, LEAF_EXT, withJwsTimestamp } from '../../support/notation-sign.js';
 import { OpensslCa, timestampToken, TSA_EXT } from '../../support/openssl-ca.js';
 

@@ -1,7 +1,7 @@
 // notation's trustpolicy.json read as notation reads it: the spec's own example accepted, every
 // constraint of specs/trust-store-trust-policy.md refused with a message, selection and identities.
 import { describe, expect, it } from 'vitest';
-import { isTrustedIdentity, parseDn, parseTrustPolicy, selectPolicy } from '../../../src/notation/trust-policy.js';
+import { isTrustedIdentity, parseDn, parseTrustPolicy, selectPolicy } from '../../../src/signatures/notation/trust-policy.js';
 
 // The specification's example (notaryproject/specifications specs/trust-store-trust-policy.md), comments removed.
 const SPEC_EXAMPLE = {

@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadTrustStore } from '../../../src/notation/trust-store.js';
+import { loadTrustStore } from '../../../src/signatures/notation/trust-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-truststore-'));
 const o = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });

@@ -8,9 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../../src/registry/registry-client.js';
 import { resignTag } from '../../../src/resign/plan.js';
 import type { Publisher, SignedSubject } from '../../../src/resign/publisher.js';
-import { TrustClient, type MetadataFetcher } from '../../../src/trust/client.js';
-import { MemoryTrustState } from '../../../src/trust/state/memory-state.js';
-import { TrustService } from '../../../src/trust/trust-service.js';
+import { TrustClient, type MetadataFetcher } from '../../../src/signatures/dct/client.js';
+import { MemoryTrustState } from '../../../src/signatures/dct/state/memory-state.js';
+import { TrustService } from '../../../src/signatures/dct/trust-service.js';
 
 const GUN = 'docker.com/notary0.3/tst';
 const REPO = 'notary0.3/tst';

@@ -13,12 +13,12 @@ import { ManifestCache } from '../../../src/store/manifest-cache.js';
 import { MemoryKv } from '../../../src/store/memory-kv.js';
 import { ReplicaTrustState } from '../../../src/store/replica-trust-state.js';
 import { TieredKv } from '../../../src/store/tiered-kv.js';
-import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/trust/client.js';
-import { CachingFetcher } from '../../../src/trust/fetch/caching-fetcher.js';
-import { parseEnvelope, parseRoot } from '../../../src/trust/model/metadata.js';
-import { TrustService } from '../../../src/trust/trust-service.js';
-import type { TrustPinning } from '../../../src/trust/verify/root.js';
-import { isPinnedRoot, provenTimestampVersion } from '../../../src/trust/verify/stored-trust.js';
+import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/signatures/dct/client.js';
+import { CachingFetcher } from '../../../src/signatures/dct/fetch/caching-fetcher.js';
+import { parseEnvelope, parseRoot } from '../../../src/signatures/dct/model/metadata.js';
+import { TrustService } from '../../../src/signatures/dct/trust-service.js';
+import type { TrustPinning } from '../../../src/signatures/dct/verify/root.js';
+import { isPinnedRoot, provenTimestampVersion } from '../../../src/signatures/dct/verify/stored-trust.js';
 import { buildRepo, digestOf, fileForRequest, makeCertKey, makeKey, type Repo } from '../../support/notary-builder/index.js';
 
 const GUN = 'example.com/team/app';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileKv } from '../../../src/store/file-kv.js';
 import { KvTrustState } from '../../../src/store/kv-trust-state.js';
-import { TrustClient, type MetadataFetcher } from '../../../src/trust/client.js';
+import { TrustClient, type MetadataFetcher } from '../../../src/signatures/dct/client.js';
 import { buildRepo, makeCertKey, makeKey } from '../../support/signed-repo.js';
 
 const GUN = 'example.com/team/app';

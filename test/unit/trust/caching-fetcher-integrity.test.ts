@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { FileKv } from '../../../src/store/file-kv.js';
 import { KvTrustState } from '../../../src/store/kv-trust-state.js';
 import { MemoryKv } from '../../../src/store/memory-kv.js';
-import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/trust/client.js';
-import { CachingFetcher } from '../../../src/trust/fetch/caching-fetcher.js';
-import { TrustService } from '../../../src/trust/trust-service.js';
+import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/signatures/dct/client.js';
+import { CachingFetcher } from '../../../src/signatures/dct/fetch/caching-fetcher.js';
+import { TrustService } from '../../../src/signatures/dct/trust-service.js';
 import type { KvStore } from '../../../src/store/kv.js';
 import { buildRepo, makeCertKey, makeKey } from '../../support/signed-repo.js';
 

@@ -1,8 +1,8 @@
 // docker/go canonical/json vectors (NOTARY.md §4) and notary's key IDs on its own fixture.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { canonicalBytes, compareUtf8, parseJson } from '../../../src/trust/verify/canonical-json.js';
-import { canonicalKeyId, keyIdOf, makeKey } from '../../../src/trust/verify/keys.js';
+import { canonicalBytes, compareUtf8, parseJson } from '../../../src/signatures/dct/verify/canonical-json.js';
+import { canonicalKeyId, keyIdOf, makeKey } from '../../../src/signatures/dct/verify/keys.js';
 
 const canon = (text: string) => canonicalBytes(parseJson(Buffer.from(text), 't')).toString('utf8');
 

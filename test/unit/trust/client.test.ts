@@ -4,10 +4,10 @@
 import { describe, expect, it } from 'vitest';
 import { fail } from '../../../src/errors.js';
 import { MemoryKv } from '../../../src/store/memory-kv.js';
-import { DEFAULT_FETCH_LIMITS, TrustClient, type FetchLimits, type MetadataFetcher, type TrustStateStore } from '../../../src/trust/client.js';
-import { CachingFetcher } from '../../../src/trust/fetch/caching-fetcher.js';
-import { MemoryTrustState } from '../../../src/trust/state/memory-state.js';
-import type { TrustPinning } from '../../../src/trust/verify/root.js';
+import { DEFAULT_FETCH_LIMITS, TrustClient, type FetchLimits, type MetadataFetcher, type TrustStateStore } from '../../../src/signatures/dct/client.js';
+import { CachingFetcher } from '../../../src/signatures/dct/fetch/caching-fetcher.js';
+import { MemoryTrustState } from '../../../src/signatures/dct/state/memory-state.js';
+import type { TrustPinning } from '../../../src/signatures/dct/verify/root.js';
 import {
   buildRepo,
   digestOf,

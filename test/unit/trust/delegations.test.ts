@@ -2,8 +2,8 @@
 // notary skips (expired, under threshold, absent from the snapshot) and what is fatal; limits.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { TrustClient, type MetadataFetcher } from '../../../src/trust/client.js';
-import { MemoryTrustState } from '../../../src/trust/state/memory-state.js';
+import { TrustClient, type MetadataFetcher } from '../../../src/signatures/dct/client.js';
+import { MemoryTrustState } from '../../../src/signatures/dct/state/memory-state.js';
 import { buildRepo, makeCertKey, makeKey, type DelegationSpec } from '../../support/signed-repo.js';
 
 const GUN = 'example.com/team/app';

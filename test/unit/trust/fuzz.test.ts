@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { isTrustgateError } from '../../../src/errors.js';
-import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/trust/client.js';
-import { MemoryTrustState } from '../../../src/trust/state/memory-state.js';
+import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/signatures/dct/client.js';
+import { MemoryTrustState } from '../../../src/signatures/dct/state/memory-state.js';
 
 const GUN = 'docker.com/notary0.3/tst';
 const NOW = new Date('2026-01-01T00:00:00Z');

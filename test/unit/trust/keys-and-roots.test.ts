@@ -3,9 +3,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { TrustClient, type MetadataFetcher } from '../../../src/trust/client.js';
-import { MemoryTrustState } from '../../../src/trust/state/memory-state.js';
-import type { TrustPinning } from '../../../src/trust/verify/root.js';
+import { TrustClient, type MetadataFetcher } from '../../../src/signatures/dct/client.js';
+import { MemoryTrustState } from '../../../src/signatures/dct/state/memory-state.js';
+import type { TrustPinning } from '../../../src/signatures/dct/verify/root.js';
 import { buildRepo, makeCertKey, makeKey, type RepoSpec } from '../../support/signed-repo.js';
 
 const GUN = 'example.com/team/app';

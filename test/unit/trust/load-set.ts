@@ -1,8 +1,8 @@
 // Test helper: load a builder repository into a TrustedSet the way TrustClient.attempt does
 // (timestamp → snapshot → targets → pre-order DFS of delegations), minus the I/O.
-import { parseEnvelope } from '../../../src/trust/model/metadata.js';
-import { TrustedSet, type SetLimits, type VersionFloors } from '../../../src/trust/trusted-set.js';
-import { validateRoot } from '../../../src/trust/verify/root.js';
+import { parseEnvelope } from '../../../src/signatures/dct/model/metadata.js';
+import { TrustedSet, type SetLimits, type VersionFloors } from '../../../src/signatures/dct/trusted-set.js';
+import { validateRoot } from '../../../src/signatures/dct/verify/root.js';
 import type { Repo } from '../../support/notary-builder/index.js';
 
 export function loadSet(repo: Repo, o: { floors?: VersionFloors; now?: Date; limits?: SetLimits } = {}): TrustedSet {

@@ -3,8 +3,8 @@
 // targets/releases rsa-x509 signed rsapss, expiries written with -05:00 offsets and 8–9 fraction
 // digits. Checklist 1, 2, 8, 18, 39.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { TrustClient } from '../../../src/trust/client.js';
-import { MemoryTrustState } from '../../../src/trust/state/memory-state.js';
+import { TrustClient } from '../../../src/signatures/dct/client.js';
+import { MemoryTrustState } from '../../../src/signatures/dct/state/memory-state.js';
 import { MemoryFetcher, readFiles } from '../../support/notary-builder/index.js';
 
 const GUN = 'docker.com/notary0.3/tst';

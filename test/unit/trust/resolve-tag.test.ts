@@ -2,7 +2,7 @@
 // look in targets/releases and its subtree, then targets and the rest; accept only a hit in
 // targets/releases or targets.
 import { describe, expect, it } from 'vitest';
-import { resolveTag } from '../../../src/trust/resolve-tag.js';
+import { resolveTag } from '../../../src/signatures/dct/resolve-tag.js';
 import { buildRepo, digestOf, makeKey, type DelegationOptions, type TargetValue } from '../../support/notary-builder/index.js';
 import { loadSet } from './load-set.js';
 

@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { fail } from '../../../src/errors.js';
 import { MemoryKv } from '../../../src/store/memory-kv.js';
 import { KvTrustState } from '../../../src/store/kv-trust-state.js';
-import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/trust/client.js';
-import { CachingFetcher } from '../../../src/trust/fetch/caching-fetcher.js';
-import { TrustService } from '../../../src/trust/trust-service.js';
+import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/signatures/dct/client.js';
+import { CachingFetcher } from '../../../src/signatures/dct/fetch/caching-fetcher.js';
+import { TrustService } from '../../../src/signatures/dct/trust-service.js';
 import { buildRepo, makeCertKey, makeKey } from '../../support/signed-repo.js';
 
 const GUN = 'example.com/team/app';

@@ -2,9 +2,9 @@
 // misses, and no stale set kept after a failure. Driven by the real notary 0.3 fixture and a clock.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/trust/client.js';
-import { MemoryTrustState } from '../../../src/trust/state/memory-state.js';
-import { TrustService } from '../../../src/trust/trust-service.js';
+import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/signatures/dct/client.js';
+import { MemoryTrustState } from '../../../src/signatures/dct/state/memory-state.js';
+import { TrustService } from '../../../src/signatures/dct/trust-service.js';
 import { buildRepo, makeCertKey, makeKey } from '../../support/signed-repo.js';
 
 const GUN = 'docker.com/notary0.3/tst';

@@ -2,9 +2,9 @@
 // delegations, each hash-linked, signed, versioned and unexpired. No fetcher: the test hands the
 // repository's bytes to the set in notary's order. Checklist 12, 13, 14, 15, 26–31, 34–37.
 import { describe, expect, it } from 'vitest';
-import { parseEnvelope } from '../../../src/trust/model/metadata.js';
-import { TrustedSet, type SetLimits, type VersionFloors } from '../../../src/trust/trusted-set.js';
-import { validateRoot } from '../../../src/trust/verify/root.js';
+import { parseEnvelope } from '../../../src/signatures/dct/model/metadata.js';
+import { TrustedSet, type SetLimits, type VersionFloors } from '../../../src/signatures/dct/trusted-set.js';
+import { validateRoot } from '../../../src/signatures/dct/verify/root.js';
 import { loadSet } from './load-set.js';
 import { buildRepo, makeCertKey, makeKey, withKey, type BuildOptions, type Json, type Repo, type Signed, type WireOptions } from '../../support/notary-builder/index.js';
 

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseBearerChallenge } from '../../../../src/http/bearer-auth.js';
-import { NotaryHttpFetcher, type NotaryHttpOptions } from '../../../../src/trust/fetch/http-fetcher.js';
-import type { MetadataRequest } from '../../../../src/trust/client.js';
+import { NotaryHttpFetcher, type NotaryHttpOptions } from '../../../../src/signatures/dct/fetch/http-fetcher.js';
+import type { MetadataRequest } from '../../../../src/signatures/dct/client.js';
 import { makePki, type Pki } from '../../../support/pki.js';
 
 const GUN = 'example.com/team/app';

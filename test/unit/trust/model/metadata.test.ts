@@ -1,9 +1,9 @@
 // Structure rules of notary's tuf/data (NOTARY.md §3; checklist 13, 36, 38, 39, 42): everything that
 // makes a file invalid before any signature is looked at is MALFORMED.
 import { describe, expect, it } from 'vitest';
-import { time } from '../../../../src/trust/model/json-fields.js';
-import { parseEnvelope, parseRoot, parseSnapshot, parseTargets, parseTimestamp } from '../../../../src/trust/model/metadata.js';
-import { isDelegationName } from '../../../../src/trust/model/names.js';
+import { time } from '../../../../src/signatures/dct/model/json-fields.js';
+import { parseEnvelope, parseRoot, parseSnapshot, parseTargets, parseTimestamp } from '../../../../src/signatures/dct/model/metadata.js';
+import { isDelegationName } from '../../../../src/signatures/dct/model/names.js';
 import { buildRepo, makeKey, wireJson, type Json, type Signed } from '../../../support/notary-builder/index.js';
 
 const GUN = 'example.com/team/app';

@@ -2,7 +2,7 @@
 // checked against src's encoder AND the builder's independent one, so the two cannot share a bug
 // that signing would hide.
 import { describe, expect, it } from 'vitest';
-import { canonicalBytes, compareUtf8, parseJson, MAX_JSON_DEPTH } from '../../../../src/trust/verify/canonical-json.js';
+import { canonicalBytes, compareUtf8, parseJson, MAX_JSON_DEPTH } from '../../../../src/signatures/dct/verify/canonical-json.js';
 import { canonicalJson, utf8Order, wireJson, type Json, type WireOptions } from '../../../support/notary-builder/index.js';
 
 const srcCanon = (wire: string | Buffer) => canonicalBytes(parseJson(Buffer.from(wire), 'test'));

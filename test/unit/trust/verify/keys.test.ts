@@ -2,8 +2,8 @@
 // fixture and against the builder's independent computation.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { canonicalKeyId, keyFromCertChain, keyIdOf, makeKey as srcKey, nodeKeyOf } from '../../../../src/trust/verify/keys.js';
-import { certChainToPem, parsePemCertificates } from '../../../../src/trust/verify/x509.js';
+import { canonicalKeyId, keyFromCertChain, keyIdOf, makeKey as srcKey, nodeKeyOf } from '../../../../src/signatures/dct/verify/keys.js';
+import { certChainToPem, parsePemCertificates } from '../../../../src/signatures/dct/verify/x509.js';
 import { canonicalKeyIdOf, keyId, makeCa, makeCertKey, makeKey, type KeyKind, type TestKey } from '../../../support/notary-builder/index.js';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../../../fixtures/notary0.3-tst/${name}`, import.meta.url), 'utf8'));

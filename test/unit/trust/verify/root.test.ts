@@ -1,8 +1,8 @@
 // Root validation as notary's trustpinning/certs.go ValidateRoot (NOTARY.md §6; checklist 19–25):
 // leaf certificate rules, PEM re-encoding, thresholds, rotation and trust pinning. Pure: `now` is passed.
 import { describe, expect, it } from 'vitest';
-import { parseEnvelope } from '../../../../src/trust/model/metadata.js';
-import { cnMatchesGun, validateRoot, type TrustedRoot, type TrustPinning } from '../../../../src/trust/verify/root.js';
+import { parseEnvelope } from '../../../../src/signatures/dct/model/metadata.js';
+import { cnMatchesGun, validateRoot, type TrustedRoot, type TrustPinning } from '../../../../src/signatures/dct/verify/root.js';
 import { buildRepo, canonicalKeyIdOf, makeCa, makeCertKey, makeKey, withPem, type BuildOptions, type CertKey, type TestKey } from '../../../support/notary-builder/index.js';
 
 const GUN = 'example.com/team/app';

@@ -1,9 +1,9 @@
 // Signature methods and threshold counting (NOTARY.md §5; checklist 8, 9, 10, 11). Signatures come
 // from the builder (node:crypto, notary's parameters) over its own canonical bytes.
 import { describe, expect, it } from 'vitest';
-import { parseEnvelope } from '../../../../src/trust/model/metadata.js';
-import { makeKey as srcKey, type PublicKey } from '../../../../src/trust/verify/keys.js';
-import { checkThreshold, verifySignature, verifyThreshold, type Signature } from '../../../../src/trust/verify/signatures.js';
+import { parseEnvelope } from '../../../../src/signatures/dct/model/metadata.js';
+import { makeKey as srcKey, type PublicKey } from '../../../../src/signatures/dct/verify/keys.js';
+import { checkThreshold, verifySignature, verifyThreshold, type Signature } from '../../../../src/signatures/dct/verify/signatures.js';
 import { canonicalJson, makeCertKey, makeKey, signaturesFor, signBytes, wireJson, withKey, type SignOptions, type TestKey } from '../../../support/notary-builder/index.js';
 
 const msg = canonicalJson({ _type: 'Targets', expires: '2031-01-01T00:00:00Z', targets: {}, version: 1 });

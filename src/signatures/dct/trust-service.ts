@@ -1,0 +1,306 @@
+// What the proxy asks of trust: verified tag → target, and the list of signed tags. Keeps each GUN's
+// verified set in memory until the timestamp's cache period ends (never past any role's expiry), and
+// coalesces concurrent misses for one GUN into one update (single-flight).
+import { fail, isTrustgateError } from '../../errors.js';
+import type { KvStore } from '../../store/kv.js';
+import type { Clock, TrustClient } from './client.js';
+import type { CachingFetcher } from './fetch/caching-fetcher.js';
+import { resolveTag, type SignedTarget } from './resolve-tag.js';
+import type { TrustedSet } from './trusted-set.js';
+import { isValidTag } from './model/names.js';
+import { earliestRootCertExpiry } from './verify/root.js';
+import type { VerifiedRecords } from './state/verified-records.js';
+
+export interface TrustServiceOptions {
+  client: TrustClient;
+  clock: Clock;
+  /** Seconds a verified set is used before the timestamp is re-checked. 0 = every request. */
+  cacheSeconds: number;
+  /** Bytes of verified metadata kept in memory (sum of the raw files of each set; default 128 MiB). */
+  maxBytes?: number;
+  /** Shared store: cross-replica update locks. */
+  kv?: KvStore | undefined;
+  /** Reports whether an update had to use stale metadata (notary unreachable). */
+  fetcher?: (Pick<CachingFetcher, 'takeStale' | 'commit' | 'discard'> & Partial<Pick<CachingFetcher, 'retryFromSource'>>) | undefined;
+  /** Seconds a "no trust data" answer is remembered (default 30). */
+  negativeSeconds?: number;
+  /** How many "no trust data" answers are remembered at most (default 10,000; least recent go first). */
+  negativeEntries?: number;
+  /** How long a replica waits for another replica's update of the same GUN (default 10 s). */
+  lockWaitMs?: number;
+  /** When each GUN was last verified: what frozen trust resolves from (written after every live update). */
+  records?: VerifiedRecords | undefined;
+  /** notary.frozenAt: live sets are not used past it, so the first update after the freeze is a frozen one. */
+  frozenAt?: Date | undefined;
+}
+
+/** A resolved tag, and how: from stale-if-error data, or from trust frozen at an instant (ISO). */
+export type ResolvedTarget = SignedTarget & { stale: boolean; frozen?: string | undefined };
+
+/** What a DCT proof is called in X-Trustgate-Verified-By and the audit line's satisfiedBy. */
+export function dctLabel(t: { role: string; frozen?: string | undefined }): string {
+  return t.frozen ? `dct ${t.role} frozen ${t.frozen}` : `dct ${t.role}`;
+}
+
+interface Entry {
+  set: TrustedSet;
+  /** Raw size of the set's files: what the memory bound counts (parsed forms are a small multiple). */
+  bytes: number;
+  until: number;
+  stale: boolean;
+  /** Tags already resolved against this set (it is immutable): the warm path is a map lookup. */
+  resolved?: Map<string, ResolvedTarget>;
+  /** Signed digest → the first signed tag that maps to it (digestPulls: signed), built once per set. */
+  byDigest?: Map<string, SignedTarget>;
+}
+
+function isUnreachable(err: unknown): boolean {
+  return isTrustgateError(err) && (err.code === 'NOTARY_UNAVAILABLE' || err.code === 'TIMEOUT');
+}
+
+function setBytes(set: TrustedSet): number {
+  let n = set.root.env.raw.length + (set.timestamp?.env.raw.length ?? 0) + (set.snapshot?.env.raw.length ?? 0);
+  for (const t of set.targets.values()) n += t.env.raw.length;
+  return n;
+}
+
+/**
+ * Earliest expiry of any role (or root certificate) in the set: cached data is never used past it. A
+ * frozen set's timestamp and snapshot were checked at the freeze (TrustedSet.frozenAt) and do not count.
+ */
+export function earliestExpiry(set: TrustedSet): number {
+  let t = Math.min(set.root.root.expires.getTime(), earliestRootCertExpiry(set.root.root)?.getTime() ?? Infinity);
+  if (set.timestamp && !set.frozenAt) t = Math.min(t, set.timestamp.ts.expires.getTime());
+  if (set.snapshot && !set.frozenAt) t = Math.min(t, set.snapshot.snap.expires.getTime());
+  for (const r of set.targets.values()) t = Math.min(t, r.targets.expires.getTime());
+  return t;
+}
+
+export class TrustService {
+  private readonly entries = new Map<string, Entry>();
+  private readonly inflight = new Map<string, Promise<Entry>>();
+  private readonly maxBytes: number;
+  private bytes = 0;
+  // "No trust data" answers, GUN → until (ms). In process and bounded in count: every unknown
+  // repository name a client makes up would otherwise be one more entry in the shared store.
+  private readonly negatives = new Map<string, { at: number; until: number; code: 'TRUST_DATA_MISSING' | 'FROZEN_NO_STATE' }>();
+  // GUN → when it was last revalidated because a tag was missing from cached data: at most once a second
+  // per repository, so a flood of unsigned-tag requests cannot multiply requests to the notary server.
+  private readonly revalidated = new Map<string, number>();
+
+  constructor(private readonly opts: TrustServiceOptions) {
+    this.maxBytes = opts.maxBytes ?? 128 * 1024 * 1024;
+  }
+
+  async verifiedSet(gun: string): Promise<TrustedSet> {
+    return (await this.entry(gun)).set;
+  }
+
+  /** `revalidate`: update now even within the cache period, asking the server past the shared timestamp. */
+  private async entry(gun: string, revalidate = false): Promise<Entry> {
+    const now = this.opts.clock.now().getTime();
+    const e = this.entries.get(gun);
+    if (e && e.until > now && !revalidate) return e;
+    let p = this.inflight.get(gun);
+    if (!p) {
+      p = this.update(gun, revalidate).then(
+        (entry) => {
+          this.remember(gun, entry);
+          return entry;
+        },
+        (err) => {
+          // A failed update must not leave a stale "verified" set behind. A failed revalidation of a set
+          // still within its cache period leaves it: that set is as good as it was a moment ago.
+          if (!revalidate) this.forget(gun);
+          throw err;
+        },
+      );
+      p = p.finally(() => this.inflight.delete(gun));
+      this.inflight.set(gun, p);
+    }
+    return p;
+  }
+
+  /**
+   * One update, coalesced across replicas: the lock holder fetches, the others wait for it and then
+   * find the fresh timestamp and content-addressed metadata in the shared store.
+   */
+  private async update(gun: string, revalidate = false): Promise<Entry> {
+    const kv = this.opts.kv;
+    const negUntil = this.negatives.get(gun);
+    if (!revalidate && negUntil !== undefined && negUntil.until > this.opts.clock.now().getTime()) {
+      throw fail(negUntil.code, `no trust data for ${gun}${negUntil.code === 'FROZEN_NO_STATE' ? ' verified before DCT trust was frozen' : ''} (remembered for ${this.opts.negativeSeconds ?? 30} s)`);
+    }
+    this.negatives.delete(gun);
+    let release: (() => Promise<void>) | undefined;
+    if (kv) {
+      const deadline = Date.now() + (this.opts.lockWaitMs ?? 10_000);
+      while (!(release = await kv.tryLock(`lock:update:${gun}`, 15_000)) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    try {
+      const attempt = async () => {
+        try {
+          const s = await this.opts.client.update(gun, { revalidate });
+          await this.opts.fetcher?.commit(gun);
+          return s;
+        } catch (err) {
+          this.opts.fetcher?.discard(gun);
+          throw err;
+        }
+      };
+      let set;
+      try {
+        set = await attempt();
+      } catch (err) {
+        // The shared store is not a root of trust: when an update that used a timestamp another
+        // replica stored fails (forged, replayed, lowered floors), it is tried once more from notary.
+        if (isUnreachable(err) || !this.opts.fetcher?.retryFromSource?.(gun)) throw err;
+        set = await attempt();
+      }
+      const stale = this.opts.fetcher?.takeStale(gun) ?? false;
+      if (!set.frozenAt && !stale) {
+        // Best effort: a store that cannot take the record now keeps the previous one (still a set
+        // verified before any freeze), and the next update writes it again.
+        await this.opts.records?.write(gun, set, set.now, this.opts.frozenAt !== undefined).catch(() => undefined);
+      }
+      let until = stale
+        ? set.now.getTime() + 5_000 // try the server again soon
+        : Math.min(set.now.getTime() + this.opts.cacheSeconds * 1000, earliestExpiry(set));
+      // A live set is not used past the freeze: the next answer comes from the frozen state.
+      if (!set.frozenAt && this.opts.frozenAt) until = Math.min(until, this.opts.frozenAt.getTime());
+      return { set, bytes: setBytes(set), until: Math.min(until, earliestExpiry(set)), stale };
+    } catch (err) {
+      if (isTrustgateError(err) && (err.code === 'TRUST_DATA_MISSING' || err.code === 'FROZEN_NO_STATE')) this.rememberMissing(gun, err.code);
+      throw err;
+    } finally {
+      await release?.();
+    }
+  }
+
+  private rememberMissing(gun: string, code: 'TRUST_DATA_MISSING' | 'FROZEN_NO_STATE'): void {
+    this.negatives.delete(gun);
+    const now = this.opts.clock.now().getTime();
+    this.negatives.set(gun, { at: now, until: now + (this.opts.negativeSeconds ?? 30) * 1000, code });
+    const max = this.opts.negativeEntries ?? 10_000;
+    for (const g of this.negatives.keys()) {
+      if (this.negatives.size <= max) break;
+      this.negatives.delete(g);
+    }
+  }
+
+  private forget(gun: string): void {
+    const old = this.entries.get(gun);
+    if (!old) return;
+    this.entries.delete(gun);
+    this.bytes -= old.bytes;
+  }
+
+  /** Least recently updated sets go first once the byte bound is reached. */
+  private remember(gun: string, entry: Entry): void {
+    this.forget(gun);
+    this.entries.set(gun, entry);
+    this.bytes += entry.bytes;
+    for (const g of this.entries.keys()) {
+      if (this.bytes <= this.maxBytes || g === gun) break;
+      this.forget(g);
+    }
+  }
+
+  /**
+   * Verified tag → target. A tag (or a whole repository) missing from data cached more than a second ago
+   * is looked up once more with a revalidated timestamp, so a tag signed a moment ago is served at once
+   * rather than after the cache period; that revalidation is single-flight and at most once a second per
+   * repository. A tag moved to another digest is seen when the cache period (limits.trustCacheSeconds) ends.
+   */
+  async resolve(gun: string, tag: string): Promise<ResolvedTarget> {
+    let e: Entry;
+    try {
+      e = await this.entry(gun);
+    } catch (err) {
+      const neg = this.negatives.get(gun);
+      if (!isTrustgateError(err) || err.code !== 'TRUST_DATA_MISSING' || !neg || !this.mayRevalidate(gun, neg.at)) throw err;
+      e = await this.entry(gun, true);
+    }
+    try {
+      return this.resolveIn(e, gun, tag);
+    } catch (err) {
+      if (!isTrustgateError(err) || err.code !== 'TAG_NOT_SIGNED' || e.set.frozenAt || !this.mayRevalidate(gun, e.set.now.getTime())) throw err;
+      const fresh = await this.entry(gun, true).catch(() => undefined);
+      if (!fresh || fresh === e) throw err;
+      return this.resolveIn(fresh, gun, tag);
+    }
+  }
+
+  /** True (and counted) when data from `since` is over a second old and the GUN was not revalidated in the last second. */
+  private mayRevalidate(gun: string, since: number): boolean {
+    const now = this.opts.clock.now().getTime();
+    if (now - since < 1000 || now - (this.revalidated.get(gun) ?? -Infinity) < 1000) return false;
+    this.revalidated.delete(gun);
+    this.revalidated.set(gun, now);
+    for (const g of this.revalidated.keys()) {
+      if (this.revalidated.size <= (this.opts.negativeEntries ?? 10_000)) break;
+      this.revalidated.delete(g);
+    }
+    return true;
+  }
+
+  private resolveIn(e: Entry, gun: string, tag: string): ResolvedTarget {
+    e.resolved ??= new Map();
+    let r = e.resolved.get(tag);
+    if (!r) {
+      const frozen = e.set.frozenAt?.toISOString();
+      r = { ...resolveTag(gun, tag, e.set.targets, e.set.skipped), stale: e.stale, ...(frozen ? { frozen } : {}) };
+      if (e.resolved.size < 10_000) e.resolved.set(tag, r);
+    }
+    return r;
+  }
+
+  /**
+   * What resolve() would answer, synchronously, when it needs no I/O and no work: the GUN's verified
+   * set is in memory and within its cache period, and this tag was resolved against it before. Else
+   * undefined (and resolve() decides). The warm request path answers without a promise through this.
+   */
+  resolvedNow(gun: string, tag: string): ResolvedTarget | undefined {
+    const e = this.entries.get(gun);
+    if (!e?.resolved) return undefined;
+    const clock = this.opts.clock;
+    if (e.until <= (clock.nowMs ? clock.nowMs() : clock.now().getTime())) return undefined;
+    return e.resolved.get(tag);
+  }
+
+  /**
+   * A tag signed in targets/releases or targets that maps to this digest now, or undefined
+   * (`digestPulls: signed`). The map is built once per verified set.
+   */
+  async signedTagForDigest(gun: string, digest: string): Promise<SignedTarget | undefined> {
+    const e = await this.entry(gun);
+    if (!e.byDigest) {
+      const m = new Map<string, SignedTarget>();
+      for (const t of signedTagsOf(gun, e.set)) if (!m.has(t.digest)) m.set(t.digest, t);
+      e.byDigest = m;
+    }
+    return e.byDigest.get(digest);
+  }
+
+  /** Tags docker would pull with trust: those that resolve to targets/releases or targets. */
+  async signedTags(gun: string): Promise<SignedTarget[]> {
+    return signedTagsOf(gun, await this.verifiedSet(gun));
+  }
+}
+
+function signedTagsOf(gun: string, set: TrustedSet): SignedTarget[] {
+  const names = new Set<string>();
+  for (const role of ['targets/releases', 'targets']) for (const name of set.targets.get(role)?.targets.targets.keys() ?? []) names.add(name);
+  const out: SignedTarget[] = [];
+  for (const name of names) {
+    if (!isValidTag(name)) continue; // a target name no client could ask for as a tag
+    try {
+      out.push(resolveTag(gun, name, set.targets, set.skipped));
+    } catch {
+      /* not trusted for pulls (e.g. outside the role's paths): not listed */
+    }
+  }
+  return out;
+}
