@@ -9,11 +9,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { makeCosignKey, pushClassicSignatures, signPayload, simpleSigningPayload } from '../test/support/cosign-sign.js';
+import { cosignSignImage, makeCosignKey } from '../test/support/cosign-sign.js';
 import { startRegistry } from '../test/support/docker-registry.js';
 import { NotaryCli } from '../test/support/notary-cli.js';
 import { startNotary } from '../test/support/notary-server.js';
-import { derB64, jwsEnvelope, makeCa, makeLeaf, pushSignatures, writeNotationTrust } from '../test/support/notation-sign.js';
+import { acmeNotation } from '../test/support/notation-sign.js';
 import { pushImage } from '../test/support/oci-image.js';
 import { makePki } from '../test/support/pki.js';
 import { startTrustgate } from '../test/support/trustgate-process.js';
@@ -47,8 +47,7 @@ async function main(): Promise<void> {
   stops.push(() => registry.stop(), () => notary.stop());
   const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
   const cosign = makeCosignKey();
-  const ca = makeCa(dir, 'acme');
-  const builder = makeLeaf(dir, 'builder', ca, '/C=US/ST=WA/O=acme/OU=Build/CN=builder');
+  const notation = acmeNotation(dir);
   let manifestBytes = 0;
   let image: { manifest: Buffer; mediaType: string; digest: string } = { manifest: Buffer.alloc(0), mediaType: '', digest: '' };
   for (const f of FORMS) {
@@ -61,16 +60,11 @@ async function main(): Promise<void> {
     const file = join(dir, `m-${f.repo.replace('/', '_')}`);
     writeFileSync(file, img.manifest);
     await cli.sign(gun, 'v1', file);
-    const payload = simpleSigningPayload(img.digest, { repo: gun });
-    await pushClassicSignatures(registry.url, f.repo, img.digest, [{ payload, signature: signPayload(payload, cosign.privateKey) }]);
-    const target = { mediaType: img.mediaType, digest: img.digest, size: img.manifest.length };
-    await pushSignatures(registry.url, f.repo, target, [await jwsEnvelope({ signer: builder, chain: [derB64(builder.cert), derB64(ca.cert)], target })]);
+    await cosignSignImage(registry.url, registry.host, f.repo, img.digest, cosign.privateKey);
+    await notation.sign(registry.url, f.repo, img);
   }
   const keyFile = join(dir, 'cosign.pub');
   writeFileSync(keyFile, cosign.publicPem);
-  const notation = writeNotationTrust(dir, [['ca', 'acme', ca.cert]], [
-    { name: 'acme', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
-  ]);
   // The default configuration; only the upstream and its repositories are set.
   const tg = await startTrustgate(
     dir,

@@ -15,9 +15,9 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBlob } from '../support/blob-push.js';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
-import { NotaryCli } from '../support/notary-cli.js';
+import { NotaryCli, pushSignedImage } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
-import { pushImage, type PushedImage } from '../support/oci-image.js';
+import type { PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
@@ -116,10 +116,7 @@ beforeAll(async () => {
   [origin, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
   const gun = `${origin.host}/${REPO}`;
   const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
-  await cli.initRepo(gun);
-  image = await pushImage(dir, origin.host, REPO, 'v1');
-  writeFileSync(join(dir, 'v1'), image.manifest);
-  await cli.sign(gun, 'v1', join(dir, 'v1'));
+  image = await pushSignedImage(cli, dir, origin.host, REPO, 'v1');
   const online = join(dir, 'online.yaml');
   writeFileSync(online, stringify({ upstreams: [{ name: 'origin', registry: origin.url, gun: origin.host, notary: { url: notary.url, ca: notary.caFile } }], default: 'origin' }));
   bundle = join(dir, 'bundle.json');

@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
-import { makeCosignKey, pushClassicSignatures, signPayload, simpleSigningPayload } from '../support/cosign-sign.js';
+import { cosignSignImage, makeCosignKey } from '../support/cosign-sign.js';
 import { NotaryCli } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
-import { derB64, jwsEnvelope, makeCa, makeLeaf, pushSignatures, writeNotationTrust, type KeyPair } from '../support/notation-sign.js';
+import { acmeNotation } from '../support/notation-sign.js';
 import { pushImage, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { stopAndRemove } from '../support/spawn-server.js';
@@ -26,8 +26,7 @@ let registry: Registry;
 let notary: NotaryLab;
 let proxy: Trustgate;
 let cli: NotaryCli;
-let builder: KeyPair;
-let ca: KeyPair;
+let notation: ReturnType<typeof acmeNotation>;
 const cosignKey = makeCosignKey();
 const TAG_TTL_SECONDS = 3;
 
@@ -56,16 +55,8 @@ const SERVES: Record<Form, string[]> = {
 const FORMS = Object.keys(REQUIRE) as Form[];
 const images = new Map<string, PushedImage>();
 
-async function cosignSign(repo: string, img: PushedImage): Promise<void> {
-  const payload = simpleSigningPayload(img.digest, { repo: `${registry.host}/${repo}` });
-  await pushClassicSignatures(registry.url, repo, img.digest, [{ payload, signature: signPayload(payload, cosignKey.privateKey) }]);
-}
-
-async function notationSign(repo: string, img: PushedImage): Promise<void> {
-  const target = { mediaType: img.mediaType, digest: img.digest, size: img.manifest.length };
-  const env = await jwsEnvelope({ signer: builder, chain: [derB64(builder.cert), derB64(ca.cert)], target });
-  await pushSignatures(registry.url, repo, target, [env]);
-}
+const cosignSign = (repo: string, img: PushedImage) => cosignSignImage(registry.url, registry.host, repo, img.digest, cosignKey.privateKey);
+const notationSign = (repo: string, img: PushedImage) => notation.sign(registry.url, repo, img);
 
 async function dctSign(repo: string, tag: string, img: PushedImage, init: boolean): Promise<void> {
   const gun = `${registry.host}/${repo}`;
@@ -88,6 +79,17 @@ async function get(path: string, method: 'GET' | 'HEAD' = 'GET'): Promise<{ stat
     /* a manifest or nothing */
   }
   return { status: res.statusCode, digest: res.headers['docker-content-digest'] as string | undefined, code, body };
+}
+
+/** GET `path` every 50 ms until `done` says so or `maxMs` pass: the last answer and how long it took. */
+async function pollUntil(path: string, done: (r: Awaited<ReturnType<typeof get>>) => boolean, maxMs: number): Promise<{ r: Awaited<ReturnType<typeof get>>; took: number }> {
+  const t0 = Date.now();
+  let r = await get(path);
+  while (!done(r) && Date.now() - t0 < maxMs) {
+    await new Promise((res) => setTimeout(res, 50));
+    r = await get(path);
+  }
+  return { r, took: Date.now() - t0 };
 }
 
 /** The raw audit lines trustgate wrote, in order. */
@@ -128,8 +130,7 @@ beforeAll(async () => {
   const pki = await makePki(dir);
   [registry, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
   cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
-  ca = makeCa(dir, 'acme');
-  builder = makeLeaf(dir, 'builder', ca, '/C=US/ST=WA/O=acme/OU=Build/CN=builder');
+  notation = acmeNotation(dir);
   for (const form of FORMS) {
     const repo = `f-${form}/app`;
     let dctInit = true;
@@ -146,9 +147,6 @@ beforeAll(async () => {
   }
   const keyFile = join(dir, 'cosign.pub');
   writeFileSync(keyFile, cosignKey.publicPem);
-  const notation = writeNotationTrust(dir, [['ca', 'acme', ca.cert]], [
-    { name: 'acme', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
-  ]);
   proxy = await startTrustgate(dir, {
     upstreams: [
       {
@@ -292,13 +290,7 @@ describe('freshness', () => {
     const img = await pushImage(dir, registry.host, repo, 'v1', 'fresh-1');
     expect((await get(`/v2/${repo}/manifests/v1`)).code).toBe('COSIGN_UNSIGNED');
     await cosignSign(repo, img);
-    const t0 = Date.now();
-    let r = await get(`/v2/${repo}/manifests/v1`);
-    while (r.status !== 200 && Date.now() - t0 < 5000) {
-      await new Promise((res) => setTimeout(res, 50));
-      r = await get(`/v2/${repo}/manifests/v1`);
-    }
-    const took = Date.now() - t0;
+    const { r, took } = await pollUntil(`/v2/${repo}/manifests/v1`, (a) => a.status === 200, 5000);
     console.log(`fresh cosign signature served after ${took} ms`);
     expect(r.status).toBe(200);
     expect(r.digest).toBe(img.digest);
@@ -312,13 +304,7 @@ describe('freshness', () => {
     // Moved: the tag now names another image, which is signed. The cached resolution names the old one.
     const next = await pushImage(dir, registry.host, repo, 'v1', 'moved-signed');
     await notationSign(repo, next);
-    const t0 = Date.now();
-    let r = await get(`/v2/${repo}/manifests/v1`);
-    while (r.status !== 200 && Date.now() - t0 < 5000) {
-      await new Promise((res) => setTimeout(res, 50));
-      r = await get(`/v2/${repo}/manifests/v1`);
-    }
-    const took = Date.now() - t0;
+    const { r, took } = await pollUntil(`/v2/${repo}/manifests/v1`, (a) => a.status === 200, 5000);
     console.log(`moved and Notation-signed tag served after ${took} ms`);
     expect(r.status).toBe(200);
     expect(r.digest).toBe(next.digest);

@@ -88,3 +88,9 @@ export async function pushBundleReferrers(registry: string, repo: string, subjec
   await putReferrersIndex(registry, repo, subject.digest, entries);
   return entries.map((e) => e.digest);
 }
+
+/** Sign `digest` in `registryHost/repo` with `key` and push it in the tag form, as `cosign sign --key` does. */
+export async function cosignSignImage(registryUrl: string, registryHost: string, repo: string, digest: string, key: KeyObject): Promise<string> {
+  const payload = simpleSigningPayload(digest, { repo: `${registryHost}/${repo}` });
+  return pushClassicSignatures(registryUrl, repo, digest, [{ payload, signature: signPayload(payload, key) }]);
+}

@@ -201,3 +201,24 @@ export function writeNotationTrust(dir: string, stores: ReadonlyArray<readonly [
   writeFileSync(trustPolicy, JSON.stringify({ version: '1.0', trustPolicies: policies }));
   return { trustPolicy, trustStore };
 }
+
+/**
+ * One signer trusted by one strict policy for every repository: a CA `acme`, a leaf of OU=Build under
+ * it, notation's files trusting it, and `sign` pushing a JWS signature of an image to a registry.
+ */
+export function acmeNotation(dir: string): { ca: KeyPair; builder: KeyPair; trustPolicy: string; trustStore: string; sign(registryUrl: string, repo: string, img: { mediaType: string; digest: string; manifest: Buffer }): Promise<string[]> } {
+  const ca = makeCa(dir, 'acme');
+  const builder = makeLeaf(dir, 'builder', ca, '/C=US/ST=WA/O=acme/OU=Build/CN=builder');
+  const files = writeNotationTrust(dir, [['ca', 'acme', ca.cert]], [
+    { name: 'acme', registryScopes: ['*'], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=acme, OU=Build'] },
+  ]);
+  return {
+    ca,
+    builder,
+    ...files,
+    async sign(registryUrl, repo, img) {
+      const target = { mediaType: img.mediaType, digest: img.digest, size: img.manifest.length };
+      return pushSignatures(registryUrl, repo, target, [await jwsEnvelope({ signer: builder, chain: [derB64(builder.cert), derB64(ca.cert)], target })]);
+    },
+  };
+}
