@@ -339,7 +339,7 @@ export interface DigestQuery<M> extends TagQuery {
  * `digestPulls: signed`: a digest is served only when a signed tag maps to it now (dct) or a signature
  * of it satisfies the policy (notation, cosign), as the requirement's mode combines them.
  */
-async function satisfyDigest<M extends DecidedManifest>(ports: DecidePorts<M, any>, eff: EffectivePolicy, gun: string, m: M, digest: string, refusals: Refusals): Promise<string | undefined> {
+export async function satisfyDigest<M extends DecidedManifest>(ports: DecidePorts<M, any>, eff: EffectivePolicy, gun: string, m: M, digest: string, refusals: Refusals): Promise<string | undefined> {
   const { mode, of } = eff.require;
   const by: string[] = [];
   for (const kind of of) {

@@ -14,6 +14,7 @@ import { missingSourceRefusal, tagResolutionsOf, type ServerDeps, type UpstreamD
 import type { Expiring } from '../../store/expiring-lru.js';
 import type { TagResolution } from '../../registry/tag-resolutions.js';
 import type { Route } from '../route.js';
+import { coveredByParents, noteServedIndex } from './index-parents.js';
 
 type ManifestRoute = Extract<Route, { kind: 'manifest' }>;
 
@@ -194,6 +195,7 @@ export function decidePorts(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePo
 function enforce(deps: ServerDeps, d: Decision<CachedManifest>, t0: number, req: IncomingMessage, res: ServerResponse): void {
   audit(deps, { ...d.audit, durationMs: Math.round((performance.now() - t0) * 10) / 10 });
   if (d.outcome === 'refuse') throw d.error;
+  noteServedIndex(deps, d); // the children of an index served allow, for their pulls by digest
   writeManifest(req, res, d.manifest, d.digest, d.verifiedBy);
 }
 
@@ -205,7 +207,10 @@ async function handleDigest(deps: ServerDeps, up: UpstreamDeps, repo: string, di
     const m = await verifiedManifest(deps, up, repo, digest, undefined, acceptList(req), 'pulled by digest');
     return { m, stale: await revalidate(deps, up, repo, digest, m) };
   };
-  const d = await decideDigest({ upstream: up.config.name, gun, repo, tag: digest, digest, load }, eff, decidePorts(deps, up, eff, gun, repo, req));
+  const ports = decidePorts(deps, up, eff, gun, repo, req);
+  // A platform manifest of a covered multi-arch index is covered by it (index-parents.ts).
+  const coveredBy = coveredByParents(deps, up, eff, gun, repo, digest, ports, (d, length, what) => verifiedManifest(deps, up, repo, d, length, acceptList(req), what));
+  const d = await decideDigest({ upstream: up.config.name, gun, repo, tag: digest, digest, load, coveredBy }, eff, ports);
   enforce(deps, d, t0, req, res);
 }
 
