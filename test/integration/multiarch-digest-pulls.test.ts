@@ -206,6 +206,22 @@ describe('require: cosign, the index digest cosign-signed', () => {
     expect(lines).toContainEqual(expect.objectContaining({ ref: cosignIndex.children[0]!.digest, decision: 'allow', satisfiedBy: expect.stringMatching(new RegExp(`^index ${cosignIndex.digest} \\(cosign key `)) }));
   });
 
+  it('an index first answered by the warm path (after a tags/list filled the caches) still covers its children', async () => {
+    const fresh = await startTrustgate(dir, config, 'warm-first');
+    try {
+      const list = await fetch(`${fresh.url}/v2/c/multi/tags/list`);
+      expect(((await list.json()) as { tags: string[] }).tags).toContain('v1');
+      // The tag's resolution and verdict are cached now: this pull is answered synchronously, warm.
+      const index = await fetch(`${fresh.url}/v2/c/multi/manifests/v1`, { headers: { accept: cosignIndex.mediaType } });
+      expect(index.status).toBe(200);
+      expect(index.headers.get('docker-content-digest')).toBe(cosignIndex.digest);
+      const child = await byDigest(fresh, 'c/multi', cosignIndex.children[0]!.digest);
+      expect(child.status).toBe(200);
+    } finally {
+      await fresh.stop();
+    }
+  });
+
   it('serves the other child by digest too, and refuses a manifest the index does not list', async () => {
     const r = await byDigest(proxy, 'c/multi', cosignIndex.children[1]!.digest);
     expect(r.status).toBe(200);

@@ -18,6 +18,7 @@ import { dctLabel, type ResolvedTarget } from '../../signatures/dct/trust-servic
 import { missingSourceRefusal, tagResolutionsOf, type ServerDeps, type UpstreamDeps } from '../deps.js';
 import type { Route } from '../route.js';
 import { manifestHeaders, tagKey } from './manifest.js';
+import { noteServedIndex } from './index-parents.js';
 
 /** What one tag answers while the cache entries it was replayed from stay live. */
 interface WarmAnswer {
@@ -145,6 +146,9 @@ export class WarmTags {
     const r = replayTag({ upstream: up.config.name, gun: k.gun, repo, tag }, k.eff, ports);
     if (!r) return undefined;
     const d = r.decision;
+    // An index answered warm (a tags/list may have filled the caches before any pull) records its
+    // children too, as the full path does: its platform manifests are pulled by digest next.
+    noteServedIndex(deps, d);
     return { target: r.target, resolution: r.resolution, verdicts: r.verdicts as Expiring<unknown>[], config: up.config, audit: new PreparedAudit(d.audit), headers: manifestHeaders(d.manifest, d.digest, d.verifiedBy) };
   }
 }
