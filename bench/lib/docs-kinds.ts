@@ -3,7 +3,7 @@
 // ≥ 0.9× the DCT warm path, and no upstream request per warm request.
 import { readFileSync } from 'node:fs';
 import { benchEnv, type BenchEnv } from './report.js';
-import { BENCH_DOCS, replaceDocSection } from './docs-tables.js';
+import { BENCH_DOCS, renderHeadline, replaceDocSection } from './docs-tables.js';
 import type { LoadResult } from './load.js';
 
 export interface KindsResults {
@@ -57,7 +57,9 @@ export function renderKinds(r: KindsResults, env: BenchEnv = r.env ?? benchEnv()
 export function updateKindsDocs(r: KindsResults, files = BENCH_DOCS): Array<{ what: string; ok: boolean }> {
   const body = renderKinds(r);
   replaceDocSection(files.benchmarks, 'kinds', body);
-  replaceDocSection(files.readme, 'kinds', body);
+  // README keeps one headline table: re-rendered from the last proxy run, which now reads these results too.
+  const proxy = JSON.parse(readFileSync(new URL('../results/proxy.json', import.meta.url), 'utf8'));
+  replaceDocSection(files.readme, 'proxy-headline', renderHeadline(proxy, proxy.connections, proxy.env));
   return kindsGoals(r);
 }
 

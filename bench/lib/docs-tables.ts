@@ -73,7 +73,28 @@ export function renderHeadline(r: Results, connections: number, env: BenchEnv = 
       if (row) out.push(`| ${scenario} | ${target} | ${f(row.rps)} | ${f(row.p99, 1)} | ${f(row.rps / direct.rps, 2)} | ${f(row.rps / bare.rps, 2)} |`);
     }
   }
+  // The one headline table also carries the signature kinds (issue 25), from the last bench:kinds run:
+  // its ratios are to the bare floor of that run; there was no direct registry in it.
+  const kinds = savedKinds();
+  if (kinds) {
+    for (const method of ['HEAD', 'GET']) {
+      const bare = kinds.rows.find((x) => x.method === method && x.target === 'bare node:http');
+      for (const row of kinds.rows.filter((x) => x.method === method && x.target !== 'bare node:http' && x.target !== 'require: dct')) {
+        if (bare) out.push(`| ${method} manifest by tag | trustgate, ${row.target} † | ${f(row.rps)} | ${f(row.p99, 1)} | | ${f(row.rps / bare.rps, 2)} |`);
+      }
+    }
+    out.push('', `† \`npm run bench:kinds\`, run ${kinds.env?.date.slice(0, 10) ?? '?'} (commit ${kinds.env?.commit ?? '?'}): one image signed with DCT, cosign and Notation, one repository per \`require\` form, against a bare floor of the same run; the whole table, with × the DCT warm path and upstream requests per warm answer, is in [docs/benchmarks.md](docs/benchmarks.md#signature-kinds-warm-measured).`);
+  }
   return out.join('\n');
+}
+
+/** The last bench:kinds results, if there are any. */
+function savedKinds(): { rows: Array<{ method: string; target: string; rps: number; p99: number }>; env?: BenchEnv } | undefined {
+  try {
+    return JSON.parse(readFileSync(new URL('../results/signature-kinds.json', import.meta.url), 'utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
 /** README.md and docs/benchmarks.md, by default; tests pass copies. */
