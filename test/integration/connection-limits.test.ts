@@ -16,11 +16,10 @@ import { Client } from 'undici';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBlob } from '../support/blob-push.js';
-import { startRegistry, type Registry } from '../support/docker-registry.js';
-import { NotaryCli, pushSignedImage } from '../support/notary-cli.js';
-import { startNotary, type NotaryLab } from '../support/notary-server.js';
+import type { Registry } from '../support/docker-registry.js';
+import { signedBundleLab } from '../support/bundle-lab.js';
+import type { NotaryLab } from '../support/notary-server.js';
 import type { PushedImage } from '../support/oci-image.js';
-import { makePki } from '../support/pki.js';
 import { rssBytes, runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const MiB = 1 << 20;
@@ -68,16 +67,8 @@ async function settledRss(): Promise<number> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-limits-'));
-  const pki = await makePki(dir);
-  [origin, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
-  const gun = `${origin.host}/${REPO}`;
-  const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
-  image = await pushSignedImage(cli, dir, origin.host, REPO, 'v1');
-  const online = join(dir, 'online.yaml');
-  writeFileSync(online, stringify({ upstreams: [{ name: 'origin', registry: origin.url, gun: origin.host, notary: { url: notary.url, ca: notary.caFile } }], default: 'origin' }));
-  const bundle = join(dir, 'bundle.json');
-  expect((await runCli(['bundle', 'export', '--out', bundle, '--config', online, `${gun}:v1`])).code).toBe(0);
-  await notary.stop();
+  let bundle: string;
+  ({ origin, notary, image, bundle } = await signedBundleLab(dir, REPO));
   big = await pushBlob(origin.url, REPO, 30 * MiB, 31);
   const site = {
     upstreams: [{ name: 'origin', registry: origin.url, gun: origin.host, bundle: true, policy: 'enforce' }],

@@ -14,11 +14,10 @@ import { request } from 'undici';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBlob } from '../support/blob-push.js';
-import { startRegistry, type Registry } from '../support/docker-registry.js';
-import { NotaryCli, pushSignedImage } from '../support/notary-cli.js';
-import { startNotary, type NotaryLab } from '../support/notary-server.js';
+import type { Registry } from '../support/docker-registry.js';
+import { signedBundleLab } from '../support/bundle-lab.js';
+import type { NotaryLab } from '../support/notary-server.js';
 import type { PushedImage } from '../support/oci-image.js';
-import { makePki } from '../support/pki.js';
 import { runCli, startTrustgate, type Trustgate } from '../support/trustgate-process.js';
 
 const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
@@ -112,17 +111,7 @@ async function tagDigest(base: string): Promise<string | undefined> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trustgate-kill9-'));
-  const pki = await makePki(dir);
-  [origin, notary] = await Promise.all([startRegistry(dir), startNotary(dir, pki, { signer: 'local' })]);
-  const gun = `${origin.host}/${REPO}`;
-  const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
-  image = await pushSignedImage(cli, dir, origin.host, REPO, 'v1');
-  const online = join(dir, 'online.yaml');
-  writeFileSync(online, stringify({ upstreams: [{ name: 'origin', registry: origin.url, gun: origin.host, notary: { url: notary.url, ca: notary.caFile } }], default: 'origin' }));
-  bundle = join(dir, 'bundle.json');
-  const e = await runCli(['bundle', 'export', '--out', bundle, '--config', online, `${gun}:v1`]);
-  expect(e.code, e.stdout).toBe(0);
-  await notary.stop();
+  ({ origin, notary, image, bundle } = await signedBundleLab(dir, REPO));
   // Small blobs (48–200 KiB) against a 1 MiB cache: every round fills and evicts.
   for (let i = 0; i < 24; i++) blobs.push(await pushBlob(origin.url, REPO, 48 * 1024 + randomInt(152 * 1024), 100 + i));
   siteFile = join(dir, 'site.yaml');
