@@ -1,5 +1,6 @@
 // Prometheus metrics (prom-client), on a registry of our own rather than the global default, so tests
 // and several servers in one process never share counters. Components get this object injected.
+import type { X509Certificate } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class Metrics {
@@ -30,7 +31,7 @@ export class Metrics {
   readonly bundleExpiry = new Gauge({ name: 'trustgate_bundle_expiry_seconds', help: 'Seconds until the earliest expiry of an imported trust bundle, per repository', labelNames: ['gun'] as const, registers: [this.registry] });
   /** notary.frozenAt per upstream that has one; the gauges below are computed from it when scraped. */
   readonly freezes = new Map<string, Date>();
-  /** The clock the freeze gauges compare with (the server's clock; tests move it). */
+  /** The clock the gauges computed when scraped compare with (the server's clock; tests move it). */
   freezeClock: () => number = Date.now;
   readonly trustFrozen: Gauge<'upstream'> = new Gauge({
     name: 'trustgate_trust_frozen',
@@ -71,11 +72,75 @@ export class Metrics {
     },
   });
   readonly storeUp = new Gauge({ name: 'trustgate_store_up', help: '1 when the shared store answers, 0 when degraded to memory', registers: [this.registry] });
+  // Names fixed by deploy/prometheus alert rules and deploy/grafana (docs/deployment.md "Metrics").
+  /** The decisions of trustgate_trust_decisions_total again, by signature kind instead of code (signatureKindOf). */
+  readonly decisionsByKind: Counter<'upstream' | 'decision' | 'kind'> = new Counter({ name: 'trustgate_trust_decisions_by_kind_total', help: 'Trust decisions by outcome and signature kind: on allow the kinds that satisfied the policy (dct, notation, cosign, or several joined by +), otherwise the kinds the requirement names; none when no signature was asked for', labelNames: ['upstream', 'decision', 'kind'] as const, registers: [this.registry], collect: (): void => this.flush(this.decisionsByKind, this.kindCells) });
+  /**
+   * Time from a manifest request to its decision (the audit line's durationMs): `warm` answered by the
+   * replay of a verified answer (server/handlers/warm-tag.ts), `cold` by the full path (decide()).
+   */
+  readonly answerSeconds = new Histogram({
+    name: 'trustgate_manifest_answer_duration_seconds',
+    help: 'Time to the trust decision of a manifest request (the audit line durationMs), by path: warm (replayed verified answer) or cold (full decision)',
+    labelNames: ['path'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  // Children bound once: observe() on them skips the label validation of a labelled observe per request.
+  private readonly warmAnswers = this.answerSeconds.labels('warm');
+  private readonly coldAnswers = this.answerSeconds.labels('cold');
+  /**
+   * Certificates of Notation trust stores and cosign trusted roots, read at start (app/runtime.ts): the
+   * gauge below is the time left to each notAfter, computed when scraped.
+   */
+  readonly trustMaterial: TrustMaterial[] = [];
+  readonly trustMaterialExpiry: Gauge<'upstream' | 'kind' | 'name'> = new Gauge({
+    name: 'trustgate_trust_material_expiry_seconds',
+    help: 'Seconds until the notAfter of a Notation trust store certificate or a cosign trusted root certificate (negative: expired)',
+    labelNames: ['upstream', 'kind', 'name'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      const now = this.freezeClock();
+      for (const m of this.trustMaterial) this.trustMaterialExpiry.set({ upstream: m.upstream, kind: m.kind, name: m.name }, (m.notAfter.getTime() - now) / 1000);
+    },
+  });
+  /** Per DCT upstream: what its verified sets in use say when scraped (TrustService.trustDataSummary). */
+  readonly trustData = new Map<string, (nowMs: number) => TrustDataSummary | undefined>();
+  readonly trustDataAge: Gauge<'upstream'> = new Gauge({
+    name: 'trustgate_trust_data_age_seconds',
+    help: 'Seconds since the oldest DCT trust data in use for the upstream was fetched and verified from its notary server (a bundle: imported; frozen: verified before the freeze)',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+    collect: (): void => this.collectTrustData(),
+  });
+  readonly trustDataExpiry: Gauge<'upstream'> = new Gauge({
+    name: 'trustgate_trust_data_expiry_seconds',
+    help: 'Seconds until the earliest expiry of the signer-held DCT metadata in use for the upstream (root and its certificates, targets, delegations)',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+    collect: (): void => this.collectTrustData(),
+  });
+
+  private collectTrustData(): void {
+    const now = this.freezeClock();
+    // Both gauges from one pass; a set no longer in use takes its upstream's series away (reset), so a
+    // repository nobody pulls does not keep an old age alive.
+    this.trustDataAge.reset();
+    this.trustDataExpiry.reset();
+    for (const [upstream, summary] of this.trustData) {
+      const s = summary(now);
+      if (!s) continue;
+      this.trustDataAge.set({ upstream }, Math.max(0, (now - s.oldestFetchedAt) / 1000));
+      this.trustDataExpiry.set({ upstream }, (s.earliestExpiry - now) / 1000);
+    }
+  }
 
   private readonly requestCells: CountCell[] = [];
   private readonly requestTree = new Map<string, Map<string, Map<number | string, CountCell>>>();
   private readonly decisionCells: CountCell[] = [];
   private readonly decisionTree = new Map<string, Map<string, Map<string, CountCell>>>();
+  private readonly kindCells: CountCell[] = [];
+  private readonly kindTree = new Map<string, Map<string, Map<string, CountCell>>>();
 
   /** `status` as the response has it: its label string is made once per cell, not per request. */
   request(route: string, method: string, status: number | string): void {
@@ -83,8 +148,15 @@ export class Metrics {
     cell(this.requestTree, this.requestCells, method, route, status, () => ({ route, method, status: String(status) })).n++;
   }
 
-  decision(upstream: string, decision: string, code: string): void {
+  /** `kind`: signatureKindOf the audit record (observe/logger.ts), made once per prepared record. */
+  decision(upstream: string, decision: string, code: string, kind?: string): void {
     cell(this.decisionTree, this.decisionCells, upstream, decision, code, () => ({ upstream, decision, code })).n++;
+    if (kind !== undefined) cell(this.kindTree, this.kindCells, upstream, decision, kind, () => ({ upstream, decision, kind })).n++;
+  }
+
+  /** A manifest answer's time to decision, in milliseconds as the audit line has it. */
+  answered(path: 'warm' | 'cold', durationMs: number): void {
+    (path === 'warm' ? this.warmAnswers : this.coldAnswers).observe(durationMs / 1000);
   }
 
   /** Adds what the cells counted since the last scrape to the counter: counts are neither lost nor doubled. */
@@ -99,6 +171,27 @@ export class Metrics {
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'trustgate_' });
   }
+}
+
+/** A certificate trustgate verifies signatures against, and when it stops being valid. */
+export interface TrustMaterial {
+  upstream: string;
+  kind: 'notation' | 'cosign';
+  /** Bounded by configuration: `<store type>:<store name>/<subject CN> <serial>` or `<role>/<subject CN> <serial>`. */
+  name: string;
+  notAfter: Date;
+}
+
+/** What the `name` label calls a certificate: its subject CN (else the whole subject) and serial, never a file path. */
+export function certificateLabel(cert: Pick<X509Certificate, 'subject' | 'serialNumber'>): string {
+  const cn = /^CN=(.*)$/m.exec(cert.subject)?.[1];
+  return `${cn ?? cert.subject.replaceAll('\n', ', ')} ${cert.serialNumber}`;
+}
+
+/** The verified DCT sets an upstream has in use: when the oldest was fetched, and the earliest signer-held expiry (ms). */
+export interface TrustDataSummary {
+  oldestFetchedAt: number;
+  earliestExpiry: number;
 }
 
 /** One label set's count since the last scrape. */
