@@ -169,6 +169,9 @@ export class Metrics {
   }
 
   constructor(defaults = true) {
+    // Both paths are series from the start (at 0), so a panel or rule on either has data before traffic.
+    this.answerSeconds.zero({ path: 'warm' });
+    this.answerSeconds.zero({ path: 'cold' });
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'trustgate_' });
   }
 }
