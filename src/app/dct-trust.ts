@@ -14,7 +14,6 @@ import { VerifiedRecords } from '../signatures/dct/state/verified-records.js';
 import { TrustService } from '../signatures/dct/trust-service.js';
 import { pinningOf, replicaTrustStateFor } from './store.js';
 import { notaryFetcherFor } from './upstream-clients.js';
-import { readBundleIndex } from './bundle-index.js';
 
 export interface DctTrust {
   service: TrustService;
@@ -71,15 +70,13 @@ export function dctTrustFor(
     fetcher: cached,
     records,
     frozenAt,
-    offline: u.bundle,
-    // How old data is that an update did not fetch itself: the last live verification, or the import.
-    verifiedAt: records ? async (gun) => {
-      const r = await records.read(gun);
-      return r ? new Date(r.at) : undefined;
-    } : u.bundle ? async (gun) => {
-      const e = (await readBundleIndex(kv))[gun];
-      return e ? new Date(e.importedAt) : undefined;
-    } : undefined,
+    // How old stale-if-error data is (the notary server unreachable): its last live verification.
+    verifiedAt: records
+      ? async (gun) => {
+          const r = await records.read(gun);
+          return r ? new Date(r.at) : undefined;
+        }
+      : undefined,
   });
   metrics?.trustData.set(u.name, (nowMs) => service.trustDataSummary(nowMs));
   return {

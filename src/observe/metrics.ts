@@ -108,7 +108,7 @@ export class Metrics {
   readonly trustData = new Map<string, (nowMs: number) => TrustDataSummary | undefined>();
   readonly trustDataAge: Gauge<'upstream'> = new Gauge({
     name: 'trustgate_trust_data_age_seconds',
-    help: 'Seconds since the oldest DCT trust data in use for the upstream was fetched and verified from its notary server (a bundle: imported; frozen: verified before the freeze)',
+    help: 'Seconds since the oldest DCT trust data in use for the upstream was read from its source and verified (notary server; store for bundles and frozen trust); grows while notary is unreachable and stale-if-error serves',
     labelNames: ['upstream'] as const,
     registers: [this.registry],
     collect: (): void => this.collectTrustData(),

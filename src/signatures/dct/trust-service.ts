@@ -32,11 +32,9 @@ export interface TrustServiceOptions {
   records?: VerifiedRecords | undefined;
   /** notary.frozenAt: live sets are not used past it, so the first update after the freeze is a frozen one. */
   frozenAt?: Date | undefined;
-  /** Air-gapped (bundle): no update fetches anything; when the data was imported comes from `verifiedAt`. */
-  offline?: boolean | undefined;
   /**
-   * When the data of `gun` was last fetched and verified live (the verified record), or imported: the
-   * age of a set that an update did not fetch itself (stale-if-error, frozen, bundle). Best effort.
+   * When the data of `gun` was last fetched and verified live (its verified record): the age of a set
+   * served stale-if-error, which its update did not fetch itself. Best effort.
    */
   verifiedAt?: ((gun: string) => Promise<Date | undefined>) | undefined;
 }
@@ -188,9 +186,10 @@ export class TrustService {
         : Math.min(set.now.getTime() + this.opts.cacheSeconds * 1000, earliestExpiry(set));
       // A live set is not used past the freeze: the next answer comes from the frozen state.
       if (!set.frozenAt && this.opts.frozenAt) until = Math.min(until, this.opts.frozenAt.getTime());
-      // A set this update fetched itself is as old as the update; otherwise (stale-if-error, frozen,
-      // a bundle) as old as the last live verification recorded, or the copy already in memory.
-      const fetchedAt = !stale && !set.frozenAt && !this.opts.offline ? set.now.getTime() : ((await this.opts.verifiedAt?.(gun).catch(() => undefined))?.getTime() ?? this.entries.get(gun)?.fetchedAt ?? set.now.getTime());
+      // A set is as old as the update that read it from its source (the notary server; for frozen trust
+      // and bundles, the store, read again every cache period: their age is in trustgate_trust_frozen_at_seconds
+      // and trustgate_bundle_expiry_seconds). Stale-if-error data is as old as its last live verification.
+      const fetchedAt = !stale ? set.now.getTime() : ((await this.opts.verifiedAt?.(gun).catch(() => undefined))?.getTime() ?? this.entries.get(gun)?.fetchedAt ?? set.now.getTime());
       return { set, bytes: setBytes(set), until: Math.min(until, earliestExpiry(set)), stale, fetchedAt, signerExpiry: earliestSignerExpiry(set) };
     } catch (err) {
       if (isTrustgateError(err) && (err.code === 'TRUST_DATA_MISSING' || err.code === 'FROZEN_NO_STATE')) this.rememberMissing(gun, err.code);
