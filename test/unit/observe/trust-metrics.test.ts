@@ -1,6 +1,7 @@
 // The metrics issue 24's alerts and dashboard panels read (names fixed, deploy/prometheus and
 // deploy/grafana use them): answer time by path, decisions by signature kind, DCT trust data age and
 // expiry, and the notAfter of Notation and cosign certificates. Scraped from a Metrics registry.
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,6 +83,22 @@ describe('decisions by kind and answer time by path', () => {
     expect(one(text, 'trustgate_manifest_answer_duration_seconds_bucket', { path: 'cold', le: '0.025' })).toEqual([1]);
     // A second scrape neither loses nor doubles the kind counts.
     expect(await m.registry.metrics()).toBe(text);
+    // Past the last bound (10 s): in +Inf, the sum and the count only.
+    m.answered('cold', 20_000);
+    const later = await m.registry.metrics();
+    expect(one(later, 'trustgate_manifest_answer_duration_seconds_bucket', { path: 'cold', le: '10' })).toEqual([2]);
+    expect(one(later, 'trustgate_manifest_answer_duration_seconds_bucket', { path: 'cold', le: '+Inf' })).toEqual([3]);
+    expect(one(later, 'trustgate_manifest_answer_duration_seconds_count', { path: 'cold' })).toEqual([3]);
+    expect(one(later, 'trustgate_manifest_answer_duration_seconds_sum', { path: 'cold' })[0]).toBeCloseTo(20.043, 6);
+  });
+
+  it('exports text promtool accepts, histograms included', async () => {
+    const m = new Metrics(false);
+    m.answered('warm', 0.2);
+    m.decision('lab', 'allow', 'OK', 'dct+notation');
+    m.trustMaterial.push({ upstream: 'acr', kind: 'notation', name: 'ca:wabbit/wabbit Root 01', notAfter: new Date(Date.now() + 86400_000) });
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: await m.registry.metrics(), encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
   });
 
   it('auditPrepared without a prepared writer still counts warm, with the prepared kind', async () => {
