@@ -120,13 +120,17 @@ export async function buildRuntime(
     const cosign = cosignTrust ? new CosignVerifier(cosignTrust, { maxSignatures: config.limits.maxSignatures, signatureBytes: config.limits.signatureBytes }, sources) : undefined;
     // Verdicts are cached per prover (its trust material is fixed here), so warm requests neither list
     // nor verify signatures again (signatures/verdicts.ts); tag resolutions likewise (registry/tag-resolutions.ts).
-    const cached = (p: DigestSignatureVerifier) => new CachedProver(p, { nowMs, maxAgeMs: config.limits.trustCacheSeconds * 1000 });
+    const cached = (kind: 'notation' | 'cosign', p: DigestSignatureVerifier) => {
+      const c = new CachedProver(p, { nowMs, maxAgeMs: config.limits.trustCacheSeconds * 1000 });
+      metrics.signatureProofs.push({ upstream: u.name, kind, earliestEnd: (n) => c.earliestProofEnd(n) });
+      return c;
+    };
     upstreams.set(u.name, {
       config: u,
       registry,
       trust,
       notation,
-      signatures: { ...(notation ? { notation: cached(notationProofs(notation, u, sources)) } : {}), ...(cosign ? { cosign: cached(cosign) } : {}) },
+      signatures: { ...(notation ? { notation: cached('notation', notationProofs(notation, u, sources)) } : {}), ...(cosign ? { cosign: cached('cosign', cosign) } : {}) },
       tags: new TagResolutions(config.cache.tagTtlSeconds * 1000, nowMs),
     });
   });

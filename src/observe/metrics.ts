@@ -103,6 +103,22 @@ export class Metrics {
       for (const m of this.trustMaterial) this.trustMaterialExpiry.set({ upstream: m.upstream, kind: m.kind, name: m.name }, (m.notAfter.getTime() - now) / 1000);
     },
   });
+  /** Per upstream and digest-signing kind: the earliest end of the proofs in use, ms (CachedProver.earliestProofEnd). */
+  readonly signatureProofs: Array<{ upstream: string; kind: 'notation' | 'cosign'; earliestEnd(nowMs: number): number | undefined }> = [];
+  readonly signatureExpiry: Gauge<'upstream' | 'kind'> = new Gauge({
+    name: 'trustgate_signature_expiry_seconds',
+    help: 'Seconds until the earliest end (signature expiry, certificate notAfter) of the Notation or cosign proofs in use for the upstream; no series when none is in use or none has an end',
+    labelNames: ['upstream', 'kind'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      const now = this.freezeClock();
+      this.signatureExpiry.reset();
+      for (const p of this.signatureProofs) {
+        const end = p.earliestEnd(now);
+        if (end !== undefined) this.signatureExpiry.set({ upstream: p.upstream, kind: p.kind }, (end - now) / 1000);
+      }
+    },
+  });
   /** Per DCT upstream: what its verified sets in use say when scraped (TrustService.trustDataSummary). */
   readonly trustData = new Map<string, (nowMs: number) => TrustDataSummary | undefined>();
   readonly trustDataAge: Gauge<'upstream'> = new Gauge({

@@ -202,6 +202,10 @@ describe('observability against a live Prometheus scrape', () => {
     expect(await value(material, { instance: edge.host, upstream: 'down', kind: 'cosign' })).toBeGreaterThan(364 * 86_400);
     const names = (await prom.query('trustgate_trust_material_expiry_seconds')).data!.result.map((x) => x.metric.name);
     expect(names).toEqual(expect.arrayContaining([expect.stringMatching(/^ca:acme\/acme Root [0-9A-F]+$/), expect.stringMatching(/^fulcio\/fulcio Root [0-9A-F]+$/)]));
+    // The Notation proof in use ends with the builder's leaf certificate (10 days, under acme's 30-day CA).
+    const signature = await value('min by (instance, upstream, kind) (trustgate_signature_expiry_seconds)', { instance: edge.host, upstream: 'signed', kind: 'notation' });
+    expect(signature).toBeGreaterThan(9 * 86_400);
+    expect(signature).toBeLessThanOrEqual(10 * 86_400);
     expect(await value('max by (instance, upstream) (trustgate_trust_frozen)', { instance: edge.host, upstream: 'down' })).toBe(0);
     expect(await value('max by (instance) (trustgate_audit_backlog_bytes)', { instance: edge.host })).toBe(0);
     expect(await value('min by (instance) (trustgate_blobcache_filling)', { instance: edge.host })).toBe(1);

@@ -175,6 +175,15 @@ const CASES: Case[] = [
     fires: [{ ...J, upstream: 'hub' }],
   },
   {
+    alert: 'TrustgateSignatureExpiringSoon',
+    series: [
+      [`trustgate_signature_expiry_seconds{${I},upstream="acr",kind="notation"}`, '432000-60x30'],
+      [`trustgate_signature_expiry_seconds{${I},upstream="ghcr",kind="cosign"}`, '2592000-60x30'],
+    ],
+    at: '20m',
+    fires: [{ ...J, upstream: 'acr', kind: 'notation' }],
+  },
+  {
     alert: 'TrustgateTrustDataStale',
     series: [
       // lab: notary gone at 5m, stale-if-error data ages; hub: fresh, within the 300 s cache period.
@@ -210,7 +219,7 @@ describe('deploy/prometheus rules', () => {
       expect.arrayContaining([
         'TrustgateBundleExpiringSoon', 'TrustgateTrustDataExpiringSoon', 'TrustgateTrustFrozen', 'TrustgateRefusalSpike', 'TrustgateUpstreamErrors', 'TrustgateNotaryErrors',
         'TrustgateAuditBacklog', 'TrustgateAuditUnavailable', 'TrustgateBlobCacheLowFreeSpace', 'TrustgateBlobCacheFillingStopped', 'TrustgateStoreDegraded', 'TrustgateNotReady',
-        'TrustgateTrustMaterialExpiringSoon', 'TrustgateTrustMaterialExpired',
+        'TrustgateTrustMaterialExpiringSoon', 'TrustgateTrustMaterialExpired', 'TrustgateSignatureExpiringSoon',
       ]),
     );
     for (const r of all) {

@@ -15,6 +15,9 @@ import { trustedRootCertificates } from '../../../src/signatures/cosign/load-tru
 import { TrustClient, type MetadataFetcher } from '../../../src/signatures/dct/client.js';
 import { MemoryTrustState } from '../../../src/signatures/dct/state/memory-state.js';
 import { TrustService } from '../../../src/signatures/dct/trust-service.js';
+import { CachedProver } from '../../../src/signatures/verdicts.js';
+import { fail } from '../../../src/errors.js';
+import type { DigestProver } from '../../../src/signatures/port.js';
 import { makeCa, makeIntermediate } from '../../support/notation-sign.js';
 
 /** Every sample of `name` as [labels, value]. */
@@ -200,5 +203,35 @@ describe('DCT trust data age and expiry', () => {
     const { s, at } = service(true, recorded);
     await s.resolve(GUN, 'hello');
     expect(s.trustDataSummary(at())!.oldestFetchedAt).toBe(recorded.getTime());
+  });
+});
+
+describe('signature expiry', () => {
+  it('is the earliest end of the Notation/cosign proofs in use; refusals, endless and expired verdicts do not count', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const ends: Record<string, Date | undefined> = { 'sha256:a': new Date(now + 10 * 86400_000), 'sha256:b': new Date(now + 3 * 86400_000), 'sha256:c': undefined };
+    const inner: DigestProver = {
+      kind: 'notation',
+      verify: async (_r, _u, _repo, d) => {
+        if (d.digest === 'sha256:x') throw fail('NOTATION_UNSIGNED', 'unsigned');
+        return { kind: 'notation', by: `notation ${d.digest}`, validUntil: ends[d.digest] };
+      },
+    } as DigestProver;
+    const prover = new CachedProver(inner, { nowMs: () => now, maxAgeMs: 300_000 });
+    const m = new Metrics(false);
+    m.freezeClock = () => now;
+    m.signatureProofs.push({ upstream: 'acr', kind: 'notation', earliestEnd: (n) => prover.earliestProofEnd(n) });
+    expect(one(await m.registry.metrics(), 'trustgate_signature_expiry_seconds', { upstream: 'acr' })).toEqual([]);
+    const d = (digest: string) => ({ digest, size: 1, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+    await prover.verify(undefined as never, 'h/r', 'r', d('sha256:a'));
+    await prover.verify(undefined as never, 'h/r', 'r', d('sha256:c'));
+    await prover.verify(undefined as never, 'h/r', 'r', d('sha256:x')).catch(() => undefined);
+    expect(one(await m.registry.metrics(), 'trustgate_signature_expiry_seconds', { upstream: 'acr', kind: 'notation' })).toEqual([10 * 86400]);
+    now += 60_000;
+    await prover.verify(undefined as never, 'h/r', 'r', d('sha256:b'));
+    expect(one(await m.registry.metrics(), 'trustgate_signature_expiry_seconds', { upstream: 'acr', kind: 'notation' })).toEqual([3 * 86400 - 60]);
+    // Past the cache period (limits.trustCacheSeconds) the verdicts are not in use: no series.
+    now += 300_000;
+    expect(one(await m.registry.metrics(), 'trustgate_signature_expiry_seconds', { upstream: 'acr' })).toEqual([]);
   });
 });
