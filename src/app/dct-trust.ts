@@ -70,7 +70,15 @@ export function dctTrustFor(
     fetcher: cached,
     records,
     frozenAt,
+    // How old stale-if-error data is (the notary server unreachable): its last live verification.
+    verifiedAt: records
+      ? async (gun) => {
+          const r = await records.read(gun);
+          return r ? new Date(r.at) : undefined;
+        }
+      : undefined,
   });
+  metrics?.trustData.set(u.name, (nowMs) => service.trustDataSummary(nowMs));
   return {
     service,
     close: async () => {

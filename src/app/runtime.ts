@@ -4,7 +4,7 @@
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import { NotationVerifier } from '../signatures/notation/notation-verifier.js';
 import { CosignVerifier } from '../signatures/cosign/cosign-verifier.js';
-import { loadCosignTrustSelector } from '../signatures/cosign/load-trust.js';
+import { loadCosignTrustSelector, trustedRootCertificates } from '../signatures/cosign/load-trust.js';
 import type { DigestSignatureVerifier, ServerDeps, SignatureSource, SignatureSources, UpstreamDeps } from '../server/deps.js';
 import { notationRepositorySelector } from '../signatures/notation/select-repository.js';
 import type { RegistryClient } from '../registry/registry-client.js';
@@ -15,7 +15,7 @@ import { BlobCache } from '../blobcache/blob-cache.js';
 import { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
 import { SendBudget } from '../blobcache/send-budget.js';
 import type { Clock } from '../signatures/dct/client.js';
-import { Metrics } from '../observe/metrics.js';
+import { certificateLabel, Metrics, type TrustMaterial } from '../observe/metrics.js';
 import type { KvStore } from '../store/kv.js';
 import { readBundleIndex, secondsLeft } from './bundle-index.js';
 import { dctTrustFor } from './dct-trust.js';
@@ -47,10 +47,16 @@ function notationProofs(nv: NotationVerifier, u: UpstreamConfig, sources: Signat
 }
 
 /** Notation: the site's own trustpolicy.json and trust store directory, read and validated at start. */
-async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock: Clock): Promise<NotationVerifier | undefined> {
+async function buildNotation(u: UpstreamConfig, i: number, config: Config, clock: Clock, metrics: Metrics): Promise<NotationVerifier | undefined> {
   const trust = await loadNotationTrust(u, i);
   if (!trust) return undefined;
+  for (const [store, certs] of trust.trustStores) for (const c of certs) addTrustMaterial(metrics, { upstream: u.name, kind: 'notation', name: `${store}/${certificateLabel(c)}`, notAfter: new Date(c.validTo) });
   return new NotationVerifier({ ...trust, maxSignatures: config.limits.maxSignatures, signatureBytes: config.limits.signatureBytes, revocation: new RevocationClient({ now: () => clock.now() }), now: () => clock.now() });
+}
+
+/** One series per certificate: the same certificate named twice (a store or root shared by repository entries) counts once. */
+function addTrustMaterial(metrics: Metrics, m: TrustMaterial): void {
+  if (!metrics.trustMaterial.some((x) => x.upstream === m.upstream && x.kind === m.kind && x.name === m.name)) metrics.trustMaterial.push(m);
 }
 
 /** Every signature repository the config names, resolved once: a repository no client serves fails start. */
@@ -76,6 +82,7 @@ export async function buildRuntime(
   clock: Clock = { now: () => new Date(), nowMs: Date.now },
   metrics: Metrics = new Metrics(),
 ): Promise<ServerDeps & { close(): Promise<void>; lifecycle?: { draining: boolean } }> {
+  metrics.freezeClock = () => clock.now().getTime();
   const kv = buildKv(config, log.child({ component: 'store' }), (layer, result) => metrics.store.inc({ layer, result }));
   // Before serving: what a crashed process left (temp files, torn values) is swept, the index built.
   await kv.open();
@@ -85,7 +92,7 @@ export async function buildRuntime(
   const closers: Array<() => Promise<void>> = [];
   const replica = replicaTrustStateFor(config, kv, clock, log.child({ component: 'trust-state' }));
   closers.push(() => replica.close());
-  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i, config, clock)));
+  const notations = await Promise.all(config.upstreams.map((u, i) => buildNotation(u, i, config, clock, metrics)));
   // Every upstream's client first: a signature repository may live on another upstream than the image's.
   const registries = new Map<string, RegistryClient>();
   for (const u of config.upstreams) {
@@ -94,7 +101,7 @@ export async function buildRuntime(
       connections: { blobs: config.limits.upstreamBlobConnections, metadata: config.limits.upstreamMetadataConnections, signatures: config.limits.upstreamSignatureConnections },
       // A refused redirect is a decision about where trustgate may go: one audit line, like a trust refusal.
       onRedirectRefused: (r) =>
-        audit(sinks, { upstream: u.name, gun: `${u.gun}/${r.repo}`, repo: r.repo, ref: r.path.slice(r.path.lastIndexOf('/') + 1), decision: 'deny', policy: u.policy, code: r.code, reason: `redirect to ${r.target} refused: ${r.reason}`, durationMs: 0 }),
+        audit(sinks, { upstream: u.name, gun: `${u.gun}/${r.repo}`, repo: r.repo, ref: r.path.slice(r.path.lastIndexOf('/') + 1), decision: 'deny', policy: u.policy, code: r.code, reason: `redirect to ${r.target} refused: ${r.reason}`, durationMs: 0 }, false),
     });
     closers.push(() => registry.close());
     registries.set(u.name, registry);
@@ -108,16 +115,22 @@ export async function buildRuntime(
     const trust = dct?.service;
     const notation = notations[i];
     // Cosign keys and trusted root are read once, here: a bad file fails start naming its config key.
-    const cosign = u.cosign ? new CosignVerifier(loadCosignTrustSelector(u, `upstreams[${i}]`), { maxSignatures: config.limits.maxSignatures, signatureBytes: config.limits.signatureBytes }, sources) : undefined;
+    const cosignTrust = u.cosign ? loadCosignTrustSelector(u, `upstreams[${i}]`) : undefined;
+    for (const t of cosignTrust?.trusts ?? []) for (const { role, cert } of t.root ? trustedRootCertificates(t.root) : []) addTrustMaterial(metrics, { upstream: u.name, kind: 'cosign', name: `${role}/${certificateLabel(cert)}`, notAfter: new Date(cert.validTo) });
+    const cosign = cosignTrust ? new CosignVerifier(cosignTrust, { maxSignatures: config.limits.maxSignatures, signatureBytes: config.limits.signatureBytes }, sources) : undefined;
     // Verdicts are cached per prover (its trust material is fixed here), so warm requests neither list
     // nor verify signatures again (signatures/verdicts.ts); tag resolutions likewise (registry/tag-resolutions.ts).
-    const cached = (p: DigestSignatureVerifier) => new CachedProver(p, { nowMs, maxAgeMs: config.limits.trustCacheSeconds * 1000 });
+    const cached = (kind: 'notation' | 'cosign', p: DigestSignatureVerifier) => {
+      const c = new CachedProver(p, { nowMs, maxAgeMs: config.limits.trustCacheSeconds * 1000 });
+      metrics.signatureProofs.push({ upstream: u.name, kind, earliestEnd: (n) => c.earliestProofEnd(n) });
+      return c;
+    };
     upstreams.set(u.name, {
       config: u,
       registry,
       trust,
       notation,
-      signatures: { ...(notation ? { notation: cached(notationProofs(notation, u, sources)) } : {}), ...(cosign ? { cosign: cached(cosign) } : {}) },
+      signatures: { ...(notation ? { notation: cached('notation', notationProofs(notation, u, sources)) } : {}), ...(cosign ? { cosign: cached('cosign', cosign) } : {}) },
       tags: new TagResolutions(config.cache.tagTtlSeconds * 1000, nowMs),
     });
   });

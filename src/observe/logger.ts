@@ -95,10 +95,32 @@ export interface AuditRecord {
 export class PreparedAudit {
   /** The record's fields as JSON, without the braces: `"upstream":"…",…` in the record's key order. */
   readonly fields: string;
+  /** signatureKindOf(rec), made once: the warm path counts it per answer. */
+  readonly kind: string;
 
   constructor(readonly rec: Readonly<Omit<AuditRecord, 'durationMs'>>) {
     this.fields = JSON.stringify(rec).slice(1, -1);
+    this.kind = signatureKindOf(rec);
   }
+}
+
+const KIND_WORDS = /\b(dct|notation|cosign)\b/g;
+// The two-kind shorthands of `require` (policy/vocabulary.ts REQUIRE_WORDS): both mean dct and notation.
+const REQUIRE_SHORTHANDS: Readonly<Record<string, string>> = { 'any-of': 'dct+notation', 'all-of': 'dct+notation' };
+
+/**
+ * The signature kind of a decision, as the metric label trustgate_trust_decisions_by_kind_total has it:
+ * on allow the kinds that satisfied the policy (its `satisfiedBy`, `dct …`, `notation …`, `cosign …`
+ * joined by ` + `), otherwise the kinds the requirement names, in the order written, joined by `+`;
+ * `none` when neither names one. Bounded: at most the seven combinations of three kinds, plus none.
+ */
+export function signatureKindOf(rec: Pick<AuditRecord, 'satisfiedBy' | 'require'>): string {
+  const from = rec.satisfiedBy ? rec.satisfiedBy.split(' + ').map((p) => p.split(' ', 1)[0]!).join(' ') : rec.require;
+  if (from === undefined) return 'none';
+  const short = REQUIRE_SHORTHANDS[from];
+  if (short) return short;
+  const kinds = [...new Set(Array.from(from.matchAll(KIND_WORDS), (m) => m[1]!))];
+  return kinds.length > 0 ? kinds.join('+') : 'none';
 }
 
 /** Where audit records go when they have a stream of their own (log-streams.ts). */
@@ -119,23 +141,33 @@ export interface AuditSinks {
   log: Logger;
   /** The always-on audit stream; absent where a caller built only a logger (tests). */
   audit?: AuditWriter | undefined;
-  metrics?: { decision(upstream: string, decision: string, code: string): void } | undefined;
+  metrics?: { decision(upstream: string, decision: string, code: string, kind?: string): void; answered?(path: 'warm' | 'cold', durationMs: number): void } | undefined;
 }
 
 // A fixed message: the decision, GUN and tag are fields already, and a string built per line was a
 // visible cost on the warm path (docs/benchmarks.md, "Audit at line rate").
 export const AUDIT_MSG = 'trust decision';
 
-export function audit(to: AuditSinks, rec: AuditRecord): void {
+/**
+ * One audit line and its metrics. `answer`: the line is that of a manifest answer and its durationMs is
+ * observed as `path="cold"` (the full path) — except a tags/list refusal (not a manifest answer), and
+ * callers that record a decision that answers nothing (a refused redirect) pass false.
+ */
+export function audit(to: AuditSinks, rec: AuditRecord, answer: 'cold' | false = 'cold', kind?: string): void {
   if (to.audit) to.audit.write(rec);
   else if (to.log.isLevelEnabled('info')) to.log.info({ audit: true, ...rec }, AUDIT_MSG);
-  to.metrics?.decision(rec.upstream, rec.decision, rec.code ?? 'OK');
+  to.metrics?.decision(rec.upstream, rec.decision, rec.code ?? 'OK', kind ?? signatureKindOf(rec));
+  if (answer && rec.ref !== 'tags/list') to.metrics?.answered?.(answer, rec.durationMs);
 }
 
-/** audit() for a prepared record: the same line, the same metric. */
+/** audit() for a prepared record (the warm path): the same line, the same metrics, observed as `path="warm"`. */
 export function auditPrepared(to: AuditSinks, p: PreparedAudit, durationMs: number): void {
   if (to.audit?.writePrepared) {
     to.audit.writePrepared(p, durationMs);
-    to.metrics?.decision(p.rec.upstream, p.rec.decision, p.rec.code ?? 'OK');
-  } else audit(to, { ...p.rec, durationMs });
+    to.metrics?.decision(p.rec.upstream, p.rec.decision, p.rec.code ?? 'OK', p.kind);
+    to.metrics?.answered?.('warm', durationMs);
+  } else {
+    audit(to, { ...p.rec, durationMs }, false, p.kind);
+    to.metrics?.answered?.('warm', durationMs);
+  }
 }

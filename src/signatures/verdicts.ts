@@ -41,6 +41,16 @@ export class CachedProver implements DigestProver {
     return `${repositoryUri}@${d.digest} ${d.size} ${d.mediaType}`;
   }
 
+  /**
+   * The earliest end (SignatureProof.validUntil: the signature's expiry, a certificate's notAfter) of
+   * the proofs in use at `nowMs`, ms; undefined when none is or none has an end. Bounded by `max`.
+   */
+  earliestProofEnd(nowMs: number): number | undefined {
+    let t = Infinity;
+    for (const e of this.verdicts.live(nowMs)) if ('proof' in e.value && e.value.proof.validUntil) t = Math.min(t, e.value.proof.validUntil.getTime());
+    return t === Infinity ? undefined : t;
+  }
+
   /** The cached verdict for this descriptor, without I/O. */
   now(repositoryUri: string, d: Descriptor): Expiring<Verdict> | undefined {
     return this.verdicts.entry(CachedProver.key(repositoryUri, d), this.opts.nowMs());

@@ -104,4 +104,9 @@ export class ExpiringLru<V> {
   get size(): number {
     return this.map.size;
   }
+
+  /** The unexpired entries, without marking them used (metrics read them when scraped). */
+  *live(nowMs: number): IterableIterator<Expiring<V>> {
+    for (const e of this.map.values()) if (e.until > nowMs) yield e;
+  }
 }

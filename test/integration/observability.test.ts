@@ -1,9 +1,11 @@
 // What operators watch (issue 24): a real Prometheus scrapes two running trustgates — one in front of
-// a real docker-registry and notary-server (plus an upstream that is down), one air-gapped on an
-// imported trust bundle — while skopeo pulls signed and unsigned tags through them. Then every
+// a real docker-registry and notary-server, with a Notation-signed repository beside the DCT ones (plus
+// an upstream that is down, with a freeze ahead and a cosign trusted root), one air-gapped on an
+// imported trust bundle — while skopeo pulls signed and unsigned tags through them, cold and warm. Then every
 // expression of deploy/grafana/trustgate.json and deploy/prometheus/trustgate-rules.yaml must return
 // data through Prometheus' query API: a metric or label renamed in src/ fails here.
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +18,7 @@ import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { NotaryCli, pushSignedImage } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
 import { pushImage } from '../support/oci-image.js';
+import { acmeNotation, makeCa } from '../support/notation-sign.js';
 import { makePki } from '../support/pki.js';
 import { dashboardExpressions, startPrometheus, substituteGrafanaVariables, withBool, type PrometheusLab } from '../support/prometheus.js';
 import { freePort, stopAndRemove } from '../support/spawn-server.js';
@@ -26,6 +29,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DASHBOARD = join(ROOT, 'deploy/grafana/trustgate.json');
 const RULES = join(ROOT, 'deploy/prometheus/trustgate-rules.yaml');
 const REPO = 'obs/app';
+/** Signed with Notation only (acme's CA, 30 days: its trust material alert is pending from the start). */
+const NREPO = 'obs/notation';
 
 let dir: string;
 let registry: Registry;
@@ -33,6 +38,19 @@ let notary: NotaryLab;
 let edge: Trustgate;
 let site: Trustgate;
 let prom: PrometheusLab;
+
+/** A Sigstore trusted root with one Fulcio CA (the certificate in `certFile`) and no logs. */
+function trustedRootWith(certFile: string): string {
+  const start = new Date(Date.now() - 3600_000).toISOString();
+  const rawBytes = Buffer.from(new X509Certificate(readFileSync(certFile)).raw).toString('base64');
+  return JSON.stringify({
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [],
+    ctlogs: [],
+    timestampAuthorities: [],
+    certificateAuthorities: [{ subject: { organization: 'obs', commonName: 'fulcio' }, uri: 'https://fulcio.example', certChain: { certificates: [{ rawBytes }] }, validFor: { start } }],
+  });
+}
 
 const pull = (host: string, ref: string, to: string) => run('skopeo', ['copy', '--src-tls-verify=false', `docker://${host}/${ref}`, `oci:${join(dir, to)}:x`]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,12 +62,28 @@ beforeAll(async () => {
   const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
   await pushSignedImage(cli, dir, registry.host, REPO, 'v1');
   await pushImage(dir, registry.host, REPO, 'unsigned');
+  const acme = acmeNotation(dir);
+  await acme.sign(registry.url, NREPO, await pushImage(dir, registry.host, NREPO, 'v1'));
   const gun = `${registry.host}/${REPO}`;
   const lab = { name: 'lab', registry: registry.url, gun: registry.host, notary: { url: notary.url, ca: notary.caFile }, policy: 'enforce' };
+  // The same registry as a Notation upstream of its own (path prefix /v2/signed/): its decisions do not
+  // dilute the lab's refusal ratio the RefusalSpike check below expects.
+  const signed = { name: 'signed', registry: registry.url, gun: registry.host.replace('127.0.0.1', 'localhost'), notation: { trustPolicy: acme.trustPolicy, trustStore: acme.trustStore }, policy: 'enforce', require: 'notation' };
   // An upstream whose registry and notary server are both down: 5xx answers and notary fetch errors.
+  // Its freeze is far ahead (trustgate_trust_frozen 0); its cosign trusted root names a Fulcio CA
+  // certificate that is valid for a year (trustgate_trust_material_expiry_seconds, kind cosign).
   const [deadRegistry, deadNotary] = [await freePort(), await freePort()];
-  const down = { name: 'down', registry: `http://127.0.0.1:${deadRegistry}`, gun: `127.0.0.1:${deadRegistry}`, notary: { url: `https://127.0.0.1:${deadNotary}`, timeoutMs: 2000 }, policy: 'enforce' };
-  edge = await startTrustgate(dir, { upstreams: [lab, down], default: 'lab' }, 'edge');
+  const fulcio = makeCa(dir, 'fulcio', { days: 365 });
+  writeFileSync(join(dir, 'trusted_root.json'), trustedRootWith(fulcio.cert));
+  const down = {
+    name: 'down',
+    registry: `http://127.0.0.1:${deadRegistry}`,
+    gun: `127.0.0.1:${deadRegistry}`,
+    notary: { url: `https://127.0.0.1:${deadNotary}`, timeoutMs: 2000, frozenAt: '2099-01-01T00:00:00Z' },
+    cosign: { trustedRoot: join(dir, 'trusted_root.json'), identities: [{ issuer: 'https://issuer.example', subject: 'ci@example.com' }] },
+    policy: 'enforce',
+  };
+  edge = await startTrustgate(dir, { upstreams: [lab, signed, down], default: 'lab' }, 'edge');
 
   // The air-gapped site: a bundle exported from the online side, imported into the site's store.
   const online = join(dir, 'online.yaml');
@@ -79,6 +113,9 @@ describe('observability against a live Prometheus scrape', () => {
     const traffic = async (round: number) => {
       await pull(edge.host, `${REPO}:v1`, `a${round}`);
       await pull(edge.host, `${REPO}:v1`, `b${round}`);
+      // Notation: the first pull decides in full (cold), the second replays the verified answer (warm).
+      await pull(edge.host, `signed/${NREPO}:v1`, `n${round}`);
+      await pull(edge.host, `signed/${NREPO}:v1`, `m${round}`);
       await expect(pull(edge.host, `${REPO}:unsigned`, `c${round}`)).rejects.toThrow(/denied|403|TAG_NOT_SIGNED/i);
       await pull(site.host, `${REPO}:v1`, `d${round}`);
       await expect(pull(site.host, `${REPO}:unsigned`, `e${round}`)).rejects.toThrow();
@@ -139,6 +176,39 @@ describe('observability against a live Prometheus scrape', () => {
     expect(await value(lhs('TrustgateRefusalSpike'), { instance: edge.host, code: 'TAG_NOT_SIGNED', upstream: 'lab' })).toBeGreaterThan(0);
     expect(await value(lhs('TrustgateNotReady'), { instance: edge.host })).toBe(0);
     expect(await value('min by (instance, gun) (trustgate_bundle_expiry_seconds)', { instance: site.host })).toBeGreaterThan(86_400);
+    // Decisions by kind: DCT on obs/app, Notation on signed/obs/notation, refusals under the DCT requirement.
+    const byKind = 'sum by (instance, upstream, decision, kind) (trustgate_trust_decisions_by_kind_total)';
+    expect(await value(byKind, { instance: edge.host, upstream: 'lab', decision: 'allow', kind: 'dct' })).toBeGreaterThanOrEqual(4);
+    expect(await value(byKind, { instance: edge.host, upstream: 'signed', decision: 'allow', kind: 'notation' })).toBeGreaterThanOrEqual(4);
+    expect(await value(byKind, { instance: edge.host, upstream: 'lab', decision: 'deny', kind: 'dct' })).toBeGreaterThanOrEqual(2);
+    expect(await value(byKind, { instance: site.host, upstream: 'internal', decision: 'allow', kind: 'dct' })).toBeGreaterThanOrEqual(2);
+    // Warm and cold answers were both timed; the warm ones under 100 ms each (a loaded machine leaves room).
+    const answers = 'sum by (instance, path) (trustgate_manifest_answer_duration_seconds_count)';
+    expect(await value(answers, { instance: edge.host, path: 'cold' })).toBeGreaterThanOrEqual(2);
+    expect(await value(answers, { instance: edge.host, path: 'warm' })).toBeGreaterThanOrEqual(2);
+    const warmSlow = await value('sum by (instance) (trustgate_manifest_answer_duration_seconds_count{path="warm"}) - sum by (instance) (trustgate_manifest_answer_duration_seconds_bucket{path="warm",le="0.1"})', { instance: edge.host });
+    expect(warmSlow).toBe(0);
+    // DCT trust data just fetched: younger than the cache period, far from expiry (the lab's roles last years).
+    const age = await value('max by (instance, upstream) (trustgate_trust_data_age_seconds)', { instance: edge.host, upstream: 'lab' });
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThan(300);
+    expect(await value('min by (instance, upstream) (trustgate_trust_data_expiry_seconds)', { instance: edge.host, upstream: 'lab' })).toBeGreaterThan(30 * 86_400);
+    expect(await value('min by (instance, upstream) (trustgate_trust_data_expiry_seconds)', { instance: site.host, upstream: 'internal' })).toBeGreaterThan(30 * 86_400);
+    // Trust material: acme's CA (30 days) in the Notation trust store, the Fulcio CA (365 days) of the cosign root.
+    const material = 'min by (instance, upstream, kind) (trustgate_trust_material_expiry_seconds)';
+    const notation = await value(material, { instance: edge.host, upstream: 'signed', kind: 'notation' });
+    expect(notation).toBeGreaterThan(29 * 86_400);
+    expect(notation).toBeLessThanOrEqual(30 * 86_400);
+    expect(await value(material, { instance: edge.host, upstream: 'down', kind: 'cosign' })).toBeGreaterThan(364 * 86_400);
+    const names = (await prom.query('trustgate_trust_material_expiry_seconds')).data!.result.map((x) => x.metric.name);
+    expect(names).toEqual(expect.arrayContaining([expect.stringMatching(/^ca:acme\/acme Root [0-9A-F]+$/), expect.stringMatching(/^fulcio\/fulcio Root [0-9A-F]+$/)]));
+    // The Notation proof in use ends with the builder's leaf certificate (10 days, under acme's 30-day CA).
+    const signature = await value('min by (instance, upstream, kind) (trustgate_signature_expiry_seconds)', { instance: edge.host, upstream: 'signed', kind: 'notation' });
+    expect(signature).toBeGreaterThan(9 * 86_400);
+    expect(signature).toBeLessThanOrEqual(10 * 86_400);
+    expect(await value('max by (instance, upstream) (trustgate_trust_frozen)', { instance: edge.host, upstream: 'down' })).toBe(0);
+    expect(await value('max by (instance) (trustgate_audit_backlog_bytes)', { instance: edge.host })).toBe(0);
+    expect(await value('min by (instance) (trustgate_blobcache_filling)', { instance: edge.host })).toBe(1);
   });
 
   it('Prometheus itself takes the alerts whose condition the traffic met to pending, for the right target', async () => {
@@ -149,6 +219,7 @@ describe('observability against a live Prometheus scrape', () => {
       { alertname: 'TrustgateRefusalSpike', instance: edge.host, upstream: 'lab', code: 'TAG_NOT_SIGNED' },
       { alertname: 'TrustgateRefusalSpike', instance: edge.host, upstream: 'down', code: 'NOTARY_UNAVAILABLE' },
       { alertname: 'TrustgateRefusalSpike', instance: site.host, upstream: 'internal', code: 'TAG_NOT_SIGNED' }, // half its pulls were unsigned
+      { alertname: 'TrustgateTrustMaterialExpiringSoon', instance: edge.host, upstream: 'signed', kind: 'notation' }, // acme's CA: 30 days
     ];
     let alerts: Alert[] = [];
     for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(500)) {

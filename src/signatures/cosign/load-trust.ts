@@ -2,7 +2,8 @@
 // trusted_root.json. Nothing is fetched: air-gapped sites copy the trusted root in (refreshing it
 // with @sigstore/tuf is the operator's step, outside the request path). A bad file fails start with
 // the config key named.
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import { readFileSync } from 'node:fs';
 import type { CosignConfig, UpstreamConfig } from '../../config/schema.js';
 import { fail } from '../../errors.js';
@@ -51,8 +52,25 @@ export function loadCosignTrust(c: CosignConfig, path: string): CosignTrust {
 }
 
 /** The upstream's cosign trust and its repository entries' overrides, as one selector by repository. */
-export function loadCosignTrustSelector(u: Pick<UpstreamConfig, 'cosign' | 'repositories'>, path: string): CosignTrustSelector {
+export function loadCosignTrustSelector(u: Pick<UpstreamConfig, 'cosign' | 'repositories'>, path: string): CosignTrustSelector & { readonly trusts: readonly CosignTrust[] } {
   const upstream = loadCosignTrust(u.cosign!, `${path}.cosign`);
   const rules = u.repositories.flatMap((r, j) => (r.cosign ? [{ match: r.match, trust: loadCosignTrust(r.cosign, `${path}.repositories[${j}].cosign`) }] : []));
-  return cosignTrustSelector(upstream, rules);
+  // `trusts`: everything loaded, for what start reports about it (the certificates' expiry).
+  return Object.assign(cosignTrustSelector(upstream, rules), { trusts: [upstream, ...rules.map((r) => r.trust)] });
+}
+
+/**
+ * Every certificate of a Sigstore trusted root: the Fulcio CA chains (`fulcio`) and the timestamp
+ * authorities' (`tsa`). Public keys (cosign.keys, Rekor and CT log keys) have no notAfter.
+ */
+export function trustedRootCertificates(root: TrustedRoot): Array<{ role: 'fulcio' | 'tsa'; cert: X509Certificate }> {
+  const out: Array<{ role: 'fulcio' | 'tsa'; cert: X509Certificate }> = [];
+  for (const [role, cas] of [['fulcio', root.certificateAuthorities], ['tsa', root.timestampAuthorities]] as const) {
+    for (const ca of cas) {
+      for (const c of ca.certChain?.certificates ?? []) {
+        out.push({ role, cert: new X509Certificate(c.rawBytes) });
+      }
+    }
+  }
+  return out;
 }

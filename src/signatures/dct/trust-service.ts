@@ -32,6 +32,11 @@ export interface TrustServiceOptions {
   records?: VerifiedRecords | undefined;
   /** notary.frozenAt: live sets are not used past it, so the first update after the freeze is a frozen one. */
   frozenAt?: Date | undefined;
+  /**
+   * When the data of `gun` was last fetched and verified live (its verified record): the age of a set
+   * served stale-if-error, which its update did not fetch itself. Best effort.
+   */
+  verifiedAt?: ((gun: string) => Promise<Date | undefined>) | undefined;
 }
 
 /** A resolved tag, and how: from stale-if-error data, or from trust frozen at an instant (ISO). */
@@ -48,6 +53,10 @@ interface Entry {
   bytes: number;
   until: number;
   stale: boolean;
+  /** When its data was fetched from the notary server and verified (ms): what trustgate_trust_data_age_seconds reports. */
+  fetchedAt: number;
+  /** Earliest expiry of what signers hold (root and its certificates, targets, delegations), ms. */
+  signerExpiry: number;
   /** Tags already resolved against this set (it is immutable): the warm path is a map lookup. */
   resolved?: Map<string, ResolvedTarget>;
   /** Signed digest → the first signed tag that maps to it (digestPulls: signed), built once per set. */
@@ -72,6 +81,13 @@ export function earliestExpiry(set: TrustedSet): number {
   let t = Math.min(set.root.root.expires.getTime(), earliestRootCertExpiry(set.root.root)?.getTime() ?? Infinity);
   if (set.timestamp && !set.frozenAt) t = Math.min(t, set.timestamp.ts.expires.getTime());
   if (set.snapshot && !set.frozenAt) t = Math.min(t, set.snapshot.snap.expires.getTime());
+  for (const r of set.targets.values()) t = Math.min(t, r.targets.expires.getTime());
+  return t;
+}
+
+/** earliestExpiry without timestamp and snapshot, which the notary server re-signs by itself. */
+export function earliestSignerExpiry(set: TrustedSet): number {
+  let t = Math.min(set.root.root.expires.getTime(), earliestRootCertExpiry(set.root.root)?.getTime() ?? Infinity);
   for (const r of set.targets.values()) t = Math.min(t, r.targets.expires.getTime());
   return t;
 }
@@ -170,7 +186,11 @@ export class TrustService {
         : Math.min(set.now.getTime() + this.opts.cacheSeconds * 1000, earliestExpiry(set));
       // A live set is not used past the freeze: the next answer comes from the frozen state.
       if (!set.frozenAt && this.opts.frozenAt) until = Math.min(until, this.opts.frozenAt.getTime());
-      return { set, bytes: setBytes(set), until: Math.min(until, earliestExpiry(set)), stale };
+      // A set is as old as the update that read it from its source (the notary server; for frozen trust
+      // and bundles, the store, read again every cache period: their age is in trustgate_trust_frozen_at_seconds
+      // and trustgate_bundle_expiry_seconds). Stale-if-error data is as old as its last live verification.
+      const fetchedAt = !stale ? set.now.getTime() : ((await this.opts.verifiedAt?.(gun).catch(() => undefined))?.getTime() ?? this.entries.get(gun)?.fetchedAt ?? set.now.getTime());
+      return { set, bytes: setBytes(set), until: Math.min(until, earliestExpiry(set)), stale, fetchedAt, signerExpiry: earliestSignerExpiry(set) };
     } catch (err) {
       if (isTrustgateError(err) && (err.code === 'TRUST_DATA_MISSING' || err.code === 'FROZEN_NO_STATE')) this.rememberMissing(gun, err.code);
       throw err;
@@ -206,6 +226,22 @@ export class TrustService {
       if (this.bytes <= this.maxBytes || g === gun) break;
       this.forget(g);
     }
+  }
+
+  /**
+   * The sets in use at `nowMs` (within their cache period, so a repository nobody pulls any more drops
+   * out): when the oldest one's data was fetched, and the earliest expiry signers must renew. Undefined
+   * when none is in use. Bounded work: the sets in memory are bounded by maxBytes.
+   */
+  trustDataSummary(nowMs: number): { oldestFetchedAt: number; earliestExpiry: number } | undefined {
+    let oldestFetchedAt = Infinity;
+    let earliestExpiry = Infinity;
+    for (const e of this.entries.values()) {
+      if (e.until <= nowMs) continue;
+      oldestFetchedAt = Math.min(oldestFetchedAt, e.fetchedAt);
+      earliestExpiry = Math.min(earliestExpiry, e.signerExpiry);
+    }
+    return oldestFetchedAt === Infinity ? undefined : { oldestFetchedAt, earliestExpiry };
   }
 
   /**

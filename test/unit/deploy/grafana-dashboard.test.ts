@@ -19,7 +19,7 @@ const dash = JSON.parse(readFileSync(FILE, 'utf8')) as { uid: string; panels: Pa
 describe('deploy/grafana/trustgate.json', () => {
   it('has the panels issue 24 lists', () => {
     const titles = dash.panels.map((p) => p.title).join('\n');
-    for (const want of [/Decisions by outcome/, /signature kind/, /Refusals by code/, /time to headers.*cold/i, /Upstream requests by upstream and kind/, /hit ratio/, /from cache vs from the upstream/, /store up/i, /Store operations/, /expiry/]) expect(titles).toMatch(want);
+    for (const want of [/Decisions by outcome/, /signature kind/, /Refusals by code/, /time to headers.*cold/i, /Upstream requests by upstream and kind/, /hit ratio/, /from cache vs from the upstream/, /store up/i, /Store operations/, /expiry/, /^Decisions by signature kind$/m, /answer time, warm and cold/, /trust data age/, /DCT trust data: time to expiry/, /notAfter \(Notation trust stores, cosign trusted roots\)/, /Frozen DCT trust/, /Signatures in use: time to their earliest end/, /Audit backlog/, /Blob cache free space and filling/]) expect(titles).toMatch(want);
   });
 
   it('every query uses the datasource variable and the instance filter; panel ids are unique', () => {

@@ -1,4 +1,4 @@
-// deploy/prometheus/*.yaml (issue 24): the rules load in promtool, every alert carries severity,
+// deploy/prometheus/trustgate-rules.yaml (issue 24): the rules load in promtool, every alert carries severity,
 // summary, description and a runbook, and each one fires (and only then) on synthetic series, checked
 // by `promtool test rules`. The live-scrape side is test/integration/observability.test.ts.
 import { execFile } from 'node:child_process';
@@ -13,7 +13,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const MAIN = join(ROOT, 'deploy/prometheus/trustgate-rules.yaml');
-const PENDING = join(ROOT, 'deploy/prometheus/trustgate-rules-pending.yaml');
 
 interface Rule {
   alert?: string;
@@ -126,7 +125,7 @@ const CASES: Case[] = [
     at: '70m',
     fires: [J],
   },
-  // Pending metrics (trustgate-rules-pending.yaml).
+  // Audit, blob cache free space, frozen trust, trust data and trust material.
   { alert: 'TrustgateAuditBacklog', series: [[`trustgate_audit_backlog_bytes{${I}}`, '10000000x10'], ['trustgate_audit_backlog_bytes{job="trustgate",instance="b:5050"}', '1000x10']], at: '6m', fires: [J] },
   { alert: 'TrustgateAuditDroppingLines', series: [[`trustgate_audit_dropped_lines_total{${I}}`, '0+5x10'], ['trustgate_audit_dropped_lines_total{job="trustgate",instance="b:5050"}', '0x10']], at: '5m', fires: [J] },
   {
@@ -155,6 +154,46 @@ const CASES: Case[] = [
     at: '65m',
     fires: [{ ...J, upstream: 'acr', kind: 'notation', name: 'ca:wabbit-networks.io' }],
   },
+  {
+    alert: 'TrustgateTrustMaterialExpired',
+    series: [
+      [`trustgate_trust_material_expiry_seconds{${I},upstream="acr",kind="notation",name="ca:wabbit/old 01"}`, '120-60x5'],
+      [`trustgate_trust_material_expiry_seconds{${I},upstream="ghcr",kind="cosign",name="fulcio/sigstore 02"}`, '864000x5'],
+    ],
+    at: '3m',
+    fires: [{ ...J, upstream: 'acr', kind: 'notation', name: 'ca:wabbit/old 01' }],
+  },
+  { alert: 'TrustgateTrustMaterialExpired', series: [[`trustgate_trust_material_expiry_seconds{${I},upstream="acr",kind="notation",name="ca:wabbit/old 01"}`, '120-60x5']], at: '1m', fires: [] }, // 60 s left
+  {
+    alert: 'TrustgateTrustDataExpiringSoon',
+    series: [
+      // Frozen data near its targets expiry, in use only now and then: gaps (_) do not reset the alert.
+      [`trustgate_trust_data_expiry_seconds{${I},upstream="hub"}`, '259200 _ _ 259020 _ _ 258840 _ _ 258660 _ _ 258480 _ _ 258300 _ _ 258120 _ _ 257940 _ _'],
+      [`trustgate_trust_data_expiry_seconds{${I},upstream="lab"}`, '31536000x24'],
+    ],
+    at: '20m',
+    fires: [{ ...J, upstream: 'hub' }],
+  },
+  {
+    alert: 'TrustgateSignatureExpiringSoon',
+    series: [
+      [`trustgate_signature_expiry_seconds{${I},upstream="acr",kind="notation"}`, '432000-60x30'],
+      [`trustgate_signature_expiry_seconds{${I},upstream="ghcr",kind="cosign"}`, '2592000-60x30'],
+    ],
+    at: '20m',
+    fires: [{ ...J, upstream: 'acr', kind: 'notation' }],
+  },
+  {
+    alert: 'TrustgateTrustDataStale',
+    series: [
+      // lab: notary gone at 5m, stale-if-error data ages; hub: fresh, within the 300 s cache period.
+      [`trustgate_trust_data_age_seconds{${I},upstream="lab"}`, '100 200 300 0 60 3300+60x30'],
+      [`trustgate_trust_data_age_seconds{${I},upstream="hub"}`, '0+10x30 0+10x5'],
+    ],
+    at: '30m',
+    fires: [{ ...J, upstream: 'lab' }],
+  },
+  { alert: 'TrustgateTrustDataStale', series: [[`trustgate_trust_data_age_seconds{${I},upstream="lab"}`, '3300+60x30']], at: '12m', fires: [] }, // over an hour for 8 minutes only
 ];
 
 /** The annotations promtool will render: {{ $labels.x }} replaced (the rules use nothing else). */
@@ -168,19 +207,21 @@ afterAll(() => {
 });
 
 describe('deploy/prometheus rules', () => {
-  const main = rulesOf(MAIN);
-  const pending = rulesOf(PENDING);
-  const all = [...main, ...pending];
+  const all = rulesOf(MAIN);
 
-  it('promtool check rules accepts both files', async () => {
-    const { stdout } = await run('promtool', ['check', 'rules', MAIN, PENDING]);
-    expect(stdout).toContain(`SUCCESS: ${main.length} rules found`);
-    expect(stdout).toContain(`SUCCESS: ${pending.length} rules found`);
+  it('promtool check rules accepts the file', async () => {
+    const { stdout } = await run('promtool', ['check', 'rules', MAIN]);
+    expect(stdout).toContain(`SUCCESS: ${all.length} rules found`);
   });
 
   it('covers what issue 24 asks for, and every alert has a severity, summary, description and runbook', () => {
-    expect(main.map((r) => r.alert)).toEqual(expect.arrayContaining(['TrustgateBundleExpiringSoon', 'TrustgateRefusalSpike', 'TrustgateUpstreamErrors', 'TrustgateNotaryErrors', 'TrustgateStoreDegraded', 'TrustgateNotReady']));
-    expect(pending.map((r) => r.alert)).toEqual(expect.arrayContaining(['TrustgateAuditBacklog', 'TrustgateAuditUnavailable', 'TrustgateBlobCacheLowFreeSpace', 'TrustgateBlobCacheFillingStopped', 'TrustgateTrustMaterialExpiringSoon']));
+    expect(all.map((r) => r.alert)).toEqual(
+      expect.arrayContaining([
+        'TrustgateBundleExpiringSoon', 'TrustgateTrustDataExpiringSoon', 'TrustgateTrustFrozen', 'TrustgateRefusalSpike', 'TrustgateUpstreamErrors', 'TrustgateNotaryErrors',
+        'TrustgateAuditBacklog', 'TrustgateAuditUnavailable', 'TrustgateBlobCacheLowFreeSpace', 'TrustgateBlobCacheFillingStopped', 'TrustgateStoreDegraded', 'TrustgateNotReady',
+        'TrustgateTrustMaterialExpiringSoon', 'TrustgateTrustMaterialExpired', 'TrustgateSignatureExpiringSoon',
+      ]),
+    );
     for (const r of all) {
       expect(r.alert, JSON.stringify(r)).toMatch(/^Trustgate[A-Za-z]+$/);
       expect(['critical', 'warning', 'info'], r.alert).toContain(r.labels?.severity);
@@ -190,7 +231,7 @@ describe('deploy/prometheus rules', () => {
     expect(new Set(all.map((r) => r.alert)).size).toBe(all.length);
   });
 
-  it('uses in trustgate-rules.yaml only metric names the source registers (the pending file holds the rest)', () => {
+  it('uses only metric names the source registers', () => {
     const names = new Set<string>();
     const walk = (d: string): void => {
       for (const f of readdirSync(d)) {
@@ -202,8 +243,7 @@ describe('deploy/prometheus rules', () => {
     walk(join(ROOT, 'src'));
     expect(names.size).toBeGreaterThan(10);
     const used = (rules: Rule[]) => new Set(rules.flatMap((r) => [...r.expr.matchAll(/\btrustgate_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|count|sum)$/, ''))));
-    for (const n of used(main)) expect(names, n).toContain(n);
-    expect([...used(pending)].filter((n) => !names.has(n)).length, 'the pending file is for metrics not exported yet').toBeGreaterThan(0);
+    for (const n of used(all)) expect(names, n).toContain(n);
   });
 
   it('every alert fires on the series it is about and stays quiet on the others (promtool test rules)', async () => {
@@ -225,7 +265,7 @@ describe('deploy/prometheus rules', () => {
       ],
     }));
     const file = join(dir, 'rules.test.yaml');
-    writeFileSync(file, stringify({ rule_files: [MAIN, PENDING], evaluation_interval: '1m', tests }));
+    writeFileSync(file, stringify({ rule_files: [MAIN], evaluation_interval: '1m', tests }));
     const r = await run('promtool', ['test', 'rules', file]).then(
       (x) => ({ code: 0, out: x.stdout + x.stderr }),
       (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? 1, out: `${e.stdout}${e.stderr}` }),
