@@ -14,6 +14,7 @@ import { ManifestCache } from '../store/manifest-cache.js';
 import { BlobCache } from '../blobcache/blob-cache.js';
 import { BlobCacheMetrics } from '../blobcache/cache-metrics.js';
 import { SendBudget } from '../blobcache/send-budget.js';
+import { garbageCollector } from './collect-garbage.js';
 import type { Clock } from '../signatures/dct/client.js';
 import { certificateLabel, Metrics, type TrustMaterial } from '../observe/metrics.js';
 import type { KvStore } from '../store/kv.js';
@@ -135,6 +136,8 @@ export async function buildRuntime(
     });
   });
   // Blob cache: partial files from a crash are discarded and the index rebuilt from disk before serving.
+  const sendBudget = new SendBudget(config.limits.sendBufferBytes, garbageCollector());
+  metrics.sendBudget = sendBudget;
   const blobCacheMetrics = config.blobCache ? new BlobCacheMetrics(metrics.registry) : undefined;
   const cacheLog = log.child({ component: 'blobcache' });
   const blobCache = config.blobCache
@@ -149,7 +152,7 @@ export async function buildRuntime(
     manifests,
     blobCache,
     blobCacheMetrics,
-    sendBudget: new SendBudget(config.limits.sendBufferBytes),
+    sendBudget,
     log,
     clock,
     metrics,

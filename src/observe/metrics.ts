@@ -27,6 +27,20 @@ export class Metrics {
   });
   readonly store = new Counter({ name: 'trustgate_store_operations_total', help: 'Store lookups by layer and result (hit, miss, error)', labelNames: ['layer', 'result'] as const, registers: [this.registry] });
   readonly streams = new Gauge({ name: 'trustgate_streams_in_flight', help: 'Blob streams being relayed', registers: [this.registry] });
+  /** The blob send buffer budget (limits.sendBufferBytes), read when scraped. */
+  sendBudget: { readonly bytesInUse: number; readonly collections: number } | undefined;
+  readonly sendBufferBytes: Gauge = new Gauge({
+    name: 'trustgate_send_buffer_bytes',
+    help: 'Bytes of blob send buffers leased now (limits.sendBufferBytes; past it, 16 KiB pairs)',
+    registers: [this.registry],
+    collect: () => this.sendBufferBytes.set(this.sendBudget?.bytesInUse ?? 0),
+  });
+  readonly sendBufferCollections: Gauge = new Gauge({
+    name: 'trustgate_send_buffer_collections',
+    help: 'Garbage collections asked for after blob sends gave their buffers back',
+    registers: [this.registry],
+    collect: () => this.sendBufferCollections.set(this.sendBudget?.collections ?? 0),
+  });
   readonly bytes = new Counter({ name: 'trustgate_bytes_streamed_total', help: 'Blob bytes relayed to clients', registers: [this.registry] });
   readonly bundleExpiry = new Gauge({ name: 'trustgate_bundle_expiry_seconds', help: 'Seconds until the earliest expiry of an imported trust bundle, per repository', labelNames: ['gun'] as const, registers: [this.registry] });
   /** notary.frozenAt per upstream that has one; the gauges below are computed from it when scraped. */

@@ -95,6 +95,24 @@ afterAll(async () => {
   if (dir && !process.env.KEEP) rmSync(dir, { recursive: true, force: true });
 });
 
+/** One unlabelled metric's value from trustgate's /metrics. */
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${proxy.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`${name} not in /metrics`);
+  return Number(line.slice(name.length + 1));
+}
+
+/** The metric's value once `ok` holds (at most 10 s; the last value otherwise). */
+async function pollMetric(name: string, ok: (v: number) => boolean): Promise<number> {
+  let v = await metric(name);
+  for (let i = 0; i < 40 && !ok(v); i++) {
+    await sleep(250);
+    v = await metric(name);
+  }
+  return v;
+}
+
 function percentile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
@@ -134,13 +152,15 @@ function load(args: string[]): { ready: Promise<void>; done: Promise<Record<stri
 }
 
 describe('connection and memory limits', () => {
-  it('600 slow readers (64 B/s, 4 KiB receive buffers) of a cached 30 MiB blob from 600 addresses: RSS bounded; median signed pull < 100 ms', async () => {
+  it('600 slow readers (64 B/s, 4 KiB receive buffers) of a cached 30 MiB blob from 600 addresses: every signed pull < 100 ms, RSS bounded and back to its baseline once they are gone', async () => {
     const baseline = await settledRss();
     const l = load(['slow', '127.0.0.1', String(port()), `/v2/${REPO}/blobs/${big}`, '600', '30']);
     await l.ready;
-    // From the moment all 600 are connected: trustgate is busy ~10 s filling their sockets' kernel send
-    // buffers, and pulls must not wait behind that (main: the first took ~12 s, its store reads queued in
-    // libuv's threadpool behind the blob reads; file-sender.ts now keeps two of its four threads free).
+    // From the moment all 600 are connected: trustgate is busy ~5 s filling their sockets' kernel send
+    // buffers (~1 GiB in all on loopback, ~1.8 MiB each), and pulls must not wait behind that. main took
+    // ~12 s for the first (store reads queued in libuv's threadpool behind blob reads), session 5's main
+    // 82–157 ms (the config blob's read queued behind the slow readers' next reads); the read gate now
+    // serves the least-moved send first (file-sender.ts).
     const busy: number[] = [];
     let peak = 0;
     for (let i = 0; i < 6; i++) {
@@ -156,19 +176,24 @@ describe('connection and memory limits', () => {
       await sleep(300);
     }
     const seen = await l.done;
+    // Their buffers are dropped a quiet second after the last one came back (send-budget.ts).
+    const collected = await pollMetric('trustgate_send_buffer_collections', (v) => v >= 1);
     const after = await settledRss();
-    console.log(`600 slow readers (${seen.bytes} bytes read in all): RSS baseline ${(baseline / MiB).toFixed(0)} MiB, with readers ${(peak / MiB).toFixed(0)} MiB, after ${(after / MiB).toFixed(0)} MiB; signed pulls while trustgate filled the sockets' kernel buffers ${busy.map((p) => p.toFixed(0)).join(', ')} ms, after (${waited} ms later, readers still there) ${pulls.map((p) => p.toFixed(1)).join(', ')} ms`);
+    console.log(`600 slow readers (${seen.bytes} bytes read in all): RSS baseline ${(baseline / MiB).toFixed(0)} MiB, with readers ${(peak / MiB).toFixed(0)} MiB, after ${(after / MiB).toFixed(0)} MiB (buffers collected: ${collected}); signed pulls while trustgate filled the sockets' kernel buffers ${busy.map((p) => p.toFixed(0)).join(', ')} ms, after (${waited} ms later, readers still there) ${pulls.map((p) => p.toFixed(1)).join(', ')} ms`);
     expect(seen.readers).toBe(600);
-    // Issue 26 asks for every pull under 100 ms. Not met on this shared 2-core machine (load ~6) for the
-    // first ~10 s, while trustgate pushes data into the 600 sockets' kernel send buffers: pulls took
-    // 55–180 ms, the first up to ~1.3 s (main: ~12 s, its store reads queued behind blob reads in libuv's
-    // threadpool). Held: nothing near main's 12 s then, and the median under 100 ms once that is done.
-    expect(Math.max(...busy)).toBeLessThan(3000);
-    expect(percentile(pulls, 0.5)).toBeLessThan(100);
+    // Measured alone: 38–65 ms for the first pull after the 600 connect, 8–16 ms for the rest, 3–10 ms
+    // once the kernel buffers are full.
+    expect(Math.max(...busy)).toBeLessThan(100);
+    expect(Math.max(...pulls)).toBeLessThan(100);
     // Two 1 MiB buffers each would be 1.2 GB (1.37 GB measured on main); the budget (64 MiB) and 16 KiB
-    // buffers past it keep it to ~100 MiB. It does not fall back to the baseline afterwards (~+100 MiB).
+    // buffers past it keep it to ~100 MiB.
     expect(peak - baseline).toBeLessThan(200 * MiB);
-    expect(after - baseline).toBeLessThan(160 * MiB);
+    // Back to the baseline: the slabs the buffers were carved from are unmapped once collected
+    // (buffer-slabs.ts). Before: 124 → 191 MiB after, 88 MB of dead buffers in V8's external memory;
+    // measured now 123 → 93 MiB (the baseline still held the warm-up pull's slab).
+    expect(collected).toBeGreaterThanOrEqual(1);
+    expect(await metric('trustgate_send_buffer_bytes')).toBe(0);
+    expect(after - baseline).toBeLessThan(16 * MiB);
   }, 120_000);
 
   it('12,000 idle connections against maxConnections 1,000 (4,096 descriptors): idle ones closed first, every signed pull served (median < 100 ms), no EMFILE', async () => {

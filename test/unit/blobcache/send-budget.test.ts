@@ -1,6 +1,6 @@
 // limits.sendBufferBytes (blobcache/send-budget.ts): leases shrink as the budget is used, never below
 // 16 KiB, and give their bytes back on release.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SendBudget } from '../../../src/blobcache/send-budget.js';
 
 const KiB = 1024;
@@ -29,5 +29,49 @@ describe('SendBudget', () => {
   it('never more than asked for', () => {
     const b = new SendBudget(64 * MiB);
     expect(b.lease(100).size).toBe(100);
+  });
+});
+
+describe('SendBudget: memory back once the sends are done', () => {
+  it('drops its slabs and asks for one collection a quiet second after every buffer came back, not before', () => {
+    vi.useFakeTimers();
+    try {
+      let collected = 0;
+      const b = new SendBudget(64 * MiB, () => collected++);
+      const leases = Array.from({ length: 600 }, () => b.lease(MiB));
+      expect(b.slabCount).toBeGreaterThan(0);
+      for (const l of leases.slice(0, 599)) l.release();
+      vi.advanceTimersByTime(5000);
+      expect(collected).toBe(0); // one send still holds buffers: the slabs stay
+      leases[599]!.release();
+      vi.advanceTimersByTime(500);
+      expect(collected).toBe(0); // not quiet for a second yet
+      const again = b.lease(MiB); // a new send: not quiet
+      vi.advanceTimersByTime(1500);
+      expect(collected).toBe(0);
+      again.release();
+      vi.advanceTimersByTime(1000);
+      expect(collected).toBe(1);
+      expect(b.collections).toBe(1);
+      expect(b.slabCount).toBe(0);
+      // Nothing leased since: nothing to drop, no second collection.
+      vi.advanceTimersByTime(5000);
+      expect(collected).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('reuses a returned buffer, but never one a queued write may still carry', () => {
+    const b = new SendBudget(64 * MiB);
+    const first = b.lease(MiB);
+    const [a0, a1] = first.buffers;
+    first.release();
+    const second = b.lease(MiB);
+    expect(second.buffers.map((x) => x.buffer === a0.buffer && x.byteOffset)).toEqual([a1.byteOffset, a0.byteOffset].map((o) => o));
+    second.release(false);
+    const third = b.lease(MiB);
+    for (const x of third.buffers) for (const y of second.buffers) expect(x.buffer === y.buffer && x.byteOffset === y.byteOffset).toBe(false);
+    third.release();
   });
 });
