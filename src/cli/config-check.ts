@@ -3,7 +3,7 @@ import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { loadConfig, readConfigFile } from '../config/load.js';
 import { loadCosignTrustSelector } from '../signatures/cosign/load-trust.js';
-import type { Config } from '../config/schema.js';
+import { descriptorWarning, type Config } from '../config/schema.js';
 import { loadNotationTrust } from '../app/notation-trust.js';
 import { buildKv } from '../app/store.js';
 import { notarySourceOf } from '../app/upstream-clients.js';
@@ -69,7 +69,8 @@ export async function runConfigCheck(argv: string[], io: Io, env: NodeJS.Process
     for (const [p, f] of Object.entries(config.trustPinning.ca)) readConfigFile(f, `trust_pinning.ca.${p}`);
     // The Notation trust policy and the trust stores it names, parsed as start parses them.
     for (const [i, u] of config.upstreams.entries()) await loadNotationTrust(u, i);
-    const warnings = [...(await frozenStateWarnings(config)), ...(await blobCacheWarnings(config))];
+    const fds = descriptorWarning(config);
+    const warnings = [...(await frozenStateWarnings(config)), ...(await blobCacheWarnings(config)), ...(fds ? [fds] : [])];
     for (const w of warnings) io.stderr(`warning: ${w}`);
     io.stdout(JSON.stringify({ ok: true, file, listen: `${config.listen.host}:${config.listen.port}`, store: config.store.kind, upstreams: config.upstreams.map((u) => u.name), ...(warnings.length ? { warnings } : {}) }));
     return EXIT_OK;

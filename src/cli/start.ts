@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
+import { descriptorWarning } from '../config/schema.js';
 import { openLogStreams, type LogStreams } from '../observe/log-streams.js';
 import { logFormatFor } from '../observe/logger.js';
 import { buildServer } from '../server/http-server.js';
@@ -123,6 +124,8 @@ export async function runStart(argv: string[], io: Io, env: NodeJS.ProcessEnv): 
     });
     const addr = s.address();
     log.info({ listen: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : addr, config: file, upstreams: config.upstreams.map((u) => u.name) }, 'trustgate listening');
+    const fds = descriptorWarning(config);
+    if (fds) log.warn(fds);
     const lifecycle = { draining: false };
     deps.lifecycle = lifecycle;
     // SIGTERM: stop accepting, let in-flight requests (blob streams) finish within the grace period,

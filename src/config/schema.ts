@@ -597,16 +597,40 @@ const CLIENT_LIMIT_KEYS = ['clientStallSeconds', 'perClientStreams', 'upstreamBl
  * upstream connections, files and the store), at most 10,000; 4,096 where the limit cannot be read.
  */
 export function defaultMaxConnections(limitsText?: string): number {
+  const soft = openFileLimit(limitsText);
+  if (soft === undefined) return 4096;
+  return Math.max(16, Math.min(10_000, Math.floor(soft / 2)));
+}
+
+/** The process's soft open-file limit from /proc/self/limits (Infinity when unlimited, undefined when unreadable). */
+export function openFileLimit(limitsText?: string): number | undefined {
   let text = limitsText;
   try {
     text ??= readFileSync('/proc/self/limits', 'utf8');
   } catch {
-    return 4096;
+    return undefined;
   }
   const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
-  if (!m) return 4096;
-  const soft = m[1] === 'unlimited' ? Infinity : Number(m[1]);
-  return Math.max(16, Math.min(10_000, Math.floor(soft / 2)));
+  if (!m) return undefined;
+  return m[1] === 'unlimited' ? Infinity : Number(m[1]);
+}
+
+/** Descriptors kept for files, the store, the audit destination and logs, beyond the upstream pools. */
+const SPARE_DESCRIPTORS = 64;
+
+/**
+ * Client connections are capped (limits.maxConnections) so that the upstream pools always have their
+ * descriptors: a flood of client sockets used to end in `connect EMFILE` on upstream connects. The
+ * default cap leaves half the limit; a cap set by hand may not. A warning (config check, start) when
+ * the cap plus every upstream's pools plus SPARE_DESCRIPTORS exceed the open-file limit.
+ */
+export function descriptorWarning(config: Pick<Config, 'limits' | 'upstreams'>, limit = openFileLimit()): string | undefined {
+  if (limit === undefined || limit === Infinity) return undefined;
+  const l = config.limits;
+  const pools = config.upstreams.length * (l.upstreamBlobConnections + l.upstreamMetadataConnections + l.upstreamSignatureConnections);
+  const need = l.maxConnections + pools + SPARE_DESCRIPTORS;
+  if (need <= limit) return undefined;
+  return `limits.maxConnections (${l.maxConnections}) plus the upstream pools (${pools} connections for ${config.upstreams.length} upstream(s)) and ${SPARE_DESCRIPTORS} for files need ${need} descriptors, over this process's open-file limit of ${limit}: a flood of client connections can make upstream connects fail with EMFILE; lower limits.maxConnections to ${Math.max(1, limit - pools - SPARE_DESCRIPTORS)} or less, or raise the limit (ulimit -n, LimitNOFILE=)`;
 }
 
 /** Slow clients and pools (issue 13): defaults documented in docs/configuration.md and docs/http.md, "HTTP". */

@@ -216,12 +216,38 @@ describe('connection and memory limits', () => {
     expect(seen.held).toBeLessThanOrEqual(1000);
     expect(seen.closedByServer).toBeGreaterThanOrEqual(12_000 - 1000 - pulls.length);
     expect(pulls.length).toBeGreaterThan(3);
-    // Every pull succeeds (main: "other side closed", EMFILE). Most under 100 ms; one or two at ~1 s (a
-    // new connection's SYN dropped while the accept queue, Node's default 511, overflows under the
-    // flood, retransmitted after 1 s; a 4096 backlog removed those but made the denser flood slow
-    // others to 300–800 ms). Held: the median, and nothing past 3 s.
-    expect(percentile(pulls, 0.5)).toBeLessThan(100);
-    expect(Math.max(...pulls)).toBeLessThan(3000);
+    // Every pull succeeds (main: "other side closed", EMFILE). Measured: all ~150 under 100 ms (max
+    // 32–59 ms in three runs of this session); in earlier runs one or two at ~1 s, a new connection's
+    // SYN dropped while the accept queue (Node's default 511) overflows under the flood and retransmitted
+    // after 1 s. A 4096 backlog removed those but let the flood in faster and slowed others to
+    // 300–800 ms. Held: at most two over 100 ms, none past one SYN retransmission.
+    expect(pulls.filter((p) => p >= 100).length).toBeLessThanOrEqual(2);
+    expect(Math.max(...pulls)).toBeLessThan(1500);
     expect(after - baseline).toBeLessThan(64 * MiB);
   }, 180_000);
+
+  it('config check and start warn when limits.maxConnections leaves the upstream pools no descriptors', async () => {
+    const soft = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1]);
+    const file = join(dir, 'too-many.yaml');
+    const cfg = { upstreams: [{ name: 'origin', registry: origin.url, gun: origin.host, policy: 'off' }], default: 'origin', limits: { maxConnections: soft } };
+    writeFileSync(file, stringify(cfg));
+    const r = await runCli(['config', 'check', file]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`warning: limits.maxConnections (${soft}) plus the upstream pools (104 connections for 1 upstream(s))`);
+    expect(r.stderr).toContain(`lower limits.maxConnections to ${soft - 104 - 64} or less`);
+    expect(JSON.parse(r.stdout).warnings).toHaveLength(1);
+    // The default cap (half the limit) fits: no warning.
+    writeFileSync(file, stringify({ ...cfg, limits: {} }));
+    const ok = await runCli(['config', 'check', file]);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).not.toContain('maxConnections');
+    // start says the same in its log.
+    const tg = await startTrustgate(dir, { ...cfg, log: { level: 'warn' } }, 'fds');
+    try {
+      for (let i = 0; i < 40 && !readFileSync(tg.logFile, 'utf8').includes('over this process'); i++) await sleep(250);
+      expect(readFileSync(tg.logFile, 'utf8')).toContain(`limits.maxConnections (${soft}) plus the upstream pools`);
+    } finally {
+      await tg.stop();
+    }
+  }, 60_000);
 });

@@ -1,6 +1,6 @@
 // Issue 26 keys: blobCache.minFreeBytes, limits.maxConnections / perClientConnections / sendBufferBytes.
 import { describe, expect, it } from 'vitest';
-import { defaultMaxConnections, validateConfig } from '../../../src/config/schema.js';
+import { defaultMaxConnections, descriptorWarning, openFileLimit, validateConfig } from '../../../src/config/schema.js';
 import { configProblems } from '../support/config.js';
 
 const upstream = { name: 'local', registry: 'http://127.0.0.1:5000', gun: '127.0.0.1:5000', policy: 'off' };
@@ -38,5 +38,32 @@ describe('issue 26 config keys', () => {
     ['budget too small', { limits: { sendBufferBytes: 1000 } }, /limits\.sendBufferBytes: got 1000, expected an integer from 1048576/],
   ])('refuses %s', (_name, extra, re) => {
     expect(configProblems({ ...good, ...(extra as object) })).toMatch(re);
+  });
+});
+
+describe('descriptors kept for the upstream pools', () => {
+  it('warns when limits.maxConnections plus the pools and spare files exceed the open-file limit, and names the cap that fits', () => {
+    const c = validateConfig({ upstreams: [upstream, { ...upstream, name: 'two' }], default: 'local', limits: { maxConnections: 1000 } }, 't');
+    // Two upstreams × (64 blob + 32 metadata + 8 signature) = 208, plus 64 spare: 1272 needed.
+    expect(descriptorWarning(c, 1272)).toBeUndefined();
+    const w = descriptorWarning(c, 1271);
+    expect(w).toContain('limits.maxConnections (1000)');
+    expect(w).toContain('208 connections for 2 upstream(s)');
+    expect(w).toContain('lower limits.maxConnections to 999 or less');
+    expect(descriptorWarning(c, Infinity)).toBeUndefined();
+    expect(descriptorWarning(c, undefined)).toBeUndefined();
+  });
+
+  it('never warns for the default cap on an ordinary limit', () => {
+    for (const soft of [1024, 4096, 20000, 65536]) {
+      const c = validateConfig({ upstreams: [upstream], default: 'local', limits: { maxConnections: defaultMaxConnections(`Max open files            ${soft}                 ${soft}                 files\n`) } }, 't');
+      expect(descriptorWarning(c, soft)).toBeUndefined();
+    }
+  });
+
+  it('reads the soft limit, unlimited and unreadable', () => {
+    expect(openFileLimit('Max open files            1024                 4096                 files\n')).toBe(1024);
+    expect(openFileLimit('Max open files            unlimited            unlimited            files\n')).toBe(Infinity);
+    expect(openFileLimit('nothing')).toBeUndefined();
   });
 });
