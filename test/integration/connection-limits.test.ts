@@ -113,11 +113,6 @@ async function pollMetric(name: string, ok: (v: number) => boolean): Promise<num
   return v;
 }
 
-function percentile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-}
-
 /** CPU time (ms) a process used, from /proc. */
 function cpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
