@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FillWriter, isDiskError } from './fill-writer.js';
+import { gatedIo } from './io-gate.js';
 import { fail } from '../errors.js';
 import type { BlobCacheMetrics } from './cache-metrics.js';
 
@@ -39,6 +40,8 @@ interface Entry {
   /** Hashed since this process started (it wrote the blob, or a full read matched). */
   verified: boolean;
   readers: number;
+  /** When its file's mtime was last set (ms). */
+  touchedAt?: number;
 }
 
 /** A committed blob opened for reading; `release()` when the response is done. */
@@ -387,19 +390,22 @@ export class BlobCache {
    * Open a committed blob. The size is checked against the index on every open: a file truncated or
    * grown on disk is dropped (and fetched again), never served as complete.
    */
+  /** The blob whose mtime was set last (openCommitted). */
+  private lastTouched: string | undefined;
+
   async openCommitted(key: string): Promise<CachedBlob | undefined> {
     const e = this.entries.get(key);
     if (!e) return undefined;
     e.readers++;
     let file: FileHandle;
     try {
-      file = await open(this.blobPath(key), 'r');
+      file = await gatedIo(0, () => open(this.blobPath(key), 'r'));
     } catch {
       e.readers--;
       this.drop(key, 'missing on disk');
       return undefined;
     }
-    const st = await file.stat().catch(() => undefined);
+    const st = await gatedIo(0, () => file.stat()).catch(() => undefined);
     if (!st || st.size !== e.size) {
       e.readers--;
       await file.close().catch(() => undefined);
@@ -409,8 +415,16 @@ export class BlobCache {
     // Most recently used: last in the map, and the file's mtime for the next start.
     this.entries.delete(key);
     this.entries.set(key, e);
-    const now = new Date();
-    void utimes(this.blobPath(key), now, now).catch(() => undefined);
+    // The mtime orders eviction across restarts. Repeated hits of the blob touched last change nothing
+    // in that order, so they touch it at most once a minute: a utimes per hit was one more threadpool
+    // operation per request when hundreds of clients pull one blob at once.
+    const now = Date.now();
+    if (this.lastTouched !== key || e.touchedAt === undefined || now - e.touchedAt >= 60_000) {
+      this.lastTouched = key;
+      e.touchedAt = now;
+      const t = new Date(now);
+      void gatedIo(0, () => utimes(this.blobPath(key), t, t)).catch(() => undefined);
+    }
     this.opts.metrics?.hits.inc();
     let released = false;
     return {
@@ -424,7 +438,7 @@ export class BlobCache {
         if (released) return;
         released = true;
         e.readers--;
-        void file.close().catch(() => undefined);
+        void gatedIo(0, () => file.close()).catch(() => undefined);
       },
     };
   }

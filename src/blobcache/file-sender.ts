@@ -14,7 +14,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { fail } from '../errors.js';
-import { MinQueue } from './min-queue.js';
+import { gatedIo } from './io-gate.js';
 import type { SendBudget } from './send-budget.js';
 
 export interface SendOptions {
@@ -31,32 +31,6 @@ export interface SendOptions {
   onBytes?: (n: number) => void;
   /** The global buffer budget (limits.sendBufferBytes): the buffers are leased from it, maybe smaller. */
   budget?: SendBudget | undefined;
-}
-
-/**
- * At most two blob reads in libuv's threadpool at once (it has four threads by default): hundreds of
- * blob sends reading at once queued every other file operation (the file store, metadata) behind
- * their reads, and a signed pull waited ~10 s while 600 slow readers started (connection-limits test).
- *
- * Waiting reads are served least-moved first: the send that has written the fewest bytes so far takes
- * the next free slot. A FIFO put a signed pull's config blob behind the next reads of 600 slow readers
- * (55–65 ms of its ~60–100 ms, while a HEAD of the same blob took 2 ms); splitting at 1 MiB moved did
- * not help, since each slow reader moves under 2 MiB in all. Short bodies and the start of every body
- * go first; a long send cannot starve, since every other send it yields to moves ahead of it.
- */
-const READ_SLOTS = 2;
-let readsInFlight = 0;
-const waiting = new MinQueue<() => void>();
-
-async function gatedRead(file: ReadAt, buf: Buffer, length: number, position: number, moved: number): Promise<{ bytesRead: number }> {
-  if (readsInFlight >= READ_SLOTS) await new Promise<void>((r) => waiting.push(moved, r));
-  readsInFlight++;
-  try {
-    return await file.read(buf, 0, length, position);
-  } finally {
-    readsInFlight--;
-    waiting.pop()?.();
-  }
 }
 
 /** What happened: every byte written and the response ended, or the client went away first. */
@@ -95,7 +69,7 @@ export async function sendFileRange(file: ReadAt, out: Writable, o: SendOptions)
         limit = Math.min(o.end, a as number);
       }
       const buf = bufs[turn++ & 1]!;
-      const { bytesRead } = await gatedRead(file, buf, Math.min(buf.length, limit - pos), pos, pos - o.start);
+      const { bytesRead } = await gatedIo(pos - o.start, () => file.read(buf, 0, Math.min(buf.length, limit - pos), pos));
       if (bytesRead === 0) throw new Error(`file shorter on disk than ${o.end} bytes (read at ${pos})`);
       const chunk = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
       pos += bytesRead;
