@@ -82,6 +82,7 @@ export function dctTrustFor(
   return {
     service,
     close: async () => {
+      await service.settled(); // what answered updates still write to the store
       await notary?.close();
       await own?.close();
     },

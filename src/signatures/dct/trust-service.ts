@@ -95,6 +95,12 @@ export function earliestSignerExpiry(set: TrustedSet): number {
 export class TrustService {
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<Entry>>();
+  // GUN → the set of its update in flight, as soon as every role verified (its floors still being
+  // saved): what resolve()'s `early` hint is given. Never an answer: resolve() still waits for the entry.
+  private readonly verifiedEarly = new Map<string, Promise<TrustedSet | undefined>>();
+  // What verified updates still write to the store after their answer (metadata copies, verified
+  // records): settled() waits for them at shutdown.
+  private readonly persisting = new Set<Promise<void>>();
   private readonly maxBytes: number;
   private bytes = 0;
   // "No trust data" answers, GUN → until (ms). In process and bounded in count: every unknown
@@ -119,7 +125,9 @@ export class TrustService {
     if (e && e.until > now && !revalidate) return e;
     let p = this.inflight.get(gun);
     if (!p) {
-      p = this.update(gun, revalidate).then(
+      let verified: (set: TrustedSet | undefined) => void = () => undefined;
+      this.verifiedEarly.set(gun, new Promise((r) => (verified = r)));
+      p = this.update(gun, revalidate, verified).then(
         (entry) => {
           this.remember(gun, entry);
           return entry;
@@ -131,7 +139,11 @@ export class TrustService {
           throw err;
         },
       );
-      p = p.finally(() => this.inflight.delete(gun));
+      p = p.finally(() => {
+        this.inflight.delete(gun);
+        this.verifiedEarly.delete(gun);
+        verified(undefined);
+      });
       this.inflight.set(gun, p);
     }
     return p;
@@ -141,7 +153,7 @@ export class TrustService {
    * One update, coalesced across replicas: the lock holder fetches, the others wait for it and then
    * find the fresh timestamp and content-addressed metadata in the shared store.
    */
-  private async update(gun: string, revalidate = false): Promise<Entry> {
+  private async update(gun: string, revalidate = false, onVerified?: (set: TrustedSet) => void): Promise<Entry> {
     const kv = this.opts.kv;
     const negUntil = this.negatives.get(gun);
     if (!revalidate && negUntil !== undefined && negUntil.until > this.opts.clock.now().getTime()) {
@@ -158,9 +170,7 @@ export class TrustService {
     try {
       const attempt = async () => {
         try {
-          const s = await this.opts.client.update(gun, { revalidate });
-          await this.opts.fetcher?.commit(gun);
-          return s;
+          return await this.opts.client.update(gun, { revalidate, onVerified });
         } catch (err) {
           this.opts.fetcher?.discard(gun);
           throw err;
@@ -176,11 +186,13 @@ export class TrustService {
         set = await attempt();
       }
       const stale = this.opts.fetcher?.takeStale(gun) ?? false;
-      if (!set.frozenAt && !stale) {
-        // Best effort: a store that cannot take the record now keeps the previous one (still a set
-        // verified before any freeze), and the next update writes it again.
-        await this.opts.records?.write(gun, set, set.now, this.opts.frozenAt !== undefined).catch(() => undefined);
-      }
+      // The set verified and its floors are saved (client.update): the answer can go out now. What the
+      // update fetched is kept as the last known good copies, and the verified record written, after it
+      // (measured: most of a cold tag was these writes; docs/benchmarks.md "Cold tag (measured)"). The
+      // update lock is held until they are done, so a replica waiting for it finds them in the store.
+      const held = release;
+      release = undefined;
+      this.persist(this.stored(gun, set, stale).finally(() => held?.()));
       let until = stale
         ? set.now.getTime() + 5_000 // try the server again soon
         : Math.min(set.now.getTime() + this.opts.cacheSeconds * 1000, earliestExpiry(set));
@@ -197,6 +209,29 @@ export class TrustService {
     } finally {
       await release?.();
     }
+  }
+
+  /**
+   * Keep what a verified update fetched (CachingFetcher.commit takes its writes at once, so a next
+   * update's are its own) and write the verified record. Best effort, as before: the layered store
+   * carries on without its L2, and a record not written now is written by the next update.
+   */
+  private async stored(gun: string, set: TrustedSet, stale: boolean): Promise<void> {
+    const committed = this.opts.fetcher?.commit(gun);
+    await committed?.catch(() => undefined);
+    // A store that cannot take the record now keeps the previous one (still a set verified before any
+    // freeze), and the next update writes it again.
+    if (!set.frozenAt && !stale) await this.opts.records?.write(gun, set, set.now, this.opts.frozenAt !== undefined).catch(() => undefined);
+  }
+
+  private persist(p: Promise<void>): void {
+    const q = p.catch(() => undefined).finally(() => this.persisting.delete(q));
+    this.persisting.add(q);
+  }
+
+  /** Wait for the store writes of updates already answered (shutdown, tests). */
+  async settled(): Promise<void> {
+    while (this.persisting.size > 0) await Promise.allSettled([...this.persisting]);
   }
 
   private rememberMissing(gun: string, code: 'TRUST_DATA_MISSING' | 'FROZEN_NO_STATE'): void {
@@ -250,10 +285,12 @@ export class TrustService {
    * rather than after the cache period; that revalidation is single-flight and at most once a second per
    * repository. A tag moved to another digest is seen when the cache period (limits.trustCacheSeconds) ends.
    */
-  async resolve(gun: string, tag: string): Promise<ResolvedTarget> {
+  async resolve(gun: string, tag: string, early?: (t: ResolvedTarget) => void): Promise<ResolvedTarget> {
     let e: Entry;
     try {
-      e = await this.entry(gun);
+      const p = this.entry(gun);
+      if (early) this.hintEarly(gun, tag, early);
+      e = await p;
     } catch (err) {
       const neg = this.negatives.get(gun);
       if (!isTrustgateError(err) || err.code !== 'TRUST_DATA_MISSING' || !neg || !this.mayRevalidate(gun, neg.at)) throw err;
@@ -267,6 +304,23 @@ export class TrustService {
       if (!fresh || fresh === e) throw err;
       return this.resolveIn(fresh, gun, tag);
     }
+  }
+
+  /**
+   * The update of `gun` in flight: once its set verified (floors still being saved), tell `early` what
+   * `tag` resolves to in it, so work that needs it (the manifest by digest) starts while the floors are
+   * written. Only a head start: the answer is still resolve()'s, given once the update is done, and a
+   * tag that does not resolve, or an update that fails, tells `early` nothing.
+   */
+  private hintEarly(gun: string, tag: string, early: (t: ResolvedTarget) => void): void {
+    void this.verifiedEarly.get(gun)?.then((set) => {
+      if (!set) return;
+      try {
+        early({ ...resolveTag(gun, tag, set.targets, set.skipped), stale: false, ...(set.frozenAt ? { frozen: set.frozenAt.toISOString() } : {}) });
+      } catch {
+        /* the tag does not resolve (resolve() refuses it), or the hint failed: nothing to start */
+      }
+    });
   }
 
   /** True (and counted) when data from `since` is over a second old and the GUN was not revalidated in the last second. */
