@@ -62,5 +62,6 @@ diagnostics.subscribe('http.server.response.finish', ({ request }) => {
   const c = current;
   current = undefined;
   const cpu = process.cpuUsage(c.cpu);
-  if (out) appendFileSync(out, JSON.stringify({ url: c.url, totalMs: +(now() - c.t0).toFixed(3), cpuMs: +((cpu.user + cpu.system) / 1000).toFixed(3), events: c.events }) + '\n');
+  const totalMs = +(now() - c.t0).toFixed(3);
+  if (out) appendFileSync(out, JSON.stringify({ url: c.url, totalMs, cpuMs: +((cpu.user + cpu.system) / 1000).toFixed(3), events: c.events }) + '\n');
 });
