@@ -290,24 +290,29 @@ export class FileKv implements KvStore {
   async raiseVersions(key: string, versions: Readonly<Record<string, number>>): Promise<Record<string, number>> {
     // Read-merge-write under a lock file, so another process sharing the directory cannot
     // interleave and write back a lower floor it read before our raise.
-    const run = async () => {
+    // The raise is answered once the new floors are durable; the lock is released after that answer
+    // (this process's next raise waits for the release, through `chain`; others see the lock go a moment
+    // later, as they would have anyway).
+    const run = async (): Promise<{ merged: Record<string, number>; released: Promise<void> }> => {
       const lockKey = `${key}\0versions`;
       let release: Release | undefined;
       for (let i = 0; !(release = await this.tryLock(lockKey, 5000)); i++) {
         if (i > 400) throw new Error(`file store: version lock for ${key} not released`);
         await new Promise((r) => setTimeout(r, 5));
       }
+      let merged: Record<string, number>;
       try {
-        const merged = mergeMax(await this.getVersions(key), versions);
+        merged = mergeMax(await this.getVersions(key), versions);
         await this.writeAtomic(this.file(key, '.versions'), Buffer.from(JSON.stringify(merged)));
-        return merged;
-      } finally {
+      } catch (err) {
         await release();
+        throw err;
       }
+      return { merged, released: release().catch(() => undefined) };
     };
     const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
-    return p;
+    this.chain = p.then((r) => r.released).catch(() => undefined);
+    return p.then((r) => r.merged);
   }
 
   async tryLock(key: string, ttlMs: number): Promise<Release | undefined> {
