@@ -7,9 +7,10 @@
 // keep-alive default): the pull of a new repository after a quiet moment, not one in a burst.
 // `npm run bench:cold-tag` (COLD_ROUNDS, COLD_IDLE_MS; COLD_BEFORE=<checkout>/dist/main.js adds another
 // build in the same run; COLD_TRACE=1 adds a traced copy of this build and prints its stage timeline,
-// bench/lib/cold-trace.mjs). Traffic only to 127.0.0.1.
+// bench/lib/cold-trace.mjs; with COLD_PROF=1 under --cpu-prof too, self time per cold request; COLD_BEFORE_LABEL names
+// the other build's row). Traffic only to 127.0.0.1.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,6 +29,9 @@ const ROUNDS = Number(process.env.COLD_ROUNDS ?? 9);
 const IDLE_MS = Number(process.env.COLD_IDLE_MS ?? 6000);
 const BEFORE = process.env.COLD_BEFORE;
 const TRACE = process.env.COLD_TRACE === '1';
+/** COLD_PROF=1 (with COLD_TRACE=1): the traced copy also runs under --cpu-prof; self time within the cold requests is printed. */
+const PROF = TRACE && process.env.COLD_PROF === '1';
+const BEFORE_LABEL = process.env.COLD_BEFORE_LABEL ?? 'before';
 const MAIN = new URL('../dist/main.js', import.meta.url).pathname;
 const TRACER = new URL('./lib/cold-trace.mjs', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-cold-tag-'));
@@ -38,7 +42,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** trustgate as operators run it (test/support/trustgate-process.ts), from any build, with extra node flags. */
-async function startTg(name: string, main: string, config: Record<string, unknown>, nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}) {
+async function startTg(name: string, main: string, config: Record<string, unknown>, nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}, onStop?: (stop: () => Promise<void>) => void) {
   const port = await freePort();
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, stringify({ listen: `127.0.0.1:${port}`, ...config }));
@@ -51,12 +55,14 @@ async function startTg(name: string, main: string, config: Record<string, unknow
     ready: async () => (await fetch(`${url}/healthz`)).status === 200,
   });
   stops.push(() => srv.stop());
+  onStop?.(() => srv.stop());
   return url;
 }
 
 interface TraceLine {
   url: string;
   totalMs: number;
+  window: { from: number; to: number };
   cpuMs: number;
   events: Array<{ kind: string; what: string; at: number; ms: number }>;
 }
@@ -88,8 +94,10 @@ async function main(): Promise<void> {
   });
   const traceFile = join(dir, 'trace.jsonl');
   const tg: Record<string, string> = { 'trustgate (file store)': await startTg('tg', MAIN, config('tg')) };
-  if (BEFORE) tg['trustgate before (file store)'] = await startTg('tg-before', BEFORE, config('tg-before'));
-  if (TRACE) tg['trustgate traced (file store)'] = await startTg('tg-traced', MAIN, config('tg-traced'), ['--import', TRACER], { COLD_TRACE_FILE: traceFile });
+  if (BEFORE) tg[`trustgate ${BEFORE_LABEL} (file store)`] = await startTg('tg-before', BEFORE, config('tg-before'));
+  const profDir = join(dir, 'prof');
+  let stopTraced: (() => Promise<void>) | undefined;
+  if (TRACE) tg['trustgate traced (file store)'] = await startTg('tg-traced', MAIN, config('tg-traced'), ['--import', TRACER, ...(PROF ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])], { COLD_TRACE_FILE: traceFile }, (stop) => (stopTraced = stop));
 
   type Path = { name: string; ask: (repo: string, img: PushedImage, round: number) => Promise<number> };
   const ttfb = async (url: string, img: PushedImage, checkDigest: boolean) => {
@@ -157,6 +165,26 @@ async function main(): Promise<void> {
     const mid = [...trace].sort((a, b) => a.totalMs - b.totalMs)[Math.floor(trace.length / 2)]!;
     console.log(`\ntraced copy, median round (${mid.url}): ${fmt(mid.totalMs, 2)} ms, CPU ${fmt(mid.cpuMs, 2)} ms`);
     for (const e of mid.events) console.log(`  ${fmt(e.at, 2).padStart(7)} +${fmt(e.ms, 2).padStart(6)}  ${e.kind.padEnd(11)} ${e.what.replace(/[0-9a-f]{64}/g, '<sha>')}`);
+    if (PROF && stopTraced) {
+      await stopTraced(); // the profile is written at exit
+      const f = readdirSync(profDir).find((n) => n.endsWith('.cpuprofile'))!;
+      const p = JSON.parse(readFileSync(join(profDir, f), 'utf8')) as { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; startTime: number; samples: number[]; timeDeltas: number[] };
+      const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
+      const totals = new Map<string, number>();
+      let t = p.startTime;
+      p.samples.forEach((id, i) => {
+        const start = t;
+        t += p.timeDeltas[i] ?? 0;
+        let inside = 0;
+        for (const w of trace!.map((x) => x.window)) inside += Math.max(0, Math.min(t, w.to) - Math.max(start, w.from));
+        if (inside <= 0) return;
+        const c = byId.get(id)!;
+        const key = `${c.functionName || '(anonymous)'} ${c.url.replace(/^.*\/(node_modules\/|dist\/)/, '$1')}:${c.lineNumber + 1}`;
+        totals.set(key, (totals.get(key) ?? 0) + inside / 1000 / trace!.length);
+      });
+      console.log('self time per cold request (ms, mean over rounds, traced copy under --cpu-prof):');
+      for (const [fn, ms] of [...totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${fmt(ms, 2).padStart(6)}  ${fn}`);
+    }
     const sum = (pred: (e: TraceLine['events'][number]) => boolean) => median(trace!.map((t) => t.events.filter(pred).reduce((a, e) => a + e.ms, 0)));
     console.log(`medians over rounds: total ${fmt(median(trace.map((t) => t.totalMs)), 2)} ms, CPU ${fmt(median(trace.map((t) => t.cpuMs)), 2)} ms, notary requests ${fmt(sum((e) => e.kind === 'net-headers' && e.what.includes('/_trust/')), 2)} ms (summed), registry ${fmt(sum((e) => e.kind === 'net-headers' && e.what.includes('/manifests/')), 2)} ms, fdatasync ${fmt(sum((e) => e.what === 'fh.datasync'), 2)} ms (summed), connects ${median(trace.map((t) => t.events.filter((e) => e.kind === 'connect').length))}`);
   }

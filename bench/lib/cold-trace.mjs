@@ -55,7 +55,7 @@ diagnostics.subscribe('undici:client:connected', ({ connectParams }) => {
 });
 diagnostics.subscribe('http.server.request.start', ({ request }) => {
   if (!request.url.includes('/manifests/')) return;
-  current = { t0: now(), cpu: process.cpuUsage(), url: request.url, events: [] };
+  current = { t0: now(), hr0: process.hrtime.bigint(), cpu: process.cpuUsage(), url: request.url, events: [] };
 });
 diagnostics.subscribe('http.server.response.finish', ({ request }) => {
   if (!current || request.url !== current.url) return;
@@ -63,5 +63,7 @@ diagnostics.subscribe('http.server.response.finish', ({ request }) => {
   current = undefined;
   const cpu = process.cpuUsage(c.cpu);
   const totalMs = +(now() - c.t0).toFixed(3);
-  if (out) appendFileSync(out, JSON.stringify({ url: c.url, totalMs, cpuMs: +((cpu.user + cpu.system) / 1000).toFixed(3), events: c.events }) + '\n');
+  // The request's window on the monotonic clock in µs, as --cpu-prof timestamps are.
+  const window = { from: Number(c.hr0 / 1000n), to: Number(process.hrtime.bigint() / 1000n) };
+  if (out) appendFileSync(out, JSON.stringify({ url: c.url, totalMs, window, cpuMs: +((cpu.user + cpu.system) / 1000).toFixed(3), events: c.events }) + '\n');
 });
