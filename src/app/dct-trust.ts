@@ -84,7 +84,6 @@ export function dctTrustFor(
   return {
     service,
     close: async () => {
-      await service.settled(); // what answered updates still write to the store
       await notary?.close();
       await own?.close();
     },

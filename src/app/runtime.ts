@@ -141,7 +141,7 @@ export async function buildRuntime(
     ? await BlobCache.open({ ...config.blobCache, metrics: blobCacheMetrics, log: cacheLog, onDiscard: (key, reason) => cacheLog.warn({ key, reason }, 'cached blob dropped') })
     : undefined;
   const manifests = new ManifestCache(64 * 1024 * 1024, kv);
-  closers.push(watchForgotten(manifests, log.child({ component: 'store' })), () => manifests.settled());
+  closers.push(watchForgotten(manifests, log.child({ component: 'store' })));
   if (config.upstreams.some((u) => u.bundle)) closers.push(watchBundleExpiry(kv, config.limits.bundleWarnDays, log.child({ component: 'bundle' }), metrics, clock));
   const deps = {
     config,

@@ -60,8 +60,7 @@ export class ManifestCache {
         const fromShared = await this.readShared(key);
         if (fromShared) return fromShared;
         const v = await load();
-        // Verified and in memory: the copy for other replicas and restarts is written after the answer.
-        if (this.shared) this.persist(this.shared.set(manifestStoreKey(key), Buffer.concat([Buffer.from(`${v.mediaType}\n`), v.bytes]), 7 * 86400));
+        await this.shared?.set(manifestStoreKey(key), Buffer.concat([Buffer.from(`${v.mediaType}\n`), v.bytes]), 7 * 86400);
         return v;
       })()
         .then((v) => {
@@ -72,19 +71,6 @@ export class ManifestCache {
       this.inflight.set(key, p);
     }
     return p;
-  }
-
-  private readonly persisting = new Set<Promise<void>>();
-
-  /** Best effort, as the layered store is: a copy not written is fetched again from the upstream. */
-  private persist(p: Promise<void>): void {
-    const q = p.catch(() => undefined).finally(() => this.persisting.delete(q));
-    this.persisting.add(q);
-  }
-
-  /** Wait for the store copies of manifests already answered (shutdown, tests). */
-  async settled(): Promise<void> {
-    while (this.persisting.size > 0) await Promise.allSettled([...this.persisting]);
   }
 
   /** A manifest another replica stored, if its bytes still hash to the digest in the key. */

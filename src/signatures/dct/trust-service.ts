@@ -98,9 +98,7 @@ export class TrustService {
   // GUN → the set of its update in flight, as soon as every role verified (its floors still being
   // saved): what resolve()'s `early` hint is given. Never an answer: resolve() still waits for the entry.
   private readonly verifiedEarly = new Map<string, Promise<TrustedSet | undefined>>();
-  // What verified updates still write to the store after their answer (metadata copies, verified
-  // records): settled() waits for them at shutdown.
-  private readonly persisting = new Set<Promise<void>>();
+
   private readonly maxBytes: number;
   private bytes = 0;
   // "No trust data" answers, GUN → until (ms). In process and bounded in count: every unknown
@@ -167,11 +165,24 @@ export class TrustService {
         await new Promise((r) => setTimeout(r, 25));
       }
     }
+    // Set once an attempt's roles have all verified: whether it used stale-if-error data, and its store
+    // writes (metadata copies, the verified record), which then run beside the floor save.
+    let stale = false;
+    let writes: Promise<void> | undefined;
     try {
       const attempt = async () => {
+        writes = undefined;
+        const verified = (set: TrustedSet) => {
+          stale = this.opts.fetcher?.takeStale(gun) ?? false;
+          writes = this.stored(gun, set, stale);
+          onVerified?.(set);
+        };
         try {
-          return await this.opts.client.update(gun, { revalidate, onVerified });
+          const set = await this.opts.client.update(gun, { revalidate, onVerified: verified });
+          await writes;
+          return set;
         } catch (err) {
+          await writes;
           this.opts.fetcher?.discard(gun);
           throw err;
         }
@@ -185,14 +196,6 @@ export class TrustService {
         if (isUnreachable(err) || !this.opts.fetcher?.retryFromSource?.(gun)) throw err;
         set = await attempt();
       }
-      const stale = this.opts.fetcher?.takeStale(gun) ?? false;
-      // The set verified and its floors are saved (client.update): the answer can go out now. What the
-      // update fetched is kept as the last known good copies, and the verified record written, after it
-      // (measured: most of a cold tag was these writes; docs/benchmarks.md "Cold tag (measured)"). The
-      // update lock is held until they are done, so a replica waiting for it finds them in the store.
-      const held = release;
-      release = undefined;
-      this.persist(this.stored(gun, set, stale).finally(() => held?.()));
       let until = stale
         ? set.now.getTime() + 5_000 // try the server again soon
         : Math.min(set.now.getTime() + this.opts.cacheSeconds * 1000, earliestExpiry(set));
@@ -212,26 +215,19 @@ export class TrustService {
   }
 
   /**
-   * Keep what a verified update fetched (CachingFetcher.commit takes its writes at once, so a next
-   * update's are its own) and write the verified record. Best effort, as before: the layered store
-   * carries on without its L2, and a record not written now is written by the next update.
+   * The set's roles all verified: keep what the update fetched as the last known good copies and write
+   * the verified record, beside the floor save rather than after it (measured: these writes, one after
+   * another, were most of a cold tag; docs/benchmarks.md "Cold tag (measured)"). The answer still waits
+   * for them, so once a tag is served the store holds what it was decided on. Nothing unverified is
+   * written: only files of a set that verified. Best effort, as before: the layered store carries on
+   * without its L2, and a record a store cannot take now keeps the previous one (still a set verified
+   * before any freeze) until the next update writes it again.
    */
   private async stored(gun: string, set: TrustedSet, stale: boolean): Promise<void> {
-    const committed = this.opts.fetcher?.commit(gun);
-    await committed?.catch(() => undefined);
-    // A store that cannot take the record now keeps the previous one (still a set verified before any
-    // freeze), and the next update writes it again.
-    if (!set.frozenAt && !stale) await this.opts.records?.write(gun, set, set.now, this.opts.frozenAt !== undefined).catch(() => undefined);
-  }
-
-  private persist(p: Promise<void>): void {
-    const q = p.catch(() => undefined).finally(() => this.persisting.delete(q));
-    this.persisting.add(q);
-  }
-
-  /** Wait for the store writes of updates already answered (shutdown, tests). */
-  async settled(): Promise<void> {
-    while (this.persisting.size > 0) await Promise.allSettled([...this.persisting]);
+    await Promise.all([
+      this.opts.fetcher?.commit(gun).catch(() => undefined),
+      !set.frozenAt && !stale ? this.opts.records?.write(gun, set, set.now, this.opts.frozenAt !== undefined).catch(() => undefined) : undefined,
+    ]);
   }
 
   private rememberMissing(gun: string, code: 'TRUST_DATA_MISSING' | 'FROZEN_NO_STATE'): void {

@@ -259,7 +259,9 @@ export class CachingFetcher implements MetadataFetcher {
     const writes = this.pending.get(gun) ?? [];
     this.pending.delete(gun);
     this.fromShared.delete(gun);
-    for (const [key, value, ttl] of writes) await this.kv.set(key, value, ttl);
+    // Distinct keys, no order between them: written together (one after another they were a few ms of
+    // every cold tag on the file store, each a durable write).
+    await Promise.all(writes.map(([key, value, ttl]) => this.kv.set(key, value, ttl)));
   }
 
   /** The update of `gun` failed: forget what it fetched. */
