@@ -261,7 +261,9 @@ export class CachingFetcher implements MetadataFetcher {
     this.fromShared.delete(gun);
     // Distinct keys, no order between them: written together (one after another they were a few ms of
     // every cold tag on the file store, each a durable write).
-    await Promise.all(writes.map(([key, value, ttl]) => this.kv.set(key, value, ttl)));
+    // Copies (`copy`): hash-checked or re-verified on every read, so one lost in a power loss is only
+    // fetched again; the rollback state and the verified records stay durable writes.
+    await Promise.all(writes.map(([key, value, ttl]) => this.kv.set(key, value, ttl, { copy: true })));
   }
 
   /** The update of `gun` failed: forget what it fetched. */
