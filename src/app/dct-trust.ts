@@ -54,6 +54,8 @@ export function dctTrustFor(
     offline: u.bundle,
     replica: state,
     now: () => clock.now().getTime(),
+    // The file store holds this replica's rollback state too (replicaTrustStateFor): it is its own.
+    ownStore: config.store.kind === 'file',
   });
   // Every live update records when it verified what: frozen trust resolves from the last such record
   // made at or before notary.frozenAt, and from then on never asks the notary server again.

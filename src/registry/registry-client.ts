@@ -11,6 +11,7 @@ import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { fail, isTrustgateError } from '../errors.js';
 import { BearerAuth, parseBearerChallenge } from '../http/bearer-auth.js';
+import { UPSTREAM_KEEP_ALIVE_MS } from '../http/keep-alive.js';
 import { readBodyCapped } from '../http/read-capped.js';
 import { checkRedirect, guardedLookup, REFUSED_ADDRESS, type RedirectPolicy } from './redirect-policy.js';
 
@@ -101,7 +102,7 @@ export class RegistryClient {
     const trusted = new Set([this.base.hostname, ...(opts.realmAllowlist ?? []).map((o) => new URL(o).hostname), ...(opts.redirects?.allowHosts ?? []).map((h) => h.replace(/:\d+$/, ''))]);
     const connect = opts.redirects?.allowPrivate ? ca : { ...ca, lookup: guardedLookup((h) => trusted.has(h)) };
     const pool = (connections: number) =>
-      new Agent({ connect, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs, connections, pipelining: 1 });
+      new Agent({ connect, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs, connections, pipelining: 1, keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS });
     this.dispatcher = opts.dispatcher ?? pool(opts.connections?.metadata ?? 32);
     this.blobDispatcher = opts.dispatcher ?? pool(opts.connections?.blobs ?? 64);
     this.signatureDispatcher = opts.dispatcher ?? pool(opts.connections?.signatures ?? 8);

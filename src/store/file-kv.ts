@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { mergeMax, type KvStore, type Release } from './kv.js';
+import { mergeMax, type KvStore, type Release, type SetOptions } from './kv.js';
 
 // 8 bytes expiresAt (ms, 0 = never) + 8 bytes value length (0 in files of older versions: unchecked).
 // A file whose length disagrees is torn: read as absent and removed by the sweep.
@@ -50,7 +50,9 @@ export class FileKv implements KvStore {
   private ready: Promise<unknown> | undefined;
   // Serializes read-merge-write of version floors within this process; rename keeps it atomic
   // for readers, and floors are re-merged on every write, so a lost race can only lower nothing.
-  private chain: Promise<unknown> = Promise.resolve();
+  // One chain per key (keys do not share a lock file): the floors of a GUN and the verified-record
+  // pointers an update raises beside them do not wait for one another.
+  private readonly chains = new Map<string, Promise<unknown>>();
   readonly maxBytes: number;
   // Value files in least-recently-used order (Map insertion order), built from a directory scan on
   // first write and rebuilt by every sweep, so processes sharing the directory re-synchronise.
@@ -86,13 +88,13 @@ export class FileKv implements KvStore {
    * leave the new name pointing at an empty or short file; a kill -9 alone cannot, the page cache
    * survives the process (docs/failure-modes.md has what was measured).
    */
-  private async writeAtomic(file: string, data: Buffer): Promise<void> {
+  private async writeAtomic(file: string, data: Buffer, sync = true): Promise<void> {
     await this.ensureDir();
     const tmp = tmpNameFor(file);
     const fh = await open(tmp, 'wx');
     try {
       await fh.writeFile(data);
-      await fh.datasync();
+      if (sync) await fh.datasync();
     } catch (err) {
       await fh.close().catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
@@ -145,7 +147,12 @@ export class FileKv implements KvStore {
     return raw.subarray(HEADER);
   }
 
-  async set(key: string, value: Buffer, ttlSeconds = 0): Promise<void> {
+  /**
+   * `copy` (KvStore.set): no fdatasync. After a power loss such a value may be gone, empty or short:
+   * the length in its header tells, and it reads as absent (fetched again), never as other bytes than
+   * were written — a torn file is never served, and metadata and manifests are hash-checked on read.
+   */
+  async set(key: string, value: Buffer, ttlSeconds = 0, opts?: SetOptions): Promise<void> {
     const expiresAt = ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : 0;
     const size = charge(HEADER + value.length);
     // A TTL'd value that could never fit is not stored at all, like the memory store does.
@@ -159,7 +166,7 @@ export class FileKv implements KvStore {
     head.writeBigUInt64BE(BigInt(expiresAt), 0);
     head.writeBigUInt64BE(BigInt(value.length), 8);
     try {
-      await this.writeAtomic(join(this.dir, name), Buffer.concat([head, value]));
+      await this.writeAtomic(join(this.dir, name), Buffer.concat([head, value]), !opts?.copy);
     } catch (err) {
       if (was) this.account(name, was); // the old value is still on disk
       throw err;
@@ -290,24 +297,34 @@ export class FileKv implements KvStore {
   async raiseVersions(key: string, versions: Readonly<Record<string, number>>): Promise<Record<string, number>> {
     // Read-merge-write under a lock file, so another process sharing the directory cannot
     // interleave and write back a lower floor it read before our raise.
-    const run = async () => {
+    // The raise is answered once the new floors are durable; the lock is released after that answer
+    // (this process's next raise of the key waits for the release, through its chain; others see the lock go a moment
+    // later, as they would have anyway).
+    const run = async (): Promise<{ merged: Record<string, number>; released: Promise<void> }> => {
       const lockKey = `${key}\0versions`;
       let release: Release | undefined;
       for (let i = 0; !(release = await this.tryLock(lockKey, 5000)); i++) {
         if (i > 400) throw new Error(`file store: version lock for ${key} not released`);
         await new Promise((r) => setTimeout(r, 5));
       }
+      let merged: Record<string, number>;
       try {
-        const merged = mergeMax(await this.getVersions(key), versions);
+        merged = mergeMax(await this.getVersions(key), versions);
         await this.writeAtomic(this.file(key, '.versions'), Buffer.from(JSON.stringify(merged)));
-        return merged;
-      } finally {
+      } catch (err) {
         await release();
+        throw err;
       }
+      return { merged, released: release().catch(() => undefined) };
     };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
-    return p;
+    const prev = this.chains.get(key) ?? Promise.resolve();
+    const p = prev.then(run, run);
+    const done = p.then((r) => r.released).catch(() => undefined);
+    this.chains.set(key, done);
+    void done.then(() => {
+      if (this.chains.get(key) === done) this.chains.delete(key);
+    });
+    return p.then((r) => r.merged);
   }
 
   async tryLock(key: string, ttlMs: number): Promise<Release | undefined> {

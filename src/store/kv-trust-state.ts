@@ -13,7 +13,19 @@ export class KvTrustState implements TrustStateStore {
   }
 
   async save(gun: string, state: TrustState): Promise<void> {
-    const merged = await this.kv.raiseVersions(`trust:floors:${gun}`, state.versions);
-    if (state.root && (state.versions.root ?? 0) >= (merged.root ?? 0)) await this.kv.set(`trust:root:${gun}`, Buffer.from(state.root));
+    const floors = `trust:floors:${gun}`;
+    if (!state.root) {
+      await this.kv.raiseVersions(floors, state.versions);
+      return;
+    }
+    // The root is written beside the floor raise, not after it (two durable writes at once: measured on
+    // the cold tag path, docs/benchmarks.md). Whether it may replace the stored one is decided on the
+    // floors read just before: the same check as on the floors the raise returns (our own versions are
+    // in both), with the same window for another process's raise between check and write as before,
+    // and one a newer root's client rotates out of (TrustClient: an anchor below the root floor).
+    const seen = await this.kv.getVersions(floors);
+    const root = state.root;
+    const writeRoot = (state.versions.root ?? 0) >= (seen.root ?? 0) ? this.kv.set(`trust:root:${gun}`, Buffer.from(root)) : undefined;
+    await Promise.all([this.kv.raiseVersions(floors, state.versions), writeRoot]);
   }
 }

@@ -3,11 +3,19 @@
 // metadata, manifests, rollback floors, locks — never blobs.
 export type Release = () => Promise<void>;
 
+export interface SetOptions {
+  copy?: boolean | undefined;
+}
+
 export interface KvStore {
   readonly kind: string;
   get(key: string): Promise<Buffer | undefined>;
-  /** ttlSeconds 0 or absent: kept until evicted or overwritten. */
-  set(key: string, value: Buffer, ttlSeconds?: number): Promise<void>;
+  /**
+   * ttlSeconds 0 or absent: kept until evicted or overwritten. `copy`: a value that can be had again
+   * (metadata and manifests checked against their hash when read back): a backend may skip making it
+   * survive a power loss (the file store's fdatasync). Visible to readers once set() resolves either way.
+   */
+  set(key: string, value: Buffer, ttlSeconds?: number, opts?: SetOptions): Promise<void>;
   /**
    * A value get() returned passed the caller's check (its hash matched its name): keep it in the
    * fastest layer. Optional; layered stores fill their in-process layer only this way and by set(),

@@ -60,7 +60,8 @@ export class ManifestCache {
         const fromShared = await this.readShared(key);
         if (fromShared) return fromShared;
         const v = await load();
-        await this.shared?.set(manifestStoreKey(key), Buffer.concat([Buffer.from(`${v.mediaType}\n`), v.bytes]), 7 * 86400);
+        // A copy (KvStore.set `copy`): hashed again when read back, so one a power loss took is fetched again.
+        await this.shared?.set(manifestStoreKey(key), Buffer.concat([Buffer.from(`${v.mediaType}\n`), v.bytes]), 7 * 86400, { copy: true });
         return v;
       })()
         .then((v) => {

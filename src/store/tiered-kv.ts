@@ -5,7 +5,7 @@
 // this process wrote or checked: a value read from L2 enters it through keep(), once its reader has
 // verified it (a content hash against its name), never on the read itself.
 import type { Logger } from '../observe/logger.js';
-import { mergeMax, type KvStore, type Release } from './kv.js';
+import { mergeMax, type KvStore, type Release, type SetOptions } from './kv.js';
 import { MemoryKv } from './memory-kv.js';
 
 export class TieredKv implements KvStore {
@@ -51,9 +51,9 @@ export class TieredKv implements KvStore {
     await this.l1.set(key, value, this.l1TtlSeconds);
   }
 
-  async set(key: string, value: Buffer, ttlSeconds = 0): Promise<void> {
+  async set(key: string, value: Buffer, ttlSeconds = 0, opts?: SetOptions): Promise<void> {
     await this.l1.set(key, value, ttlSeconds > 0 ? Math.min(ttlSeconds, this.l1TtlSeconds) : this.l1TtlSeconds);
-    await this.fromL2('set', () => this.l2.set(key, value, ttlSeconds));
+    await this.fromL2('set', () => this.l2.set(key, value, ttlSeconds, opts));
   }
 
   async delete(key: string): Promise<void> {

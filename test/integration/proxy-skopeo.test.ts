@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
 import { NotaryCli } from '../support/notary-cli.js';
-import { startNotary, type NotaryLab } from '../support/notary-server.js';
+import { startNotary, tufRequestsFor, type NotaryLab } from '../support/notary-server.js';
 import { pushImage, pushIndex, type PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { startTrustgate, type Trustgate } from '../support/trustgate-process.js';
@@ -145,6 +145,27 @@ describe('trust-enforcing proxy with skopeo', () => {
     const res = await fetch(`${proxy.url}/v2/${REPO}/manifests/tampered`);
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ errors: [{ code: 'DENIED', detail: { code: 'DIGEST_MISMATCH' } }] });
+  });
+
+  it('a never-seen GUN whose registry serves other bytes under the signed digest is refused (the fetch that overlaps the floor writes)', async () => {
+    // A cold tag: the manifest by digest is asked for the moment the trust update verified, while its
+    // floors are still being written (issue 23). It is checked exactly as before.
+    const repo = 'cold/tampered';
+    const coldGun = `${registry.host}/${repo}`;
+    await cli.initRepo(coldGun);
+    const img = await pushImage(dir, registry.host, repo, 'v1');
+    const f = join(dir, 'manifest-cold-tampered');
+    writeFileSync(f, img.manifest);
+    await cli.sign(coldGun, 'v1', f);
+    const p = storagePath(img.digest);
+    writeFileSync(p, Buffer.from(readFileSync(p, 'utf8').replace(/"size":(\d)/, (_m, d: string) => `"size":${(Number(d) + 1) % 10}`)));
+    const before = tufRequestsFor(notary, coldGun).length; // the notary CLI's own
+    for (const ref of ['v1', 'v1', img.digest]) {
+      const res = await fetch(`${proxy.url}/v2/${repo}/manifests/${ref}`);
+      expect(res.status, ref).toBe(403);
+      expect(await res.json()).toMatchObject({ errors: [{ code: 'DENIED', detail: { code: 'DIGEST_MISMATCH' } }] });
+    }
+    expect(tufRequestsFor(notary, coldGun).slice(before)).toContain('root.json'); // trustgate's first contact: a cold update
   });
 
   it('pulls by digest', async () => {

@@ -170,7 +170,12 @@ export function decidePorts(deps: ServerDeps, up: UpstreamDeps, eff: EffectivePo
   const used = new Map<string, Expiring<TagResolution>>();
   const fetch = (tag: string) => () => fetchByTag(up, repo, tag, acceptList(req));
   return {
-    dct: trust && { resolve: (tag) => trust.resolve(gun, tag), signedTagForDigest: (digest) => trust.signedTagForDigest(gun, digest), label: dctLabel },
+    dct: trust && {
+      // A cold tag: the manifest by digest is asked for the moment the trust update has verified, while
+      // it still saves its floors; decide() serves nothing before resolve() answers, and then takes the
+      // same fetch (single-flight by digest), checked against the signed digest and length as always.
+      resolve: (tag) => trust.resolve(gun, tag, (t) => void verifiedManifest(deps, up, repo, t.digest, t.length, acceptList(req), `signed for ${tag} by ${t.role}`).catch(() => undefined)),
+      signedTagForDigest: (digest) => trust.signedTagForDigest(gun, digest), label: dctLabel },
     // missingSource has run before any prove: every kind the requirement names has its verifier.
     prove: (kind, d) => up.signatures![kind]!.verify(up.registry, gun, repo, d),
     bySignedDigest: (digest, length, what) => verifiedManifest(deps, up, repo, digest, length, acceptList(req), what),

@@ -122,8 +122,13 @@ export class TrustClient {
     return resolveTag(gun, tag, set.targets, set.skipped);
   }
 
-  /** Run one full, verified update of a GUN's metadata and persist the new rollback floors. */
-  async update(gun: string, opts: { revalidate?: boolean } = {}): Promise<TrustedSet> {
+  /**
+   * Run one full, verified update of a GUN's metadata and persist the new rollback floors. `onVerified`
+   * is told the set once every role has verified, while the floors are still being written: the caller
+   * may start work that needs the verified answer (the manifest by digest) but must not serve anything
+   * before this promise resolves, which it does only once the floors are saved.
+   */
+  async update(gun: string, opts: { revalidate?: boolean; onVerified?: ((set: TrustedSet) => void) | undefined } = {}): Promise<TrustedSet> {
     if (!isValidGun(gun)) throw fail('USAGE', `invalid GUN ${JSON.stringify(gun)}`);
     const now = this.opts.clock.now(); // one reference time for the whole update (TUF 5.1)
     // Once frozen, frozen for good in this process: a clock stepped back (NTP, a VM restored) must not
@@ -175,6 +180,11 @@ export class TrustClient {
         if (err2 instanceof RootChanged) throw first;
         throw err2;
       }
+    }
+    try {
+      opts.onVerified?.(set);
+    } catch {
+      /* a hint to the caller: its failure is not the update's */
     }
     await this.opts.state.save(gun, { root: set.root.env.raw, versions: set.versions(), timestamp: set.timestamp?.env.raw });
     return set;

@@ -95,6 +95,10 @@ export function earliestSignerExpiry(set: TrustedSet): number {
 export class TrustService {
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<Entry>>();
+  // GUN → the set of its update in flight, as soon as every role verified (its floors still being
+  // saved): what resolve()'s `early` hint is given. Never an answer: resolve() still waits for the entry.
+  private readonly verifiedEarly = new Map<string, Promise<TrustedSet | undefined>>();
+
   private readonly maxBytes: number;
   private bytes = 0;
   // "No trust data" answers, GUN → until (ms). In process and bounded in count: every unknown
@@ -119,7 +123,9 @@ export class TrustService {
     if (e && e.until > now && !revalidate) return e;
     let p = this.inflight.get(gun);
     if (!p) {
-      p = this.update(gun, revalidate).then(
+      let verified: (set: TrustedSet | undefined) => void = () => undefined;
+      this.verifiedEarly.set(gun, new Promise((r) => (verified = r)));
+      p = this.update(gun, revalidate, verified).then(
         (entry) => {
           this.remember(gun, entry);
           return entry;
@@ -131,7 +137,11 @@ export class TrustService {
           throw err;
         },
       );
-      p = p.finally(() => this.inflight.delete(gun));
+      p = p.finally(() => {
+        this.inflight.delete(gun);
+        this.verifiedEarly.delete(gun);
+        verified(undefined);
+      });
       this.inflight.set(gun, p);
     }
     return p;
@@ -141,7 +151,7 @@ export class TrustService {
    * One update, coalesced across replicas: the lock holder fetches, the others wait for it and then
    * find the fresh timestamp and content-addressed metadata in the shared store.
    */
-  private async update(gun: string, revalidate = false): Promise<Entry> {
+  private async update(gun: string, revalidate = false, onVerified?: (set: TrustedSet) => void): Promise<Entry> {
     const kv = this.opts.kv;
     const negUntil = this.negatives.get(gun);
     if (!revalidate && negUntil !== undefined && negUntil.until > this.opts.clock.now().getTime()) {
@@ -155,13 +165,24 @@ export class TrustService {
         await new Promise((r) => setTimeout(r, 25));
       }
     }
+    // Set once an attempt's roles have all verified: whether it used stale-if-error data, and its store
+    // writes (metadata copies, the verified record), which then run beside the floor save.
+    let stale = false;
+    let writes: Promise<void> | undefined;
     try {
       const attempt = async () => {
+        writes = undefined;
+        const verified = (set: TrustedSet) => {
+          stale = this.opts.fetcher?.takeStale(gun) ?? false;
+          writes = this.stored(gun, set, stale);
+          onVerified?.(set);
+        };
         try {
-          const s = await this.opts.client.update(gun, { revalidate });
-          await this.opts.fetcher?.commit(gun);
-          return s;
+          const set = await this.opts.client.update(gun, { revalidate, onVerified: verified });
+          await writes;
+          return set;
         } catch (err) {
+          await writes;
           this.opts.fetcher?.discard(gun);
           throw err;
         }
@@ -174,12 +195,6 @@ export class TrustService {
         // replica stored fails (forged, replayed, lowered floors), it is tried once more from notary.
         if (isUnreachable(err) || !this.opts.fetcher?.retryFromSource?.(gun)) throw err;
         set = await attempt();
-      }
-      const stale = this.opts.fetcher?.takeStale(gun) ?? false;
-      if (!set.frozenAt && !stale) {
-        // Best effort: a store that cannot take the record now keeps the previous one (still a set
-        // verified before any freeze), and the next update writes it again.
-        await this.opts.records?.write(gun, set, set.now, this.opts.frozenAt !== undefined).catch(() => undefined);
       }
       let until = stale
         ? set.now.getTime() + 5_000 // try the server again soon
@@ -197,6 +212,22 @@ export class TrustService {
     } finally {
       await release?.();
     }
+  }
+
+  /**
+   * The set's roles all verified: keep what the update fetched as the last known good copies and write
+   * the verified record, beside the floor save rather than after it (measured: these writes, one after
+   * another, were most of a cold tag; docs/benchmarks.md "Cold tag (measured)"). The answer still waits
+   * for them, so once a tag is served the store holds what it was decided on. Nothing unverified is
+   * written: only files of a set that verified. Best effort, as before: the layered store carries on
+   * without its L2, and a record a store cannot take now keeps the previous one (still a set verified
+   * before any freeze) until the next update writes it again.
+   */
+  private async stored(gun: string, set: TrustedSet, stale: boolean): Promise<void> {
+    await Promise.all([
+      this.opts.fetcher?.commit(gun).catch(() => undefined),
+      !set.frozenAt && !stale ? this.opts.records?.write(gun, set, set.now, this.opts.frozenAt !== undefined).catch(() => undefined) : undefined,
+    ]);
   }
 
   private rememberMissing(gun: string, code: 'TRUST_DATA_MISSING' | 'FROZEN_NO_STATE'): void {
@@ -250,10 +281,12 @@ export class TrustService {
    * rather than after the cache period; that revalidation is single-flight and at most once a second per
    * repository. A tag moved to another digest is seen when the cache period (limits.trustCacheSeconds) ends.
    */
-  async resolve(gun: string, tag: string): Promise<ResolvedTarget> {
+  async resolve(gun: string, tag: string, early?: (t: ResolvedTarget) => void): Promise<ResolvedTarget> {
     let e: Entry;
     try {
-      e = await this.entry(gun);
+      const p = this.entry(gun);
+      if (early) this.hintEarly(gun, tag, early);
+      e = await p;
     } catch (err) {
       const neg = this.negatives.get(gun);
       if (!isTrustgateError(err) || err.code !== 'TRUST_DATA_MISSING' || !neg || !this.mayRevalidate(gun, neg.at)) throw err;
@@ -267,6 +300,23 @@ export class TrustService {
       if (!fresh || fresh === e) throw err;
       return this.resolveIn(fresh, gun, tag);
     }
+  }
+
+  /**
+   * The update of `gun` in flight: once its set verified (floors still being saved), tell `early` what
+   * `tag` resolves to in it, so work that needs it (the manifest by digest) starts while the floors are
+   * written. Only a head start: the answer is still resolve()'s, given once the update is done, and a
+   * tag that does not resolve, or an update that fails, tells `early` nothing.
+   */
+  private hintEarly(gun: string, tag: string, early: (t: ResolvedTarget) => void): void {
+    void this.verifiedEarly.get(gun)?.then((set) => {
+      if (!set) return;
+      try {
+        early({ ...resolveTag(gun, tag, set.targets, set.skipped), stale: false, ...(set.frozenAt ? { frozen: set.frozenAt.toISOString() } : {}) });
+      } catch {
+        /* the tag does not resolve (resolve() refuses it), or the hint failed: nothing to start */
+      }
+    });
   }
 
   /** True (and counted) when data from `since` is over a second old and the GUN was not revalidated in the last second. */

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { open } from 'node:fs/promises';
+import { describe, expect, it, vi } from 'vitest';
 import { FileKv } from '../../../src/store/file-kv.js';
 
 const host = hostname().replace(/[^A-Za-z0-9-]/g, '_');
@@ -51,5 +52,29 @@ describe('file store crash leftovers', () => {
     await again.open();
     expect(readdirSync(join(path, 'kv'))).toEqual([]);
     expect(await again.get('b')).toBeUndefined();
+  });
+  it('a copy (set with `copy`) skips fdatasync, is read back at once, and what a power loss can leave of it reads as absent', async () => {
+    const path = mkdtempSync(join(tmpdir(), 'trustgate-filekv-copy-'));
+    const kv = new FileKv(path, Date.now, { sweepSeconds: 0 });
+    const probe = await open(join(path, 'probe'), 'w'); // FileHandle's prototype, to count syncs
+    const proto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+    await probe.close();
+    const sync = vi.spyOn(proto, 'datasync');
+    try {
+      await kv.set('durable', Buffer.alloc(100, 1));
+      expect(sync).toHaveBeenCalledTimes(1);
+      await kv.set('copy', Buffer.alloc(1000, 2), 60, { copy: true });
+      expect(sync).toHaveBeenCalledTimes(1); // no sync for the copy
+    } finally {
+      sync.mockRestore();
+    }
+    expect(await kv.get('copy')).toEqual(Buffer.alloc(1000, 2));
+    // Without the sync, a power loss can leave the renamed file empty or short: never other bytes.
+    const file = join(path, 'kv', nameOf('copy'));
+    truncateSync(file, 16 + 999);
+    expect(await kv.get('copy')).toBeUndefined();
+    await kv.set('copy', Buffer.alloc(1000, 2), 60, { copy: true });
+    truncateSync(file, 0);
+    expect(await kv.get('copy')).toBeUndefined();
   });
 });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { TrustClient, type MetadataFetcher, type MetadataRequest } from '../../../src/signatures/dct/client.js';
 import { MemoryTrustState } from '../../../src/signatures/dct/state/memory-state.js';
 import { TrustService } from '../../../src/signatures/dct/trust-service.js';
+import { MemoryKv } from '../../../src/store/memory-kv.js';
 import { buildRepo, makeCertKey, makeKey } from '../../support/signed-repo.js';
 
 const GUN = 'docker.com/notary0.3/tst';
@@ -107,5 +108,101 @@ describe('TrustService memory bound', () => {
     await service.resolve('example.com/b', 'v1'); // no room for both: a is evicted
     await service.resolve('example.com/a', 'v1');
     expect(fetched.filter((g) => g === 'example.com/a').length).toBeGreaterThan(4);
+  });
+});
+
+describe('TrustService cold path: what overlaps what (issue 23)', () => {
+  /** A gate a test opens by hand. */
+  function gate() {
+    let open: () => void = () => undefined;
+    const p = new Promise<void>((r) => (open = r));
+    return { p, open };
+  }
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(cond()).toBe(true);
+  };
+  const fetcher: MetadataFetcher = { source: 'test', fetch: async (req) => files[req.role] ?? null };
+  const clock = { now: () => new Date('2026-01-01T00:00:00Z') };
+
+  it('tells `early` the target once the set verified, and answers only once the floors are saved', async () => {
+    const saving = gate();
+    const state = new MemoryTrustState();
+    let saved = false;
+    const save = state.save.bind(state);
+    state.save = async (gun, s) => {
+      await saving.p;
+      await save(gun, s);
+      saved = true;
+    };
+    const service = new TrustService({ client: new TrustClient({ fetcher, state, clock }), clock, cacheSeconds: 300 });
+    const early: unknown[] = [];
+    let answered = false;
+    const p = service.resolve(GUN, 'hello', (t) => early.push(t)).then((t) => ((answered = true), t));
+    await until(() => early.length === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(answered).toBe(false); // the floors are not saved yet: no answer
+    saving.open();
+    const t = await p;
+    expect(saved).toBe(true);
+    expect(early[0]).toEqual(t);
+  });
+
+  it('an update whose floors cannot be saved refuses, whatever `early` was told', async () => {
+    const state = new MemoryTrustState();
+    state.save = async () => {
+      throw Object.assign(new Error('disk full'), { code: 'EIO' });
+    };
+    const service = new TrustService({ client: new TrustClient({ fetcher, state, clock }), clock, cacheSeconds: 300 });
+    const early: unknown[] = [];
+    await expect(service.resolve(GUN, 'hello', (t) => early.push(t))).rejects.toThrow('disk full');
+    expect(early).toHaveLength(1); // a head start only: nothing was answered from it
+    await expect(service.resolve(GUN, 'hello')).rejects.toThrow('disk full'); // and nothing kept
+  });
+
+  it('a tag that does not resolve tells `early` nothing', async () => {
+    const service = new TrustService({ client: new TrustClient({ fetcher, state: new MemoryTrustState(), clock }), clock, cacheSeconds: 300 });
+    const early: unknown[] = [];
+    await expect(service.resolve(GUN, 'no-such-tag', (t) => early.push(t))).rejects.toMatchObject({ code: 'TAG_NOT_SIGNED' });
+    expect(early).toEqual([]);
+  });
+
+  it('writes metadata copies beside the floor save, and answers only once both are written', async () => {
+    const kv = new MemoryKv();
+    const saving = gate();
+    const writing = gate();
+    const order: string[] = [];
+    const state = new MemoryTrustState();
+    const save = state.save.bind(state);
+    state.save = async (gun, st) => {
+      order.push('save started');
+      await saving.p;
+      await save(gun, st);
+      order.push('floors saved');
+    };
+    const caching = {
+      takeStale: () => false,
+      discard: () => undefined,
+      commit: async () => {
+        order.push('commit started');
+        await writing.p;
+        order.push('committed');
+      },
+    };
+    const service = new TrustService({ client: new TrustClient({ fetcher, state, clock }), clock, cacheSeconds: 300, kv, fetcher: caching });
+    let answered = false;
+    const p = service.resolve(GUN, 'hello').then(() => (answered = true));
+    await until(() => order.length === 2);
+    expect(order.sort()).toEqual(['commit started', 'save started']); // together, not one after the other
+    saving.open();
+    await until(() => order.includes('floors saved'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(answered).toBe(false); // the copies are not written yet
+    expect(await kv.tryLock(`lock:update:${GUN}`, 1000)).toBeUndefined(); // the update lock is still held
+    writing.open();
+    await p;
+    const release = await kv.tryLock(`lock:update:${GUN}`, 1000);
+    expect(release).toBeDefined();
+    await release!();
   });
 });

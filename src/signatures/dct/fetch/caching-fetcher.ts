@@ -48,6 +48,13 @@ export interface CachingFetcherOptions {
   replica?: { knows(gun: string): Promise<boolean> } | undefined;
   /** This replica's clock (ms), for the bounds on shared timestamps. Default Date.now. */
   now?: () => number;
+  /**
+   * The store is this replica's own (the file store, also when `workers` share its directory: their
+   * rollback state is in it too). A first contact then means no one verified the GUN here, and the
+   * prefetch does not first ask the store whether snapshot and targets are in it (measured: that read
+   * held back the prefetch by a few ms of a cold tag). Default false (a shared store: asked).
+   */
+  ownStore?: boolean;
 }
 
 /** A shared fresh timestamp is `tgfresh1 <fetched at, ms>\n<timestamp.json>`; anything else is not used. */
@@ -152,10 +159,12 @@ export class CachingFetcher implements MetadataFetcher {
     if (this.opts.offline) return;
     // A GUN another replica has verified already has its snapshot and targets in the shared store: only
     // the timestamp (which each replica takes from the server itself) is asked for ahead then.
-    const known = this.kv.get(`meta:${this.inner.source}:${gun}:timestamp:last`).then(
-      (b) => b !== undefined,
-      () => false,
-    );
+    const known = this.opts.ownStore
+      ? Promise.resolve(false)
+      : this.kv.get(`meta:${this.inner.source}:${gun}:timestamp:last`).then(
+          (b) => b !== undefined,
+          () => false,
+        );
     const m = new Map<string, Promise<Uint8Array | null>>();
     for (const role of roles) {
       const maxBytes = role === 'timestamp' ? TIMESTAMP_PREFETCH_BYTES : PREFETCH_MAX_BYTES;
@@ -179,6 +188,13 @@ export class CachingFetcher implements MetadataFetcher {
     const base = `meta:${this.inner.source}:${req.gun}:${req.role}`;
     if (req.sha256 !== undefined) {
       const key = `${base}:${req.sha256}`;
+      // A prefetched candidate that is the file named (its hash) is as good as a stored copy, which is
+      // checked the same way: the store is asked only without one (no store read on a first contact).
+      const candidate = await this.takeCandidate(req.gun, req.role);
+      if (candidate && candidate.length <= req.maxBytes && hashesTo(candidate, req.sha256)) {
+        this.defer(req.gun, [key, Buffer.from(candidate), this.opts.retainSeconds ?? 30 * 86400]);
+        return candidate;
+      }
       const hit = await this.kv.get(key);
       if (hit) {
         if (hit.length <= req.maxBytes && hashesTo(hit, req.sha256)) {
@@ -187,8 +203,7 @@ export class CachingFetcher implements MetadataFetcher {
         }
         await this.kv.delete(key);
       }
-      const candidate = await this.takeCandidate(req.gun, req.role);
-      const bytes = candidate && candidate.length <= req.maxBytes && hashesTo(candidate, req.sha256) ? candidate : await this.inner.fetch(req);
+      const bytes = await this.inner.fetch(req);
       // Stored only if it is the file it is named after; whether the update then verifies decides commit.
       if (bytes && hashesTo(bytes, req.sha256)) this.defer(req.gun, [key, Buffer.from(bytes), this.opts.retainSeconds ?? 30 * 86400]);
       return bytes;
@@ -244,7 +259,11 @@ export class CachingFetcher implements MetadataFetcher {
     const writes = this.pending.get(gun) ?? [];
     this.pending.delete(gun);
     this.fromShared.delete(gun);
-    for (const [key, value, ttl] of writes) await this.kv.set(key, value, ttl);
+    // Distinct keys, no order between them: written together (one after another they were a few ms of
+    // every cold tag on the file store, each a durable write).
+    // Copies (`copy`): hash-checked or re-verified on every read, so one lost in a power loss is only
+    // fetched again; the rollback state and the verified records stay durable writes.
+    await Promise.all(writes.map(([key, value, ttl]) => this.kv.set(key, value, ttl, { copy: true })));
   }
 
   /** The update of `gun` failed: forget what it fetched. */

@@ -5,6 +5,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { fail, isTrustgateError } from '../../../errors.js';
 import type { MetadataFetcher, MetadataRequest } from '../client.js';
 import { BearerAuth, parseBearerChallenge } from '../../../http/bearer-auth.js';
+import { UPSTREAM_KEEP_ALIVE_MS } from '../../../http/keep-alive.js';
 import { readBodyCapped } from '../../../http/read-capped.js';
 import { isValidGun } from '../model/names.js';
 import { metadataFileName } from './metadata-path.js';
@@ -40,9 +41,10 @@ export class NotaryHttpFetcher implements MetadataFetcher {
     }
     this.source = this.base.host;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
+    // Idle connections kept for UPSTREAM_KEEP_ALIVE_MS: a new GUN after a quiet moment costs no handshakes.
     this.dispatcher =
       opts.dispatcher ??
-      new Agent({ connect: opts.ca ? { ca: opts.ca } : {}, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, connections: 16 });
+      new Agent({ connect: opts.ca ? { ca: opts.ca } : {}, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, connections: 16, keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS });
     this.auth = new BearerAuth({
       dispatcher: this.dispatcher,
       realmAllowlist: opts.realmAllowlist ?? [this.base.origin],

@@ -59,22 +59,22 @@ export class VerifiedRecords {
     if (!set.timestamp) return;
     const ttl = pin ? 0 : 30 * 86400;
     const put = (role: string, raw: Uint8Array) => this.kv.set(this.fileKey(gun, role, sha256Hex(raw)), Buffer.from(raw), ttl);
-    await put('timestamp', set.timestamp.env.raw);
-    await put('root', set.root.env.raw);
-    if (pin) {
-      if (set.snapshot) await put('snapshot', set.snapshot.env.raw);
-      for (const [role, t] of set.targets) await put(role, t.env.raw);
-    }
-    const rec: VerifiedRecord = { at: at.toISOString(), timestamp: sha256Hex(set.timestamp.env.raw), root: sha256Hex(set.root.env.raw) };
     const version = set.timestamp.ts.version;
+    // The files and the earlier record of this version together (distinct keys); the record only once
+    // its files are in, and the pointers only once the record is.
+    const files = [put('timestamp', set.timestamp.env.raw), put('root', set.root.env.raw)];
+    if (pin) {
+      if (set.snapshot) files.push(put('snapshot', set.snapshot.env.raw));
+      for (const [role, t] of set.targets) files.push(put(role, t.env.raw));
+    }
+    const [earlier] = await Promise.all([this.readVersion(gun, version), ...files]);
+    const rec: VerifiedRecord = { at: at.toISOString(), timestamp: sha256Hex(set.timestamp.env.raw), root: sha256Hex(set.root.env.raw) };
     // The same timestamp verified again keeps its first instant: a set verified before the freeze stays
     // usable even if a replica without frozenAt verifies it again afterwards.
-    const earlier = await this.readVersion(gun, version);
     if (earlier && earlier.timestamp === rec.timestamp && earlier.root === rec.root && Date.parse(earlier.at) <= at.getTime()) rec.at = earlier.at;
     // The record before the pointer to it: a reader never finds a pointer whose record is not written yet.
     await this.kv.set(this.recordKey(gun, version), Buffer.from(JSON.stringify(rec)), ttl);
-    await this.kv.raiseVersions(this.latestKey(gun), { timestamp: version });
-    await this.kv.raiseVersions(this.indexKey(), { [gun]: Math.floor(at.getTime() / 1000) });
+    await Promise.all([this.kv.raiseVersions(this.latestKey(gun), { timestamp: version }), this.kv.raiseVersions(this.indexKey(), { [gun]: Math.floor(at.getTime() / 1000) })]);
   }
 
   /** The record, or undefined when there is none or it is not one this code wrote (never an exception). */
