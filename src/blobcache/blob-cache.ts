@@ -386,13 +386,13 @@ export class BlobCache {
     if (this.links.size > MAX_LINKS_IN_MEMORY) this.links.delete(this.links.keys().next().value!);
   }
 
+  /** The blob whose mtime was set last (openCommitted). */
+  private lastTouched: string | undefined;
+
   /**
    * Open a committed blob. The size is checked against the index on every open: a file truncated or
    * grown on disk is dropped (and fetched again), never served as complete.
    */
-  /** The blob whose mtime was set last (openCommitted). */
-  private lastTouched: string | undefined;
-
   async openCommitted(key: string): Promise<CachedBlob | undefined> {
     const e = this.entries.get(key);
     if (!e) return undefined;
@@ -408,7 +408,7 @@ export class BlobCache {
     const st = await gatedIo(0, () => file.stat()).catch(() => undefined);
     if (!st || st.size !== e.size) {
       e.readers--;
-      await file.close().catch(() => undefined);
+      await gatedIo(0, () => file.close()).catch(() => undefined);
       await this.remove(key, `size on disk ${st?.size} is not ${e.size}`);
       return undefined;
     }
