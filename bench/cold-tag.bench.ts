@@ -17,9 +17,9 @@ import { promisify } from 'node:util';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { startRegistry } from '../test/support/docker-registry.js';
-import { NotaryCli } from '../test/support/notary-cli.js';
+import { NotaryCli, pushSignedImage } from '../test/support/notary-cli.js';
 import { startNotary } from '../test/support/notary-server.js';
-import { pushImage, type PushedImage } from '../test/support/oci-image.js';
+import type { PushedImage } from '../test/support/oci-image.js';
 import { makePki } from '../test/support/pki.js';
 import { freePort, spawnServer } from '../test/support/spawn-server.js';
 import { printEnv, runBench, writeResults } from './lib/report.js';
@@ -75,15 +75,7 @@ async function main(): Promise<void> {
   const mirror = await startRegistry(dir, { proxyRemote: registry.url });
   stops.push(() => mirror.stop());
   const cli = new NotaryCli(notary.url, notary.caFile, join(dir, 'trust'));
-  const signed = async (repo: string): Promise<PushedImage> => {
-    const gun = `${registry.host}/${repo}`;
-    await cli.initRepo(gun);
-    const img = await pushImage(dir, registry.host, repo, 'v1');
-    const f = join(dir, `m-${repo.replace(/\//g, '_')}`);
-    writeFileSync(f, img.manifest);
-    await cli.sign(gun, 'v1', f);
-    return img;
-  };
+  const signed = (repo: string): Promise<PushedImage> => pushSignedImage(cli, dir, registry.host, repo, 'v1');
 
   // The default configuration: DCT enforced, file store, audit lines on stdout (to a file, as under a
   // service manager).

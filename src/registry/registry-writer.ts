@@ -8,17 +8,10 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { fail } from '../errors.js';
 import { parseBearerChallenge, type BearerAuth } from '../http/bearer-auth.js';
 import { readBodyCapped } from '../http/read-capped.js';
-import { upstreamAuth, upstreamError, withSystemRoots } from './registry-client.js';
+import { upstreamAuth, upstreamError, withSystemRoots, type RegistryClientOptions } from './registry-client.js';
 
-export interface RegistryWriterOptions {
-  registry: string;
-  ca?: string | Buffer | undefined;
-  credentials?: { username: string; password: string } | undefined;
-  realmAllowlist?: readonly string[] | undefined;
-  insecure?: boolean | undefined;
-  timeoutMs: number;
-  dispatcher?: Dispatcher | undefined;
-}
+/** The registry client's connection options: the same upstream, reached the same way. */
+export type RegistryWriterOptions = Pick<RegistryClientOptions, 'registry' | 'ca' | 'credentials' | 'realmAllowlist' | 'insecure' | 'timeoutMs' | 'dispatcher'>;
 
 type Method = 'HEAD' | 'POST' | 'PUT';
 

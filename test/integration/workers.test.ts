@@ -2,16 +2,16 @@
 // requests across them makes one notary fetch per role (single-flight through the file store's lock),
 // and SIGTERM to the primary drains every worker with no audit line lost.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBlob } from '../support/blob-push.js';
 import { startRegistry, type Registry } from '../support/docker-registry.js';
-import { NotaryCli } from '../support/notary-cli.js';
+import { NotaryCli, pushSignedImage } from '../support/notary-cli.js';
 import { startNotary, type NotaryLab } from '../support/notary-server.js';
-import { pushImage, type PushedImage } from '../support/oci-image.js';
+import type { PushedImage } from '../support/oci-image.js';
 import { makePki } from '../support/pki.js';
 import { stopAndRemove } from '../support/spawn-server.js';
 import { logLines } from '../support/through-proxy.js';
@@ -32,14 +32,8 @@ function cachedBytes(root: string): number {
 }
 
 
-async function signedImage(repo: string): Promise<PushedImage> {
-  const gun = `${registry.host}/${repo}`;
-  await cli.initRepo(gun);
-  const img = await pushImage(dir, registry.host, repo, 'v1');
-  const f = join(dir, `m-${repo.replace(/\//g, '_')}`);
-  writeFileSync(f, img.manifest);
-  await cli.sign(gun, 'v1', f);
-  return img;
+function signedImage(repo: string): Promise<PushedImage> {
+  return pushSignedImage(cli, dir, registry.host, repo, 'v1');
 }
 
 /** trustgate with two workers, once both listen (before that, one worker would take every connection). */
