@@ -22,7 +22,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { request } from 'undici';
+import { getGlobalDispatcher, request } from 'undici';
 import { sendFileRange } from '../src/blobcache/file-sender.js';
 import { pseudoRandom, pushBlob } from '../test/support/blob-push.js';
 import { startRegistry, type Registry } from '../test/support/docker-registry.js';
@@ -40,6 +40,8 @@ const RUNS = Number(process.env.RUNS ?? 5);
 const CONCURRENT = 20;
 /** QUICK=1: only the interleaved table (iterating on the fill); no stampede, no stage table, nothing written. */
 const QUICK = process.env.QUICK === '1';
+/** COLDCOST=1: only the stage table (where a cold pull's CPU goes), nothing written. */
+const COLDCOST = process.env.COLDCOST === '1';
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -125,10 +127,13 @@ async function coldCost(url: string): Promise<Array<{ stage: string; MBps: numbe
         s.write(`GET ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`);
       }),
   };
-  const viaUndici = (hash: boolean, file: boolean) => async () => {
+  const kept: string[] = [];
+  const viaUndici = (hash: boolean, file: boolean, keep = false) => async () => {
     const res = await request(url, { highWaterMark: MiB });
     const h = createHash('sha256');
-    const fh = file ? await open(join(tmpdir(), `trustgate-coldcost-${process.pid}`), 'w') : undefined;
+    const name = join(tmpdir(), `trustgate-coldcost-${process.pid}-${keep ? kept.length : 'x'}`);
+    if (keep) kept.push(name);
+    const fh = file ? await open(name, 'w') : undefined;
     let n = 0;
     for await (const c of res.body) {
       if (hash) h.update(c as Buffer);
@@ -136,21 +141,65 @@ async function coldCost(url: string): Promise<Array<{ stage: string; MBps: numbe
       n += (c as Buffer).length;
     }
     await fh?.close();
-    if (fh) rmSync(join(tmpdir(), `trustgate-coldcost-${process.pid}`));
+    if (fh && !keep) rmSync(name);
     return n;
   };
+  // undici's low-level dispatch: the parser's body chunks handed to a handler, no Readable stream.
+  const viaDispatch = (hash: boolean) => () =>
+    new Promise<number>((resolve, reject) => {
+      const h = createHash('sha256');
+      let n = 0;
+      getGlobalDispatcher().dispatch(
+        { origin: u.origin, path: u.pathname, method: 'GET' },
+        {
+          onRequestStart: () => undefined,
+          onResponseStart: () => undefined,
+          onResponseData: (_c: unknown, chunk: Buffer) => {
+            if (hash) h.update(chunk);
+            n += chunk.length;
+          },
+          onResponseEnd: () => resolve(n),
+          onResponseError: (_c: unknown, err: Error) => reject(err),
+        },
+      );
+    });
   stages['undici client (what trustgate uses)'] = viaUndici(false, false);
+  stages['undici dispatch handler (onResponseData chunks, no stream)'] = viaDispatch(false);
   stages['undici + SHA-256'] = viaUndici(true, false);
-  stages['undici + SHA-256 + cache file write'] = viaUndici(true, true);
+  stages['undici dispatch + SHA-256'] = viaDispatch(true);
+  stages['undici + SHA-256 + cache file write (files kept, as a cache does)'] = viaUndici(true, true, true);
+  // The file write alone, from one reused 1 MiB buffer: into pages the kernel never gave out since the
+  // VM's balloon took them back (what a cache growing on this machine gets), and into pages freed a
+  // moment before (the same file written, removed, written again at once).
+  const bufW = Buffer.alloc(MiB, 1);
+  const writeFile = async (name: string) => {
+    const fh = await open(name, 'w');
+    for (let off = 0; off < SIZE; off += MiB) await fh.write(bufW, 0, MiB, off);
+    await fh.close();
+    return SIZE;
+  };
+  stages['file write alone (1 MiB writes, no network), fresh page cache'] = async () => {
+    const name = join(tmpdir(), `trustgate-coldcost-${process.pid}-w${kept.length}`);
+    kept.push(name);
+    return writeFile(name);
+  };
+  const recycled = join(tmpdir(), `trustgate-coldcost-${process.pid}-r`);
+  const recycledStage = 'file write alone, into page cache freed just before';
+  stages[recycledStage] = () => writeFile(recycled);
   const runs: Record<string, Array<{ MBps: number; cpu: number }>> = Object.fromEntries(Object.keys(stages).map((k) => [k, []]));
   for (let i = 0; i < RUNS; i++)
     for (const [stage, fn] of Object.entries(stages)) {
+      if (stage === recycledStage) {
+        await writeFile(recycled);
+        rmSync(recycled);
+      }
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       const n = await fn();
       const c = process.cpuUsage(c0);
       runs[stage]!.push({ MBps: n / 1e6 / ((performance.now() - t0) / 1000), cpu: (c.user + c.system) / 1e6 / (n / 2 ** 30) });
     }
+  for (const k of [...kept, recycled]) rmSync(k, { force: true });
   return Object.entries(runs).map(([stage, r]) => ({ stage, MBps: median(r.map((x) => x.MBps)), cpuSecondsPerGiB: median(r.map((x) => x.cpu)) }));
 }
 
@@ -247,6 +296,12 @@ async function main(): Promise<void> {
   });
   const tg = await startTrustgate(dir, tgConfig('tg', registry.url), 'tg');
   try {
+    if (COLDCOST) {
+      const d = await pushBlob(registry.url, 'bench/blob', SIZE, 7);
+      await fetchOnce(`${registry.url}/v2/bench/blob/blobs/${d}`);
+      for (const c of await coldCost(`${registry.url}/v2/bench/blob/blobs/${d}`)) console.log(`| ${c.stage} | ${c.MBps.toFixed(0)} | ${c.cpuSecondsPerGiB.toFixed(2)} |`);
+      return;
+    }
     const sendfile = QUICK ? [] : await fileToSocket(dir);
     rmSync(join(dir, 'blob.bin'), { force: true });
     if (!QUICK) console.log(`\n| ${SIZE / MiB} MiB file → socket | MB/s |\n|---|---:|`);
