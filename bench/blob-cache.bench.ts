@@ -15,7 +15,7 @@
 // alike. `npm run build && npm run bench:blob-cache`; BLOB_MIB=256 for one size, QUICK=1 for part 2 only.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -203,6 +203,23 @@ async function coldCost(url: string): Promise<Array<{ stage: string; MBps: numbe
   return Object.entries(runs).map(([stage, r]) => ({ stage, MBps: median(r.map((x) => x.MBps)), cpuSecondsPerGiB: median(r.map((x) => x.cpu)) }));
 }
 
+/**
+ * PAGES=recycled: before each first pull, write and remove a file twice the layer's size, so the fill's
+ * file writes get pages the kernel freed a moment before (as on a host whose memory is all in use by
+ * the page cache) instead of pages this VM's balloon took back (free page reporting: a first touch
+ * costs ~10×, see the stage table). Both first pulls get the same; the default measures as found.
+ */
+const RECYCLE = process.env.PAGES === 'recycled';
+function recyclePages(size: number): void {
+  if (!RECYCLE) return;
+  const name = join(tmpdir(), `trustgate-recycle-${process.pid}`);
+  const buf = Buffer.alloc(MiB, 1);
+  const fd = openSync(name, 'w');
+  for (let off = 0; off < 2 * size; off += MiB) writeSync(fd, buf, 0, MiB, off);
+  closeSync(fd);
+  rmSync(name);
+}
+
 type PathName = 'direct' | 'proxyCold' | 'proxyWarm' | 'tgWarm' | 'tgCold';
 interface SizeRun {
   sizeMiB: number;
@@ -240,11 +257,13 @@ async function interleaved(size: number, repo: string, path: (d: string) => stri
   const cpu: Record<PathName, number[]> = { direct: [], proxyCold: [], proxyWarm: [], tgWarm: [], tgCold: [] };
   const proxyColdCpuToLastByte: number[] = [];
   const run = async (name: PathName, url: string, pid: number) => {
+    if (name === 'tgCold') recyclePages(size);
     const got = await fetchOnce(url, pid, size);
     r[name].push(got.MBps);
     cpu[name].push(got.cpuPerGiB);
   };
   const proxyCold = async (digest: string) => {
+    recyclePages(size);
     const cpu0 = cpuSeconds(mirror.pid);
     const got = await fetchOnce(`${mirror.url}${path(digest)}`, mirror.pid, size);
     // distribution 2.8 sends the client's copy straight from the upstream and stores the blob with a

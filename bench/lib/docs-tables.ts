@@ -10,7 +10,7 @@ interface Results {
   /** Interleaved passes per target; the table shows medians. */
   rounds?: number;
   manifests: Array<{ scenario: string; target: string } & LoadResult>;
-  cold: Record<string, { medianMs: number }>;
+  cold: Record<string, { medianMs: number; samplesMs?: number[] }>;
   stampede: { requests: number; ok: number; notaryRequests: number; registryManifestRequests: number };
   blobs: Array<{ sizeMiB: number; target: string; MBps: number; rssGrowthMiB?: number }>;
   mixed: { seconds: number; rps: number; p99: number; errors: number; unexpectedStatuses: number; rssStartMiB: number; rssEndMiB: number; rssSamplesMiB?: number[]; decisions?: number; auditLines?: number; serverDecisions?: number };
@@ -37,7 +37,7 @@ export function renderTables(r: Results, seconds: number, connections: number, m
     .filter((x) => x.target === 'trustgate (file store)' && quiet(x.scenario))
     .map((x) => `${x.scenario} ${f((1 - x.rps / quiet(x.scenario)!.rps) * 100)}%`);
   if (costs.length) out.push('', `Cost of the audit line (file store, audit on vs off, same run): ${costs.join(', ')}.`);
-  out.push('', 'Cold tag (never-seen GUN), median time to first byte of 5:', '', '| path | ms | × notary lookup (CLI) | × registry proxy mode |', '|---|---:|---:|---:|');
+  out.push('', `Cold tag (never-seen GUN), median time to first byte of ${Object.values(r.cold)[0]?.samplesMs?.length ?? 5}:`, '', '| path | ms | × notary lookup (CLI) | × registry proxy mode |', '|---|---:|---:|---:|');
   const notaryMs = r.cold['notary lookup (CLI)']?.medianMs ?? NaN;
   const mirrorMs = r.cold['registry proxy mode']?.medianMs ?? NaN;
   for (const [k, v] of Object.entries(r.cold)) out.push(`| ${k} | ${f(v.medianMs, 1)} | ${f(v.medianMs / notaryMs, 2)} | ${f(v.medianMs / mirrorMs, 2)} |`);
