@@ -37,9 +37,13 @@ export interface PrettySink {
  * pino-pretty run by pino's own transport (pino.transport, a worker thread): the formatting work is
  * off the event loop, and the worker takes the same JSON lines a collector would get, so audit lines
  * (written as JSON strings, log-streams.ts) are prettified alike. Colour only on a terminal.
+ * The worker writes the fd synchronously (`sync: true`, in the worker, not on the event loop):
+ * thread-stream's flush() only waits until the worker took the lines, and with an asynchronous
+ * destination there they could still sit in its buffer when drain() resolved (a WARN line was
+ * missing after drain() under the full suite's load).
  */
 export function prettySink(fd: number, colorize: boolean): PrettySink {
-  const stream = pino.transport({ target: 'pino-pretty', options: { destination: fd, colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', sync: false }});
+  const stream = pino.transport({ target: 'pino-pretty', options: { destination: fd, colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', sync: true } });
   return {
     stream,
     write: (line) => void stream.write(line),
