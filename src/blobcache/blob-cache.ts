@@ -70,11 +70,6 @@ export interface FillReader {
  * join it. Readers share the fill's own file handle (opened read-write), so a rename at commit or an
  * unlink when the fill turns into a relay never takes the file from under them.
  *
- * Memory tail: every byte received is kept in memory until it is on disk, and up to RECENT_BYTES more
- * after that while a reader still needs it; readers take what is there (the first client, and any
- * keeping up with it, never wait for the disk nor read the file back), a reader further behind reads
- * the file.
- *
  * Relay: when the disk refuses a write (ENOSPC, EIO, EDQUOT, EROFS), the bytes not written and all that
  * follow are kept in a memory tail instead, read by the attached clients and dropped once every one of
  * them has passed; the upstream is held while the slowest is MAX_TAIL bytes behind. The digest is
@@ -82,12 +77,12 @@ export interface FillReader {
  */
 export class Fill {
   size = -1;
-  /** Bytes received (hashed) so far: readers may have them, from the file or the memory tail. */
+  /** Bytes readers may have (on disk plus the relay tail). */
   written = 0;
-  /** Bytes in the file (the writer advances it); frozen once relaying. */
+  /** Bytes in the file; frozen once relaying. */
   onDisk = 0;
   committed = false;
-  /** Every byte arrived and hashed to the digest: readers may have the last byte (the commit follows). */
+  /** Every byte arrived and hashed to the digest (a relayed fill is complete without being committed). */
   verified = false;
   relaying = false;
   /** Repositories the upstream served this blob to during the fill (links are written at commit). */
@@ -106,7 +101,6 @@ export class Fill {
   private onReady!: (err?: Error) => void;
   private readonly readers = new Map<FillReader, number>();
   private tail: Buffer[] = [];
-  private tailBytes = 0;
   /** Offset of tail[0]'s first byte. */
   private tailStart = 0;
   private writerDone = false;
@@ -154,8 +148,7 @@ export class Fill {
     const reader: FillReader = {
       read: async (buf, offset, length, position) => {
         let n: number;
-        if (position >= this.tailStart && position < this.written) n = this.copyTail(buf, offset, length, position);
-        else if (position < this.onDisk) {
+        if (position < this.onDisk) {
           ({ bytesRead: n } = await this.fh!.read(buf, offset, Math.min(length, this.onDisk - position), position));
         } else n = this.copyTail(buf, offset, length, position);
         if (this.readers.has(reader)) {
@@ -174,24 +167,18 @@ export class Fill {
     return reader;
   }
 
-  /** Switch to relaying: bytes from `onDisk` on stay in memory until every reader has them; `pending` are received bytes not yet in the tail. */
+  /** Switch to relaying: bytes from `onDisk` on live in memory; `pending` are those not written. */
   beginRelay(pending: Buffer[]): void {
     this.relaying = true;
+    this.onDisk = this.written;
+    this.tailStart = this.written;
     for (const b of pending) this.pushTail(b);
     this.onFile(); // readers waiting for a file that never came read the tail
   }
 
-  /** A received chunk: readers may have it now. */
   pushTail(chunk: Buffer): void {
     this.tail.push(chunk);
-    this.tailBytes += chunk.length;
     this.written += chunk.length;
-  }
-
-  /** The writer put bytes up to `end` in the file: the tail may drop what every reader has (or RECENT_BYTES behind). */
-  landedOnDisk(end: number): void {
-    this.onDisk = end;
-    this.trimTail();
   }
 
   /** Bytes the slowest reader is behind the newest byte of the tail. */
@@ -219,22 +206,12 @@ export class Fill {
     return n;
   }
 
-  /**
-   * Drop the tail's oldest chunks that nobody needs from memory: on disk (or, relaying, never to be:
-   * the file is frozen) and behind every reader, or on disk and more than RECENT_BYTES behind the newest.
-   */
   private trimTail(): void {
+    if (!this.relaying) return;
     let min = this.written;
     for (const p of this.readers.values()) min = Math.min(min, p);
-    while (this.tail.length > 0) {
-      const end = this.tailStart + this.tail[0]!.length;
-      const passed = end <= min && (this.relaying || end <= this.onDisk);
-      if (!passed && !(end <= this.onDisk && this.tailBytes > RECENT_BYTES)) break;
-      const c = this.tail.shift()!;
-      this.tailStart += c.length;
-      this.tailBytes -= c.length;
-    }
-    if (this.relaying) this.onReadersMoved?.();
+    while (this.tail.length > 0 && this.tailStart + this.tail[0]!.length <= min) this.tailStart += this.tail.shift()!.length;
+    this.onReadersMoved?.();
   }
 
   /** The writer is done with the file: close it once no reader needs it either. */
@@ -246,7 +223,6 @@ export class Fill {
   private closeIfIdle(): void {
     if (!this.writerDone || this.readers.size > 0) return;
     this.tail = [];
-    this.tailBytes = 0;
     const fh = this.fh;
     this.fh = undefined;
     void fh?.close().catch(() => undefined);
@@ -273,9 +249,6 @@ export class Fill {
     this.settle();
   }
 }
-
-/** Bytes a fill keeps in memory past what is on disk, for readers keeping up with it (see Fill). */
-const RECENT_BYTES = 4 << 20;
 
 /** The fill will not happen (too big, no room): joiners fetch for themselves. */
 export const NOT_CACHEABLE = 'BLOBCACHE_NOT_CACHEABLE';
@@ -597,7 +570,8 @@ export class BlobCache {
       }
       await pipeline(body, writer!);
       if (fill.written !== fill.size) throw fail('DIGEST_MISMATCH', `blob ${digest}: ${fill.written} bytes, not the announced ${fill.size}`);
-      writer!.verify(); // an empty blob, or the check the last chunk already made
+      const got = `sha256:${hash.digest('hex')}`;
+      if (got !== digest) throw fail('DIGEST_MISMATCH', `upstream blob hashes to ${got}, not ${digest}`);
       if (relayErr) {
         // Every byte arrived and matched: the readers may have the last one; nothing is cached.
         fill.verified = true;
@@ -621,7 +595,7 @@ export class BlobCache {
       // From partial to held in one step: no await between, so no eviction sees it counted twice.
       this.entries.set(fill.key, { size: fill.size, verified: true, readers: 0 });
       this.held += fill.size;
-      this.landed -= fill.onDisk;
+      this.landed -= fill.written;
       this.reserved -= fill.size;
       this.fills.delete(fill.key);
       await onCommit?.().catch(() => undefined);

@@ -1,7 +1,5 @@
-// The disk end of a fill: hashes what arrives, hands it to the fill's readers (its memory tail) and
-// writes it at the fill's offset. The digest is checked the moment the last byte arrives: the readers
-// may have that byte then, without waiting for the disk (the commit follows once it is written).
-// Chunks are hashed the moment they arrive and queued; one writev at a time takes everything queued since the last one,
+// The disk end of a fill: hashes what arrives and writes it at the fill's offset. Chunks are hashed
+// the moment they arrive and queued; one writev at a time takes everything queued since the last one,
 // so hashing, reading the upstream socket and writing the disk overlap instead of taking turns
 // (hashing inside the write step, before each writev, measured ~25% slower: bench/; docs/benchmarks.md, "Blob cache (measured)"). At most
 // MAX_QUEUED bytes wait in memory; past that the write callback is held, which pipeline() carries back
@@ -38,10 +36,6 @@ export class FillWriter extends Writable {
   private blocked: Callback | undefined;
   private finalCb: Callback | undefined;
   private relaying = false;
-  /** Where the next writev goes: bytes in the file. */
-  private diskPos = 0;
-  /** The digest the bytes hashed to, once every byte arrived. */
-  private got: string | undefined;
 
   constructor(
     private readonly fh: FileHandle | undefined,
@@ -64,29 +58,12 @@ export class FillWriter extends Writable {
     if (this.accepted + chunk.length > this.fill.size) return cb(fail('DIGEST_MISMATCH', `blob ${this.digest}: more than the announced ${this.fill.size} bytes`));
     this.accepted += chunk.length;
     this.hash.update(chunk);
-    if (this.accepted === this.fill.size) {
-      // The last byte: wrong bytes fail the fill before any reader may have it.
-      try {
-        this.verify();
-      } catch (err) {
-        return cb(err as Error);
-      }
-    }
-    this.fill.pushTail(chunk);
-    if (this.accepted === this.fill.size) this.fill.verified = true;
-    this.fill.notify();
-    if (this.relaying) return this.relayChunk(cb);
+    if (this.relaying) return this.relayChunk(chunk, cb);
     this.queued.push(chunk);
     this.queuedBytes += chunk.length;
     this.startWrite();
     if (this.queuedBytes < MAX_QUEUED) cb();
     else this.blocked = cb;
-  }
-
-  /** Every byte arrived: they must hash to the digest (throws DIGEST_MISMATCH). Once; later calls repeat the answer. */
-  verify(): void {
-    this.got ??= `sha256:${this.hash.digest('hex')}`;
-    if (this.got !== this.digest) throw fail('DIGEST_MISMATCH', `upstream blob hashes to ${this.got}, not ${this.digest}`);
   }
 
   override _final(cb: Callback): void {
@@ -110,13 +87,14 @@ export class FillWriter extends Writable {
     this.queued = [];
     this.queuedBytes = 0;
     this.writing = true;
-    const start = this.diskPos;
+    const start = this.fill.written;
     void this.writeAll(bufs, n, start).then(
       () => {
         this.writing = false;
-        this.diskPos += n;
-        this.fill.landedOnDisk(this.diskPos);
+        this.fill.written += n;
+        this.fill.onDisk = this.fill.written;
         this.hooks.afterWrite?.(n);
+        this.fill.notify();
         this.startWrite();
         const cb = this.blocked;
         this.blocked = undefined;
@@ -134,13 +112,14 @@ export class FillWriter extends Writable {
     );
   }
 
-  /** Written bytes stay readable from the file; `unwritten` and all queued after them stay in the tail. */
-  startRelay(_unwritten: Buffer[], err: Error): void {
+  /** Written bytes stay readable from the file; `unwritten` and all queued after them go to the tail. */
+  startRelay(unwritten: Buffer[], err: Error): void {
     this.relaying = true;
+    const pending = [...unwritten, ...this.queued];
     this.queued = [];
     this.queuedBytes = 0;
     this.fill.onReadersMoved = () => this.roomMade();
-    this.fill.beginRelay([]);
+    this.fill.beginRelay(pending);
     this.hooks.onRelay?.(err);
     this.fill.notify();
     const done = this.finalCb;
@@ -149,8 +128,10 @@ export class FillWriter extends Writable {
     this.roomMade();
   }
 
-  private relayChunk(cb: Callback): void {
+  private relayChunk(chunk: Buffer, cb: Callback): void {
     if (this.fill.readerCount === 0) return cb(new Error('relayed blob: no client is reading it any more'));
+    this.fill.pushTail(chunk);
+    this.fill.notify();
     if (this.fill.tailLag < MAX_QUEUED) cb();
     else this.blocked = cb;
   }
