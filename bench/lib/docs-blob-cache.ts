@@ -58,7 +58,7 @@ export function renderBlobCache(r: BlobCacheResults): string {
   for (const x of r.fileToSocket) out.push(`| ${x.method} | ${f(x.MBps)} |`);
   out.push('', 'Where a cold pull\'s CPU goes: the same upstream GET received in the bench process, one stage of the fill added per row:', '', '| stage | MB/s | CPU s/GiB |', '|---|---:|---:|');
   for (const x of r.coldCost) out.push(`| ${x.stage} | ${f(x.MBps)} | ${f(x.cpuSecondsPerGiB, 2)} |`);
-  out.push('', 'Goals in this run (issue 15: warm; issue 23: the first pull, against distribution\'s proxy mode doing the same work):', '');
+  out.push('', 'Goals in this run (issue 15: warm; issue 23: the first pull, against distribution\'s proxy mode, whose first pull is a relay with the blob stored by a second upstream GET: see below):', '');
   for (const z of sizes) {
     const [c, p] = [find(z.rows, 'trustgate cold'), find(z.rows, 'distribution proxy mode, first')];
     if (!c || !p || c.xProxyCold === undefined) continue;
