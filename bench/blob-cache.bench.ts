@@ -21,6 +21,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pipeline } from 'node:stream/promises';
 import { getGlobalDispatcher, request } from 'undici';
 import { sendFileRange } from '../src/blobcache/file-sender.js';
@@ -28,7 +29,7 @@ import { pseudoRandom, pushBlob } from '../test/support/blob-push.js';
 import { startRegistry, type Registry } from '../test/support/docker-registry.js';
 import { rssBytes, startTrustgate } from '../test/support/trustgate-process.js';
 import { updateBenchDocsBlobCache } from './lib/docs-blob-cache.js';
-import { benchEnv, printEnv, writeResults } from './lib/report.js';
+import { benchEnv, median, printEnv, writeResults } from './lib/report.js';
 
 const MiB = 1 << 20;
 /** BLOB_MIB: one size or several (`256,1024`); the first is also the stampede's and the stage table's. */
@@ -74,8 +75,6 @@ async function fetchDigest(url: string): Promise<string> {
   return `sha256:${out.split(' ')[0]}`;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function fileToSocket(dir: string): Promise<Array<{ method: string; MBps: number }>> {
   const file = join(dir, 'blob.bin');

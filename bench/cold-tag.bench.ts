@@ -13,6 +13,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { stringify } from 'yaml';
@@ -22,7 +23,7 @@ import { startNotary } from '../test/support/notary-server.js';
 import type { PushedImage } from '../test/support/oci-image.js';
 import { makePki } from '../test/support/pki.js';
 import { freePort, spawnServer } from '../test/support/spawn-server.js';
-import { printEnv, runBench, writeResults } from './lib/report.js';
+import { median, printEnv, runBench, writeResults } from './lib/report.js';
 
 const run = promisify(execFile);
 const ROUNDS = Number(process.env.COLD_ROUNDS ?? 9);
@@ -38,8 +39,6 @@ const dir = mkdtempSync(join(tmpdir(), 'trustgate-cold-tag-'));
 const stops: Array<() => Promise<unknown>> = [];
 
 const fmt = (n: number, d = 1) => n.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** trustgate as operators run it (test/support/trustgate-process.ts), from any build, with extra node flags. */
 async function startTg(name: string, main: string, config: Record<string, unknown>, nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}, onStop?: (stop: () => Promise<void>) => void) {

@@ -13,7 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { opsPerSecond, printEnv, writeResults } from './lib/report.js';
+import { median, opsPerSecond, printEnv, writeResults } from './lib/report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIX = join(ROOT, 'test/fixtures/notation-go/timestamp');
@@ -65,7 +65,6 @@ async function main(): Promise<void> {
       figures.get(i.name)!.timestamp.push(opsPerSecond(i.timestamp, 1000));
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const rows = impls.map((i) => ({ impl: i.name, chainOpsPerSec: Math.round(median(figures.get(i.name)!.chain)), timestampOpsPerSec: Math.round(median(figures.get(i.name)!.timestamp)) }));
   console.log(`\n${'implementation'.padEnd(34)} ${`chain (${chainDer.length} certs) ops/s`.padStart(22)} ${'timestamp token ops/s'.padStart(22)}`);
   for (const row of rows) console.log(`${row.impl.padEnd(34)} ${String(row.chainOpsPerSec).padStart(22)} ${String(row.timestampOpsPerSec).padStart(22)}`);

@@ -19,7 +19,7 @@ import { startRedis } from '../test/support/redis.js';
 import { rssBytes, startTrustgate } from '../test/support/trustgate-process.js';
 import { startBareProcess } from './lib/bare-server.js';
 import { getLoad, headLoad, type LoadResult } from './lib/load.js';
-import { printEnv, runBench, writeResults } from './lib/report.js';
+import { median, printEnv, runBench, writeResults } from './lib/report.js';
 import { updateBenchDocs } from './lib/docs-tables.js';
 
 const run = promisify(execFile);
@@ -94,7 +94,6 @@ async function main(): Promise<void> {
       await run('notary', ['-s', notary.url, '--tlscacert', notary.caFile, '-d', join(dir, `cold-trust-${i}`), 'lookup', `${registry.host}/${repo}`, 'v1']);
       cold['notary lookup (CLI)']!.push(performance.now() - t0);
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     for (const [k, v] of Object.entries(cold)) console.log(`cold tag ${k.padEnd(24)} median ${fmt(median(v), 1)} ms  (${v.map((x) => fmt(x, 1)).join(', ')})`);
     const [tg, nl, pm] = [median(cold['trustgate (file store)']!), median(cold['notary lookup (CLI)']!), median(cold['registry proxy mode']!)];
     console.log(`cold tag trustgate: ${fmt(tg / pm, 2)}× proxy mode (goal ≤ 1.0), ${fmt(tg / nl, 2)}× notary lookup (goal ≤ 0.6)`);

@@ -57,6 +57,11 @@ export async function opsPerSecondAsync(fn: () => Promise<unknown>, ms = 1000): 
   return (n * 1000) / (performance.now() - t0);
 }
 
+/** The middle sample (the upper one of an even count): what every bench table reports. */
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
 export function writeResults(name: string, data: object): string {
   const env = benchEnv();
   const dir = new URL('../results/', import.meta.url);
