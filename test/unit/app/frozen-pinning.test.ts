@@ -34,7 +34,7 @@ function laggingPins(inner: MemoryKv, writes: Write[]): KvStore {
       return async (key: string, value: Buffer, ttl = 0, opts?: SetOptions) => {
         writes.push({ key, ttl, copy: opts?.copy === true });
         if (ttl !== 0 || opts?.copy) await new Promise((r) => setImmediate(r));
-        return target.set(key, value, ttl, opts);
+        return (target as KvStore).set(key, value, ttl, opts);
       };
     },
   }) as unknown as KvStore;
