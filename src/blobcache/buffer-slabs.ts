@@ -51,13 +51,17 @@ export class BufferSlabs {
     if (classOf(buf.length) <= MAX_CHUNK) this.out--;
   }
 
-  /** Drop every slab (only when no chunk is out): the memory goes once V8 collects them. */
-  reset(): boolean {
-    if (this.out > 0 || this.slabs.length === 0) return false;
+  /**
+   * Drop every slab (only when no chunk is out): the memory goes once V8 collects them. The slabs
+   * dropped (none: nothing was dropped), so the owner can tell when they are really gone.
+   */
+  reset(): ArrayBuffer[] {
+    if (this.out > 0 || this.slabs.length === 0) return [];
+    const dropped = this.slabs;
     this.slabs = [];
     this.free = new Map();
     this.offset = SLAB;
-    return true;
+    return dropped;
   }
 
   private carve(cls: number): Buffer {

@@ -54,12 +54,59 @@ describe('SendBudget: memory back once the sends are done', () => {
       expect(collected).toBe(1);
       expect(b.collections).toBe(1);
       expect(b.slabCount).toBe(0);
-      // Nothing leased since: nothing to drop, no second collection.
-      vi.advanceTimersByTime(5000);
-      expect(collected).toBe(1);
+      // The stub collects nothing and this test still holds the buffers: the dropped slabs are alive, so
+      // it is asked again after 1, 2, 4 and 8 s, five times in all, then no more.
+      expect(b.slabsAlive).toBeGreaterThan(0);
+      vi.advanceTimersByTime(1000);
+      expect(collected).toBe(2);
+      vi.advanceTimersByTime(2000);
+      expect(collected).toBe(3);
+      vi.advanceTimersByTime(60_000);
+      expect(collected).toBe(5);
+      expect(b.collections).toBe(5);
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('a collection that frees the dropped slabs is not asked for again; a new send stops the asking', async () => {
+    const { garbageCollector } = await import('../../../src/app/collect-garbage.js');
+    const gc = garbageCollector();
+    let collected = 0;
+    const b = new SendBudget(64 * MiB, () => (collected++, gc()), { quietMs: 20, recheckMs: 50 });
+    (() => {
+      for (const l of Array.from({ length: 100 }, () => b.lease(MiB))) l.release();
+    })();
+    const until = async (ok: () => boolean) => {
+      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    await until(() => b.slabsAlive === 0 && collected > 0);
+    expect(collected).toBeGreaterThanOrEqual(1);
+    expect(b.slabsAlive).toBe(0);
+    const settled = collected;
+    await new Promise((r) => setTimeout(r, 300)); // past every recheck
+    expect(collected).toBe(settled);
+
+    // A slab a queued write still holds: asked again until the write lets it go, but not while a new
+    // send runs.
+    let held: Buffer | undefined;
+    (() => {
+      const l = b.lease(MiB);
+      held = l.buffers[0];
+      l.release(false);
+    })();
+    await until(() => collected >= settled + 2);
+    expect(b.slabsAlive).toBe(1);
+    let busy: ReturnType<SendBudget['lease']> | undefined = b.lease(MiB);
+    const during = collected;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(collected).toBe(during);
+    busy.release();
+    busy = undefined; // its buffers are views of a slab too
+    held = undefined;
+    await until(() => b.slabsAlive === 0);
+    expect(held).toBeUndefined();
+    expect(b.slabsAlive).toBe(0);
   });
 
   it('reuses a returned buffer, but never one a queued write may still carry', () => {
