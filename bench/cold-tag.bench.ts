@@ -8,7 +8,7 @@
 // `npm run bench:cold-tag` (COLD_ROUNDS, COLD_IDLE_MS; COLD_BEFORE=<checkout>/dist/main.js adds another
 // build in the same run; COLD_TRACE=1 adds a traced copy of this build and prints its stage timeline,
 // bench/lib/cold-trace.mjs; with COLD_PROF=1 under --cpu-prof too, self time per cold request; COLD_BEFORE_LABEL names
-// the other build's row). Traffic only to 127.0.0.1.
+// the other build's row, COLD_BEFORE_ENV=<JSON object> its environment). Traffic only to 127.0.0.1.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +33,8 @@ const TRACE = process.env.COLD_TRACE === '1';
 /** COLD_PROF=1 (with COLD_TRACE=1): the traced copy also runs under --cpu-prof; self time within the cold requests is printed. */
 const PROF = TRACE && process.env.COLD_PROF === '1';
 const BEFORE_LABEL = process.env.COLD_BEFORE_LABEL ?? 'before';
+/** COLD_BEFORE_ENV: a JSON object of environment variables for the COLD_BEFORE build (the same build with one setting changed). */
+const BEFORE_ENV = JSON.parse(process.env.COLD_BEFORE_ENV ?? '{}') as Record<string, string>;
 const MAIN = new URL('../dist/main.js', import.meta.url).pathname;
 const TRACER = new URL('./lib/cold-trace.mjs', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'trustgate-cold-tag-'));
@@ -85,7 +87,7 @@ async function main(): Promise<void> {
   });
   const traceFile = join(dir, 'trace.jsonl');
   const tg: Record<string, string> = { 'trustgate (file store)': await startTg('tg', MAIN, config('tg')) };
-  if (BEFORE) tg[`trustgate ${BEFORE_LABEL} (file store)`] = await startTg('tg-before', BEFORE, config('tg-before'));
+  if (BEFORE) tg[`trustgate ${BEFORE_LABEL} (file store)`] = await startTg('tg-before', BEFORE, config('tg-before'), [], BEFORE_ENV);
   const profDir = join(dir, 'prof');
   let stopTraced: (() => Promise<void>) | undefined;
   if (TRACE) tg['trustgate traced (file store)'] = await startTg('tg-traced', MAIN, config('tg-traced'), ['--import', TRACER, ...(PROF ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])], { COLD_TRACE_FILE: traceFile }, (stop) => (stopTraced = stop));

@@ -1,9 +1,11 @@
 // Which shape of first pull could match distribution's proxy mode here (issue 23)? Minimal servers in
 // this process, each the first pull of a blob it never saw, in front of the same real docker-registry,
 // curl as the client, round-robin with proxy mode's first pull and the direct registry, median of RUNS:
-//   relay                      undici 1 MiB reads → client (what proxy mode's first client gets)
+//   relay                      undici 1 MiB reads → client (what proxy mode's first client gets), with
+//                              stream.pipeline and with the loop the other shapes use
 //   relay + SHA-256            the same, hashed on the main thread, as trustgate must before the last byte
 //   relay + SHA-256 in worker  the chunks copied into a SharedArrayBuffer ring, hashed by a worker thread
+//   TCP relay                  net socket to net socket, no HTTP parsing or framing: the floor of any relay here
 //   + file write               each of the two above also writing every chunk to a kept file (a cache),
 //                              one write in flight, the upstream paused when 16 MiB are queued
 // No shape here holds back a tail or serves late joiners: this bounds what any fill built on them
@@ -13,9 +15,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 import { Agent, request } from 'undici';
 import { pushBlob } from '../test/support/blob-push.js';
@@ -26,6 +29,7 @@ const MiB = 1 << 20;
 const SIZE = Number(process.env.BLOB_MIB ?? 256) * MiB;
 const RUNS = Number(process.env.RUNS ?? 3);
 const RING = 16 * MiB;
+const TCP = 'TCP relay (net sockets piped; no HTTP)';
 
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -132,9 +136,10 @@ function shape(hash: 'none' | 'main' | 'worker', disk: boolean): Shape {
       h?.update(c);
       if (w) await w.push(c);
       q?.push(c);
-      const ok = res.write(c);
+      res.write(c);
       if (q) await q.room();
-      if (!ok) await new Promise((r) => res.once('drain', r));
+      // Asked after the queue's wait: a drain that came during it must not be waited for again.
+      if (res.writableNeedDrain) await new Promise((r) => res.once('drain', r));
     }
     await q?.done();
     await fh?.close();
@@ -149,13 +154,21 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'trustgate-shapes-'));
   const registry = await startRegistry(dir);
   const mirror = await startRegistry(dir, { proxyRemote: registry.url });
-  const shapes: Record<string, Shape> = {
+  const all: Record<string, Shape> = {
+    'relay (stream.pipeline)': async (url, res) => {
+      const up = await request(url, { dispatcher: agent, highWaterMark: MiB });
+      res.writeHead(200, { 'content-length': String(up.headers['content-length']), 'content-type': 'application/octet-stream' });
+      await pipeline(up.body, res);
+    },
     relay: shape('none', false),
     'relay + SHA-256': shape('main', false),
     'relay + SHA-256 in a worker': shape('worker', false),
     'relay + SHA-256 + file write': shape('main', true),
     'relay + SHA-256 in a worker + file write': shape('worker', true),
   };
+  // SHAPES=name,name: only those (and the direct registry and proxy mode).
+  const only = process.env.SHAPES?.split(',');
+  const shapes = Object.fromEntries(Object.entries(all).filter(([k]) => !only || only.includes(k)));
   const servers: Server[] = [];
   const urls: Record<string, string> = {};
   let files = 0;
@@ -165,7 +178,22 @@ async function main(): Promise<void> {
     servers.push(s);
     urls[name] = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
   }
-  const runs: Record<string, Array<{ MBps: number; cpu: number }>> = { 'direct registry': [], 'distribution proxy mode, first pull': [], ...Object.fromEntries(Object.keys(shapes).map((k) => [k, []])) };
+  // The floor of any relay in this process: bytes from the registry's socket to curl's, no HTTP on
+  // either side (the request passed through as it came, the response the registry's own).
+  if (!only || only.includes(TCP)) {
+    const tcp = createNetServer((client) => {
+      const up = connect({ host: '127.0.0.1', port: Number(new URL(registry.url).port) });
+      client.pipe(up);
+      up.pipe(client);
+      const end = () => (client.destroy(), up.destroy());
+      client.on('error', end).on('close', end);
+      up.on('error', end).on('close', end);
+    });
+    await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+    servers.push(tcp as unknown as Server);
+    urls[TCP] = `http://127.0.0.1:${(tcp.address() as AddressInfo).port}`;
+  }
+  const runs: Record<string, Array<{ MBps: number; cpu: number }>> = { 'direct registry': [], 'distribution proxy mode, first pull': [], ...Object.fromEntries(Object.keys(urls).map((k) => [k, []])) };
   for (let i = 0; i < RUNS; i++) {
     // A blob per path per round, each fetched from the registry once first (its page cache is warm for every path).
     for (const name of Object.keys(runs)) {
