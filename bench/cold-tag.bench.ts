@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { stringify } from 'yaml';
 import { startRegistry } from '../test/support/docker-registry.js';
 import { NotaryCli, pushSignedImage } from '../test/support/notary-cli.js';
@@ -33,6 +33,7 @@ const TRACE = process.env.COLD_TRACE === '1';
 /** COLD_PROF=1 (with COLD_TRACE=1): the traced copy also runs under --cpu-prof; self time within the cold requests is printed. */
 const PROF = TRACE && process.env.COLD_PROF === '1';
 const BEFORE_LABEL = process.env.COLD_BEFORE_LABEL ?? 'before';
+const NET_FLOOR = 'network floor (root, then 4 files in parallel, then the manifest; no verification, no store)';
 /** COLD_BEFORE_ENV: a JSON object of environment variables for the COLD_BEFORE build (the same build with one setting changed). */
 const BEFORE_ENV = JSON.parse(process.env.COLD_BEFORE_ENV ?? '{}') as Record<string, string>;
 const MAIN = new URL('../dist/main.js', import.meta.url).pathname;
@@ -92,6 +93,8 @@ async function main(): Promise<void> {
   let stopTraced: (() => Promise<void>) | undefined;
   if (TRACE) tg['trustgate traced (file store)'] = await startTg('tg-traced', MAIN, config('tg-traced'), ['--import', TRACER, ...(PROF ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])], { COLD_TRACE_FILE: traceFile }, (stop) => (stopTraced = stop));
 
+  // Keep-alive as trustgate's pools (src/http/keep-alive.ts: 30 s), trusting the lab's CA.
+  const floorAgent = new Agent({ keepAliveTimeout: 30_000, connect: { ca: readFileSync(notary.caFile) } });
   type Path = { name: string; ask: (repo: string, img: PushedImage, round: number) => Promise<number> };
   const ttfb = async (url: string, img: PushedImage, checkDigest: boolean) => {
     const t0 = performance.now();
@@ -106,6 +109,26 @@ async function main(): Promise<void> {
   const paths: Path[] = [
     ...Object.entries(tg).map(([name, base]) => ({ name, ask: (repo: string, img: PushedImage) => ttfb(`${base}/v2/${repo}/manifests/v1`, img, true) })),
     { name: 'registry proxy mode', ask: (repo, img) => ttfb(`${mirror.url}/v2/${repo}/manifests/v1`, img, false) },
+    {
+      // The network part of a DCT cold tag alone, from this process over warm connections: root.json, then
+      // the four files trustgate asks for on first contact in parallel, then the manifest by the digest
+      // targets.json names (time to its headers). Nothing verified, nothing stored: what any DCT proxy
+      // must wait for, whatever it does besides.
+      name: NET_FLOOR,
+      ask: async (repo, img) => {
+        const gun = `${registry.host}/${repo}`;
+        const tuf = (role: string) => request(`${notary.url}/v2/${gun}/_trust/tuf/${role}.json`, { dispatcher: floorAgent });
+        const t0 = performance.now();
+        await (await tuf('root')).body.arrayBuffer();
+        const [, , targets] = await Promise.all(['timestamp', 'snapshot', 'targets', 'targets/releases'].map(async (r) => Buffer.from(await (await tuf(r)).body.arrayBuffer())));
+        const hex = Buffer.from(JSON.parse(targets!.toString('utf8')).signed.targets.v1.hashes.sha256, 'base64').toString('hex');
+        const m = await request(`${registry.url}/v2/${repo}/manifests/sha256:${hex}`, { headers: { accept: img.mediaType }, dispatcher: floorAgent });
+        const t = performance.now() - t0;
+        const body = Buffer.from(await m.body.arrayBuffer());
+        if (m.statusCode !== 200 || !body.equals(img.manifest)) throw new Error(`network floor: ${m.statusCode}`);
+        return t;
+      },
+    },
     {
       name: 'notary lookup (CLI)',
       ask: async (repo, img, round) => {
@@ -136,6 +159,7 @@ async function main(): Promise<void> {
     console.log(`${round === 0 ? 'warm-up' : `round ${round}`}: ${line.join(', ')} ms`);
   }
 
+  await floorAgent.close();
   const rows = paths.map((p) => ({ path: p.name, medianMs: median(samples.get(p.name)!), samplesMs: samples.get(p.name)!.map((x) => Math.round(x * 100) / 100) }));
   const m = (name: string) => rows.find((r) => r.path === name)!.medianMs;
   const tgMs = m('trustgate (file store)');

@@ -224,10 +224,11 @@ export class TrustService {
    * before any freeze) until the next update writes it again.
    */
   private async stored(gun: string, set: TrustedSet, stale: boolean): Promise<void> {
-    await Promise.all([
-      this.opts.fetcher?.commit(gun).catch(() => undefined),
-      !set.frozenAt && !stale ? this.opts.records?.write(gun, set, set.now, this.opts.frozenAt !== undefined).catch(() => undefined) : undefined,
-    ]);
+    const pin = this.opts.frozenAt !== undefined;
+    const records = !set.frozenAt && !stale ? this.opts.records : undefined;
+    // The files the record names are written once, by the record (durable; pinned with a freeze).
+    const files = records?.filesOf(gun, set, pin);
+    await Promise.all([this.opts.fetcher?.commit(gun, files).catch(() => undefined), records?.write(gun, set, set.now, pin, files).catch(() => undefined)]);
   }
 
   private rememberMissing(gun: string, code: 'TRUST_DATA_MISSING' | 'FROZEN_NO_STATE'): void {

@@ -88,6 +88,8 @@ describe('frozen DCT state written by the composition root', () => {
     const written = files(t.writes);
     expect(written.length).toBeGreaterThanOrEqual(4); // root, timestamp, snapshot, targets
     expect(written.filter((w) => w.ttl !== 0 || w.copy)).toEqual([]);
+    // One writer per file: the record's (the fetcher's commit leaves them to it).
+    expect(new Set(written.map((w) => w.key)).size).toBe(written.length);
     // 31 days on, the notary server gone: a restarted replica resolves from the frozen state alone.
     await notary.close();
     t.at(Date.now() + 31 * DAY);

@@ -255,8 +255,9 @@ export class CachingFetcher implements MetadataFetcher {
   }
 
   /** The update of `gun` verified: keep what it fetched as the last known good copies. */
-  async commit(gun: string): Promise<void> {
-    const writes = this.pending.get(gun) ?? [];
+  async commit(gun: string, leave?: ReadonlyMap<string, unknown>): Promise<void> {
+    // `leave`: keys another writer stores durably for this update (VerifiedRecords.filesOf), not copied here.
+    const writes = (this.pending.get(gun) ?? []).filter(([key]) => !leave?.has(key));
     this.pending.delete(gun);
     this.fromShared.delete(gun);
     // Distinct keys, no order between them: written together (one after another they were a few ms of

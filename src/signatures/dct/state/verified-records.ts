@@ -55,19 +55,32 @@ export class VerifiedRecords {
    * is kept until evicted rather than for the usual retention (30 days), or the frozen state would
    * expire out of the store a month after the shutdown.
    */
-  async write(gun: string, set: TrustedSet, at: Date, pin: boolean): Promise<void> {
+  /**
+   * The files `write` stores for `set` (key → bytes): timestamp and root; with `pin` every file of the
+   * set. The fetcher's commit leaves these keys to `write` (one writer per file: as two writers of one
+   * name, a 30-day copy landing after the pinned durable write expired the frozen state).
+   */
+  filesOf(gun: string, set: TrustedSet, pin: boolean): Map<string, Uint8Array> {
+    const files = new Map<string, Uint8Array>();
+    if (!set.timestamp) return files;
+    const add = (role: string, raw: Uint8Array) => files.set(this.fileKey(gun, role, sha256Hex(raw)), raw);
+    add('timestamp', set.timestamp.env.raw);
+    add('root', set.root.env.raw);
+    if (pin) {
+      if (set.snapshot) add('snapshot', set.snapshot.env.raw);
+      for (const [role, t] of set.targets) add(role, t.env.raw);
+    }
+    return files;
+  }
+
+  async write(gun: string, set: TrustedSet, at: Date, pin: boolean, files = this.filesOf(gun, set, pin)): Promise<void> {
     if (!set.timestamp) return;
     const ttl = pin ? 0 : 30 * 86400;
-    const put = (role: string, raw: Uint8Array) => this.kv.set(this.fileKey(gun, role, sha256Hex(raw)), Buffer.from(raw), ttl);
     const version = set.timestamp.ts.version;
     // The files and the earlier record of this version together (distinct keys); the record only once
     // its files are in, and the pointers only once the record is.
-    const files = [put('timestamp', set.timestamp.env.raw), put('root', set.root.env.raw)];
-    if (pin) {
-      if (set.snapshot) files.push(put('snapshot', set.snapshot.env.raw));
-      for (const [role, t] of set.targets) files.push(put(role, t.env.raw));
-    }
-    const [earlier] = await Promise.all([this.readVersion(gun, version), ...files]);
+    const puts = [...files].map(([key, raw]) => this.kv.set(key, Buffer.from(raw), ttl));
+    const [earlier] = await Promise.all([this.readVersion(gun, version), ...puts]);
     const rec: VerifiedRecord = { at: at.toISOString(), timestamp: sha256Hex(set.timestamp.env.raw), root: sha256Hex(set.root.env.raw) };
     // The same timestamp verified again keeps its first instant: a set verified before the freeze stays
     // usable even if a replica without frozenAt verifies it again afterwards.
