@@ -92,12 +92,19 @@ export function earliestSignerExpiry(set: TrustedSet): number {
   return t;
 }
 
+/** An update's verified set as soon as it verified, for resolve()'s `early` hints (told synchronously). */
+interface EarlySet {
+  done?: boolean;
+  set?: TrustedSet;
+  waiting: Array<(set: TrustedSet) => void>;
+}
+
 export class TrustService {
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<Entry>>();
   // GUN → the set of its update in flight, as soon as every role verified (its floors still being
   // saved): what resolve()'s `early` hint is given. Never an answer: resolve() still waits for the entry.
-  private readonly verifiedEarly = new Map<string, Promise<TrustedSet | undefined>>();
+  private readonly verifiedEarly = new Map<string, EarlySet>();
 
   private readonly maxBytes: number;
   private bytes = 0;
@@ -123,8 +130,16 @@ export class TrustService {
     if (e && e.until > now && !revalidate) return e;
     let p = this.inflight.get(gun);
     if (!p) {
-      let verified: (set: TrustedSet | undefined) => void = () => undefined;
-      this.verifiedEarly.set(gun, new Promise((r) => (verified = r)));
+      const early: EarlySet = { waiting: [] };
+      this.verifiedEarly.set(gun, early);
+      const verified = (set: TrustedSet | undefined) => {
+        if (early.done) return;
+        early.done = true;
+        early.set = set;
+        // Called synchronously, not from a promise's `then`: the hint's work (the manifest's store read
+        // and request) then starts before the store writes the update begins right after (cold-tag trace).
+        for (const w of early.waiting.splice(0)) if (set) w(set);
+      };
       p = this.update(gun, revalidate, verified).then(
         (entry) => {
           this.remember(gun, entry);
@@ -174,8 +189,13 @@ export class TrustService {
         writes = undefined;
         const verified = (set: TrustedSet) => {
           stale = this.opts.fetcher?.takeStale(gun) ?? false;
-          writes = this.stored(gun, set, stale);
-          onVerified?.(set);
+          // The early manifest request first: starting the store writes runs a dozen kv.set preludes
+          // (names, temp files, opens) that would otherwise go before it (cold-tag trace).
+          try {
+            onVerified?.(set);
+          } finally {
+            writes = this.stored(gun, set, stale);
+          }
         };
         try {
           const set = await this.opts.client.update(gun, { revalidate, onVerified: verified });
@@ -310,14 +330,17 @@ export class TrustService {
    * tag that does not resolve, or an update that fails, tells `early` nothing.
    */
   private hintEarly(gun: string, tag: string, early: (t: ResolvedTarget) => void): void {
-    void this.verifiedEarly.get(gun)?.then((set) => {
-      if (!set) return;
+    const e = this.verifiedEarly.get(gun);
+    if (!e) return;
+    const tell = (set: TrustedSet) => {
       try {
         early({ ...resolveTag(gun, tag, set.targets, set.skipped), stale: false, ...(set.frozenAt ? { frozen: set.frozenAt.toISOString() } : {}) });
       } catch {
         /* the tag does not resolve (resolve() refuses it), or the hint failed: nothing to start */
       }
-    });
+    };
+    if (!e.done) e.waiting.push(tell);
+    else if (e.set) tell(e.set);
   }
 
   /** True (and counted) when data from `since` is over a second old and the GUN was not revalidated in the last second. */
