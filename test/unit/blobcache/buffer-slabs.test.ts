@@ -32,15 +32,17 @@ describe('BufferSlabs', () => {
     const c = s.take(30 * KiB);
     expect(c.buffer).toBe(a.buffer);
     expect(c.byteOffset).toBe(a.byteOffset);
-    expect(s.reset()).toBe(false); // b and c are out
+    expect(s.reset()).toEqual([]); // b and c are out
     s.give(b);
     s.forget(c); // a write may still hold c: counted back, never reused
     const d = s.take(30 * KiB);
     expect(overlaps(c, d)).toBe(false);
     s.give(d);
-    expect(s.reset()).toBe(true);
+    const dropped = s.reset();
+    expect(dropped).toHaveLength(1); // every chunk so far came from one slab
+    expect(dropped[0]).toBe(a.buffer);
     expect(s.slabCount).toBe(0);
-    expect(s.reset()).toBe(false); // nothing to drop
+    expect(s.reset()).toEqual([]); // nothing to drop
   });
 
   it('gives a buffer above its largest class its own allocation', () => {
