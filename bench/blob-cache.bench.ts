@@ -336,7 +336,6 @@ async function main(): Promise<void> {
       console.log(`\n| ${size / MiB} MiB layer via | MB/s | × direct | × proxy mode first pull | × proxy mode warm | server CPU s/GiB |\n|---|---:|---:|---:|---:|---:|`);
       for (const r of got.run.rows) console.log(`| ${r.path} | ${r.MBps.toFixed(0)} | ${r.xDirect.toFixed(2)} | ${r.xProxyCold.toFixed(2)} | ${r.xProxyMode.toFixed(2)} | ${r.serverCpuSecondsPerGiB.toFixed(2)} |`);
     }
-    const rows = sizes[0]!.rows;
     if (QUICK) return; // iterating: the interleaved table only, nothing written
 
     // 20 concurrent cold pulls of one new blob, on a fresh trustgate.
@@ -378,7 +377,7 @@ async function main(): Promise<void> {
     const cold = await coldCost(`${registry.url}${path(warm)}`);
     console.log(`\n| cold pull, stage by stage (${SIZE / MiB} MiB from the registry, in one process) | MB/s | CPU s/GiB |\n|---|---:|---:|`);
     for (const c of cold) console.log(`| ${c.stage} | ${c.MBps.toFixed(0)} | ${c.cpuSecondsPerGiB.toFixed(2)} |`);
-    const results = { sizeMiB: SIZE / MiB, runs: RUNS, load, fileToSocket: sendfile, rows, sizes, stampede, coldCost: cold };
+    const results = { sizeMiB: SIZE / MiB, runs: RUNS, load, fileToSocket: sendfile, sizes, stampede, coldCost: cold };
     console.log(writeResults('blob-cache', results));
     updateBenchDocsBlobCache({ ...results, env: benchEnv() });
   } finally {
