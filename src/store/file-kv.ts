@@ -53,6 +53,12 @@ export class FileKv implements KvStore {
   // One chain per key (keys do not share a lock file): the floors of a GUN and the verified-record
   // pointers an update raises beside them do not wait for one another.
   private readonly chains = new Map<string, Promise<unknown>>();
+  // Raises of a key waiting for the one in flight, merged into one read-merge-write (a group commit):
+  // every GUN's verification raises the one verified-record index key, and 50 new GUNs at once waited
+  // one after another on it (median 52 ms, the last 90 ms) where each key of its own took 18 ms.
+  private readonly raiseBatches = new Map<string, { versions: Record<string, number>; result?: Promise<Record<string, number>> }>();
+  /** Read-merge-writes of version floors done (one per batch of raises). */
+  versionWrites = 0;
   readonly maxBytes: number;
   // Value files in least-recently-used order (Map insertion order), built from a directory scan on
   // first write and rebuilt by every sweep, so processes sharing the directory re-synchronise.
@@ -300,7 +306,19 @@ export class FileKv implements KvStore {
     // The raise is answered once the new floors are durable; the lock is released after that answer
     // (this process's next raise of the key waits for the release, through its chain; others see the lock go a moment
     // later, as they would have anyway).
+    const waiting = this.raiseBatches.get(key);
+    if (waiting) {
+      // Not started yet: this raise goes into its write, and is answered when that write is durable.
+      waiting.versions = mergeMax(waiting.versions, versions);
+      return waiting.result!;
+    }
+    const batch: { versions: Record<string, number>; result?: Promise<Record<string, number>> } = { versions: { ...versions } };
+    this.raiseBatches.set(key, batch);
     const run = async (): Promise<{ merged: Record<string, number>; released: Promise<void> }> => {
+      // From here on raises of the key form the next batch; this one writes what joined it so far.
+      if (this.raiseBatches.get(key) === batch) this.raiseBatches.delete(key);
+      const versions = batch.versions;
+      this.versionWrites++;
       const lockKey = `${key}\0versions`;
       let release: Release | undefined;
       for (let i = 0; !(release = await this.tryLock(lockKey, 5000)); i++) {
@@ -324,7 +342,8 @@ export class FileKv implements KvStore {
     void done.then(() => {
       if (this.chains.get(key) === done) this.chains.delete(key);
     });
-    return p.then((r) => r.merged);
+    batch.result = p.then((r) => r.merged);
+    return batch.result;
   }
 
   async tryLock(key: string, ttlMs: number): Promise<Release | undefined> {
