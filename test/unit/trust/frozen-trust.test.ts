@@ -122,6 +122,29 @@ describe('frozen DCT trust', () => {
     await expect(t.service().resolve(GUN, 'v1')).resolves.toMatchObject({ digest: await sha(A), frozen: iso(T0 + DAY) });
   });
 
+  it('state stored with the 30-day retention (verified before frozenAt was configured) is kept from the first frozen read on', async () => {
+    let clock = T0;
+    const kv = new MemoryKv(64 << 20, () => clock);
+    const served = repo({ v1: A }, 14);
+    // Verified by a replica without a freeze configured: record and files with the usual 30 days.
+    const live = setup(served, undefined, kv);
+    await live.service().resolve(GUN, 'v1');
+    // frozenAt set later; the first frozen update, two days on, reads the set and keeps it.
+    const t = setup(served, T0 + DAY, kv);
+    t.at((clock = T0 + 2 * DAY));
+    await expect(t.service().resolve(GUN, 'v1')).resolves.toMatchObject({ digest: await sha(A), frozen: iso(T0 + DAY) });
+    // Forty days after it was verified, past the 30-day retention, a restarted replica still resolves it.
+    t.at((clock = T0 + 40 * DAY));
+    await expect(t.service().resolve(GUN, 'v1')).resolves.toMatchObject({ digest: await sha(A), frozen: iso(T0 + DAY) });
+    // The control: never read while frozen, the same state is gone after 30 days.
+    let clock2 = T0;
+    const kv2 = new MemoryKv(64 << 20, () => clock2);
+    await setup(served, undefined, kv2).service().resolve(GUN, 'v1');
+    const t2 = setup(served, T0 + DAY, kv2);
+    t2.at((clock2 = T0 + 40 * DAY));
+    await expect(t2.service().resolve(GUN, 'v1')).rejects.toMatchObject({ code: 'FROZEN_NO_STATE' });
+  });
+
   it('a timestamp that had already expired at the freeze does not serve (state must be current when frozen)', async () => {
     const t = setup(repo({ v1: A }, 1), T0 + 3 * DAY);
     await t.service().resolve(GUN, 'v1');

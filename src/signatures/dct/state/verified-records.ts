@@ -92,26 +92,38 @@ export class VerifiedRecords {
 
   /** The record, or undefined when there is none or it is not one this code wrote (never an exception). */
   async read(gun: string): Promise<VerifiedRecord | undefined> {
+    return (await this.readStored(gun))?.rec;
+  }
+
+  /** The record with its store key and bytes as stored (FrozenFetcher keeps them without a TTL). */
+  async readStored(gun: string): Promise<{ rec: VerifiedRecord; key: string; raw: Buffer } | undefined> {
     const latest = (await this.kv.getVersions(this.latestKey(gun))).timestamp;
-    return latest === undefined ? undefined : this.readVersion(gun, latest);
+    if (latest === undefined) return undefined;
+    const key = this.recordKey(gun, latest);
+    const raw = await this.kv.get(key);
+    const rec = raw && parseRecord(raw);
+    return rec ? { rec, key, raw: raw! } : undefined;
   }
 
   private async readVersion(gun: string, version: number): Promise<VerifiedRecord | undefined> {
     const raw = await this.kv.get(this.recordKey(gun, version));
-    if (!raw) return undefined;
-    try {
-      const r = JSON.parse(raw.toString('utf8')) as Partial<VerifiedRecord>;
-      const hex = /^[0-9a-f]{64}$/;
-      if (typeof r.at !== 'string' || Number.isNaN(Date.parse(r.at)) || !hex.test(r.timestamp ?? '') || !hex.test(r.root ?? '')) return undefined;
-      return { at: r.at, timestamp: r.timestamp!, root: r.root! };
-    } catch {
-      return undefined;
-    }
+    return raw && parseRecord(raw);
   }
 
   /** GUN → instant of its latest verification, for every GUN recorded under this source. */
   async index(): Promise<Map<string, Date>> {
     const v = await this.kv.getVersions(this.indexKey());
     return new Map(Object.entries(v).map(([gun, s]) => [gun, new Date(s * 1000)]));
+  }
+}
+
+function parseRecord(raw: Buffer): VerifiedRecord | undefined {
+  try {
+    const r = JSON.parse(raw.toString('utf8')) as Partial<VerifiedRecord>;
+    const hex = /^[0-9a-f]{64}$/;
+    if (typeof r.at !== 'string' || Number.isNaN(Date.parse(r.at)) || !hex.test(r.timestamp ?? '') || !hex.test(r.root ?? '')) return undefined;
+    return { at: r.at, timestamp: r.timestamp!, root: r.root! };
+  } catch {
+    return undefined;
   }
 }
