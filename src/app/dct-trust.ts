@@ -56,10 +56,6 @@ export function dctTrustFor(
     now: () => clock.now().getTime(),
     // The file store holds this replica's rollback state too (replicaTrustStateFor): it is its own.
     ownStore: config.store.kind === 'file',
-    // With a freeze configured what this fetcher keeps is kept until evicted too. The files of a
-    // verified set are left to VerifiedRecords, which pins them (TrustService.stored): written by both,
-    // a 30-day copy landing after the pinned write ended a frozen tag a month after the shutdown.
-    retainSeconds: u.notary?.frozenAt ? 0 : undefined,
   });
   // Every live update records when it verified what: frozen trust resolves from the last such record
   // made at or before notary.frozenAt, and from then on never asks the notary server again.

@@ -193,9 +193,12 @@ async function runImport(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promis
           throw fail('FROZEN_NO_STATE', `DCT trust of upstream ${frozen.upstream} is frozen at ${frozen.at.toISOString()}; this bundle was created at ${bundle.createdAt}, after the freeze, and is not accepted`);
         }
         const set = await client.update(repo.gun);
-        await fetcher.commit(repo.gun);
-        // What the proxy's frozen trust resolves from: this set, as of the bundle's making.
-        if (frozen) await new VerifiedRecords(kv, frozen.source).write(repo.gun, set, createdAt, true);
+        // What the proxy's frozen trust resolves from: this set, as of the bundle's making, its files
+        // written once, by the record (durable, kept until evicted), as TrustService.stored does.
+        const records = frozen ? new VerifiedRecords(kv, frozen.source) : undefined;
+        const files = records?.filesOf(repo.gun, set, true);
+        await fetcher.commit(repo.gun, files);
+        await records?.write(repo.gun, set, createdAt, true, files);
         const d = describeSet(set);
         index[repo.gun] = { importedAt: clock.now().toISOString(), ...d, ...(frozen ? { frozenAt: frozen.at.toISOString() } : {}) };
         results.push({ gun: repo.gun, ok: true, versions: d.versions, ...(frozen ? { frozen: frozen.at.toISOString() } : {}) });

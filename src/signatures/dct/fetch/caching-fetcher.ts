@@ -267,11 +267,9 @@ export class CachingFetcher implements MetadataFetcher {
     // Distinct keys, no order between them: written together (one after another they were a few ms of
     // every cold tag on the file store, each a durable write).
     // Copies (`copy`): hash-checked or re-verified on every read, so one lost in a power loss is only
-    // fetched again; the rollback state and the verified records stay durable writes. A file kept until
-    // evicted (retainSeconds 0: a freeze is configured, or a bundle import) is what frozen trust resolves
-    // from once no server can give it again: durable too, or a power loss after the copy's write landed
-    // over the pinned one would end that GUN's trust.
-    await Promise.all(writes.map(([key, value, ttl]) => this.kv.set(key, value, ttl, { copy: ttl > 0 })));
+    // fetched again; the rollback state and the verified records (with the files they name, `leave`)
+    // stay durable writes.
+    await Promise.all(writes.map(([key, value, ttl]) => this.kv.set(key, value, ttl, { copy: true })));
   }
 
   /** The update of `gun` failed: forget what it fetched. */

@@ -19,6 +19,13 @@ export interface VerifiedRecord {
   root: string;
 }
 
+/** A record with its store key and the bytes stored under it. */
+export interface StoredRecord {
+  rec: VerifiedRecord;
+  key: string;
+  raw: Buffer;
+}
+
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 export class VerifiedRecords {
@@ -51,11 +58,6 @@ export class VerifiedRecords {
   }
 
   /**
-   * Record a set verified at `at`. `pin`: the upstream has a freeze configured, so every file of the set
-   * is kept until evicted rather than for the usual retention (30 days), or the frozen state would
-   * expire out of the store a month after the shutdown.
-   */
-  /**
    * The files `write` stores for `set` (key → bytes): timestamp and root; with `pin` every file of the
    * set. The fetcher's commit leaves these keys to `write` (one writer per file: as two writers of one
    * name, a 30-day copy landing after the pinned durable write expired the frozen state).
@@ -73,6 +75,11 @@ export class VerifiedRecords {
     return files;
   }
 
+  /**
+   * Record a set verified at `at`. `pin`: the upstream has a freeze configured, so every file of the set
+   * is kept until evicted rather than for the usual retention (30 days), or the frozen state would
+   * expire out of the store a month after the shutdown.
+   */
   async write(gun: string, set: TrustedSet, at: Date, pin: boolean, files = this.filesOf(gun, set, pin)): Promise<void> {
     if (!set.timestamp) return;
     const ttl = pin ? 0 : 30 * 86400;
@@ -96,18 +103,19 @@ export class VerifiedRecords {
   }
 
   /** The record with its store key and bytes as stored (FrozenFetcher keeps them without a TTL). */
-  async readStored(gun: string): Promise<{ rec: VerifiedRecord; key: string; raw: Buffer } | undefined> {
+  async readStored(gun: string): Promise<StoredRecord | undefined> {
     const latest = (await this.kv.getVersions(this.latestKey(gun))).timestamp;
-    if (latest === undefined) return undefined;
-    const key = this.recordKey(gun, latest);
-    const raw = await this.kv.get(key);
-    const rec = raw && parseRecord(raw);
-    return rec ? { rec, key, raw: raw! } : undefined;
+    return latest === undefined ? undefined : this.readAt(this.recordKey(gun, latest));
   }
 
   private async readVersion(gun: string, version: number): Promise<VerifiedRecord | undefined> {
-    const raw = await this.kv.get(this.recordKey(gun, version));
-    return raw && parseRecord(raw);
+    return (await this.readAt(this.recordKey(gun, version)))?.rec;
+  }
+
+  private async readAt(key: string): Promise<StoredRecord | undefined> {
+    const raw = await this.kv.get(key);
+    const rec = raw && parseRecord(raw);
+    return rec ? { rec, key, raw: raw! } : undefined;
   }
 
   /** GUN → instant of its latest verification, for every GUN recorded under this source. */
