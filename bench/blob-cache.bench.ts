@@ -28,6 +28,7 @@ import { sendFileRange } from '../src/blobcache/file-sender.js';
 import { pseudoRandom, pushBlob } from '../test/support/blob-push.js';
 import { startRegistry, type Registry } from '../test/support/docker-registry.js';
 import { rssBytes, startTrustgate } from '../test/support/trustgate-process.js';
+import { cpuSeconds, curlPull } from './lib/curl-pull.js';
 import { updateBenchDocsBlobCache } from './lib/docs-blob-cache.js';
 import { benchEnv, median, printEnv, writeResults } from './lib/report.js';
 
@@ -49,23 +50,8 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** CPU time (user + system, every thread) a process has used, in seconds, from /proc. */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-}
-
 /** Download once with curl into /dev/null; MB/s, and the CPU seconds per GiB `pid` (the server) spent. */
-async function fetchOnce(url: string, pid?: number, size = SIZE): Promise<{ MBps: number; cpuPerGiB: number }> {
-  const cpu0 = pid ? cpuSeconds(pid) : 0;
-  const out = await new Promise<string>((resolve, reject) =>
-    execFile('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url], (err, stdout) => (err ? reject(err) : resolve(stdout))),
-  );
-  const [code, bytes, seconds] = out.trim().split(' ').map(Number) as [number, number, number];
-  if (code !== 200 || bytes !== size) throw new Error(`${url}: ${code}, ${bytes} bytes`);
-  return { MBps: size / 1e6 / seconds, cpuPerGiB: pid ? (cpuSeconds(pid) - cpu0) / (size / 2 ** 30) : NaN };
-}
+const fetchOnce = (url: string, pid?: number, size = SIZE) => curlPull(url, size, pid);
 
 /** Download once with curl, hashing what arrives: the sha256:<hex> of the body (the stampede: every copy right). */
 async function fetchDigest(url: string): Promise<string> {

@@ -10,9 +10,8 @@
 //                              one write in flight, the upstream paused when 16 MiB are queued
 // No shape here holds back a tail or serves late joiners: this bounds what any fill built on them
 // could reach. `tsx bench/first-pull-shapes.bench.ts` (BLOB_MIB=256, RUNS=3).
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
@@ -23,6 +22,7 @@ import { Worker } from 'node:worker_threads';
 import { Agent, request } from 'undici';
 import { pushBlob } from '../test/support/blob-push.js';
 import { startRegistry } from '../test/support/docker-registry.js';
+import { curlPull } from './lib/curl-pull.js';
 import { median, printEnv, writeResults } from './lib/report.js';
 
 const MiB = 1 << 20;
@@ -30,21 +30,6 @@ const SIZE = Number(process.env.BLOB_MIB ?? 256) * MiB;
 const RUNS = Number(process.env.RUNS ?? 3);
 const RING = 16 * MiB;
 const TCP = 'TCP relay (net sockets piped; no HTTP)';
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-async function curl(url: string, pid: number): Promise<{ MBps: number; cpu: number }> {
-  const c0 = cpuSeconds(pid);
-  const out = await new Promise<string>((resolve, reject) =>
-    execFile('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url], (err, stdout) => (err ? reject(err) : resolve(stdout))),
-  );
-  const [code, bytes, seconds] = out.trim().split(' ').map(Number) as [number, number, number];
-  if (code !== 200 || bytes !== SIZE) throw new Error(`${url}: ${code}, ${bytes} bytes`);
-  return { MBps: SIZE / 1e6 / seconds, cpu: (cpuSeconds(pid) - c0) / (SIZE / 2 ** 30) };
-}
 
 /** A worker hashing what the main thread copies into a shared ring; `digest()` once the last byte is in. */
 function ringHasher() {
@@ -193,16 +178,16 @@ async function main(): Promise<void> {
     servers.push(tcp as unknown as Server);
     urls[TCP] = `http://127.0.0.1:${(tcp.address() as AddressInfo).port}`;
   }
-  const runs: Record<string, Array<{ MBps: number; cpu: number }>> = { 'direct registry': [], 'distribution proxy mode, first pull': [], ...Object.fromEntries(Object.keys(urls).map((k) => [k, []])) };
+  const runs: Record<string, Array<{ MBps: number; cpuPerGiB: number }>> = { 'direct registry': [], 'distribution proxy mode, first pull': [], ...Object.fromEntries(Object.keys(urls).map((k) => [k, []])) };
   for (let i = 0; i < RUNS; i++) {
     // A blob per path per round, each fetched from the registry once first (its page cache is warm for every path).
     for (const name of Object.keys(runs)) {
       const digest = await pushBlob(registry.url, 'shapes/blob', SIZE, 1000 + i * 100 + Object.keys(runs).indexOf(name));
       const path = `/v2/shapes/blob/blobs/${digest}`;
-      await curl(`${registry.url}${path}`, registry.pid);
-      if (name === 'direct registry') runs[name]!.push(await curl(`${registry.url}${path}`, registry.pid));
+      await curlPull(`${registry.url}${path}`, SIZE, registry.pid);
+      if (name === 'direct registry') runs[name]!.push(await curlPull(`${registry.url}${path}`, SIZE, registry.pid));
       else if (name.startsWith('distribution')) {
-        runs[name]!.push(await curl(`${mirror.url}${path}`, mirror.pid));
+        runs[name]!.push(await curlPull(`${mirror.url}${path}`, SIZE, mirror.pid));
         // its background store (a second upstream GET) finishes before the next path runs
         const hex = digest.slice(7);
         for (let t = 0; t < 600; t++) {
@@ -211,11 +196,11 @@ async function main(): Promise<void> {
           } catch {}
           await new Promise((r) => setTimeout(r, 50));
         }
-      } else runs[name]!.push(await curl(`${urls[name]}${path}`, process.pid));
+      } else runs[name]!.push(await curlPull(`${urls[name]}${path}`, SIZE, process.pid));
     }
   }
   const proxy = median(runs['distribution proxy mode, first pull']!.map((r) => r.MBps));
-  const rows = Object.entries(runs).map(([path, r]) => ({ path, MBps: median(r.map((x) => x.MBps)), xProxyModeFirstPull: median(r.map((x) => x.MBps)) / proxy, serverCpuSecondsPerGiB: median(r.map((x) => x.cpu)) }));
+  const rows = Object.entries(runs).map(([path, r]) => ({ path, MBps: median(r.map((x) => x.MBps)), xProxyModeFirstPull: median(r.map((x) => x.MBps)) / proxy, serverCpuSecondsPerGiB: median(r.map((x) => x.cpuPerGiB)) }));
   console.log(`\n| ${SIZE / MiB} MiB first pull | MB/s | × proxy mode first pull | server CPU s/GiB |\n|---|---:|---:|---:|`);
   for (const r of rows) console.log(`| ${r.path} | ${r.MBps.toFixed(0)} | ${r.xProxyModeFirstPull.toFixed(2)} | ${r.serverCpuSecondsPerGiB.toFixed(2)} |`);
   writeResults('first-pull-shapes', { sizeMiB: SIZE / MiB, runs: RUNS, rows });
